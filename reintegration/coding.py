@@ -1,0 +1,514 @@
+"""Code answers to values and validate metadata, vectorised over distinct cell values.
+
+A column of a million cells holds a handful of distinct answers, so each distinct text is
+coded once (as a field worker reads it: trimmed, any case, code or label in any language of
+the spec) and the result is spread back to every row through Arrow's dictionary indices. Every
+failing cell of every row is reported at once, with its spreadsheet row, its column as the
+file names it, its value and a sentence a field worker can act on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from reintegration.errors import MissingColumnsError, SpecError
+from reintegration.index import NOT_APPLICABLE
+from reintegration.questionnaire import (
+    Item,
+    MetadataField,
+    Option,
+    Questionnaire,
+    normalise_answer,
+)
+from reintegration.reading import Chunk, FileNote, Layout
+
+MISSING = float("nan")
+TEXT_KINDS = ("identifier", "case_number", "text")
+"""Metadata kinds kept as (trimmed) text: checked only for blanks, never coded value by value."""
+NO_DAY = np.iinfo(np.int64).min
+"""Coded date of a blank or invalid date cell (dates are coded as days since 1970-01-01)."""
+
+
+@dataclass(frozen=True)
+class RowIssue:
+    """One failing cell: spreadsheet row, column as the file names it, value, and why."""
+
+    row: int
+    column: str
+    value: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"row {self.row}, column {self.column}: {self.message}"
+
+
+@dataclass
+class CodedChunk:
+    """Coded items and metadata of a chunk, which rows are rejected, and why."""
+
+    rows: np.ndarray
+    items: dict[str, np.ndarray]
+    metadata: dict[str, Any]
+    """dates as int64 days (NO_DAY blank), integers float64, choices object arrays of codes,
+    text kinds as trimmed Arrow string arrays"""
+    rejected: np.ndarray
+    issues: list[RowIssue] = field(default_factory=list)
+    notes: list[FileNote] = field(default_factory=list)
+
+    @property
+    def accepted(self) -> np.ndarray:
+        return ~self.rejected
+
+
+class _Invalid:
+    """The result of coding a text that is not a valid answer; carries the message."""
+
+    __slots__ = ("message",)
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+
+class _Warned:
+    """A valid coded value that deserves a warning on its row (the row is kept)."""
+
+    __slots__ = ("message", "value")
+
+    def __init__(self, value: Any, message: str) -> None:
+        self.value = value
+        self.message = message
+
+
+def check_required(layout: Layout, questionnaire: Questionnaire, command: str) -> None:
+    """Refuse a file that lacks a column the command needs.
+
+    Raises
+    ------
+    MissingColumnsError
+        Naming every missing column in one sentence.
+    """
+    present = set(layout.source) | set(layout.split)
+    missing = [c for c in questionnaire.required_columns(command) if c not in present]
+    if missing:
+        plural = "s" if len(missing) > 1 else ""
+        raise MissingColumnsError(
+            f"the file has no column{plural} {', '.join(missing)}, which {command} needs"
+        )
+
+
+def code_chunk(
+    chunk: Chunk, layout: Layout, questionnaire: Questionnaire, required: Iterable[str] = ()
+) -> CodedChunk:
+    """Code every item and validate every metadata column of a chunk.
+
+    Parameters
+    ----------
+    chunk : Chunk
+        Text columns by canonical name, from :class:`reintegration.reading.BatchReader`.
+    layout : Layout
+        Where each canonical column came from, to name it as the file does.
+    questionnaire : Questionnaire
+    required : iterable of str
+        Columns that may not be blank (those the command requires).
+
+    Returns
+    -------
+    CodedChunk
+        Items as float64 (NaN missing, ``NOT_APPLICABLE``), metadata coded per kind (dates as
+        int64 days, integers as float64, choices as object arrays of codes), and the issues.
+    """
+    n = chunk.num_rows
+    rows = chunk.rows.to_numpy()
+    required = set(required)
+    issues: list[RowIssue] = []
+    notes: list[FileNote] = []
+    bad = np.zeros(n, dtype=bool)
+    items: dict[str, np.ndarray] = {}
+    for item in questionnaire.items:
+        if item.id not in chunk.columns:
+            continue
+        coder = (
+            _select_multiple_coder(item, questionnaire)
+            if item.is_multiple
+            else _select_one_coder(item, questionnaire)
+        )
+        values, failed, _ = _code_distinct(chunk.columns[item.id], coder, np.float64, MISSING)
+        items[item.id] = values
+        bad |= _collect(failed, rows, _header(layout, item.id), issues)
+    metadata: dict[str, Any] = {}
+    for spec in questionnaire.metadata:
+        if spec.name not in chunk.columns:
+            continue
+        if spec.kind in TEXT_KINDS:
+            text = _trimmed_text(chunk.columns[spec.name])
+            metadata[spec.name] = text
+            if spec.name in required:
+                empty = np.asarray(pc.equal(text, "").to_numpy(zero_copy_only=False))
+                failed = {
+                    int(i): ("", f"{spec.name} is empty; every interview needs it")
+                    for i in np.flatnonzero(empty)
+                }
+                bad |= _collect(failed, rows, _header(layout, spec.name), issues)
+            continue
+        coder, dtype, empty = _metadata_coder(spec, questionnaire, spec.name in required)
+        values, failed, warned = _code_distinct(chunk.columns[spec.name], coder, dtype, empty)
+        metadata[spec.name] = values
+        column = _header(layout, spec.name)
+        bad |= _collect(failed, rows, column, issues)
+        notes.extend(FileNote(m, row=int(rows[i]), column=column) for i, (_, m) in warned.items())
+    for spec in questionnaire.metadata:
+        if spec.not_after and spec.name in metadata and spec.not_after in metadata:
+            later = (metadata[spec.name] != NO_DAY) & (metadata[spec.not_after] != NO_DAY)
+            later &= metadata[spec.name] > metadata[spec.not_after]
+            for i in np.flatnonzero(later):
+                issues.append(
+                    RowIssue(
+                        int(rows[i]),
+                        _header(layout, spec.name),
+                        _iso(metadata[spec.name][i]),
+                        f"{_words(spec.name)} {_iso(metadata[spec.name][i])} is after the "
+                        f"{_words(spec.not_after)} {_iso(metadata[spec.not_after][i])}",
+                    )
+                )
+            bad |= later
+    positions = {c: layout.position(c) for c in {i.column for i in issues}}
+    issues.sort(key=lambda issue: (issue.row, positions[issue.column]))
+    return CodedChunk(
+        rows=rows, items=items, metadata=metadata, rejected=bad, issues=issues, notes=notes
+    )
+
+
+# -- the distinct-value engine ------------------------------------------------------------------
+
+
+def _code_distinct(
+    values: pa.Array | pa.ChunkedArray, coder: Callable[[str], Any], dtype: Any, empty: Any
+) -> tuple[np.ndarray, dict[int, tuple[str, str]], dict[int, tuple[str, str]]]:
+    """Apply ``coder`` once per distinct text and spread the results to every row.
+
+    Returns the coded values and, for failing and for warned rows,
+    ``{position: (value, message)}``.
+    """
+    if isinstance(values, pa.ChunkedArray):
+        if pa.types.is_dictionary(values.type):
+            values = values.unify_dictionaries()
+        values = values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
+    if not pa.types.is_dictionary(values.type):
+        values = pc.dictionary_encode(values)
+    texts = [*values.dictionary.to_pylist(), ""]
+    indices = pc.fill_null(values.indices, len(texts) - 1).to_numpy(zero_copy_only=False)
+    coded = [coder(t) for t in texts]
+    plain = [
+        empty if isinstance(c, _Invalid) else c.value if isinstance(c, _Warned) else c
+        for c in coded
+    ]
+    out = np.array(plain, dtype=dtype)[indices]
+    return out, _spread(coded, _Invalid, texts, indices), _spread(coded, _Warned, texts, indices)
+
+
+def _spread(
+    coded: list[Any], kind: type, texts: list[str], indices: np.ndarray
+) -> dict[int, tuple[str, str]]:
+    hits = [k for k, c in enumerate(coded) if isinstance(c, kind)]
+    if not hits:
+        return {}
+    return {
+        int(i): (texts[indices[i]], coded[indices[i]].message)
+        for i in np.flatnonzero(np.isin(indices, hits))
+    }
+
+
+def _trimmed_text(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    text = pc.fill_null(pc.utf8_trim_whitespace(pc.cast(values, pa.string())), "")
+    return text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
+
+
+def _collect(
+    failed: Mapping[int, tuple[str, str]], rows: np.ndarray, column: str, issues: list[RowIssue]
+) -> np.ndarray:
+    mask = np.zeros(len(rows), dtype=bool)
+    for i, (value, message) in failed.items():
+        issues.append(RowIssue(int(rows[i]), column, value, message))
+        mask[i] = True
+    return mask
+
+
+def _header(layout: Layout, name: str) -> str:
+    if name in layout.source:
+        return layout.source[name]
+    if name in layout.split:
+        return f"{name} ({', '.join(layout.split[name].values())})"
+    return name
+
+
+# -- items -------------------------------------------------------------------------------------
+
+
+def _texts(option: Option) -> list[str]:
+    return [normalise_answer(option.code), *(normalise_answer(t) for t in option.labels.values())]
+
+
+def _add(table: dict[str, Any], key: str, value: Any, item_id: str) -> None:
+    previous = table.get(key, value)
+    same = previous is value or previous == value or (previous != previous and value != value)
+    if not same:
+        raise SpecError(f"item {item_id}: the answer {key!r} would mean two different options")
+    table[key] = value
+
+
+@functools.cache
+def answer_table(item: Item, questionnaire: Questionnaire) -> dict[str, float]:
+    """Every accepted text of a select-one item (codes and labels, folded) -> coded value."""
+    table: dict[str, float] = {"": MISSING}
+    for option in item.options:
+        for text in _texts(option):
+            _add(table, text, float(option.value) if option.value is not None else MISSING, item.id)
+    for option in item.not_applicable:
+        for text in _texts(option):
+            _add(table, text, NOT_APPLICABLE, item.id)
+    for option in questionnaire.missing_codes:
+        for text in _texts(option):
+            _add(table, text, MISSING, item.id)
+    return table
+
+
+def _choices_hint(options: Iterable[Option], questionnaire: Questionnaire | None) -> str:
+    codes = [o.code for o in options]
+    tail = ""
+    if questionnaire is not None:
+        tail = ", " + ", ".join(m.code for m in questionnaire.missing_codes) + " or a blank"
+    return f"use one of {', '.join(codes)} (or its label){tail}"
+
+
+@functools.cache
+def _select_one_coder(item: Item, questionnaire: Questionnaire) -> Callable[[str], Any]:
+    table = answer_table(item, questionnaire)
+    hint = _choices_hint((*item.options, *item.not_applicable), questionnaire)
+
+    def code(text: str) -> Any:
+        key = normalise_answer(text)
+        if key in table:
+            return table[key]
+        return _Invalid(f"'{text}' is not an answer to {item.id}; {hint}")
+
+    return code
+
+
+def parse_multiple(text: str, vocabulary: Mapping[str, str]) -> list[str] | None:
+    """Split a select-multiple cell into codes: codes separated by spaces, or labels.
+
+    Labels are matched against the known labels, longest first, so a label that contains
+    another ("Feeling very sad" and "Feeling sad") is read whole. Separators are spaces,
+    commas and semicolons. Returns None when some part matches nothing.
+
+    Examples
+    --------
+    >>> vocab = {"anger": "anger", "feeling very angry": "anger", "fear": "fear"}
+    >>> parse_multiple("Feeling very angry fear", vocab)
+    ['anger', 'fear']
+    """
+    folded = normalise_answer(text.replace(",", " ").replace(";", " "))
+    if not folded:
+        return []
+    tokens = folded.split(" ")
+    if all(t in vocabulary for t in tokens):
+        return [vocabulary[t] for t in tokens]
+    found: list[str] = []
+    keys = sorted(vocabulary, key=len, reverse=True)
+    pos = 0
+    while pos < len(folded):
+        if folded[pos] == " ":
+            pos += 1
+            continue
+        for key in keys:
+            end = pos + len(key)
+            if folded.startswith(key, pos) and (end == len(folded) or folded[end] == " "):
+                found.append(vocabulary[key])
+                pos = end
+                break
+        else:
+            return None
+    return found
+
+
+@functools.cache
+def _vocabulary(options: tuple[Option, ...]) -> dict[str, str]:
+    vocab: dict[str, str] = {}
+    for option in options:
+        for text in _texts(option):
+            if vocab.get(text, option.code) != option.code:
+                raise SpecError(
+                    f"the answer {text!r} would mean both {vocab[text]} and {option.code}"
+                )
+            vocab[text] = option.code
+    return vocab
+
+
+@functools.cache
+def _select_multiple_coder(item: Item, questionnaire: Questionnaire) -> Callable[[str], Any]:
+    assert item.exclusive is not None
+    exclusive = item.exclusive.code
+    missing = {m.code for m in questionnaire.missing_codes}
+    signs = {o.code for o in item.options}
+    vocab = _vocabulary((*item.options, item.exclusive, *questionnaire.missing_codes))
+    hint = _choices_hint((*item.options, item.exclusive), questionnaire)
+
+    def code(text: str) -> Any:
+        codes = parse_multiple(text, vocab)
+        if codes is None:
+            return _Invalid(f"'{text}' is not an answer to {item.id}; {hint}")
+        chosen = set(codes)
+        if not chosen:
+            return MISSING
+        if chosen & missing:
+            if len(chosen) == 1:
+                return MISSING
+            return _Invalid(
+                f"'{text}': {' or '.join(sorted(chosen & missing))} cannot be combined with "
+                "other answers; give it alone"
+            )
+        if exclusive in chosen:
+            if len(chosen) == 1:
+                return 1.0
+            return _Invalid(f"'{text}': '{exclusive}' cannot be combined with other answers")
+        return 1.0 - len(chosen & signs) / len(signs)
+
+    return code
+
+
+# -- metadata ----------------------------------------------------------------------------------
+
+
+def _words(name: str) -> str:
+    return name.replace("_", " ")
+
+
+def _blank_rule(spec: MetadataField, required: bool, empty: Any) -> Callable[[], Any]:
+    def blank() -> Any:
+        if required:
+            return _Invalid(f"{spec.name} is empty; every interview needs it")
+        return empty
+
+    return blank
+
+
+def _metadata_coder(
+    spec: MetadataField, questionnaire: Questionnaire, required: bool
+) -> tuple[Callable[[str], Any], Any, Any]:
+    """(coder, numpy dtype, blank value) for a metadata column that is coded value by value."""
+    kind = spec.kind
+    if kind == "date":
+        blank = _blank_rule(spec, required, NO_DAY)
+        return (lambda t: _code_date(t, spec) if t.strip() else blank()), np.int64, NO_DAY
+    if kind == "integer":
+        blank = _blank_rule(spec, required, np.nan)
+        return (lambda t: _code_integer(t, spec) if t.strip() else blank()), np.float64, np.nan
+    if kind == "country":
+        blank = _blank_rule(spec, required, None)
+        return (lambda t: _code_country(t) if t.strip() else blank()), object, None
+    if kind == "choice":
+        return _choice_coder(spec, required), object, None
+    return _multi_choice_coder(spec, required), object, None
+
+
+def _code_date(text: str, spec: MetadataField) -> Any:
+    value = text.strip()
+    # Exports may carry a time (2025-03-01T10:00:00.000+01:00); the date is what counts.
+    if len(value) > 10 and value[10] in "T ":
+        value = value[:10]
+    try:
+        day = dt.date.fromisoformat(value)
+    except ValueError:
+        return _Invalid(f"'{text}' is not a date; write it as YYYY-MM-DD, e.g. 2025-03-31")
+    if len(value) != 10:
+        return _Invalid(f"'{text}' is not a date; write it as YYYY-MM-DD, e.g. 2025-03-31")
+    return (day - dt.date(1970, 1, 1)).days
+
+
+def _iso(day: int) -> str:
+    return (dt.date(1970, 1, 1) + dt.timedelta(days=int(day))).isoformat()
+
+
+def _code_integer(text: str, spec: MetadataField) -> Any:
+    try:
+        number = float(text.strip())
+    except ValueError:
+        return _Invalid(f"'{text}' is not a whole number of years")
+    if not number.is_integer():
+        return _Invalid(f"'{text}' is not a whole number of years")
+    low, high = spec.minimum, spec.maximum
+    if (low is not None and number < low) or (high is not None and number > high):
+        return _Invalid(f"{_words(spec.name)} {int(number)} is outside {low}–{high}")
+    return number
+
+
+@functools.cache
+def country_codes() -> frozenset[str]:
+    """ISO 3166-1 alpha-3 codes and the user-assigned ranges (AAA–AAZ, QMA–QZZ, XAA–XZZ, ZZA–ZZZ)."""
+    import pycountry
+
+    codes = {c.alpha_3 for c in pycountry.countries}
+    letters = [chr(c) for c in range(ord("A"), ord("Z") + 1)]
+    codes |= {"AA" + c for c in letters} | {"ZZ" + c for c in letters}
+    codes |= {"X" + a + b for a in letters for b in letters}
+    codes |= {"Q" + a + b for a in letters[letters.index("M") :] for b in letters}
+    return frozenset(codes)
+
+
+def _code_country(text: str) -> Any:
+    code = text.strip().upper()
+    if code in country_codes():
+        return code
+    return _Invalid(f"'{text}' is not a country code; use the three-letter ISO code, e.g. SEN")
+
+
+def _choice_coder(spec: MetadataField, required: bool) -> Callable[[str], Any]:
+    vocab = _vocabulary(spec.choices)
+    blank = _blank_rule(spec, required, None)
+    hint = _choices_hint(spec.choices, None)
+
+    def code(text: str) -> Any:
+        key = normalise_answer(text)
+        if not key:
+            return blank()
+        if key not in vocab:
+            return _Invalid(f"'{text}' is not a valid {_words(spec.name)}; {hint}")
+        value = vocab[key]
+        if value == spec.rejects_row_on:
+            return _Invalid(f"{spec.name} is '{value}': this interview must not be recorded")
+        return value
+
+    return code
+
+
+def _multi_choice_coder(spec: MetadataField, required: bool) -> Callable[[str], Any]:
+    options = (*spec.choices, spec.exclusive) if spec.exclusive else spec.choices
+    vocab = _vocabulary(options)
+    blank = _blank_rule(spec, required, None)
+    hint = _choices_hint(options, None)
+    order = {o.code: k for k, o in enumerate(options)}
+
+    def code(text: str) -> Any:
+        codes = parse_multiple(text, vocab)
+        if codes is None:
+            return _Invalid(f"'{text}' is not a valid {_words(spec.name)}; {hint}")
+        if not codes:
+            return blank()
+        chosen = sorted(set(codes), key=order.__getitem__)
+        if spec.exclusive and spec.exclusive.code in chosen and len(chosen) > 1:
+            none = spec.exclusive.code
+            return _Warned(
+                " ".join(c for c in chosen if c != none),
+                f"'{none}' was given with other {_words(spec.name)}; '{none}' was dropped",
+            )
+        return " ".join(chosen)
+
+    return code

@@ -1,0 +1,23 @@
+"""Named domain errors. Only ``api/`` and the CLI turn them into responses or exit codes."""
+
+from __future__ import annotations
+
+
+class ReintegrationError(Exception):
+    """Base of every error the domain raises on purpose; its message is meant for people."""
+
+
+class SpecError(ReintegrationError):
+    """The questionnaire spec file is malformed."""
+
+
+class UnreadableFileError(ReintegrationError):
+    """A batch file cannot be read as any supported format."""
+
+
+class MissingColumnsError(ReintegrationError):
+    """A batch lacks a column that the command requires."""
+
+
+class IndexParameterError(ReintegrationError):
+    """An index version was given weights or thresholds that break RSS.md's rules."""

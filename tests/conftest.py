@@ -1,0 +1,93 @@
+"""Shared fixtures and factories: small synthetic batches built from the questionnaire spec."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+from reintegration.questionnaire import Questionnaire, load_questionnaire  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def questionnaire() -> Questionnaire:
+    return load_questionnaire()
+
+
+def best_answers(q: Questionnaire) -> dict[str, str]:
+    """Every item at its best option (as a code)."""
+    out = {}
+    for item in q.items:
+        if item.is_multiple:
+            assert item.exclusive is not None
+            out[item.id] = item.exclusive.code
+        else:
+            out[item.id] = max(item.options, key=lambda o: o.value or 0).code
+    return out
+
+
+def worst_answers(q: Questionnaire) -> dict[str, str]:
+    """Every item at its worst option (as a code)."""
+    out = {}
+    for item in q.items:
+        if item.is_multiple:
+            out[item.id] = " ".join(o.code for o in item.options)
+        else:
+            out[item.id] = min(item.options, key=lambda o: o.value or 0).code
+    return out
+
+
+def canonical_row(q: Questionnaire, number: int = 1, **overrides: str) -> dict[str, str]:
+    """A valid canonical row with every item at its best answer, then ``overrides``."""
+    row = {
+        "submission_id": f"sub-{number:04d}",
+        "consent": "yes",
+        "returnee_id": f"CASE-{number:04d}",
+        "interview_date": "2025-06-01",
+        "return_date": "2025-01-15",
+        "sex": "female",
+        "age_at_return": "29",
+        "return_type": "forced",
+        "country": "SEN",
+        "admin1": "Dakar",
+        "enumerator_id": "E01",
+        "form_version": q.form_version,
+        "interview_mode": "in_person",
+        "assistance": "cash",
+    }
+    row.update(best_answers(q))
+    row.update(overrides)
+    return row
+
+
+def write_csv(path: Path, rows: list[dict[str, str]], delimiter: str = ",", encoding: str = "utf-8") -> Path:
+    header: list[str] = []
+    for row in rows:
+        header.extend(k for k in row if k not in header)
+    with path.open("w", newline="", encoding=encoding) as fh:
+        writer = csv.DictWriter(fh, fieldnames=header, delimiter=delimiter, restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def write_jsonl(path: Path, rows: list[dict[str, object]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def batch_file(tmp_path: Path, questionnaire: Questionnaire) -> Callable[..., Path]:
+    """Write rows (dicts of overrides on a valid row) to a canonical CSV and return its path."""
+
+    def make(*overrides: dict[str, str], name: str = "batch.csv", **kwargs: str) -> Path:
+        rows = [canonical_row(questionnaire, k + 1, **o) for k, o in enumerate(overrides or ({},))]
+        return write_csv(tmp_path / name, rows, **kwargs)
+
+    return make
