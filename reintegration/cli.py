@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -45,6 +45,9 @@ def _fail(message: str) -> NoReturn:
 
 
 def _progress(description: str, total: int | None = None):  # type: ignore[no-untyped-def]
+    """A progress bar on stderr when it is a terminal; otherwise a silent stand-in."""
+    if not sys.stderr.isatty():  # also spares rich.progress's import where nobody watches
+        return _SilentProgress()
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -62,8 +65,23 @@ def _progress(description: str, total: int | None = None):  # type: ignore[no-un
         TimeElapsedColumn(),
         console=_stderr(),
         transient=True,
-        disable=not sys.stderr.isatty(),
     )
+
+
+class _SilentProgress:
+    """The part of ``rich.progress.Progress`` the commands use, doing nothing."""
+
+    def __enter__(self) -> _SilentProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def add_task(self, description: str, total: float | None = None) -> int:
+        return 0
+
+    def update(self, task: int, **fields: object) -> None:
+        return None
 
 
 def current_index():  # type: ignore[no-untyped-def]
@@ -122,7 +140,7 @@ def score(
     raise typer.Exit(EXIT_REJECTED if report.rejected_rows else EXIT_DONE)
 
 
-class SynthFormat(str, Enum):
+class SynthFormat(StrEnum):
     csv = "csv"
     xlsx = "xlsx"
     jsonl = "jsonl"

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import os
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +33,7 @@ from reintegration.questionnaire import (
 from reintegration.reading import Chunk, FileNote, Layout
 
 MISSING = float("nan")
+PARALLEL_FROM_ROWS = 50_000
 TEXT_KINDS = ("identifier", "case_number", "text")
 """Metadata kinds kept as (trimmed) text: checked only for blanks, never coded value by value."""
 NO_DAY = np.iinfo(np.int64).min
@@ -132,17 +135,23 @@ def code_chunk(
     notes: list[FileNote] = []
     bad = np.zeros(n, dtype=bool)
     items: dict[str, np.ndarray] = {}
-    for item in questionnaire.items:
-        if item.id not in chunk.columns:
-            continue
+    present = [item for item in questionnaire.items if item.id in chunk.columns]
+
+    def code_item(item: Item) -> tuple[np.ndarray, dict[int, tuple[str, str]]]:
         coder = (
             _select_multiple_coder(item, questionnaire)
             if item.is_multiple
             else _select_one_coder(item, questionnaire)
         )
         values, failed, _ = _code_distinct(chunk.columns[item.id], coder, np.float64, MISSING)
-        items[item.id] = values
-        bad |= _collect(failed, rows, _header(layout, item.id), issues)
+        return values, failed
+
+    # Arrow and NumPy release the GIL for the per-row work, so columns code in parallel.
+    workers = min(os.cpu_count() or 1, 4) if n >= PARALLEL_FROM_ROWS else 1
+    with ThreadPoolExecutor(workers) as pool:
+        for item, (values, failed) in zip(present, pool.map(code_item, present), strict=True):
+            items[item.id] = values
+            bad |= _collect(failed, rows, _header(layout, item.id), issues)
     metadata: dict[str, Any] = {}
     for spec in questionnaire.metadata:
         if spec.name not in chunk.columns:
@@ -311,9 +320,9 @@ def parse_multiple(text: str, vocabulary: Mapping[str, str]) -> list[str] | None
 
     Examples
     --------
-    >>> vocab = {"anger": "anger", "feeling very angry": "anger", "fear": "fear"}
-    >>> parse_multiple("Feeling very angry fear", vocab)
-    ['anger', 'fear']
+    >>> vocab = {"red": "red", "deep red": "red", "blue": "blue"}
+    >>> parse_multiple("Deep red blue", vocab)
+    ['red', 'blue']
     """
     folded = normalise_answer(text.replace(",", " ").replace(";", " "))
     if not folded:
@@ -452,7 +461,7 @@ def _code_integer(text: str, spec: MetadataField) -> Any:
 
 @functools.cache
 def country_codes() -> frozenset[str]:
-    """ISO 3166-1 alpha-3 codes and the user-assigned ranges (AAA–AAZ, QMA–QZZ, XAA–XZZ, ZZA–ZZZ)."""
+    """ISO 3166-1 alpha-3 codes and the user-assigned ones (AAA–AAZ, QMA–QZZ, XAA–XZZ, ZZA–ZZZ)."""
     import pycountry
 
     codes = {c.alpha_3 for c in pycountry.countries}

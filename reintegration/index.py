@@ -89,8 +89,9 @@ class ReintegrationIndex(EstimatorMixin):
     >>> index = ReintegrationIndex().fit()
     >>> q = load_questionnaire()
     >>> best = {i.id: [1.0] for i in q.items}
-    >>> index.transform(pd.DataFrame(best))[["composite", "level", "sustainable"]].iloc[0].tolist()
-    [1.0, 'high', True]
+    >>> out = index.transform(pd.DataFrame(best))
+    >>> float(out.loc[0, "composite"]), out.loc[0, "level"], bool(out.loc[0, "sustainable"])
+    (1.0, 'high', True)
     """
 
     def __init__(
@@ -270,9 +271,9 @@ class ReintegrationIndex(EstimatorMixin):
             elif name == "weakest_dimension":
                 frame[name] = pd.Categorical.from_codes(values, categories=list(self.dimensions_))
             elif name == "sustainable":
-                frame[name] = pd.array(
-                    np.where(values < 0, None, values == 1).tolist(), dtype="boolean"
-                )
+                flags = pd.array(values == 1, dtype="boolean")
+                flags[values < 0] = pd.NA
+                frame[name] = flags
             else:
                 frame[name] = values
         return pd.DataFrame(frame, index=X.index)

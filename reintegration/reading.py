@@ -21,6 +21,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -92,18 +93,17 @@ def map_headers(headers: list[str], questionnaire: Questionnaire, fmt: str) -> L
     groups = set(questionnaire.groups)
     multiple = {i.id: i for i in questionnaire.items if i.is_multiple}
     for header in headers:
-        parts = [p for p in _split_header(normalise_answer(header).replace(" ", "_"))]
+        parts = _split_header(normalise_answer(header).replace(" ", "_"))
         while len(parts) > 1 and parts[0] in groups:
             parts = parts[1:]
         name = parts[-1] if len(parts) == 1 else None
         if len(parts) == 2 and parts[0] in multiple:
-            item = multiple[parts[0]]
-            codes = (
-                {o.code for o in item.options} | {item.exclusive.code} if item.exclusive else set()
-            )
-            codes |= {m.code for m in questionnaire.missing_codes}
+            multi = multiple[parts[0]]
+            codes = {o.code for o in multi.options} | {m.code for m in questionnaire.missing_codes}
+            if multi.exclusive is not None:
+                codes.add(multi.exclusive.code)
             if parts[1] in codes:
-                choices = layout.split.setdefault(item.id, {})
+                choices = layout.split.setdefault(multi.id, {})
                 if parts[1] in choices:
                     raise UnreadableFileError(f"column {header} appears twice in the file")
                 choices[parts[1]] = header
@@ -116,11 +116,15 @@ def map_headers(headers: list[str], questionnaire: Questionnaire, fmt: str) -> L
             layout.source[name] = header
         elif header.strip():
             layout.ignored.append(header)
-    for item in layout.split:
-        if item in layout.source:
-            raise UnreadableFileError(
-                f"{item} comes both as one column and as one column per choice; keep one form"
+    for item_id in [i for i in layout.split if i in layout.source]:
+        # Kobo's default export carries both forms; the single column is the answer as given.
+        layout.ignored.extend(layout.split.pop(item_id).values())
+        layout.notes.append(
+            FileNote(
+                f"{item_id} comes as one column and as one column per choice; "
+                "the single column was used"
             )
+        )
     return layout
 
 
@@ -180,7 +184,7 @@ class BatchReader:
         if self.fmt == "csv":
             headers = self._csv_headers()
         elif self.fmt == "xlsx":
-            self._xlsx_rows = _xlsx_rows(self.path)
+            self._xlsx_rows = _xlsx_rows(self.path, questionnaire)
             headers = [str(h) if h is not None else "" for h in self._xlsx_rows[0]]
         else:
             self._jsonl = _jsonl_records(self.path)
@@ -212,28 +216,36 @@ class BatchReader:
             ) from exc
 
     def _csv_chunks(self) -> Iterator[Chunk]:
-        yielded = False
-        try:
-            for chunk in self._csv_chunks_as(self._encoding):
-                yielded = True
-                yield chunk
-        except pa.ArrowInvalid as exc:
-            if "UTF8" not in str(exc) or self._encoding != "utf-8" or yielded:
-                raise UnreadableFileError(_arrow_reason(self.path.name, exc)) from exc
-            # Arrow checks UTF-8 as it parses, so the happy path pays nothing for this fallback.
-            self._encoding = "cp1252"
-            self._note_encoding()
+        # Arrow's fast paths assume UTF-8 and no line breaks inside quoted cells. Both are
+        # checked as it parses (invalid UTF-8 and a cut row are errors, for any file of two or
+        # more columns), so a file that breaks either is read again the slower way before any
+        # row is handed out; the happy path pays nothing. Streamed files take the safe way.
+        newlines = self.path.stat().st_size > STREAM_ABOVE_BYTES
+        while True:
+            yielded = False
             try:
-                yield from self._csv_chunks_as(self._encoding)
-            except pa.ArrowInvalid as exc2:
-                raise UnreadableFileError(_arrow_reason(self.path.name, exc2)) from exc2
+                for chunk in self._csv_chunks_as(self._encoding, newlines):
+                    yielded = True
+                    yield chunk
+                return
+            except pa.ArrowInvalid as exc:
+                text = str(exc)
+                if yielded:
+                    raise UnreadableFileError(_arrow_reason(self.path.name, exc)) from exc
+                if "UTF8" in text and self._encoding == "utf-8":
+                    self._encoding = "cp1252"
+                    self._note_encoding()
+                elif "Expected" in text and "columns" in text and not newlines:
+                    newlines = True
+                else:
+                    raise UnreadableFileError(_arrow_reason(self.path.name, exc)) from exc
 
     def _note_encoding(self) -> None:
         self.layout.notes.append(
             FileNote(f"the file is not UTF-8; it was read as {self._encoding} (Windows Latin-1)")
         )
 
-    def _csv_chunks_as(self, encoding: str) -> Iterator[Chunk]:
+    def _csv_chunks_as(self, encoding: str, newlines: bool) -> Iterator[Chunk]:
         headers = self._csv_headers()
         if len(set(headers)) != len(headers):
             dup = next(h for h in headers if headers.count(h) > 1)
@@ -248,13 +260,10 @@ class BatchReader:
             block_size=STREAM_BLOCK_BYTES if big else 4 << 20,
         )
         parse_options = pacsv.ParseOptions(
-            delimiter=self._delimiter, ignore_empty_lines=False, newlines_in_values=True
+            delimiter=self._delimiter, ignore_empty_lines=False, newlines_in_values=newlines
         )
         convert_options = pacsv.ConvertOptions(
-            column_types=types,
-            include_columns=wanted or headers[:1],
-            strings_can_be_null=False,
-            quoted_strings_can_be_null=False,
+            column_types=types, include_columns=wanted or headers[:1]
         )
         stream = pa.input_stream(self.path)
         if encoding != "utf-8":
@@ -340,7 +349,8 @@ class BatchReader:
 def _arrow_reason(name: str, exc: Exception) -> str:
     text = str(exc)
     if "Expected" in text and "columns" in text:
-        return f"{name} has a row with a different number of cells than the header: {text.splitlines()[0]}"
+        first = text.splitlines()[0]
+        return f"{name} has a row with a different number of cells than the header: {first}"
     if "straddling" in text or "block size" in text:
         return f"{name} has a line too long to be a batch row"
     return f"{name} cannot be read as CSV: {text.splitlines()[0]}"
@@ -399,7 +409,8 @@ def _cell_text(value: object) -> str:
     return str(value)
 
 
-def _xlsx_rows(path: Path) -> list[list[object]]:
+def _xlsx_rows(path: Path, questionnaire: Questionnaire) -> list[list[Any]]:
+    """The rows of the first sheet whose header row names a canonical column."""
     from python_calamine import CalamineWorkbook
 
     try:
@@ -408,9 +419,17 @@ def _xlsx_rows(path: Path) -> list[list[object]]:
         raise UnreadableFileError(f"{path.name} is not a readable Excel workbook: {exc}") from exc
     for name in workbook.sheet_names:
         rows = workbook.get_sheet_by_name(name).to_python(skip_empty_area=False)
-        if rows and any(str(c).strip() for c in rows[0] if c is not None):
+        headers = [str(c) for c in rows[0] if c is not None] if rows else []
+        try:
+            layout = map_headers(headers, questionnaire, "xlsx")
+        except UnreadableFileError:
+            continue
+        if layout.source or layout.split:
             return rows
-    raise UnreadableFileError(f"{path.name} has no sheet with a header row")
+    raise UnreadableFileError(
+        f"{path.name} has no sheet whose first row names a column of the batch format "
+        "(submission_id, the items, ...)"
+    )
 
 
 def _jsonl_records(path: Path) -> tuple[dict[str, object] | None, list[tuple[int, object]]]:

@@ -13,7 +13,7 @@ import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 import pyarrow as pa
@@ -24,6 +24,9 @@ from reintegration.coding import RowIssue, check_required, code_chunk
 from reintegration.index import LEVELS, REPORTED_DECIMALS, ReintegrationIndex, report_figures
 from reintegration.questionnaire import Questionnaire
 from reintegration.reading import BatchReader, FileNote
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 ID_COLUMN = "submission_id"
 BOOLEAN_TEXT = ("false", "true")
@@ -113,17 +116,13 @@ class _CsvOut:
     def write(self, table: pa.Table) -> None:
         if table.num_rows == 0:
             return
-        buffer = io.BytesIO()
-        try:
-            pacsv.write_csv(
-                table, buffer, pacsv.WriteOptions(include_header=False, quoting_style="none")
-            )
-        except pa.ArrowInvalid:  # a submission_id with a comma or quote: quote this chunk
-            buffer = io.BytesIO()
-            pacsv.write_csv(
-                table, buffer, pacsv.WriteOptions(include_header=False, quoting_style="needed")
-            )
-        self.sink.write(buffer.getbuffer())
+        # Only the submission ids are free text; every other cell is a figure or a code.
+        special = pc.match_substring_regex(table.column(ID_COLUMN), r'[,"\r\n]')
+        quoting = "needed" if pc.any(special).as_py() else "none"
+        self.sink.flush()
+        pacsv.write_csv(
+            table, self.sink, pacsv.WriteOptions(include_header=False, quoting_style=quoting)
+        )
 
 
 def score_file(
@@ -183,3 +182,50 @@ def score_file(
         _CsvOut(out, output_columns(index))
     report.notes[:0] = reader.layout.notes
     return report
+
+
+def scored_records(
+    path: Path | str, index: ReintegrationIndex, questionnaire: Questionnaire
+) -> tuple[pd.DataFrame, ScoreReport]:
+    """Code and score a batch file into a frame: the accepted rows' metadata and scores.
+
+    Unlike :func:`score_file`, this keeps the metadata (for summaries); it requires what
+    ``ingest`` requires.
+    """
+    import pandas as pd
+
+    reader = BatchReader(path, questionnaire)
+    check_required(reader.layout, questionnaire, "ingest")
+    report = ScoreReport(ignored_columns=list(reader.layout.ignored))
+    frames = []
+    for chunk in reader.chunks():
+        coded = code_chunk(
+            chunk, reader.layout, questionnaire, questionnaire.required_columns("ingest")
+        )
+        keep = coded.accepted
+        scores = index.score_arrays(coded.items, n_rows=chunk.num_rows)
+        columns: dict[str, object] = {}
+        for name, values in coded.metadata.items():
+            values = (
+                values.to_numpy(zero_copy_only=False) if isinstance(values, pa.Array) else values
+            )
+            columns[name] = values[keep]
+        for name, values in scores.items():
+            columns[name] = values[keep]
+        frames.append(pd.DataFrame(columns))
+        report.received += chunk.num_rows
+        report.scored += int(keep.sum())
+        report.rejected_rows += int(coded.rejected.sum())
+        report.issues.extend(coded.issues)
+    frame = pd.concat(frames, ignore_index=True)
+    for name in ("level", "weakest_dimension", "sustainable"):
+        labels = {
+            "level": LEVELS,
+            "weakest_dimension": index.dimensions_,
+            "sustainable": BOOLEAN_TEXT,
+        }[name]
+        frame[name] = pd.Categorical.from_codes(frame[name], categories=list(labels))
+    frame["sustainable"] = (
+        frame["sustainable"].map({"true": True, "false": False}).astype("boolean")
+    )
+    return frame, report

@@ -66,7 +66,9 @@ def canonical_row(q: Questionnaire, number: int = 1, **overrides: str) -> dict[s
     return row
 
 
-def write_csv(path: Path, rows: list[dict[str, str]], delimiter: str = ",", encoding: str = "utf-8") -> Path:
+def write_csv(
+    path: Path, rows: list[dict[str, str]], delimiter: str = ",", encoding: str = "utf-8"
+) -> Path:
     header: list[str] = []
     for row in rows:
         header.extend(k for k in row if k not in header)
@@ -91,3 +93,32 @@ def batch_file(tmp_path: Path, questionnaire: Questionnaire) -> Callable[..., Pa
         return write_csv(tmp_path / name, rows, **kwargs)
 
     return make
+
+
+# -- external services: skipped locally when absent, required in CI -------------------------------
+
+REQUIRE_SERVICES = os.environ.get("REINTEGRATION_REQUIRE_SERVICES") == "1"
+CHROMIUM = os.environ.get("REINTEGRATION_CHROMIUM", "/usr/bin/chromium")
+
+
+def _absent(reason: str) -> None:
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{reason}, but .ci/run requires it (REINTEGRATION_REQUIRE_SERVICES=1)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """The PostgreSQL database of the tests (REINTEGRATION_TEST_DATABASE_URL)."""
+    url = os.environ.get("REINTEGRATION_TEST_DATABASE_URL")
+    if not url:
+        _absent("REINTEGRATION_TEST_DATABASE_URL is not set")
+    return str(url)
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    """Debian's chromium, for browser tests (REINTEGRATION_CHROMIUM, default /usr/bin/chromium)."""
+    if not Path(CHROMIUM).exists():
+        _absent(f"no browser at {CHROMIUM}")
+    return CHROMIUM

@@ -62,8 +62,14 @@ def test_rejected_rows_go_to_stderr_and_exit_status_is_1(tmp_path, batch_file):
     assert result.exit_code == 1
     assert [r["submission_id"] for r in read_out(out)] == ["sub-0001"]
     lines = result.stderr.splitlines()
-    assert "row 3, column can_borrow: 'maybe' is not an answer to can_borrow; use one of yes, no (or its label), dont_know, refused or a blank" in lines
-    assert "row 4, column return_date: return date 2026-01-01 is after the interview date 2025-06-01" in lines
+    assert (
+        "row 3, column can_borrow: 'maybe' is not an answer to can_borrow; use one of yes, no (or its label), dont_know, refused or a blank"
+        in lines
+    )
+    assert (
+        "row 4, column return_date: return date 2026-01-01 is after the interview date 2025-06-01"
+        in lines
+    )
     assert "Scored 1 of 3 rows with rss-v1-provisional; 2 rejected." in lines
 
 
@@ -78,7 +84,10 @@ def test_missing_values_are_empty_cells(tmp_path, questionnaire, batch_file):
 
 
 def test_score_needs_only_submission_id(tmp_path, questionnaire):
-    row = {"submission_id": "x1", **{i.id: canonical_row(questionnaire)[i.id] for i in questionnaire.items}}
+    row = {
+        "submission_id": "x1",
+        **{i.id: canonical_row(questionnaire)[i.id] for i in questionnaire.items},
+    }
     src = write_csv(tmp_path / "items.csv", [row])
     out = tmp_path / "out.csv"
     assert run("score", str(src), "--out", str(out)).exit_code == 0
@@ -89,13 +98,19 @@ def test_consent_no_rejects_the_row(tmp_path, batch_file):
     out = tmp_path / "out.csv"
     result = run("score", str(batch_file({"consent": "no"})), "--out", str(out))
     assert result.exit_code == 1
-    assert "row 2, column consent: consent is 'no': this interview must not be recorded" in result.stderr
+    assert (
+        "row 2, column consent: consent is 'no': this interview must not be recorded"
+        in result.stderr
+    )
     assert read_out(out) == []
 
 
 @pytest.mark.parametrize("fmt", ["xlsx", "jsonl", "semicolon-bom"])
 def test_xlsx_jsonl_and_semicolon_csv_score_like_csv(tmp_path, questionnaire, fmt):
-    rows = [canonical_row(questionnaire, 1), canonical_row(questionnaire, 2, food_reduction="often")]
+    rows = [
+        canonical_row(questionnaire, 1),
+        canonical_row(questionnaire, 2, food_reduction="often"),
+    ]
     if fmt == "xlsx":
         src = tmp_path / "b.xlsx"
         workbook = Workbook()
@@ -124,7 +139,10 @@ def test_a_repeated_submission_id_is_scored_twice(tmp_path, batch_file):
     ("content", "message"),
     [
         (b"", "error: b.csv is empty."),
-        (b"sex,age_at_return\nfemale,30\n", "error: the file has no column submission_id, which score needs."),
+        (
+            b"sex,age_at_return\nfemale,30\n",
+            "error: the file has no column submission_id, which score needs.",
+        ),
         (b"\x00\xff" * 100, "error: b.csv is not a text file, a CSV or an Excel workbook."),
     ],
 )

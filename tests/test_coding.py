@@ -31,7 +31,9 @@ def test_codes_and_labels_in_english_or_french_any_case(tmp_path, questionnaire,
     assert coded.issues == []
 
 
-@pytest.mark.parametrize("cell", ["dont_know", "Don't know", "DON’T KNOW", "refused", "Refused to answer", ""])
+@pytest.mark.parametrize(
+    "cell", ["dont_know", "Don't know", "DON’T KNOW", "refused", "Refused to answer", ""]
+)
 def test_missing_codes_labels_and_blanks_are_missing(tmp_path, questionnaire, cell):
     coded = code_rows(tmp_path, questionnaire, [{"housing_access": cell}])
     assert np.isnan(coded.items["housing_access"][0])
@@ -42,7 +44,10 @@ def test_not_applicable_code_and_label(tmp_path, questionnaire):
     coded = code_rows(
         tmp_path,
         questionnaire,
-        [{"children_in_school": "no_school_age_children"}, {"children_in_school": "No school-aged children in the household"}],
+        [
+            {"children_in_school": "no_school_age_children"},
+            {"children_in_school": "No school-aged children in the household"},
+        ],
     )
     assert coded.items["children_in_school"].tolist() == [NOT_APPLICABLE, NOT_APPLICABLE]
 
@@ -61,7 +66,12 @@ def test_an_invalid_answer_names_row_column_value_and_the_valid_answers(tmp_path
 
 
 def test_every_failing_row_is_reported_not_only_the_first(tmp_path, questionnaire):
-    rows = [{"can_borrow": "maybe"}, {}, {"sex": "x", "age_at_return": "200"}, {"country": "Senegal"}]
+    rows = [
+        {"can_borrow": "maybe"},
+        {},
+        {"sex": "x", "age_at_return": "200"},
+        {"country": "Senegal"},
+    ]
     coded = code_rows(tmp_path, questionnaire, rows)
     # By row, then left to right as the file's columns stand.
     assert [(i.row, i.column) for i in coded.issues] == [
@@ -101,8 +111,14 @@ def test_distress_signs_values(tmp_path, questionnaire, cell, value):
     ("cell", "message"),
     [
         ("none anger", "'none anger': 'none' cannot be combined with other answers"),
-        ("dont_know anger", "'dont_know anger': dont_know cannot be combined with other answers; give it alone"),
-        ("dont_know refused", "'dont_know refused': dont_know or refused cannot be combined with other answers; give it alone"),
+        (
+            "dont_know anger",
+            "'dont_know anger': dont_know cannot be combined with other answers; give it alone",
+        ),
+        (
+            "dont_know refused",
+            "'dont_know refused': dont_know or refused cannot be combined with other answers; give it alone",
+        ),
         ("anger furious", "'anger furious' is not an answer to distress_signs"),
     ],
 )
@@ -124,7 +140,12 @@ def test_distress_signs_as_one_column_per_choice(tmp_path, questionnaire):
     item = questionnaire.item("distress_signs")
     split = {f"psychosocial/distress_signs/{o.code}": "0" for o in item.options}
     rows = [
-        {**row, **split, "psychosocial/distress_signs/anger": "1", "psychosocial/distress_signs/fear": "1"},
+        {
+            **row,
+            **split,
+            "psychosocial/distress_signs/anger": "1",
+            "psychosocial/distress_signs/fear": "1",
+        },
         {**row, **split},  # no choice at 1: missing
         {**row, **split, "psychosocial/distress_signs/fear": "2"},
     ]
@@ -144,7 +165,11 @@ def test_distress_signs_as_one_column_per_choice(tmp_path, questionnaire):
 @pytest.mark.parametrize(
     ("overrides", "column", "message"),
     [
-        ({"interview_date": "2025-13-01"}, "interview_date", "'2025-13-01' is not a date; write it as YYYY-MM-DD, e.g. 2025-03-31"),
+        (
+            {"interview_date": "2025-13-01"},
+            "interview_date",
+            "'2025-13-01' is not a date; write it as YYYY-MM-DD, e.g. 2025-03-31",
+        ),
         ({"interview_date": "01/06/2025"}, "interview_date", "'01/06/2025' is not a date"),
         (
             {"return_date": "2025-07-01", "interview_date": "2025-06-01"},
@@ -155,9 +180,17 @@ def test_distress_signs_as_one_column_per_choice(tmp_path, questionnaire):
         ({"age_at_return": "-1"}, "age_at_return", "age at return -1 is outside 0–110"),
         ({"age_at_return": "12.5"}, "age_at_return", "'12.5' is not a whole number of years"),
         ({"age_at_return": "old"}, "age_at_return", "'old' is not a whole number of years"),
-        ({"sex": "f"}, "sex", "'f' is not a valid sex; use one of female, male, other, unknown (or its label)"),
+        (
+            {"sex": "f"},
+            "sex",
+            "'f' is not a valid sex; use one of female, male, other, unknown (or its label)",
+        ),
         ({"return_type": "deported"}, "return_type", "'deported' is not a valid return type"),
-        ({"country": "SN"}, "country", "'SN' is not a country code; use the three-letter ISO code, e.g. SEN"),
+        (
+            {"country": "SN"},
+            "country",
+            "'SN' is not a country code; use the three-letter ISO code, e.g. SEN",
+        ),
         ({"country": "ABC"}, "country", "'ABC' is not a country code"),
         ({"consent": "no"}, "consent", "consent is 'no': this interview must not be recorded"),
         ({"interview_mode": "video"}, "interview_mode", "'video' is not a valid interview mode"),
@@ -192,7 +225,9 @@ def test_metadata_values_are_normalised(tmp_path, questionnaire, overrides, colu
 def test_blank_required_metadata_is_an_error_only_where_required(tmp_path, questionnaire):
     rows = [{"interview_date": "", "returnee_id": ""}]
     assert code_rows(tmp_path, questionnaire, rows).issues == []
-    coded = code_rows(tmp_path, questionnaire, rows, required=questionnaire.required_columns("ingest"))
+    coded = code_rows(
+        tmp_path, questionnaire, rows, required=questionnaire.required_columns("ingest")
+    )
     assert sorted(i.message for i in coded.issues) == [
         "interview_date is empty; every interview needs it",
         "returnee_id is empty; every interview needs it",
@@ -205,4 +240,8 @@ def test_none_with_other_assistance_is_a_warning_and_none_is_dropped(tmp_path, q
     assert coded.issues == []
     assert coded.metadata["assistance"][0] == "cash"
     (note,) = coded.notes
-    assert (note.row, note.column, note.message) == (2, "assistance", "'none' was given with other assistance; 'none' was dropped")
+    assert (note.row, note.column, note.message) == (
+        2,
+        "assistance",
+        "'none' was given with other assistance; 'none' was dropped",
+    )

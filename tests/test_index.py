@@ -20,7 +20,9 @@ from tests.conftest import canonical_row, worst_answers, write_csv
 
 def score_rows(tmp_path: Path, q: Questionnaire, *rows: dict[str, str]) -> list[dict[str, str]]:
     """Score canonical rows through the whole `score` path; returns the output rows as text."""
-    path = write_csv(tmp_path / "golden.csv", [canonical_row(q, k + 1, **r) for k, r in enumerate(rows)])
+    path = write_csv(
+        tmp_path / "golden.csv", [canonical_row(q, k + 1, **r) for k, r in enumerate(rows)]
+    )
     sink = io.BytesIO()
     report = score_file(path, sink, ReintegrationIndex().fit(), q)
     assert report.issues == [], [str(i) for i in report.issues]
@@ -38,7 +40,11 @@ def test_all_best_answers_score_one_everywhere(tmp_path, questionnaire):
     (out,) = score_rows(tmp_path, questionnaire, {})
     for column in ("economic", "social", "psychosocial", "composite"):
         assert out[column] == "1.0000"
-    assert (out["level"], out["weakest_dimension"], out["sustainable"]) == ("high", "economic", "true")
+    assert (out["level"], out["weakest_dimension"], out["sustainable"]) == (
+        "high",
+        "economic",
+        "true",
+    )
     assert out["index_version"] == "rss-v1-provisional"
 
 
@@ -59,14 +65,18 @@ def test_worked_example_of_rss_md(tmp_path, questionnaire):
 
 def test_missing_answers_do_not_count_as_zero(tmp_path, questionnaire):
     econ = items_of(questionnaire, "economic")
-    (out,) = score_rows(tmp_path, questionnaire, {econ[0]: "dont_know", econ[1]: "refused", econ[2]: ""})
+    (out,) = score_rows(
+        tmp_path, questionnaire, {econ[0]: "dont_know", econ[1]: "refused", econ[2]: ""}
+    )
     assert out["economic"] == "1.0000"
     assert out["coverage_economic"] == "0.6250"  # 5 of 8 items answered
 
 
 def test_not_applicable_neither_counts_for_nor_against_coverage(tmp_path, questionnaire):
     (out,) = score_rows(
-        tmp_path, questionnaire, {"children_in_school": "no_school_age_children", "housing_access": "very_poor"}
+        tmp_path,
+        questionnaire,
+        {"children_in_school": "no_school_age_children", "housing_access": "very_poor"},
     )
     # 7 applicable social items, all answered; housing_access 0, the other six 1.
     assert out["coverage_social"] == "1.0000"
@@ -83,19 +93,33 @@ def test_coverage_at_exactly_the_minimum_keeps_the_score(tmp_path, questionnaire
 
 def test_coverage_just_below_the_minimum_makes_the_score_missing(tmp_path, questionnaire):
     social = [i for i in items_of(questionnaire, "social") if i != "children_in_school"]
-    answers = {"children_in_school": "no_school_age_children", **dict.fromkeys(social[:3], "refused")}
+    answers = {
+        "children_in_school": "no_school_age_children",
+        **dict.fromkeys(social[:3], "refused"),
+    }
     (out,) = score_rows(tmp_path, questionnaire, answers)
     assert out["coverage_social"] == "0.5714"  # 4 of 7 applicable
     assert out["social"] == ""
-    assert (out["composite"], out["level"], out["weakest_dimension"], out["sustainable"]) == ("", "", "", "")
+    assert (out["composite"], out["level"], out["weakest_dimension"], out["sustainable"]) == (
+        "",
+        "",
+        "",
+        "",
+    )
 
 
 def test_ties_for_the_weakest_dimension_follow_spec_order(tmp_path, questionnaire):
     # economic: one no of 8 -> 0.875 ; social: one no among 8 -> 0.875 ; psychosocial 1.
-    (out,) = score_rows(tmp_path, questionnaire, {"currently_working": "no", "has_id_document": "no"})
+    (out,) = score_rows(
+        tmp_path, questionnaire, {"currently_working": "no", "has_id_document": "no"}
+    )
     assert out["economic"] == out["social"] == "0.8750"
     assert out["weakest_dimension"] == "economic"
-    (out,) = score_rows(tmp_path, questionnaire, {"has_id_document": "no", "able_to_stay": "no", "can_borrow": "dont_know"})
+    (out,) = score_rows(
+        tmp_path,
+        questionnaire,
+        {"has_id_document": "no", "able_to_stay": "no", "can_borrow": "dont_know"},
+    )
     # social 0.875 ; psychosocial 0.9 ; economic 1: social is weakest on its own.
     assert out["weakest_dimension"] == "social"
 
@@ -135,7 +159,9 @@ def test_rounding_reports_half_away_from_zero(tmp_path, questionnaire):
 
 
 def test_report_figures_absorbs_binary_noise():
-    assert report_figures(np.array([0.34374999999999994, 17 / 32, 0.65995, 0.00005]))[:4].tolist() == [
+    assert report_figures(np.array([0.34374999999999994, 17 / 32, 0.65995, 0.00005]))[
+        :4
+    ].tolist() == [
         3438,
         5313,
         6600,
@@ -154,7 +180,14 @@ def uniform(q: Questionnaire, value_by_dimension: dict[str, float]) -> pd.DataFr
 
 @pytest.mark.parametrize(
     ("value", "level"),
-    [(0.0, "low"), (0.3299, "low"), (0.33, "medium"), (0.6599, "medium"), (0.66, "high"), (1.0, "high")],
+    [
+        (0.0, "low"),
+        (0.3299, "low"),
+        (0.33, "medium"),
+        (0.6599, "medium"),
+        (0.66, "high"),
+        (1.0, "high"),
+    ],
 )
 def test_level_boundaries(questionnaire, value, level):
     frame = uniform(questionnaire, dict.fromkeys(questionnaire.index.dimensions, value))
@@ -196,7 +229,13 @@ def test_weights_are_parameters(questionnaire):
 
 def test_dimension_weights_are_parameters(questionnaire):
     frame = uniform(questionnaire, {"economic": 1.0, "social": 0.0, "psychosocial": 0.0})
-    out = ReintegrationIndex(dimension_weights={"economic": 0.5, "social": 0.25, "psychosocial": 0.25}).fit().transform(frame)
+    out = (
+        ReintegrationIndex(
+            dimension_weights={"economic": 0.5, "social": 0.25, "psychosocial": 0.25}
+        )
+        .fit()
+        .transform(frame)
+    )
     assert out["composite"].iloc[0] == 0.5
 
 
@@ -220,8 +259,26 @@ def test_all_items_not_applicable_leaves_the_dimension_missing(questionnaire):
     [
         ({"dimension_weights": {"economic": 0.5, "social": 0.5, "psychosocial": 0.5}}, "sum to 1"),
         ({"dimension_weights": {"economic": 1.0}}, "dimension weights name"),
-        ({"item_weights": {"economic": {"a": -1.0}, "social": {"b": 1}, "psychosocial": {"c": 1}}}, "non-negative"),
-        ({"item_weights": {"economic": {"a": 0.0}, "social": {"b": 1}, "psychosocial": {"c": 1}}}, "no item has a positive weight"),
+        (
+            {
+                "item_weights": {
+                    "economic": {"a": -1.0},
+                    "social": {"b": 1},
+                    "psychosocial": {"c": 1},
+                }
+            },
+            "non-negative",
+        ),
+        (
+            {
+                "item_weights": {
+                    "economic": {"a": 0.0},
+                    "social": {"b": 1},
+                    "psychosocial": {"c": 1},
+                }
+            },
+            "no item has a positive weight",
+        ),
         ({"min_coverage": 1.5}, "min_coverage = 1.5 is outside [0, 1]"),
         ({"medium_from": 0.7, "high_from": 0.6}, "medium_from must not exceed high_from"),
     ],

@@ -32,7 +32,10 @@ def item_values(item) -> list[float]:
 def coded_frames(draw, min_rows: int = 1, max_rows: int = 20) -> pd.DataFrame:
     n = draw(st.integers(min_rows, max_rows))
     return pd.DataFrame(
-        {item.id: draw(st.lists(st.sampled_from(item_values(item)), min_size=n, max_size=n)) for item in Q.items}
+        {
+            item.id: draw(st.lists(st.sampled_from(item_values(item)), min_size=n, max_size=n))
+            for item in Q.items
+        }
     )
 
 

@@ -11,16 +11,28 @@ from tests.conftest import canonical_row, write_csv, write_jsonl
 
 
 def texts(reader: BatchReader, column: str) -> list[str]:
-    return [v for chunk in reader.chunks() for v in chunk.columns[column].cast("string").to_pylist()]
+    return [
+        v for chunk in reader.chunks() for v in chunk.columns[column].cast("string").to_pylist()
+    ]
 
 
 def rows(reader: BatchReader) -> list[int]:
     return [r for chunk in reader.chunks() for r in chunk.rows.to_pylist()]
 
 
-@pytest.mark.parametrize(("delimiter", "encoding"), [(",", "utf-8"), (";", "utf-8"), (";", "utf-8-sig"), (",", "utf-8-sig")])
-def test_csv_with_comma_or_semicolon_with_or_without_bom(tmp_path, questionnaire, delimiter, encoding):
-    path = write_csv(tmp_path / "b.csv", [canonical_row(questionnaire, 1)], delimiter=delimiter, encoding=encoding)
+@pytest.mark.parametrize(
+    ("delimiter", "encoding"),
+    [(",", "utf-8"), (";", "utf-8"), (";", "utf-8-sig"), (",", "utf-8-sig")],
+)
+def test_csv_with_comma_or_semicolon_with_or_without_bom(
+    tmp_path, questionnaire, delimiter, encoding
+):
+    path = write_csv(
+        tmp_path / "b.csv",
+        [canonical_row(questionnaire, 1)],
+        delimiter=delimiter,
+        encoding=encoding,
+    )
     reader = BatchReader(path, questionnaire)
     assert reader.layout.source["submission_id"] == "submission_id"
     assert texts(reader, "submission_id") == ["sub-0001"]
@@ -28,7 +40,11 @@ def test_csv_with_comma_or_semicolon_with_or_without_bom(tmp_path, questionnaire
 
 
 def test_latin1_text_is_decoded_with_a_warning(tmp_path, questionnaire):
-    path = write_csv(tmp_path / "b.csv", [canonical_row(questionnaire, 1, admin1="Thiès", sex="Femme")], encoding="cp1252")
+    path = write_csv(
+        tmp_path / "b.csv",
+        [canonical_row(questionnaire, 1, admin1="Thiès", sex="Femme")],
+        encoding="cp1252",
+    )
     reader = BatchReader(path, questionnaire)
     assert texts(reader, "admin1") == ["Thiès"]
     assert [n.message for n in reader.layout.notes] == [
@@ -56,7 +72,10 @@ def test_unknown_columns_are_reported_as_ignored(tmp_path, questionnaire):
 def test_two_headers_for_one_column_are_refused(tmp_path, questionnaire):
     row = canonical_row(questionnaire, 1)
     row["economic/can_borrow"] = row["can_borrow"]
-    with pytest.raises(UnreadableFileError, match="columns can_borrow and economic/can_borrow both mean can_borrow; keep one"):
+    with pytest.raises(
+        UnreadableFileError,
+        match="columns can_borrow and economic/can_borrow both mean can_borrow; keep one",
+    ):
         BatchReader(write_csv(tmp_path / "b.csv", [row]), questionnaire)
 
 
@@ -72,7 +91,11 @@ def test_row_numbers_are_spreadsheet_rows_and_blank_lines_are_skipped(tmp_path, 
 
 def test_quoted_cells_may_hold_delimiters_and_newlines(tmp_path, questionnaire):
     path = write_csv(
-        tmp_path / "b.csv", [canonical_row(questionnaire, 1, admin1="Dakar,\nPlateau"), canonical_row(questionnaire, 2)]
+        tmp_path / "b.csv",
+        [
+            canonical_row(questionnaire, 1, admin1="Dakar,\nPlateau"),
+            canonical_row(questionnaire, 2),
+        ],
     )
     reader = BatchReader(path, questionnaire)
     assert texts(reader, "admin1") == ["Dakar,\nPlateau", "Dakar"]
@@ -100,7 +123,9 @@ def test_xlsx_cells_are_read_as_text_with_dates_and_whole_numbers(tmp_path, ques
 
 def test_jsonl_rows_are_line_numbers(tmp_path, questionnaire):
     path = tmp_path / "b.jsonl"
-    write_jsonl(path, [canonical_row(questionnaire, 1), canonical_row(questionnaire, 2, age_at_return=31)])
+    write_jsonl(
+        path, [canonical_row(questionnaire, 1), canonical_row(questionnaire, 2, age_at_return=31)]
+    )
     path.write_text(path.read_text().replace("\n", "\n\n", 1))
     reader = BatchReader(path, questionnaire)
     assert reader.fmt == "jsonl"
@@ -111,7 +136,9 @@ def test_jsonl_rows_are_line_numbers(tmp_path, questionnaire):
 def test_jsonl_line_that_is_not_an_object_makes_the_file_unreadable(tmp_path, questionnaire):
     path = tmp_path / "b.jsonl"
     path.write_text('{"submission_id": "a"}\n[1, 2]\n')
-    with pytest.raises(UnreadableFileError, match=r"b.jsonl, line 2: not a JSON object \(1 such line\)"):
+    with pytest.raises(
+        UnreadableFileError, match=r"b.jsonl, line 2: not a JSON object \(1 such line\)"
+    ):
         list(BatchReader(path, questionnaire).chunks())
 
 
@@ -134,7 +161,10 @@ def test_unreadable_files_are_refused_with_a_sentence(tmp_path, questionnaire, c
 def test_a_row_with_too_many_cells_makes_the_csv_unreadable(tmp_path, questionnaire):
     path = tmp_path / "b.csv"
     path.write_text("submission_id,sex\na,female\nb,male,extra\n")
-    with pytest.raises(UnreadableFileError, match="b.csv has a row with a different number of cells than the header"):
+    with pytest.raises(
+        UnreadableFileError,
+        match="b.csv has a row with a different number of cells than the header",
+    ):
         list(BatchReader(path, questionnaire).chunks())
 
 
