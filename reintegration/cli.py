@@ -166,14 +166,14 @@ def synth(
             bar.add_task("synth", total=None)
             frame, truth = generate_panel(returnees, rounds, seed=seed)
             write_panel(frame, out, fmt.value)
-            write_truth(truth, Path(f"{out}.truth.json"))
+            truth_path = write_truth(truth, out)
     except ReintegrationError as exc:
         _fail(str(exc))
     except OSError as exc:
         _fail(f"cannot write {out}: {exc.strerror or exc}")
     _stderr().print(
         f"Wrote {len(frame)} interviews of {returnees} returnees to {out} "
-        f"(ground truth in {out}.truth.json).",
+        f"(ground truth in {truth_path}).",
         markup=False,
     )
 

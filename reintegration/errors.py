@@ -21,3 +21,11 @@ class MissingColumnsError(ReintegrationError):
 
 class IndexParameterError(ReintegrationError):
     """An index version was given weights or thresholds that break RSS.md's rules."""
+
+
+class SynthError(ReintegrationError, ValueError):
+    """The synthetic generator was asked for something it cannot make or write."""
+
+
+class FormWriteError(ReintegrationError):
+    """The XLSForm cannot be written where asked."""

@@ -16,7 +16,7 @@ from pathlib import Path
 import pycountry
 from openpyxl import Workbook
 
-from reintegration.errors import ReintegrationError, SpecError
+from reintegration.errors import FormWriteError, SpecError
 from reintegration.questionnaire import Item, MetadataField, Option, Questionnaire
 
 Row = dict[str, object]
@@ -171,7 +171,7 @@ def write_xlsform(questionnaire: Questionnaire, path: Path | str) -> None:
 
     Raises
     ------
-    ReintegrationError
+    FormWriteError
         When the file cannot be written; the message names the path and the reason.
 
     Examples
@@ -204,7 +204,7 @@ def write_xlsform(questionnaire: Questionnaire, path: Path | str) -> None:
         path.write_bytes(buffer.getvalue())
     except OSError as exc:
         reason = exc.strerror or str(exc)
-        raise ReintegrationError(f"the form cannot be written to {path}: {reason}") from exc
+        raise FormWriteError(f"the form cannot be written to {path}: {reason}") from exc
 
 
 def _consent_field(questionnaire: Questionnaire) -> MetadataField:

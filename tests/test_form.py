@@ -10,7 +10,7 @@ import pytest
 from openpyxl import load_workbook
 from pyxform.xls2xform import convert
 
-from reintegration.errors import ReintegrationError, SpecError
+from reintegration.errors import FormWriteError, SpecError
 from reintegration.form import build_xlsform, write_xlsform
 from reintegration.questionnaire import load_questionnaire
 
@@ -83,7 +83,7 @@ def test_written_form_reads_back_as_built(questionnaire, sheets, tmp_path):
 
 def test_write_to_a_missing_folder_names_the_path(questionnaire, tmp_path):
     path = tmp_path / "no-such-folder" / "rss.xlsx"
-    with pytest.raises(ReintegrationError) as caught:
+    with pytest.raises(FormWriteError) as caught:
         write_xlsform(questionnaire, path)
     assert str(caught.value) == f"the form cannot be written to {path}: No such file or directory"
 

@@ -403,7 +403,7 @@ def test_kobo_xlsx_holds_the_kobo_columns(small, tmp_path):
 
 
 def test_a_sheet_too_long_for_excel_is_refused(small, tmp_path, monkeypatch):
-    monkeypatch.setattr(synth, "XLSX_MAX_ROWS", 10)
+    monkeypatch.setattr(synth.formats, "XLSX_MAX_ROWS", 10)
     with pytest.raises(ValueError, match="do not fit in one worksheet"):
         write_panel(small[0], tmp_path / "p.xlsx", "xlsx")
 
