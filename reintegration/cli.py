@@ -7,15 +7,12 @@ but some rows were rejected; 2 nothing done, with one sentence on stderr saying 
 
 from __future__ import annotations
 
-import os
 import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
-
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 EXIT_DONE = 0
 EXIT_REJECTED = 1
