@@ -1,0 +1,156 @@
+"""The app's tables (DESIGN.md, "Data model"), as SQLAlchemy Core metadata.
+
+The same tables run on SQLite (the embedded default) and PostgreSQL; Alembic migrations in
+``reintegration/store/migrations`` create them, and a test checks that the migrations and this
+module agree. Answers are kept as the coded canonical answers of the questionnaire spec (a JSON
+object of item id to answer code), so a change of spec needs no change of table; scores keep one
+column per dimension because every aggregate reads them.
+
+No direct identifier is ever stored: a returnee is known by ``key``, the HMAC-SHA256 of their
+case number.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+TIMESTAMP = sa.DateTime(timezone=True)
+
+batch = sa.Table(
+    "batch",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True, comment="a new UUID for every upload"),
+    sa.Column("uploader", sa.String(200), nullable=False),
+    sa.Column("file_name", sa.String(500), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("format", sa.String(20), nullable=True),
+    sa.Column("form_version", sa.String(100), nullable=True),
+    sa.Column("status", sa.String(20), nullable=False, comment="processing, done or failed"),
+    sa.Column("reason", sa.Text, nullable=True, comment="why a batch failed"),
+    sa.Column("received", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("accepted", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("rejected", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("duplicate", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("updated", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("report", sa.JSON, nullable=True, comment="errors, warnings and column findings"),
+    sa.Column("host", sa.String(255), nullable=True),
+    sa.Column("pid", sa.Integer, nullable=True, comment="the process ingesting it, while processing"),
+    sa.Column("created_at", TIMESTAMP, nullable=False),
+    sa.Column("finished_at", TIMESTAMP, nullable=True),
+    sa.CheckConstraint("status IN ('processing', 'done', 'failed')", name="status"),
+)
+sa.Index("ix_batch_status", batch.c.status)
+sa.Index("ix_batch_uploader", batch.c.uploader)
+
+rejected_row = sa.Table(
+    "rejected_row",
+    metadata,
+    sa.Column("batch_id", sa.ForeignKey("batch.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("row", sa.Integer, primary_key=True, comment="spreadsheet row number"),
+    sa.Column("returnee_key", sa.String(64), nullable=True),
+    sa.Column("cells", sa.JSON, nullable=False, comment="the row as sent, identifiers removed"),
+    sa.Column("errors", sa.JSON, nullable=False, comment="[{column, value, message}]"),
+)
+sa.Index("ix_rejected_row_returnee_key", rejected_row.c.returnee_key)
+
+returnee = sa.Table(
+    "returnee",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True, comment="HMAC-SHA256 of the case number"),
+    sa.Column("sex", sa.String(20), nullable=True),
+    sa.Column("age_at_return", sa.Integer, nullable=True),
+    sa.Column("child", sa.Boolean, nullable=True),
+    sa.Column("return_type", sa.String(20), nullable=True),
+    sa.Column("country", sa.String(3), nullable=True),
+    sa.Column("updated_at", TIMESTAMP, nullable=False),
+)
+sa.Index("ix_returnee_country", returnee.c.country)
+
+tombstone = sa.Table(
+    "tombstone",
+    metadata,
+    sa.Column("returnee_key", sa.String(64), primary_key=True),
+    sa.Column("erased_at", TIMESTAMP, nullable=False),
+    sa.Column("lifted_at", TIMESTAMP, nullable=True, comment="set when an admin lifts it"),
+)
+
+submission = sa.Table(
+    "submission",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("submission_id", sa.String(200), nullable=False, comment="identity of the interview"),
+    sa.Column("version", sa.Integer, nullable=False, comment="1, then +1 per edit"),
+    sa.Column("current", sa.Boolean, nullable=False),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("batch_id", sa.ForeignKey("batch.id"), nullable=False),
+    sa.Column("returnee_key", sa.ForeignKey("returnee.key"), nullable=False),
+    sa.Column("interview_date", sa.Date, nullable=False),
+    sa.Column("return_date", sa.Date, nullable=False),
+    sa.Column("months_since_return", sa.Float, nullable=False),
+    sa.Column("survey_round", sa.Integer, nullable=True, comment="rank of the interview date"),
+    sa.Column("sex", sa.String(20), nullable=False),
+    sa.Column("age_at_return", sa.Integer, nullable=False),
+    sa.Column("return_type", sa.String(20), nullable=False),
+    sa.Column("country", sa.String(3), nullable=False),
+    sa.Column("admin1", sa.String(200), nullable=True),
+    sa.Column("enumerator_id", sa.String(200), nullable=True),
+    sa.Column("form_version", sa.String(100), nullable=True),
+    sa.Column("interview_mode", sa.String(20), nullable=True),
+    sa.Column("assistance", sa.String(500), nullable=True, comment="codes, space-separated"),
+    sa.Column("answers", sa.JSON, nullable=False, comment="item id -> coded answer"),
+    sa.Column("spec_version", sa.String(20), nullable=False),
+    sa.Column("created_at", TIMESTAMP, nullable=False),
+    sa.UniqueConstraint("submission_id", "version", name="uq_submission_version"),
+)
+sa.Index("ix_submission_returnee", submission.c.returnee_key, submission.c.interview_date)
+sa.Index("ix_submission_current", submission.c.submission_id, submission.c.current)
+sa.Index("ix_submission_batch", submission.c.batch_id)
+
+score = sa.Table(
+    "score",
+    metadata,
+    sa.Column(
+        "submission_pk",
+        sa.ForeignKey("submission.id", ondelete="CASCADE"),
+        primary_key=True,
+        comment="submission.id (one version of an interview)",
+    ),
+    sa.Column("model", sa.String(100), primary_key=True, comment="registered model name"),
+    sa.Column("index_version", sa.String(100), primary_key=True, comment="label, e.g. rss-v1-provisional"),
+    sa.Column("model_version", sa.Integer, nullable=True, comment="MLflow version, if any"),
+    sa.Column("economic", sa.Float, nullable=True),
+    sa.Column("social", sa.Float, nullable=True),
+    sa.Column("psychosocial", sa.Float, nullable=True),
+    sa.Column("composite", sa.Float, nullable=True),
+    sa.Column("coverage_economic", sa.Float, nullable=True),
+    sa.Column("coverage_social", sa.Float, nullable=True),
+    sa.Column("coverage_psychosocial", sa.Float, nullable=True),
+    sa.Column("level", sa.String(10), nullable=True),
+    sa.Column("weakest_dimension", sa.String(20), nullable=True),
+    sa.Column("sustainable", sa.Boolean, nullable=True),
+    sa.Column("created_at", TIMESTAMP, nullable=False),
+)
+sa.Index("ix_score_version", score.c.index_version)
+
+audit = sa.Table(
+    "audit",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", TIMESTAMP, nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("action", sa.String(50), nullable=False, comment="upload, update, erase, ..."),
+    sa.Column("batch_id", sa.String(36), nullable=True),
+    sa.Column("target", sa.String(200), nullable=True, comment="a returnee key, a model, ..."),
+    sa.Column("detail", sa.JSON, nullable=True, comment="counts and ids, never answers"),
+)
+sa.Index("ix_audit_at", audit.c.at)
