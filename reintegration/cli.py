@@ -205,6 +205,141 @@ def demo(
     run_demo(returnees=returnees, rounds=rounds, seed=seed)
 
 
+def _store():  # type: ignore[no-untyped-def]
+    """The app's store from the settings, created and migrated on first use."""
+    from reintegration.settings import get_settings
+    from reintegration.store.engine import open_store
+
+    return open_store(get_settings().database_url)
+
+
+@app.command()
+def ingest(
+    file: Annotated[Path, typer.Argument(help="Canonical batch, Kobo or ODK export.")],
+    uploader: Annotated[str, typer.Option("--uploader", help="Who uploads.")] = "cli",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Validate, score and store a batch; print its report (rows rejected: exit status 1)."""
+    import json
+
+    from reintegration.errors import ReintegrationError
+    from reintegration.ingest import ingest_file
+    from reintegration.questionnaire import load_questionnaire
+    from reintegration.settings import get_settings
+
+    if not file.is_file():
+        _fail_json(f"{file} does not exist or is not a file", as_json)
+    try:
+        settings = get_settings()
+        engine = _store()
+        with _progress("Ingesting") as bar:
+            task = bar.add_task("ingest", total=None)
+            report = ingest_file(
+                file,
+                engine,
+                scorer=current_index(),
+                questionnaire=load_questionnaire(),
+                secret=settings.secret_key_bytes(),
+                uploader=uploader,
+                progress=lambda n: bar.update(task, completed=n),
+            )
+    except ReintegrationError as exc:
+        _fail_json(str(exc), as_json)
+    if as_json:
+        typer.echo(json.dumps(report.to_json(), ensure_ascii=False))
+    else:
+        _print_report(report)
+    raise typer.Exit(EXIT_REJECTED if report.rejected else EXIT_DONE)
+
+
+def _fail_json(message: str, as_json: bool) -> NoReturn:
+    if as_json:
+        import json
+
+        typer.echo(json.dumps({"error": message}, ensure_ascii=False))
+    _fail(message)
+
+
+def _print_report(report) -> None:  # type: ignore[no-untyped-def]
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    counts = Table(title=f"Batch {report.batch_id}", title_justify="left")
+    for name in ("received", "accepted", "rejected", "duplicate", "updated"):
+        counts.add_column(name, justify="right")
+    counts.add_row(
+        *(
+            str(getattr(report, n))
+            for n in ("received", "accepted", "rejected", "duplicate", "updated")
+        )
+    )
+    console.print(counts)
+    for label, columns in (
+        ("ignored columns", report.ignored_columns),
+        ("missing item columns", report.missing_columns),
+        ("dropped identifier columns", report.dropped_identifier_columns),
+    ):
+        if columns:
+            console.print(f"{label}: {', '.join(columns)}", markup=False)
+    if report.errors:
+        errors = Table(title="Rejected rows", title_justify="left")
+        for name in ("row", "column", "value", "message"):
+            errors.add_column(name, overflow="fold")
+        for e in report.errors:
+            errors.add_row(str(e.row), e.column, e.value, e.message)
+        console.print(errors)
+    for w in report.warnings:
+        where = f"row {w.row}, column {w.column}: " if w.row is not None else ""
+        console.print(f"warning: {where}{w.message}", markup=False)
+
+
+db_app = typer.Typer(help="The app's database.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the migrations to the configured database."""
+    from reintegration.errors import ReintegrationError
+    from reintegration.settings import get_settings
+    from reintegration.store.engine import upgrade
+
+    try:
+        url = get_settings().database_url
+        upgrade(url)
+    except ReintegrationError as exc:
+        _fail(str(exc))
+    _stderr().print("The database is up to date.", markup=False)
+
+
+returnee_app = typer.Typer(help="Returnees' data.", no_args_is_help=True)
+app.add_typer(returnee_app, name="returnee")
+
+
+@returnee_app.command("erase")
+def returnee_erase(
+    case_number: Annotated[str, typer.Argument(help="The returnee's case number.")],
+    actor: Annotated[str, typer.Option("--actor", help="Who erases (audited).")] = "cli",
+) -> None:
+    """Right to erasure: remove a returnee's interviews, scores and rejected rows."""
+    from reintegration.errors import ReintegrationError
+    from reintegration.pseudonym import returnee_key
+    from reintegration.settings import get_settings
+    from reintegration.store.batches import erase_returnee
+
+    try:
+        key = returnee_key(case_number, get_settings().secret_key_bytes())
+        removed = erase_returnee(_store(), key, actor)
+    except ReintegrationError as exc:
+        _fail(str(exc))
+    _stderr().print(
+        f"Erased {removed['submissions']} interviews, {removed['scores']} scores and "
+        f"{removed['rejected_rows']} rejected rows; later uploads of this returnee are refused.",
+        markup=False,
+    )
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -521,3 +521,61 @@ def _multi_choice_coder(spec: MetadataField, required: bool) -> Callable[[str], 
         return " ".join(chosen)
 
     return code
+
+
+# -- canonical answer codes (what ingest stores and compares) ---------------------------------
+
+
+@functools.cache
+def _canonical_coder(item: Item, questionnaire: Questionnaire) -> Callable[[str], Any]:
+    """Text -> the answer's canonical code ('' for blank); None for an invalid answer."""
+    if item.is_multiple:
+        assert item.exclusive is not None
+        options = (*item.options, item.exclusive, *questionnaire.missing_codes)
+        vocab = _vocabulary(options)
+        order = {o.code: k for k, o in enumerate(options)}
+
+        def multiple(text: str) -> Any:
+            codes = parse_multiple(text, vocab)
+            if codes is None:
+                return None
+            return " ".join(sorted(set(codes), key=order.__getitem__))
+
+        return multiple
+    vocab = _vocabulary((*item.options, *item.not_applicable, *questionnaire.missing_codes))
+
+    def single(text: str) -> Any:
+        key = normalise_answer(text)
+        return vocab.get(key) if key else ""
+
+    return single
+
+
+def answer_codes(chunk: Chunk, questionnaire: Questionnaire) -> dict[str, np.ndarray]:
+    """Every item's answers as canonical codes (object arrays; '' blank, None invalid).
+
+    A label export and a code export of the same interview give the same codes, so ingest
+    compares and stores these, and two interviews with the same codes have the same content.
+    """
+    out = {}
+    for item in questionnaire.items:
+        if item.id in chunk.columns:
+            coder = _canonical_coder(item, questionnaire)
+            out[item.id], _, _ = _code_distinct(chunk.columns[item.id], coder, object, None)
+    return out
+
+
+def refusals(chunk: Chunk, questionnaire: Questionnaire) -> np.ndarray:
+    """Rows whose answer refuses the interview (consent ``no``): nothing of them is stored."""
+    refused = np.zeros(chunk.num_rows, dtype=bool)
+    for spec in questionnaire.metadata:
+        if spec.rejects_row_on is None or spec.name not in chunk.columns:
+            continue
+        values, _, _ = _code_distinct(chunk.columns[spec.name], _refusal_coder(spec), bool, False)
+        refused |= values
+    return refused
+
+
+def _refusal_coder(spec: MetadataField) -> Callable[[str], bool]:
+    vocab = _vocabulary(spec.choices)
+    return lambda text: vocab.get(normalise_answer(text)) == spec.rejects_row_on

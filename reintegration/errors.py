@@ -29,3 +29,7 @@ class SynthError(ReintegrationError, ValueError):
 
 class FormWriteError(ReintegrationError):
     """The XLSForm cannot be written where asked."""
+
+
+class ConfigurationError(ReintegrationError):
+    """The settings are missing or contradictory (e.g. production without a secret)."""

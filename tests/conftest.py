@@ -122,3 +122,36 @@ def chromium_path() -> str:
     if not Path(CHROMIUM).exists():
         _absent(f"no browser at {CHROMIUM}")
     return CHROMIUM
+
+
+# -- the app's store: SQLite always, PostgreSQL where configured -----------------------------------
+
+
+def _sqlite_store(path: Path):
+    from reintegration.store.engine import open_store
+
+    return open_store(f"sqlite:///{path}")
+
+
+def _postgres_store(url: str):
+    import sqlalchemy as sa
+
+    from reintegration.store.engine import open_store
+
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+        conn.execute(sa.text("CREATE SCHEMA public"))
+    engine.dispose()
+    return open_store(url)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def engine(request, tmp_path):
+    """A migrated, empty store: SQLite in a temporary folder, and PostgreSQL when configured."""
+    if request.param == "sqlite":
+        store = _sqlite_store(tmp_path / "store.db")
+    else:
+        store = _postgres_store(request.getfixturevalue("postgres_url"))
+    yield store
+    store.dispose()

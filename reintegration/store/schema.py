@@ -44,7 +44,9 @@ batch = sa.Table(
     sa.Column("updated", sa.Integer, nullable=False, server_default="0"),
     sa.Column("report", sa.JSON, nullable=True, comment="errors, warnings and column findings"),
     sa.Column("host", sa.String(255), nullable=True),
-    sa.Column("pid", sa.Integer, nullable=True, comment="the process ingesting it, while processing"),
+    sa.Column(
+        "pid", sa.Integer, nullable=True, comment="the process ingesting it, while processing"
+    ),
     sa.Column("created_at", TIMESTAMP, nullable=False),
     sa.Column("finished_at", TIMESTAMP, nullable=True),
     sa.CheckConstraint("status IN ('processing', 'done', 'failed')", name="status"),
@@ -126,7 +128,9 @@ score = sa.Table(
         comment="submission.id (one version of an interview)",
     ),
     sa.Column("model", sa.String(100), primary_key=True, comment="registered model name"),
-    sa.Column("index_version", sa.String(100), primary_key=True, comment="label, e.g. rss-v1-provisional"),
+    sa.Column(
+        "index_version", sa.String(100), primary_key=True, comment="label, e.g. rss-v1-provisional"
+    ),
     sa.Column("model_version", sa.Integer, nullable=True, comment="MLflow version, if any"),
     sa.Column("economic", sa.Float, nullable=True),
     sa.Column("social", sa.Float, nullable=True),

@@ -1,0 +1,212 @@
+"""The platform's settings, read once from the environment (DESIGN.md, "Stores and settings").
+
+Constructing :class:`Settings` only reads environment variables: it never creates a folder or a
+file, so ``reintegration score`` can read them and still write nothing but its output. The data
+folder and the development secret appear when something first needs them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from reintegration.errors import ConfigurationError
+
+MIN_SECRET_CHARS = 32
+SECRET_FILE = "secret.key"
+_HOW_TO_MAKE_A_SECRET = (
+    "e.g. the output of `python -c 'import secrets; print(secrets.token_hex(32))'`"
+)
+# Words that only a placeholder or an example contains; a random key of 32+ characters never does.
+_PLACEHOLDER_WORDS = ("change", "secret", "example", "placeholder", "default", "password", "xxxx")
+_MIN_DISTINCT_CHARS = 10
+
+
+class Settings(BaseSettings):
+    """Every setting of the platform, from ``REINTEGRATION_*`` and ``MLFLOW_TRACKING_URI``.
+
+    Parameters
+    ----------
+    home : Path
+        ``REINTEGRATION_HOME``: the data folder of the embedded stores (default ``./var``, made
+        absolute against the working directory at construction).
+    database_url : str
+        ``REINTEGRATION_DATABASE_URL``: the app's database (default SQLite in ``home``).
+    mlflow_tracking_uri : str
+        ``MLFLOW_TRACKING_URI``: MLflow's tracking and registry store (default SQLite in
+        ``home``).
+    env : {"development", "production"}
+        ``REINTEGRATION_ENV``; production refuses to run without ``REINTEGRATION_SECRET_KEY``.
+    secret_key : SecretStr or None
+        ``REINTEGRATION_SECRET_KEY``: the key of the HMAC that pseudonymises case numbers; read it
+        through :meth:`secret_key_bytes`.
+    min_cell : int
+        ``REINTEGRATION_MIN_CELL``: smallest number of distinct returnees an aggregate cell shows.
+    max_upload_mb : int
+        ``REINTEGRATION_MAX_UPLOAD_MB``: size limit of an HTTP upload, in megabytes.
+    min_group : int
+        ``REINTEGRATION_MIN_GROUP``: smallest subgroup whose model metrics count for promotion.
+    promotion_tolerance : float
+        ``REINTEGRATION_PROMOTION_TOLERANCE``: how much lower (absolute ROC AUC) a challenger
+        may score than the champion, overall or per subgroup.
+
+    Examples
+    --------
+    >>> s = Settings(home=Path("/srv/reintegration"), database_url="", mlflow_tracking_uri="")
+    >>> s.database_url
+    'sqlite:////srv/reintegration/reintegration.db'
+    >>> s.mlflow_artifacts
+    PosixPath('/srv/reintegration/mlartifacts')
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="REINTEGRATION_",
+        # An empty variable (``REINTEGRATION_DATABASE_URL=``) means "use the default".
+        env_ignore_empty=True,
+        extra="ignore",
+        validate_by_name=True,
+        validate_by_alias=True,
+    )
+
+    home: Path = Path("var")
+    database_url: str = ""
+    mlflow_tracking_uri: str = Field(default="", validation_alias="MLFLOW_TRACKING_URI")
+    env: Literal["development", "production"] = "development"
+    secret_key: SecretStr | None = None
+    min_cell: int = Field(default=5, ge=1)
+    max_upload_mb: int = Field(default=50, ge=1)
+    min_group: int = Field(default=30, ge=1)
+    promotion_tolerance: float = Field(default=0.02, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _derive_defaults(self) -> Settings:
+        # absolute() rather than resolve(): it does not touch the disk.
+        self.home = self.home.expanduser().absolute()
+        if not self.database_url:
+            self.database_url = f"sqlite:///{(self.home / 'reintegration.db').as_posix()}"
+        if not self.mlflow_tracking_uri:
+            self.mlflow_tracking_uri = f"sqlite:///{(self.home / 'mlflow.db').as_posix()}"
+        return self
+
+    @property
+    def mlflow_artifacts(self) -> Path:
+        """The folder of MLflow's artifacts in the embedded setup: ``<home>/mlartifacts``."""
+        return self.home / "mlartifacts"
+
+    @property
+    def secret_file(self) -> Path:
+        """Where the development secret lives: ``<home>/secret.key``."""
+        return self.home / SECRET_FILE
+
+    def secret_key_bytes(self) -> bytes:
+        """Return the key of the HMAC that pseudonymises case numbers.
+
+        The key is ``REINTEGRATION_SECRET_KEY`` when set. Without it, production refuses to run,
+        and development reads ``<home>/secret.key``, creating it on first use (32 random bytes as
+        64 hex characters, mode 0600). In both cases the key is the UTF-8 text itself, so the
+        contents of a development ``secret.key`` can be moved into the environment variable and
+        every stored returnee key stays valid.
+
+        Returns
+        -------
+        bytes
+            The key, as the UTF-8 bytes of its text.
+
+        Raises
+        ------
+        ConfigurationError
+            In production, when the variable is unset, too short or a placeholder; in
+            development, when ``secret.key`` exists but does not hold a key.
+        """
+        if self.secret_key is not None:
+            key = self.secret_key.get_secret_value().strip()
+            if self.env == "production":
+                _check_production_secret(key)
+            return key.encode("utf-8")
+        if self.env == "production":
+            raise ConfigurationError(
+                "REINTEGRATION_SECRET_KEY must be set when REINTEGRATION_ENV=production, to the "
+                f"same random value of at least {MIN_SECRET_CHARS} characters on every server."
+            )
+        return _read_or_create_secret(self.secret_file).encode("utf-8")
+
+
+def _check_production_secret(key: str) -> None:
+    if len(key) < MIN_SECRET_CHARS:
+        raise ConfigurationError(
+            f"REINTEGRATION_SECRET_KEY is too short for production: use at least "
+            f"{MIN_SECRET_CHARS} random characters, {_HOW_TO_MAKE_A_SECRET}."
+        )
+    lowered = key.lower()
+    if len(set(lowered)) < _MIN_DISTINCT_CHARS or any(w in lowered for w in _PLACEHOLDER_WORDS):
+        raise ConfigurationError(
+            f"REINTEGRATION_SECRET_KEY looks like a placeholder: use at least "
+            f"{MIN_SECRET_CHARS} random characters, {_HOW_TO_MAKE_A_SECRET}."
+        )
+
+
+def _read_or_create_secret(path: Path) -> str:
+    """Read the development key, creating it first if absent; the first creator wins."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Write the whole key under a private name, then link it into place: link() fails if the
+        # file already exists, so processes starting together all end up reading one key, and
+        # none ever reads a half-written file.
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.fchmod(fd, 0o600)  # exactly 0600, whatever the umask
+            os.write(fd, (secrets.token_hex(32) + "\n").encode("ascii"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp, path)
+        finally:
+            tmp.unlink()
+    key = path.read_text(encoding="ascii", errors="replace").strip()
+    if len(key) != 64 or any(c not in "0123456789abcdef" for c in key):
+        raise ConfigurationError(
+            f"{path} does not hold a key (64 hex characters): restore it from a backup, or set "
+            "REINTEGRATION_SECRET_KEY to the key the stored data was pseudonymised with."
+        )
+    return key
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """Return the settings of this process, read from the environment on first call.
+
+    Tests that change the environment call ``get_settings.cache_clear()`` to read it again.
+
+    Returns
+    -------
+    Settings
+        The same object on every call until the cache is cleared.
+
+    Raises
+    ------
+    ConfigurationError
+        When a variable holds a value of the wrong kind (``REINTEGRATION_MIN_CELL=five``).
+    """
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{_variable(str(e['loc'][0]) if e['loc'] else '')}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigurationError(f"The settings are invalid: {problems}.") from None
+
+
+def _variable(field: str) -> str:
+    if field in ("mlflow_tracking_uri", "MLFLOW_TRACKING_URI"):
+        return "MLFLOW_TRACKING_URI"
+    return f"REINTEGRATION_{field.upper()}"

@@ -1,0 +1,187 @@
+"""The Alembic migrations: they build exactly the tables of schema.py, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from reintegration.errors import ConfigurationError
+from reintegration.store import (
+    create_store_engine,
+    current_revision,
+    downgrade,
+    open_store,
+    upgrade,
+)
+from reintegration.store import engine as store_engine
+from reintegration.store.engine import HEAD_REVISION, alembic_config
+from reintegration.store.schema import metadata
+from tests.store._workers import run_upgrade, spawn_all
+
+pytestmark = pytest.mark.filterwarnings("error")  # a warning from Alembic is a finding
+
+
+def _batch(status: str = "done") -> dict[str, object]:
+    return {
+        "id": "8c1f0f3e-0000-4000-8000-000000000001",
+        "uploader": "enumerator-1",
+        "file_name": "batch.csv",
+        "sha256": "0" * 64,
+        "status": status,
+        "created_at": dt.datetime(2025, 6, 1, tzinfo=dt.UTC),
+    }
+
+
+def _differences(url: str) -> list[object]:
+    engine = create_store_engine(url)
+    try:
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            return list(compare_metadata(context, metadata))
+    finally:
+        engine.dispose()
+
+
+def _tables(url: str) -> set[str]:
+    engine = create_store_engine(url)
+    try:
+        return set(sa.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def test_head_revision_is_the_newest_migration() -> None:
+    assert ScriptDirectory.from_config(alembic_config()).get_current_head() == HEAD_REVISION
+
+
+def test_upgrade_from_empty_builds_the_tables_of_schema_py(store_url: str) -> None:
+    upgrade(store_url)
+
+    assert _tables(store_url) == set(metadata.tables) | {"alembic_version"}
+    assert _differences(store_url) == []
+
+
+def test_migrated_sqlite_ddl_matches_schema_py(sqlite_url: str, tmp_path: Path) -> None:
+    # compare_metadata does not see CHECK constraints or server defaults; SQLite keeps each
+    # table's DDL, so compare it line by line (constraint order may differ).
+    upgrade(sqlite_url)
+    reference_url = f"sqlite:///{tmp_path / 'reference.db'}"
+    reference = create_store_engine(reference_url)
+    metadata.create_all(reference)
+    reference.dispose()
+
+    def ddl(url: str) -> dict[str, set[str]]:
+        engine = create_store_engine(url)
+        with engine.connect() as conn:
+            rows = conn.exec_driver_sql(
+                "SELECT name, sql FROM sqlite_master "
+                "WHERE sql IS NOT NULL AND name != 'alembic_version'"
+            ).all()
+        engine.dispose()
+        return {name: {ln.strip(" ,") for ln in re.split(r"\n", sql)} for name, sql in rows}
+
+    assert ddl(sqlite_url) == ddl(reference_url)
+
+
+def test_migrated_batch_refuses_an_unknown_status(store_url: str) -> None:
+    upgrade(store_url)
+    engine = create_store_engine(store_url)
+    with pytest.raises(sa.exc.IntegrityError, match="ck_batch_status|CHECK constraint failed"):
+        with engine.begin() as conn:
+            conn.execute(metadata.tables["batch"].insert(), _batch(status="lost"))
+    engine.dispose()
+
+
+def test_upgrade_twice_changes_nothing(store_url: str) -> None:
+    upgrade(store_url)
+    engine = create_store_engine(store_url)
+    with engine.begin() as conn:
+        conn.execute(metadata.tables["batch"].insert(), _batch())
+
+    upgrade(store_url)
+
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT id FROM batch")).scalars().all() == [_batch()["id"]]
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all() == [
+            HEAD_REVISION
+        ]
+    engine.dispose()
+
+
+def test_downgrade_to_base_removes_the_tables(store_url: str) -> None:
+    upgrade(store_url)
+
+    downgrade(store_url, "base")
+
+    assert _tables(store_url) == {"alembic_version"}
+    engine = create_store_engine(store_url)
+    assert current_revision(engine) is None
+    engine.dispose()
+
+
+def test_upgrade_works_from_any_working_directory(
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+
+    upgrade(sqlite_url)
+
+    assert _differences(sqlite_url) == []
+
+
+def test_concurrent_upgrades_take_turns(store_url: str) -> None:
+    assert spawn_all(run_upgrade, [(store_url,), (store_url,)]) == ["ok", "ok"]
+    assert _differences(store_url) == []
+
+
+def test_open_store_migrates_an_empty_database(sqlite_url: str) -> None:
+    engine = open_store(sqlite_url)
+
+    assert current_revision(engine) == HEAD_REVISION
+    engine.dispose()
+
+
+def test_open_store_leaves_foreign_keys_on_after_migrating(sqlite_url: str) -> None:
+    # The migration turns them off on its connection; the pool hands that connection out next.
+    engine = open_store(sqlite_url)
+    with pytest.raises(sa.exc.IntegrityError, match="FOREIGN KEY constraint failed"):
+        with engine.begin() as conn:
+            conn.execute(
+                metadata.tables["rejected_row"].insert(),
+                {"batch_id": "no-such-batch", "row": 2, "cells": {}, "errors": []},
+            )
+    engine.dispose()
+
+
+def test_open_store_does_not_run_alembic_when_at_head(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    upgrade(sqlite_url)
+
+    def refuse(*args: object) -> None:
+        raise AssertionError("Alembic ran on a database at head")
+
+    monkeypatch.setattr(store_engine, "_run_migrations", refuse)
+    open_store(sqlite_url).dispose()
+
+
+def test_open_store_refuses_a_database_from_a_newer_version(sqlite_url: str) -> None:
+    upgrade(sqlite_url)
+    engine = create_store_engine(sqlite_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = '9999'"))
+    engine.dispose()
+
+    with pytest.raises(ConfigurationError) as error:
+        open_store(sqlite_url)
+    assert str(error.value) == (
+        "The database cannot be migrated (Can't locate revision identified by '9999'); if it "
+        "was migrated by a newer version of reintegration, install that version."
+    )

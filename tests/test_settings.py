@@ -1,0 +1,243 @@
+"""Settings: defaults, environment overrides, and the HMAC secret in development and production."""
+
+from __future__ import annotations
+
+import stat
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from reintegration.errors import ConfigurationError
+from reintegration.settings import Settings, get_settings
+
+VARIABLES = (
+    "REINTEGRATION_HOME",
+    "REINTEGRATION_DATABASE_URL",
+    "MLFLOW_TRACKING_URI",
+    "REINTEGRATION_ENV",
+    "REINTEGRATION_SECRET_KEY",
+    "REINTEGRATION_MIN_CELL",
+    "REINTEGRATION_MAX_UPLOAD_MB",
+    "REINTEGRATION_MIN_GROUP",
+    "REINTEGRATION_PROMOTION_TOLERANCE",
+)
+GOOD_SECRET = "3f1c9a7e5b2d4068a1e3c5b7d9f0a2c4e6b8d0f1a3c5e7b9"
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No setting from the caller's environment, and ./var inside the test's folder."""
+    for name in VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def test_defaults(tmp_path: Path) -> None:
+    s = Settings()
+
+    assert s.model_dump(exclude={"secret_key"}) == {
+        "home": tmp_path / "var",
+        "database_url": f"sqlite:///{tmp_path}/var/reintegration.db",
+        "mlflow_tracking_uri": f"sqlite:///{tmp_path}/var/mlflow.db",
+        "env": "development",
+        "min_cell": 5,
+        "max_upload_mb": 50,
+        "min_group": 30,
+        "promotion_tolerance": 0.02,
+    }
+    assert s.secret_key is None
+    assert s.mlflow_artifacts == tmp_path / "var" / "mlartifacts"
+
+
+def test_environment_overrides_every_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    values = {
+        "REINTEGRATION_HOME": "/srv/reintegration",
+        "REINTEGRATION_DATABASE_URL": "postgresql+psycopg://app@db/reintegration",
+        "MLFLOW_TRACKING_URI": "postgresql+psycopg://app@db/mlflow",
+        "REINTEGRATION_ENV": "production",
+        "REINTEGRATION_SECRET_KEY": GOOD_SECRET,
+        "REINTEGRATION_MIN_CELL": "10",
+        "REINTEGRATION_MAX_UPLOAD_MB": "20",
+        "REINTEGRATION_MIN_GROUP": "50",
+        "REINTEGRATION_PROMOTION_TOLERANCE": "0.01",
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+
+    s = Settings()
+
+    assert s.model_dump(exclude={"secret_key"}) == {
+        "home": Path("/srv/reintegration"),
+        "database_url": "postgresql+psycopg://app@db/reintegration",
+        "mlflow_tracking_uri": "postgresql+psycopg://app@db/mlflow",
+        "env": "production",
+        "min_cell": 10,
+        "max_upload_mb": 20,
+        "min_group": 50,
+        "promotion_tolerance": 0.01,
+    }
+    assert s.secret_key_bytes() == GOOD_SECRET.encode()
+
+
+def test_home_moves_the_default_stores(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REINTEGRATION_HOME", "/data/rss")
+
+    s = Settings()
+
+    assert (s.database_url, s.mlflow_tracking_uri, s.mlflow_artifacts) == (
+        "sqlite:////data/rss/reintegration.db",
+        "sqlite:////data/rss/mlflow.db",
+        Path("/data/rss/mlartifacts"),
+    )
+
+
+def test_an_empty_variable_means_the_default(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("REINTEGRATION_DATABASE_URL", "")
+
+    assert Settings().database_url == f"sqlite:///{tmp_path}/var/reintegration.db"
+
+
+def test_construction_creates_nothing(tmp_path: Path) -> None:
+    s = Settings()
+    _ = (s.database_url, s.mlflow_tracking_uri, s.mlflow_artifacts, s.secret_file)
+
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_development_secret_is_created_once_with_mode_0600(tmp_path: Path) -> None:
+    first = Settings().secret_key_bytes()
+
+    path = tmp_path / "var" / "secret.key"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert len(first) == 64 and bytes.fromhex(first.decode())
+    assert Settings().secret_key_bytes() == first
+
+
+def test_development_secret_is_one_key_when_threads_race(tmp_path: Path) -> None:
+    barrier = threading.Barrier(8)
+    keys: list[bytes] = []
+
+    def read() -> None:
+        barrier.wait()
+        keys.append(Settings().secret_key_bytes())
+
+    threads = [threading.Thread(target=read) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert len(keys) == 8 and len(set(keys)) == 1
+    assert [p.name for p in (tmp_path / "var").iterdir()] == ["secret.key"]
+
+
+def test_development_uses_the_variable_when_set(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("REINTEGRATION_SECRET_KEY", "dev")
+
+    assert Settings().secret_key_bytes() == b"dev"
+    assert not (tmp_path / "var").exists()
+
+
+def test_a_damaged_secret_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "var").mkdir()
+    (tmp_path / "var" / "secret.key").write_text("not a key\n")
+
+    with pytest.raises(ConfigurationError) as error:
+        Settings().secret_key_bytes()
+    assert str(error.value) == (
+        f"{tmp_path}/var/secret.key does not hold a key (64 hex characters): restore it from a "
+        "backup, or set REINTEGRATION_SECRET_KEY to the key the stored data was pseudonymised with."
+    )
+
+
+def test_production_without_a_secret_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("REINTEGRATION_ENV", "production")
+
+    with pytest.raises(ConfigurationError) as error:
+        Settings().secret_key_bytes()
+    assert str(error.value) == (
+        "REINTEGRATION_SECRET_KEY must be set when REINTEGRATION_ENV=production, to the same "
+        "random value of at least 32 characters on every server."
+    )
+    assert not (tmp_path / "var").exists()
+
+
+def test_production_with_a_short_secret_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REINTEGRATION_ENV", "production")
+    monkeypatch.setenv("REINTEGRATION_SECRET_KEY", GOOD_SECRET[:31])
+
+    with pytest.raises(ConfigurationError) as error:
+        Settings().secret_key_bytes()
+    assert str(error.value) == (
+        "REINTEGRATION_SECRET_KEY is too short for production: use at least 32 random "
+        "characters, e.g. the output of `python -c 'import secrets; print(secrets.token_hex(32))'`."
+    )
+
+
+@pytest.mark.parametrize(
+    "placeholder",
+    [
+        "change-me-change-me-change-me-change-me",
+        "a" * 40,
+        "my-super-secret-key-for-production-1234",
+    ],
+)
+def test_production_with_a_placeholder_secret_is_refused(
+    monkeypatch: pytest.MonkeyPatch, placeholder: str
+) -> None:
+    monkeypatch.setenv("REINTEGRATION_ENV", "production")
+    monkeypatch.setenv("REINTEGRATION_SECRET_KEY", placeholder)
+
+    with pytest.raises(
+        ConfigurationError, match="REINTEGRATION_SECRET_KEY looks like a placeholder"
+    ):
+        Settings().secret_key_bytes()
+
+
+def test_production_with_a_random_secret_creates_no_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("REINTEGRATION_ENV", "production")
+    monkeypatch.setenv("REINTEGRATION_SECRET_KEY", GOOD_SECRET)
+
+    assert Settings().secret_key_bytes() == GOOD_SECRET.encode()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_get_settings_is_cached_until_cleared(monkeypatch: pytest.MonkeyPatch) -> None:
+    first = get_settings()
+    monkeypatch.setenv("REINTEGRATION_MIN_CELL", "11")
+
+    assert get_settings() is first
+    get_settings.cache_clear()
+    assert get_settings().min_cell == 11
+
+
+def test_get_settings_names_the_variable_of_a_bad_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REINTEGRATION_MIN_CELL", "five")
+    monkeypatch.setenv("REINTEGRATION_ENV", "prod")
+
+    with pytest.raises(ConfigurationError) as error:
+        get_settings()
+    assert str(error.value) == (
+        "The settings are invalid: REINTEGRATION_ENV: Input should be 'development' or "
+        "'production'; REINTEGRATION_MIN_CELL: Input should be a valid integer, unable to parse "
+        "string as an integer."
+    )
+
+
+def test_secret_is_hidden_from_the_settings_repr(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REINTEGRATION_SECRET_KEY", GOOD_SECRET)
+
+    assert GOOD_SECRET not in repr(Settings())
