@@ -551,18 +551,31 @@ def _canonical_coder(item: Item, questionnaire: Questionnaire) -> Callable[[str]
     return single
 
 
-def answer_codes(chunk: Chunk, questionnaire: Questionnaire) -> dict[str, np.ndarray]:
-    """Every item's answers as canonical codes (object arrays; '' blank, None invalid).
+def _distinct_text(values: pa.Array | pa.ChunkedArray, coder: Callable[[str], Any]) -> pa.Array:
+    """Like :func:`_code_distinct` for a coder that returns text: an Arrow string array,
+    built by one gather in Arrow (no Python object per row)."""
+    if isinstance(values, pa.ChunkedArray):
+        if pa.types.is_dictionary(values.type):
+            values = values.unify_dictionaries()
+        values = values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
+    if not pa.types.is_dictionary(values.type):
+        values = pc.dictionary_encode(values)
+    texts = [*values.dictionary.to_pylist(), ""]
+    table = pa.array([coder(t) or "" for t in texts], pa.string())
+    return pc.take(table, pc.fill_null(values.indices, len(texts) - 1))
+
+
+def answer_codes(chunk: Chunk, questionnaire: Questionnaire) -> dict[str, pa.Array]:
+    """Every item's answers as canonical codes (Arrow text; '' for blank and invalid).
 
     A label export and a code export of the same interview give the same codes, so ingest
     compares and stores these, and two interviews with the same codes have the same content.
     """
-    out = {}
-    for item in questionnaire.items:
-        if item.id in chunk.columns:
-            coder = _canonical_coder(item, questionnaire)
-            out[item.id], _, _ = _code_distinct(chunk.columns[item.id], coder, object, None)
-    return out
+    return {
+        item.id: _distinct_text(chunk.columns[item.id], _canonical_coder(item, questionnaire))
+        for item in questionnaire.items
+        if item.id in chunk.columns
+    }
 
 
 def refusals(chunk: Chunk, questionnaire: Questionnaire) -> np.ndarray:

@@ -20,6 +20,7 @@ import hashlib
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ from reintegration.questionnaire import Questionnaire
 from reintegration.reading import BatchReader, FileNote
 from reintegration.store import batches as store
 from reintegration.store.schema import batch as batch_table
+from reintegration.store.writer import BatchWriter
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +107,7 @@ def ingest_file(
     countries: Collection[str] | None = None,
     model_version: int | None = None,
     progress: Callable[[int], None] | None = None,
+    timings: dict[str, float] | None = None,
 ) -> BatchReport:
     """Validate, code, score and store a batch file; return its report.
 
@@ -129,6 +132,9 @@ def ingest_file(
         The registry version of ``scorer``, if it came from the registry.
     progress : callable, optional
         Called with the number of rows read so far.
+    timings : dict, optional
+        Filled with the seconds spent reading and preparing rows (``prepare``: parse, validate,
+        code, score) and storing them (``store``), for benchmarks.
 
     Raises
     ------
@@ -164,6 +170,7 @@ def ingest_file(
             countries,
             model_version,
             progress,
+            timings if timings is not None else {},
         )
     except ReintegrationError as exc:
         store.mark_failed(engine, batch_id, str(exc), uploader)
@@ -196,7 +203,10 @@ def _ingest(
     countries: Collection[str] | None,
     model_version: int | None,
     progress: Callable[[int], None] | None,
+    timings: dict[str, float],
 ) -> BatchReport:
+    timings.update(prepare=0.0, store=0.0)
+    clock = time.perf_counter()
     reader = BatchReader(path, questionnaire)
     layout = reader.layout
     check_required(layout, questionnaire, "ingest")
@@ -208,11 +218,13 @@ def _ingest(
     )
     with engine.begin() as conn:
         store.lock_for_ingest(conn)
-        writer = store.BatchWriter(conn, batch_id, scorer, questionnaire, model_version)
+        writer = BatchWriter(conn, batch_id, scorer, questionnaire, model_version)
         for chunk in reader.chunks():
             prepared = prepare_chunk(
                 chunk, layout, questionnaire, scorer, secret, countries=countries
             )
+            timings["prepare"] += time.perf_counter() - clock
+            clock = time.perf_counter()
             counts = writer.write(prepared)
             report.received += chunk.num_rows
             report.accepted += counts.accepted
@@ -223,10 +235,13 @@ def _ingest(
             report.warnings.extend(prepared.notes)
             if progress is not None:
                 progress(report.received)
+            timings["store"] += time.perf_counter() - clock
+            clock = time.perf_counter()
         report.warnings[:0] = layout.notes
         report.warnings.extend(writer.finish())
         report.status = "done"
         store.complete_batch(
             conn, batch_id, report.to_json(), uploader, layout.fmt, writer.form_version
         )
+    timings["store"] += time.perf_counter() - clock
     return report

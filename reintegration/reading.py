@@ -1,4 +1,4 @@
-"""Read a batch file (canonical CSV, XLSX or JSON lines) into Arrow columns of text.
+"""Read a batch file (CSV, XLSX, JSON lines, Kobo or ODK exports) into Arrow text columns.
 
 Every cell is read as text; coding and validation happen later (``coding.py``). Headers are
 matched to the canonical columns case-insensitively, with group prefixes (``economic/``,
@@ -11,17 +11,24 @@ CSV is parsed by Arrow on every core, straight into dictionary-encoded columns, 
 with a handful of distinct answers costs four bytes a cell and is coded once per distinct
 value. Files larger than :data:`STREAM_ABOVE_BYTES` are streamed in blocks so memory stays
 bounded whatever the file size.
+
+Kobo and ODK Central exports of the shipped form load as they are (see
+:mod:`reintegration.exports`): label headers, system columns, the identity of each row
+(``meta/rootUuid``, ``KEY``, ``meta/instanceID`` / ``_uuid``, then ``submission_id``) and
+ODK Central's zip export. Columns that look like direct identifiers are listed and never read;
+workbooks too large or packed like zip bombs are refused before they are opened.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import re
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import pyarrow as pa
@@ -29,11 +36,29 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from reintegration.errors import UnreadableFileError
-from reintegration.questionnaire import Questionnaire, normalise_answer
+from reintegration.exports import (
+    CANONICAL_IDENTITY_RANK,
+    check_workbook,
+    coalesce_identity,
+    identity_rank,
+    is_system_column,
+    looks_like_identifier,
+    main_csv_member,
+    match_column,
+    zip_kind,
+)
+from reintegration.questionnaire import Questionnaire
 
 STREAM_ABOVE_BYTES = 768 << 20
 STREAM_BLOCK_BYTES = 64 << 20
 SNIFF_BYTES = 1 << 16
+HEADER_LIMIT_BYTES = 1 << 20
+"""A header line longer than this is no batch header (a form of 1,000 columns needs ~100 KB)."""
+MAX_XLSX_BYTES = 200 << 20
+"""Largest workbook read (DESIGN.md: XLSX up to 200 MB); larger ones should come as CSV."""
+MAX_UNZIPPED_BYTES = 4 << 30
+"""Largest total a workbook's parts may unpack to (a 200 MB workbook unpacks to ~2.5 GB)."""
+ID = "submission_id"
 TEXT = pa.string()
 CODES = pa.dictionary(pa.int32(), pa.string())
 XLSX_MAGIC = b"PK\x03\x04"
@@ -60,6 +85,15 @@ class Layout:
     split: dict[str, dict[str, str]] = field(default_factory=dict)
     """select-multiple item -> {choice code: header of its 0/1 column}"""
     ignored: list[str] = field(default_factory=list)
+    """headers of unknown columns, not read"""
+    system_columns: list[str] = field(default_factory=list)
+    """headers of Kobo and ODK Central system columns (``_id``, ``KEY``, ...), not read as data"""
+    identity_columns: list[str] = field(default_factory=list)
+    """headers whose first non-blank value per row is its submission_id, most trusted first"""
+    missing_columns: list[str] = field(default_factory=list)
+    """items of the spec that no column of the file carries (missing for every row)"""
+    dropped_identifier_columns: list[str] = field(default_factory=list)
+    """headers that look like direct identifiers (names, phones, GPS...): never read"""
     notes: list[FileNote] = field(default_factory=list)
 
     def position(self, column: str) -> int:
@@ -81,7 +115,13 @@ class Chunk:
 
 
 def map_headers(headers: list[str], questionnaire: Questionnaire, fmt: str) -> Layout:
-    """Match file headers to canonical columns; report unknown ones as ignored.
+    """Match file headers to canonical columns; sort the others into system columns, direct
+    identifiers (never read) and ignored columns.
+
+    A header matches by name (any case, group prefixes ignored) or by label in any language
+    of the spec (see :func:`reintegration.exports.match_column`). The identity of a row comes
+    from the most trusted identity columns present (:data:`reintegration.exports.IDENTITY_RANKS`,
+    then ``submission_id``); the first of them names ``submission_id`` in reports.
 
     Raises
     ------
@@ -89,64 +129,61 @@ def map_headers(headers: list[str], questionnaire: Questionnaire, fmt: str) -> L
         When two headers map to the same canonical column.
     """
     layout = Layout(fmt=fmt, headers=list(headers))
-    known = set(questionnaire.columns)
-    groups = set(questionnaire.groups)
-    multiple = {i.id: i for i in questionnaire.items if i.is_multiple}
-    for header in headers:
-        parts = _split_header(normalise_answer(header).replace(" ", "_"))
-        while len(parts) > 1 and parts[0] in groups:
-            parts = parts[1:]
-        name = parts[-1] if len(parts) == 1 else None
-        if len(parts) == 2 and parts[0] in multiple:
-            multi = multiple[parts[0]]
-            codes = {o.code for o in multi.options} | {m.code for m in questionnaire.missing_codes}
-            if multi.exclusive is not None:
-                codes.add(multi.exclusive.code)
-            if parts[1] in codes:
-                choices = layout.split.setdefault(multi.id, {})
-                if parts[1] in choices:
+    ranked: list[tuple[int, int, str]] = []
+    for position, header in enumerate(headers):
+        match = match_column(header, questionnaire)
+        if match is not None:
+            name, code = match
+            if code is not None:
+                choices = layout.split.setdefault(name, {})
+                if code in choices:
                     raise UnreadableFileError(f"column {header} appears twice in the file")
-                choices[parts[1]] = header
+                choices[code] = header
                 continue
-        if name in known:
             if name in layout.source:
                 raise UnreadableFileError(
                     f"columns {layout.source[name]} and {header} both mean {name}; keep one"
                 )
             layout.source[name] = header
+            if name == ID:
+                ranked.append((CANONICAL_IDENTITY_RANK, position, header))
+        elif is_system_column(header):
+            layout.system_columns.append(header)
+            rank = identity_rank(header)
+            if rank is not None:
+                ranked.append((rank, position, header))
+        elif looks_like_identifier(header):
+            layout.dropped_identifier_columns.append(header)
         elif header.strip():
             layout.ignored.append(header)
     for item_id in [i for i in layout.split if i in layout.source]:
         # Kobo's default export carries both forms; the single column is the answer as given.
-        layout.ignored.extend(layout.split.pop(item_id).values())
+        # Its 0/1 columns are known, not "ignored": the note says why they were not read.
+        layout.split.pop(item_id)
         layout.notes.append(
             FileNote(
                 f"{item_id} comes as one column and as one column per choice; "
                 "the single column was used"
             )
         )
+    layout.identity_columns = [header for _, _, header in sorted(ranked)]
+    if layout.identity_columns:
+        layout.source[ID] = layout.identity_columns[0]
+    layout.missing_columns = [
+        i.id for i in questionnaire.items if i.id not in layout.source and i.id not in layout.split
+    ]
     return layout
 
 
-def _split_header(header: str) -> list[str]:
-    for sep in ("/", "-", ":"):
-        if sep in header:
-            return [p for p in header.split(sep) if p]
-    return [header]
-
-
 def detect_format(path: Path) -> str:
-    """``csv``, ``xlsx`` or ``jsonl``, from the file's first bytes rather than its name."""
+    """``csv``, ``xlsx``, ``jsonl`` or ``zip`` (CSV files in a zip, as ODK Central exports
+    them), from the file's first bytes rather than its name."""
     with path.open("rb") as fh:
         head = fh.read(SNIFF_BYTES)
     if not head.strip():
         raise UnreadableFileError(f"{path.name} is empty")
     if head.startswith(XLSX_MAGIC):
-        if zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as zf:
-                if "xl/workbook.xml" in zf.namelist():
-                    return "xlsx"
-        raise UnreadableFileError(f"{path.name} is a zip file but not an Excel workbook")
+        return zip_kind(path)
     if b"\x00" in head:
         raise UnreadableFileError(f"{path.name} is not a text file, a CSV or an Excel workbook")
     if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
@@ -160,18 +197,30 @@ class BatchReader:
     Parameters
     ----------
     path : path-like
+        Canonical CSV, XLSX or JSON lines, a Kobo or ODK Central export, or ODK Central's
+        zip export (its root table is read).
     questionnaire : Questionnaire
     wanted : set of str, optional
         Canonical columns to read (default every known one); others are skipped unparsed.
+    max_xlsx_bytes : int
+        Largest workbook read; a larger one is refused before it is opened.
+    max_unzipped_bytes : int
+        Largest total a workbook's parts may declare unpacked.
 
     Raises
     ------
     UnreadableFileError
-        Empty, binary or malformed files, with a sentence saying why.
+        Empty, binary, malformed or hostile files, with a sentence saying why.
     """
 
     def __init__(
-        self, path: Path | str, questionnaire: Questionnaire, wanted: set[str] | None = None
+        self,
+        path: Path | str,
+        questionnaire: Questionnaire,
+        wanted: set[str] | None = None,
+        *,
+        max_xlsx_bytes: int = MAX_XLSX_BYTES,
+        max_unzipped_bytes: int = MAX_UNZIPPED_BYTES,
     ) -> None:
         self.path = Path(path)
         self.questionnaire = questionnaire
@@ -181,9 +230,13 @@ class BatchReader:
         self.fmt = detect_format(self.path)
         self._encoding = "utf-8"
         self._delimiter = ","
-        if self.fmt == "csv":
+        self._member: zipfile.ZipInfo | None = None
+        if self.fmt == "zip":
+            self._member = main_csv_member(self.path, questionnaire.form_id)
+        if self.fmt in ("csv", "zip"):
             headers = self._csv_headers()
         elif self.fmt == "xlsx":
+            check_workbook(self.path, max_xlsx_bytes, max_unzipped_bytes)
             self._xlsx_rows = _xlsx_rows(self.path, questionnaire)
             headers = [str(h) if h is not None else "" for h in self._xlsx_rows[0]]
         else:
@@ -193,10 +246,29 @@ class BatchReader:
         if self._encoding != "utf-8":
             self._note_encoding()
 
-    # -- CSV ---------------------------------------------------------------------------------
+    # -- CSV (plain, or the root table of a zip export) --------------------------------------
+    def _open_binary(self) -> IO[bytes]:
+        if self._member is None:
+            return self.path.open("rb")
+        # Python's zip reader never yields more than the member's declared size.
+        return zipfile.ZipFile(self.path).open(self._member)
+
+    def _text_size(self) -> int:
+        return self._member.file_size if self._member else self.path.stat().st_size
+
+    def _arrow_stream(self) -> pa.NativeFile:
+        if self._member is None:
+            return pa.input_stream(self.path)
+        return pa.PythonFile(self._open_binary(), mode="r")
+
     def _csv_headers(self) -> list[str]:
-        with self.path.open("rb") as fh:
-            head = fh.read(SNIFF_BYTES)
+        with self._open_binary() as fh:
+            head = fh.read(HEADER_LIMIT_BYTES)
+        if len(head) == HEADER_LIMIT_BYTES and b"\n" not in head and b"\r" not in head:
+            raise UnreadableFileError(
+                f"{self.path.name} has a line too long to be a batch row: line 1 is longer "
+                f"than {HEADER_LIMIT_BYTES >> 20} MB"
+            )
         if self._encoding == "utf-8":
             try:
                 head.decode("utf-8")
@@ -207,7 +279,9 @@ class BatchReader:
         text = head.decode("utf-8-sig" if self._encoding == "utf-8" else self._encoding, "replace")
         lines = text.splitlines()
         first = lines[0] if lines else ""
-        self._delimiter = ";" if first.count(";") > first.count(",") else ","
+        # Label headers may hold commas or semicolons, but only inside quotes.
+        bare = re.sub(r'"[^"]*"', "", first)
+        self._delimiter = ";" if bare.count(";") > bare.count(",") else ","
         try:
             return next(csv.reader([first], delimiter=self._delimiter))
         except (csv.Error, StopIteration) as exc:
@@ -220,7 +294,7 @@ class BatchReader:
         # checked as it parses (invalid UTF-8 and a cut row are errors, for any file of two or
         # more columns), so a file that breaks either is read again the slower way before any
         # row is handed out; the happy path pays nothing. Streamed files take the safe way.
-        newlines = self.path.stat().st_size > STREAM_ABOVE_BYTES
+        newlines = self._text_size() > STREAM_ABOVE_BYTES
         while True:
             yielded = False
             try:
@@ -252,8 +326,9 @@ class BatchReader:
             raise UnreadableFileError(f"column {dup} appears twice in the header line")
         wanted = self._wanted_headers()
         text_columns = {self.layout.source.get(c) for c in self._identifier_columns()}
+        text_columns |= set(self.layout.identity_columns)
         types = {h: (TEXT if h in text_columns else CODES) for h in wanted}
-        big = self.path.stat().st_size > STREAM_ABOVE_BYTES
+        big = self._text_size() > STREAM_ABOVE_BYTES
         read_options = pacsv.ReadOptions(
             column_names=headers,
             skip_rows=1,
@@ -262,29 +337,41 @@ class BatchReader:
         parse_options = pacsv.ParseOptions(
             delimiter=self._delimiter, ignore_empty_lines=False, newlines_in_values=newlines
         )
+        # Arrow reads every column when none is named: name one that is no direct identifier.
+        harmless = [h for h in headers if h not in self.layout.dropped_identifier_columns]
         convert_options = pacsv.ConvertOptions(
-            column_types=types, include_columns=wanted or headers[:1]
+            column_types=types, include_columns=wanted or (harmless or headers)[:1]
         )
-        stream = pa.input_stream(self.path)
+        source = self._arrow_stream()
+        stream = source
         if encoding != "utf-8":
-            stream = pa.transcoding_input_stream(stream, encoding, "utf-8")
-        batches: Iterator[pa.RecordBatch | pa.Table]
-        if big:
-            batches = iter(pacsv.open_csv(stream, read_options, parse_options, convert_options))
-        else:
-            batches = iter([pacsv.read_csv(stream, read_options, parse_options, convert_options)])
-        start = 2
-        for batch in batches:
-            yield self._chunk(batch, start)
-            start += batch.num_rows
+            stream = pa.transcoding_input_stream(source, encoding, "utf-8")
+        try:
+            batches: Iterator[pa.RecordBatch | pa.Table]
+            if big:
+                batches = iter(pacsv.open_csv(stream, read_options, parse_options, convert_options))
+            else:
+                batches = iter(
+                    [pacsv.read_csv(stream, read_options, parse_options, convert_options)]
+                )
+            start = 2
+            for batch in batches:
+                yield self._chunk(batch, start)
+                start += batch.num_rows
+        finally:
+            source.close()
 
     def _chunk(self, batch: pa.RecordBatch | pa.Table, first_row: int) -> Chunk:
         n = batch.num_rows
         names = batch.schema.names
         columns: dict[str, pa.Array | pa.ChunkedArray] = {}
         for canonical, header in self.layout.source.items():
-            if header in names and self._want(canonical):
+            if header in names and self._want(canonical) and canonical != ID:
                 columns[canonical] = batch.column(names.index(header))
+        if self.layout.identity_columns and self._want(ID):
+            columns[ID] = coalesce_identity(
+                [batch.column(names.index(h)) for h in self.layout.identity_columns]
+            )
         for item, choices in self.layout.split.items():
             if self._want(item):
                 columns[item] = _fold_split(
@@ -302,7 +389,9 @@ class BatchReader:
         return self.wanted is None or canonical in self.wanted
 
     def _wanted_headers(self) -> list[str]:
-        heads = [h for c, h in self.layout.source.items() if self._want(c)]
+        heads = [h for c, h in self.layout.source.items() if self._want(c) and c != ID]
+        if self._want(ID):
+            heads.extend(self.layout.identity_columns)
         for item, choices in self.layout.split.items():
             if self._want(item):
                 heads.extend(choices.values())
@@ -335,7 +424,7 @@ class BatchReader:
 
     def chunks(self) -> Iterator[Chunk]:
         """Chunks of rows in file order; all-blank rows are skipped, numbering kept."""
-        if self.fmt == "csv":
+        if self.fmt in ("csv", "zip"):
             yield from self._csv_chunks()
         elif self.fmt == "xlsx":
             header = [str(h) if h is not None else "" for h in self._xlsx_rows[0]]

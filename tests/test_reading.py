@@ -63,10 +63,13 @@ def test_headers_match_any_case_and_ignore_group_prefixes(tmp_path, questionnair
     assert reader.layout.source["sex"] == " SEX "
 
 
-def test_unknown_columns_are_reported_as_ignored(tmp_path, questionnaire):
+def test_unknown_columns_are_reported_as_ignored_and_system_columns_apart(
+    tmp_path, questionnaire
+):
     row = canonical_row(questionnaire, 1, household_size="5", _notes="x")
     reader = BatchReader(write_csv(tmp_path / "b.csv", [row]), questionnaire)
-    assert reader.layout.ignored == ["household_size", "_notes"]
+    assert reader.layout.ignored == ["household_size"]
+    assert reader.layout.system_columns == ["_notes"]
 
 
 def test_two_headers_for_one_column_are_refused(tmp_path, questionnaire):
@@ -172,3 +175,25 @@ def test_format_is_detected_from_content_not_name(tmp_path, questionnaire):
     path = tmp_path / "batch.txt"
     write_jsonl(path, [canonical_row(questionnaire, 1)])
     assert detect_format(path) == "jsonl"
+
+
+def test_a_canonical_file_takes_its_identity_from_submission_id(tmp_path, questionnaire):
+    path = write_csv(tmp_path / "b.csv", [canonical_row(questionnaire, 1)])
+    reader = BatchReader(path, questionnaire)
+    assert reader.layout.identity_columns == ["submission_id"]
+    assert texts(reader, "submission_id") == ["sub-0001"]
+
+
+def test_items_absent_from_the_file_are_listed_as_missing(tmp_path, questionnaire):
+    row = canonical_row(questionnaire, 1)
+    del row["can_borrow"], row["water_access"]
+    reader = BatchReader(write_csv(tmp_path / "b.csv", [row]), questionnaire)
+    assert reader.layout.missing_columns == ["can_borrow", "water_access"]
+
+
+def test_the_delimiter_is_counted_outside_quoted_headers(tmp_path, questionnaire):
+    path = tmp_path / "b.csv"
+    path.write_text('"submission_id";"If you needed to, could you borrow money?"\n"a";"Yes"\n')
+    reader = BatchReader(path, questionnaire)
+    assert reader.layout.source["can_borrow"] == "If you needed to, could you borrow money?"
+    assert texts(reader, "can_borrow") == ["Yes"]

@@ -39,6 +39,8 @@ HEAD_REVISION = "0001"
 # Longer than the longest batch (an XLSX of 200 MB is read, checked and stored in minutes, not
 # tens of minutes): a writer that arrives during a batch waits for it instead of failing.
 BUSY_TIMEOUT_S = 600.0
+# Page cache of a SQLite connection, in KiB.
+CACHE_KIB = 256 * 1024
 # Execution option of the transactions that only read (see for_reading).
 READ_ONLY = "reintegration_read_only"
 
@@ -123,6 +125,10 @@ def _sqlite_engine(url: sa.URL, busy_timeout: float) -> sa.Engine:
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")
+        # A batch inserts into several B-trees keyed by random ids (UUIDs, HMACs): with
+        # SQLite's 8 MB default page cache most of those inserts miss it. 256 MB at most.
+        cursor.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+        cursor.execute("PRAGMA temp_store = MEMORY")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -115,7 +115,6 @@ submission = sa.Table(
     sa.UniqueConstraint("submission_id", "version", name="uq_submission_version"),
 )
 sa.Index("ix_submission_returnee", submission.c.returnee_key, submission.c.interview_date)
-sa.Index("ix_submission_current", submission.c.submission_id, submission.c.current)
 sa.Index("ix_submission_batch", submission.c.batch_id)
 
 score = sa.Table(

@@ -137,7 +137,6 @@ def upgrade() -> None:
     op.create_index(
         op.f("ix_submission_returnee"), "submission", ["returnee_key", "interview_date"]
     )
-    op.create_index(op.f("ix_submission_current"), "submission", ["submission_id", "current"])
     op.create_index(op.f("ix_submission_batch"), "submission", ["batch_id"])
 
     op.create_table(
