@@ -42,6 +42,10 @@ from reintegration.store.writer import BatchWriter
 
 log = logging.getLogger(__name__)
 
+# Ingest holds several derived columns per row besides the text it reads, so it streams any
+# CSV beyond this size in blocks; memory stays bounded whatever the size of the file.
+STREAM_ABOVE_BYTES = 64 << 20
+
 
 @dataclass
 class BatchReport:
@@ -207,7 +211,7 @@ def _ingest(
 ) -> BatchReport:
     timings.update(prepare=0.0, store=0.0)
     clock = time.perf_counter()
-    reader = BatchReader(path, questionnaire)
+    reader = BatchReader(path, questionnaire, stream_above=STREAM_ABOVE_BYTES)
     layout = reader.layout
     check_required(layout, questionnaire, "ingest")
     report = BatchReport(

@@ -51,6 +51,7 @@ from reintegration.questionnaire import Questionnaire
 
 STREAM_ABOVE_BYTES = 768 << 20
 STREAM_BLOCK_BYTES = 64 << 20
+JSONL_CHUNK_LINES = 50_000
 SNIFF_BYTES = 1 << 16
 HEADER_LIMIT_BYTES = 1 << 20
 """A header line longer than this is no batch header (a form of 1,000 columns needs ~100 KB)."""
@@ -221,8 +222,10 @@ class BatchReader:
         *,
         max_xlsx_bytes: int = MAX_XLSX_BYTES,
         max_unzipped_bytes: int = MAX_UNZIPPED_BYTES,
+        stream_above: int = STREAM_ABOVE_BYTES,
     ) -> None:
         self.path = Path(path)
+        self.stream_above = stream_above
         self.questionnaire = questionnaire
         self.wanted = wanted
         if not self.path.is_file():
@@ -240,8 +243,7 @@ class BatchReader:
             self._xlsx_rows = _xlsx_rows(self.path, questionnaire)
             headers = [str(h) if h is not None else "" for h in self._xlsx_rows[0]]
         else:
-            self._jsonl = _jsonl_records(self.path)
-            headers = list(self._jsonl[0]) if self._jsonl[0] else []
+            headers = _jsonl_header(self.path)
         self.layout = map_headers(headers, questionnaire, self.fmt)
         if self._encoding != "utf-8":
             self._note_encoding()
@@ -294,7 +296,7 @@ class BatchReader:
         # checked as it parses (invalid UTF-8 and a cut row are errors, for any file of two or
         # more columns), so a file that breaks either is read again the slower way before any
         # row is handed out; the happy path pays nothing. Streamed files take the safe way.
-        newlines = self._text_size() > STREAM_ABOVE_BYTES
+        newlines = self._text_size() > self.stream_above
         while True:
             yielded = False
             try:
@@ -328,7 +330,7 @@ class BatchReader:
         text_columns = {self.layout.source.get(c) for c in self._identifier_columns()}
         text_columns |= set(self.layout.identity_columns)
         types = {h: (TEXT if h in text_columns else CODES) for h in wanted}
-        big = self._text_size() > STREAM_ABOVE_BYTES
+        big = self._text_size() > self.stream_above
         read_options = pacsv.ReadOptions(
             column_names=headers,
             skip_rows=1,
@@ -431,8 +433,20 @@ class BatchReader:
             body = self._xlsx_rows[1:]
             yield self._records_chunk(header, body, list(range(2, 2 + len(body))))
         else:
-            header, records, rows = _jsonl_table(self._jsonl[1], self.path.name)
-            yield self._records_chunk(header, records, rows)
+            header = _jsonl_header(self.path)
+            known = set(header)
+            for batch in _jsonl_batches(self.path):
+                records, rows, extra = _jsonl_rows(batch, header, self.path.name)
+                if extra - known:
+                    first = min(n for n, r in batch if isinstance(r, dict) and set(r) - known)
+                    self.layout.notes.append(
+                        FileNote(
+                            f"line {first} brings keys the first lines lack "
+                            f"({', '.join(sorted(extra - known))}); they were ignored"
+                        )
+                    )
+                    known |= extra
+                yield self._records_chunk(header, records, rows)
 
 
 def _arrow_reason(name: str, exc: Exception) -> str:
@@ -521,9 +535,10 @@ def _xlsx_rows(path: Path, questionnaire: Questionnaire) -> list[list[Any]]:
     )
 
 
-def _jsonl_records(path: Path) -> tuple[dict[str, object] | None, list[tuple[int, object]]]:
-    parsed: list[tuple[int, object]] = []
-    first: dict[str, object] | None = None
+def _jsonl_batches(path: Path) -> Iterator[list[tuple[int, object]]]:
+    """(line number, parsed value) of every non-blank line, :data:`JSONL_CHUNK_LINES` at a
+    time, so a file of any size is read in bounded memory."""
+    batch: list[tuple[int, object]] = []
     with path.open("rb") as fh:
         for number, raw in enumerate(fh, start=1):
             line = raw.decode("utf-8-sig" if number == 1 else "utf-8", errors="replace").strip()
@@ -533,35 +548,41 @@ def _jsonl_records(path: Path) -> tuple[dict[str, object] | None, list[tuple[int
                 record = json.loads(line)
             except json.JSONDecodeError:
                 record = None
-            if first is None and isinstance(record, dict):
-                first = record
-            parsed.append((number, record))
-    if first is None:
-        raise UnreadableFileError(f"{path.name} has no line holding a JSON object")
-    return first, parsed
+            batch.append((number, record))
+            if len(batch) >= JSONL_CHUNK_LINES:
+                yield batch
+                batch = []
+    if batch:
+        yield batch
 
 
-def _jsonl_table(
-    parsed: list[tuple[int, object]], name: str
-) -> tuple[list[str], list[list[object]], list[int]]:
+def _jsonl_header(path: Path) -> list[str]:
+    """The keys of the objects of the first block of lines, in order of appearance."""
+    first = next(_jsonl_batches(path), [])
     header: list[str] = []
-    seen: set[str] = set()
-    for _, record in parsed:
+    for _, record in first:
         if isinstance(record, dict):
-            for key in record:
-                if key not in seen:
-                    seen.add(key)
-                    header.append(key)
-    records = []
-    rows = []
-    bad = [number for number, record in parsed if not isinstance(record, dict)]
+            header.extend(k for k in record if k not in header)
+    if not header and not any(isinstance(r, dict) for _, r in first):
+        raise UnreadableFileError(f"{path.name} has no line holding a JSON object")
+    return header
+
+
+def _jsonl_rows(
+    batch: list[tuple[int, object]], header: list[str], name: str
+) -> tuple[list[list[object]], list[int], set[str]]:
+    bad = [number for number, record in batch if not isinstance(record, dict)]
     if bad:
         raise UnreadableFileError(
             f"{name}, line {bad[0]}: not a JSON object ({len(bad)} such line"
             f"{'s' if len(bad) > 1 else ''})"
         )
-    for number, record in parsed:
+    records = []
+    rows = []
+    extra: set[str] = set()
+    for number, record in batch:
         assert isinstance(record, dict)
         records.append([record.get(h) for h in header])
         rows.append(number)
-    return header, records, rows
+        extra.update(record)
+    return records, rows, extra

@@ -197,3 +197,42 @@ def test_the_delimiter_is_counted_outside_quoted_headers(tmp_path, questionnaire
     reader = BatchReader(path, questionnaire)
     assert reader.layout.source["can_borrow"] == "If you needed to, could you borrow money?"
     assert texts(reader, "can_borrow") == ["Yes"]
+
+
+def test_a_streamed_csv_reads_like_a_whole_one(tmp_path, questionnaire):
+    path = write_csv(tmp_path / "b.csv", [canonical_row(questionnaire, k) for k in range(1, 401)])
+    whole = BatchReader(path, questionnaire)
+    streamed = BatchReader(path, questionnaire, stream_above=0)
+    import reintegration.reading as reading
+
+    original = reading.STREAM_BLOCK_BYTES
+    reading.STREAM_BLOCK_BYTES = 16 << 10  # many small blocks
+    try:
+        chunks = list(streamed.chunks())
+    finally:
+        reading.STREAM_BLOCK_BYTES = original
+    assert len(chunks) > 3
+    assert [r for c in chunks for r in c.rows.to_pylist()] == rows(whole)
+    assert [v for c in chunks for v in c.columns["submission_id"].cast("string").to_pylist()] == texts(whole, "submission_id")
+
+
+def test_jsonl_is_read_in_blocks_with_line_numbers_kept(tmp_path, questionnaire, monkeypatch):
+    import reintegration.reading as reading
+
+    monkeypatch.setattr(reading, "JSONL_CHUNK_LINES", 7)
+    path = tmp_path / "b.jsonl"
+    write_jsonl(path, [canonical_row(questionnaire, k) for k in range(1, 31)])
+    chunks = list(BatchReader(path, questionnaire).chunks())
+    assert len(chunks) == 5
+    assert [r for c in chunks for r in c.rows.to_pylist()] == list(range(1, 31))
+
+
+def test_jsonl_keys_that_appear_only_later_are_ignored_with_a_warning(tmp_path, questionnaire, monkeypatch):
+    import reintegration.reading as reading
+
+    monkeypatch.setattr(reading, "JSONL_CHUNK_LINES", 2)
+    first = {"submission_id": "a"}
+    path = write_jsonl(tmp_path / "b.jsonl", [first, first, {"submission_id": "b", "sex": "male"}])
+    reader = BatchReader(path, questionnaire)
+    list(reader.chunks())
+    assert [n.message for n in reader.layout.notes] == ["line 3 brings keys the first lines lack (sex); they were ignored"]
