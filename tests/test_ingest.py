@@ -265,3 +265,55 @@ def test_uploads_and_updates_are_audited_without_answers(tmp_path, questionnaire
         entries = conn.execute(sa.select(audit.c.actor, audit.c.action, audit.c.detail).order_by(audit.c.id)).all()
     assert [(a, b) for a, b, _ in entries] == [("enumerator-1", "upload"), ("enumerator-1", "upload"), ("enumerator-1", "update")]
     assert "currently_working" not in str(entries) and "CASE-" not in str(entries)
+
+
+def _panel_state(engine):
+    with engine.connect() as conn:
+        rounds = sorted(conn.execute(sa.select(submission.c.submission_id, submission.c.survey_round, submission.c.current)).all())
+        people = sorted(conn.execute(sa.select(returnee.c.key, returnee.c.sex, returnee.c.age_at_return, returnee.c.child, returnee.c.return_type, returnee.c.country)).all())
+    return rounds, people
+
+
+@pytest.mark.parametrize("order", ["by date", "shuffled"])
+def test_rounds_and_returnees_are_the_same_whether_a_file_comes_whole_or_in_blocks(tmp_path, questionnaire, monkeypatch, order):
+    import reintegration.ingest as ingest_module
+    import reintegration.reading as reading
+    from reintegration.store.engine import open_store
+    from reintegration.synth import generate_panel, write_panel
+
+    frame, _ = generate_panel(150, 4, seed=21)
+    if order == "shuffled":
+        frame = frame.sample(frac=1, random_state=3)
+    # an earlier interview of a returnee arriving late, in a later block: renumbered
+    path = tmp_path / "panel.csv"
+    write_panel(frame, path, "csv")
+    index = ReintegrationIndex().fit()
+    whole = open_store(f"sqlite:///{tmp_path / 'whole.db'}")
+    ingest_file(path, whole, scorer=index, questionnaire=questionnaire, secret=SECRET, uploader="t")
+    monkeypatch.setattr(ingest_module, "STREAM_ABOVE_BYTES", 0)
+    monkeypatch.setattr(reading, "STREAM_BLOCK_BYTES", 8 << 10)
+    blocks = open_store(f"sqlite:///{tmp_path / 'blocks.db'}")
+    report = ingest_file(path, blocks, scorer=index, questionnaire=questionnaire, secret=SECRET, uploader="t")
+    assert report.accepted == len(frame)
+    expected = _panel_state(whole)
+    assert _panel_state(blocks) == expected
+    # and the rounds are the rank of the interview date, whatever the order of arrival
+    with whole.connect() as conn:
+        ranked = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM (SELECT survey_round, ROW_NUMBER() OVER (PARTITION BY returnee_key "
+                "ORDER BY interview_date, submission_id) AS rn FROM submission WHERE current) t WHERE survey_round != rn"
+            )
+        ).scalar_one()
+    assert ranked == 0
+    whole.dispose()
+    blocks.dispose()
+
+
+def test_a_later_round_in_a_later_upload_continues_the_numbering(tmp_path, questionnaire, engine, ingest):
+    ingest(write_csv(tmp_path / "a.csv", [canonical_row(questionnaire, 1, returnee_id="C-1", interview_date="2025-03-01", sex="female")]))
+    report = ingest(write_csv(tmp_path / "b.csv", [canonical_row(questionnaire, 2, returnee_id="C-1", interview_date="2025-09-01", sex="male", age_at_return="16")]))
+    assert [w.column for w in report.warnings] == ["sex"]
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(submission.c.survey_round).order_by(submission.c.interview_date)).scalars().all() == [1, 2]
+        assert conn.execute(sa.select(returnee.c.sex, returnee.c.age_at_return, returnee.c.child)).one() == ("male", 16, True)

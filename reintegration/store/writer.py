@@ -25,10 +25,31 @@ from reintegration.index import LEVELS, ReintegrationIndex
 from reintegration.prepare import PreparedChunk
 from reintegration.questionnaire import Questionnaire
 from reintegration.reading import FileNote
-from reintegration.store.bulk import insert_rows, scratch_table, timestamp
+from reintegration.store.bulk import execute_many, insert_rows, scratch_table, timestamp
 from reintegration.store.schema import rejected_row, submission, tombstone
 
 INDEX_MODEL = "rss-index"
+NO_DAY_LOW = np.iinfo(np.int64).min // 2  # before any interview (halved: no overflow in +1)
+NO_DAY_HIGH = np.iinfo(np.int64).max // 2
+STATE_COLUMNS = {
+    "count": "int64",  # current interviews in the store, this batch's included
+    "min_day": "int64",
+    "max_day": "int64",
+    "dirty": "bool",
+    "differs": "bool",  # sex, return type or return date differ between rounds
+    "ref_sex": "object",
+    "ref_rtype": "object",
+    "ref_rday": "float64",
+    "has_row": "bool",  # the returnee row exists
+    "first_row": "int64",  # the returnee's first row in this batch
+    "latest_day": "int64",
+    "latest_sid": "object",
+    "sex": "object",
+    "age": "int64",
+    "rtype": "object",
+    "country": "object",
+    "touched": "bool",  # an interview of this batch was stored for the returnee
+}
 EPOCH = date(1970, 1, 1)
 ERASED = (
     "this returnee's data was erased; an admin must lift the erasure before it is uploaded again"
@@ -98,13 +119,13 @@ class BatchWriter:
                 sa.select(tombstone.c.returnee_key).where(tombstone.c.lifted_at.is_(None))
             ).scalars()
         )
-        self.affected: dict[str, int] = {}  # returnee key -> its first row in this batch
-        # Returnees whose every interview so far is in one chunk of this batch: their rounds
-        # and attributes were computed in memory; the others are renumbered in SQL at the end.
-        self.local: set[str] = set()
-        self.stored_keys: set[str] = set()
-        self.notes: list[FileNote] = []
-        self.batch_first: dict[str, int] = {}  # returnee key -> first interview day stored here
+        # One row per returnee this batch touches: what the store and the batch hold of them.
+        # Rounds and attributes are kept up to date in memory while interviews arrive in date
+        # order (exports are sorted by date); a returnee whose history changes out of order
+        # (an earlier interview arriving late, an edit) is "dirty" and renumbered in SQL.
+        self.state = pd.DataFrame(
+            {name: pd.Series(dtype=kind) for name, kind in STATE_COLUMNS.items()}
+        ).rename_axis("key")
         self.form_version: str | None = None
 
     # -- checks that need the store -------------------------------------------------------------
@@ -112,15 +133,81 @@ class BatchWriter:
         scratch_table(self.conn, table.name, {column: "TEXT PRIMARY KEY"})
         insert_rows(self.conn, table.name, (column,), ((v,) for v in values))
 
-    def _first_interviews(self, keys: list[str]) -> dict[str, int]:
-        self._load(KEYS, "key", keys)
+    def _add_to_state(self, keys: np.ndarray) -> None:
+        """Add the returnees of a chunk not seen yet in this batch, with what the store holds."""
+        fresh = sorted(set(keys.tolist()) - set(self.state.index))
+        if not fresh:
+            return
+        self._load(KEYS, "key", fresh)
+        c = submission.c
         rows = self.conn.execute(
-            sa.select(submission.c.returnee_key, sa.func.min(submission.c.interview_date))
-            .join(KEYS, KEYS.c.key == submission.c.returnee_key)
-            .where(submission.c.current)
-            .group_by(submission.c.returnee_key)
+            sa.select(
+                c.returnee_key,
+                sa.func.count(),
+                sa.func.min(c.interview_date),
+                sa.func.max(c.interview_date),
+                sa.func.min(c.sex),
+                sa.func.max(c.sex),
+                sa.func.min(c.return_type),
+                sa.func.max(c.return_type),
+                sa.func.min(c.return_date),
+                sa.func.max(c.return_date),
+            )
+            .join(KEYS, KEYS.c.key == c.returnee_key)
+            .where(c.current)
+            .group_by(c.returnee_key)
         ).all()
-        return {key: _days(first) for key, first in rows}
+        stored = {row[0]: row for row in rows}
+        added: list[tuple[Any, ...]] = []
+        for key in fresh:
+            row = stored.get(key)
+            if row is None:
+                added.append(
+                    (key, 0, NO_DAY_HIGH, NO_DAY_LOW, False, False, None, None, None, False)
+                )
+                continue
+            _, count, first, last, sex0, sex1, rt0, rt1, rd0, rd1 = row
+            differs = sex0 != sex1 or rt0 != rt1 or rd0 != rd1
+            added.append(
+                (
+                    key,
+                    int(count),
+                    _days(first),
+                    _days(last),
+                    False,
+                    differs,
+                    sex0,
+                    rt0,
+                    _days(rd0),
+                    True,
+                )
+            )
+        extra = pd.DataFrame.from_records(
+            added,
+            columns=[
+                "key",
+                "count",
+                "min_day",
+                "max_day",
+                "dirty",
+                "differs",
+                "ref_sex",
+                "ref_rtype",
+                "ref_rday",
+                "has_row",
+            ],
+        ).set_index("key")
+        extra = extra.assign(
+            first_row=np.iinfo(np.int64).max,
+            latest_day=NO_DAY_LOW,
+            latest_sid="",
+            sex=None,
+            age=-1,
+            rtype=None,
+            country=None,
+            touched=False,
+        )
+        self.state = pd.concat([self.state, extra.astype(self.state.dtypes.to_dict())])
 
     def _versions(self, sids: list[str]) -> pd.DataFrame:
         self._load(SIDS, "sid", sids)
@@ -156,13 +243,9 @@ class BatchWriter:
                 "returned": chunk.days["return_date"][positions],
             }
         )
+        self._add_to_state(keys)
         first = frame.groupby("key")["interview"].transform("min")
-        stored = self._first_interviews(sorted(set(keys)))
-        self.stored_keys = set(stored)
-        for source in (stored, self.batch_first):
-            if source:
-                earlier = frame["key"].map(source)
-                first = np.fmin(first, earlier.fillna(first))
+        first = np.fmin(first, frame["key"].map(self.state["min_day"]))
         late = frame["returned"].to_numpy() > first.to_numpy()
         column = chunk.header("return_date")
         issues = [
@@ -192,11 +275,9 @@ class BatchWriter:
             }
         )
         known = self._versions(sorted(set(frame["sid"])))
-        stored_pairs = set(zip(known["sid"], known["hash"], strict=True))
-        pairs = pd.Series(list(zip(frame["sid"], frame["hash"], strict=True)), dtype=object)
-        duplicate = (
-            pairs.isin(stored_pairs).to_numpy() | frame.duplicated(["sid", "hash"]).to_numpy()
-        )
+        pairs = frame["sid"] + "\x00" + frame["hash"]
+        stored_pairs = known["sid"] + "\x00" + known["hash"]
+        duplicate = pairs.isin(stored_pairs).to_numpy() | pairs.duplicated().to_numpy()
         counts.duplicate = int(duplicate.sum())
         new = frame[~duplicate].reset_index(drop=True)
         rank = new.groupby("sid").cumcount().to_numpy() + 1
@@ -205,6 +286,7 @@ class BatchWriter:
         new["current"] = ~new.duplicated("sid", keep="last")
         stored_current = known[known["current"].astype(bool)]
         replaces = new["sid"].isin(set(stored_current["sid"])).to_numpy() | (rank > 1)
+        new["replaces"] = replaces
         counts.updated = int(replaces.sum())
         counts.accepted = len(new)
         superseded = stored_current[stored_current["sid"].isin(set(new["sid"]))]["id"].tolist()
@@ -265,20 +347,23 @@ class BatchWriter:
                 "key": pd.Series(keys, dtype=object),
                 "sid": new["sid"].to_numpy(),
                 "current": new["current"].to_numpy(),
-                "interview": chunk.days["interview_date"][pos],
-                "interview_date": columns[7],
-                "return_date": columns[8],
-                "sex": columns[10],
-                "age_at_return": columns[11],
-                "return_type": columns[12],
-                "country": columns[13],
+                "replaces": new["replaces"].to_numpy(),
+                "day": chunk.days["interview_date"][pos],
+                "rday": chunk.days["return_date"][pos],
+                "sex": pd.Series(columns[10], dtype=object),
+                "age": columns[11],
+                "rtype": pd.Series(columns[12], dtype=object),
+                "country": pd.Series(columns[13], dtype=object),
                 "row": chunk.rows[pos],
             }
         )
-        fresh = ~panel["key"].isin(self.stored_keys | set(self.affected))
-        rounds = self._local_rounds(panel, fresh.to_numpy(), now)
-        columns.append(rounds)
-        self._ensure_returnees(sorted(set(keys[~fresh.to_numpy()].tolist())), now)
+        columns.append(self._track(panel))
+        placeholders = self.state.index[~self.state["has_row"]]
+        if len(placeholders):  # the returnee row comes first (foreign key); filled at the end
+            insert_rows(
+                self.conn, "returnee", ("key", "updated_at"), ((k, now) for k in placeholders)
+            )
+            self.state.loc[placeholders, "has_row"] = True
         insert_rows(
             self.conn,
             "submission",
@@ -286,76 +371,60 @@ class BatchWriter:
             zip(*columns, strict=True),
         )
         self._insert_scores(chunk, pos, ids, now)
-        rows = chunk.rows[pos]
-        days = chunk.days["interview_date"][pos]
-        again = set(keys[~fresh.to_numpy()].tolist()) & self.local
-        self.local -= again  # seen in an earlier chunk too: renumbered in SQL at the end
-        for key, row, day in zip(keys.tolist(), rows.tolist(), days.tolist(), strict=True):
-            self.affected.setdefault(key, row)
-            if day < self.batch_first.get(key, day + 1):
-                self.batch_first[key] = day
 
-    def _local_rounds(self, panel: pd.DataFrame, fresh: np.ndarray, now: Any) -> list[Any]:
-        """Rounds, returnee rows and disagreement notes of returnees new to the store.
+    def _track(self, panel: pd.DataFrame) -> list[Any]:
+        """Update the returnees' state with a chunk's new interviews; return their rounds.
 
-        Their whole history is in this chunk, so it is ranked in memory; the returnee row is
-        inserted complete. Returns the round of every row of ``panel`` (None where not known
-        yet: superseded versions, and returnees left to :meth:`finish`).
+        A round is the number of the returnee's current interviews up to it: known at once when
+        the interview is later than every one stored so far, else left to :meth:`finish`.
         """
+        state = self.state
+        current = panel[panel["current"].to_numpy()].sort_values(
+            ["key", "day", "sid"], kind="stable"
+        )
+        by_key = current.groupby("key", sort=False)
+        first_day = by_key["day"].min()
+        dirty = set(panel.loc[panel["replaces"].to_numpy(), "key"])
+        known = state.loc[first_day.index]
+        dirty |= set(first_day.index[(known["count"] > 0) & (first_day <= known["max_day"])])
         rounds: list[Any] = [None] * len(panel)
-        history = panel[fresh & panel["current"].to_numpy()]
-        if history.empty:
-            return rounds
-        history = history.sort_values(["key", "interview", "sid"], kind="stable")
-        ranks = history.groupby("key").cumcount() + 1
-        for position, rank in zip(history.index.tolist(), ranks.tolist(), strict=True):
-            rounds[position] = rank
-        latest = history.groupby("key").tail(1)
-        child = self.questionnaire.child_age_below
-        insert_rows(
-            self.conn,
-            "returnee",
-            ("key", "sex", "age_at_return", "child", "return_type", "country", "updated_at"),
-            zip(
-                latest["key"].tolist(),
-                latest["sex"].tolist(),
-                latest["age_at_return"].tolist(),
-                [age < child for age in latest["age_at_return"].tolist()],
-                latest["return_type"].tolist(),
-                latest["country"].tolist(),
-                [now] * len(latest),
-                strict=True,
-            ),
+        rank = by_key.cumcount() + 1 + current["key"].map(state["count"]).to_numpy()
+        clean = ~current["key"].isin(dirty).to_numpy()
+        for position, value in zip(
+            current.index[clean].tolist(), rank[clean].tolist(), strict=True
+        ):
+            rounds[position] = int(value)
+        counts = by_key.size()
+        keys = counts.index
+        state.loc[keys, "count"] += counts
+        state.loc[keys, "min_day"] = np.fmin(state.loc[keys, "min_day"], first_day)
+        state.loc[keys, "max_day"] = np.fmax(state.loc[keys, "max_day"], by_key["day"].max())
+        if dirty:
+            state.loc[sorted(dirty), "dirty"] = True
+        last = by_key.tail(1).set_index("key")
+        newer = last["day"] >= state.loc[last.index, "latest_day"]
+        last = last[newer]
+        state.loc[last.index, ["latest_day", "latest_sid", "sex", "age", "rtype", "country"]] = (
+            last[["day", "sid", "sex", "age", "rtype", "country"]].to_numpy()
         )
-        varying = history.groupby("key")[["sex", "return_type", "return_date"]].nunique()
-        for key in varying.index[(varying > 1).any(axis=1)]:
-            rows = history[history["key"] == key]
-            self.notes += self._disagreements(
-                int(rows["row"].min()),
-                [
-                    _Round(
-                        date.fromisoformat(r.interview_date),
-                        r.sex,
-                        r.return_type,
-                        date.fromisoformat(r.return_date),
-                    )
-                    for r in rows.itertuples()
-                ],
-            )
-        self.local |= set(latest["key"].tolist())
+        state.loc[keys, "touched"] = True
+        state.loc[keys, "first_row"] = np.fmin(state.loc[keys, "first_row"], by_key["row"].min())
+        # Disagreement between rounds: compare every interview with the returnee's first one.
+        refs = current.drop_duplicates("key").set_index("key")
+        missing_ref = state.loc[refs.index, "ref_sex"].isna()
+        fill = refs.index[missing_ref.to_numpy()]
+        state.loc[fill, ["ref_sex", "ref_rtype", "ref_rday"]] = refs.loc[
+            fill, ["sex", "rtype", "rday"]
+        ].to_numpy()
+        ref = state.loc[current["key"]]
+        differs = (
+            (current["sex"].to_numpy() != ref["ref_sex"].to_numpy())
+            | (current["rtype"].to_numpy() != ref["ref_rtype"].to_numpy())
+            | (current["rday"].to_numpy() != ref["ref_rday"].to_numpy())
+        )
+        if differs.any():
+            state.loc[sorted(set(current["key"][differs])), "differs"] = True
         return rounds
-
-    def _ensure_returnees(self, keys: list[str], now: Any) -> None:
-        if not keys:
-            return
-        self._load(KEYS, "key", keys)
-        self.conn.execute(
-            sa.text(
-                "INSERT INTO returnee (key, updated_at) SELECT k.key, :now FROM _ingest_keys k "
-                "WHERE NOT EXISTS (SELECT 1 FROM returnee r WHERE r.key = k.key)"
-            ),
-            {"now": now},
-        )
 
     def _insert_scores(
         self, chunk: PreparedChunk, pos: np.ndarray, ids: list[int], now: Any
@@ -421,11 +490,52 @@ class BatchWriter:
 
     # -- after the last chunk -----------------------------------------------------------------
     def finish(self) -> list[FileNote]:
-        """Renumber rounds, refresh the returnees this batch touched; warn where rounds differ."""
-        remaining = sorted(set(self.affected) - self.local)
-        if not remaining:
-            return sorted(self.notes, key=lambda note: note.row or 0)
-        self._load(KEYS, "key", remaining)
+        """Renumber out-of-order returnees, refresh the returnees this batch touched; warn
+        where rounds differ."""
+        state = self.state[self.state["touched"]]
+        if state.empty:
+            return []
+        now = timestamp(self.conn, datetime.now(UTC))
+        dirty = sorted(state.index[state["dirty"]])
+        if dirty:
+            self._renumber(dirty, now)
+        clean = state[~state["dirty"].to_numpy()]
+        if len(clean):
+            child = self.questionnaire.child_age_below
+            execute_many(
+                self.conn,
+                "UPDATE returnee SET sex = ?, age_at_return = ?, child = ?, return_type = ?,"
+                " country = ?, updated_at = ? WHERE key = ?",
+                zip(
+                    clean["sex"].tolist(),
+                    clean["age"].tolist(),
+                    [age < child for age in clean["age"].tolist()],
+                    clean["rtype"].tolist(),
+                    clean["country"].tolist(),
+                    [now] * len(clean),
+                    clean.index.tolist(),
+                    strict=True,
+                ),
+            )
+        notes: list[FileNote] = []
+        differing = state[state["differs"].to_numpy()].sort_values("first_row")
+        for key, first_row in zip(differing.index, differing["first_row"], strict=True):
+            history = self.conn.execute(
+                sa.select(
+                    submission.c.interview_date,
+                    submission.c.sex,
+                    submission.c.return_type,
+                    submission.c.return_date,
+                )
+                .where(submission.c.returnee_key == key, submission.c.current)
+                .order_by(submission.c.interview_date, submission.c.submission_id)
+            ).all()
+            notes += self._disagreements(int(first_row), history)
+        return notes
+
+    def _renumber(self, keys: list[str], now: Any) -> None:
+        """Rounds and returnee attributes of returnees whose history changed out of order."""
+        self._load(KEYS, "key", keys)
         self.conn.execute(
             sa.text(
                 "UPDATE submission SET survey_round = r.rn FROM ("
@@ -448,42 +558,8 @@ class BatchWriter:
                 " WHERE s.current) AS l "
                 "WHERE l.rn = 1 AND returnee.key = l.key"
             ),
-            {
-                "child": self.questionnaire.child_age_below,
-                "now": timestamp(self.conn, datetime.now(UTC)),
-            },
+            {"child": self.questionnaire.child_age_below, "now": now},
         )
-        differing = (
-            self.conn.execute(
-                sa.select(submission.c.returnee_key)
-                .join(KEYS, KEYS.c.key == submission.c.returnee_key)
-                .where(submission.c.current)
-                .group_by(submission.c.returnee_key)
-                .having(
-                    sa.or_(
-                        sa.func.count(sa.distinct(submission.c.sex)) > 1,
-                        sa.func.count(sa.distinct(submission.c.return_type)) > 1,
-                        sa.func.count(sa.distinct(submission.c.return_date)) > 1,
-                    )
-                )
-            )
-            .scalars()
-            .all()
-        )
-        notes: list[FileNote] = list(self.notes)
-        for key in sorted(differing, key=lambda k: self.affected[k]):
-            history = self.conn.execute(
-                sa.select(
-                    submission.c.interview_date,
-                    submission.c.sex,
-                    submission.c.return_type,
-                    submission.c.return_date,
-                )
-                .where(submission.c.returnee_key == key, submission.c.current)
-                .order_by(submission.c.interview_date, submission.c.submission_id)
-            ).all()
-            notes += self._disagreements(self.affected[key], history)
-        return sorted(notes, key=lambda note: note.row or 0)
 
     def _disagreements(self, row: int, history: Sequence[Any]) -> list[FileNote]:
         notes = []
@@ -506,17 +582,7 @@ class BatchWriter:
         return notes
 
 
-@dataclass(frozen=True)
-class _Round:
-    """What a disagreement note shows of one interview."""
-
-    interview_date: date
-    sex: str
-    return_type: str
-    return_date: date
-
-
-def _frame(rows: Sequence[tuple[Any, ...]], columns: list[str]) -> pd.DataFrame:
+def _frame(rows: Sequence[Any], columns: list[str]) -> pd.DataFrame:
     """A frame of query rows with text kept as Python objects: pandas' Arrow-backed strings
     are slow for the element-wise work done here."""
     frame = pd.DataFrame.from_records([tuple(row) for row in rows], columns=columns)
