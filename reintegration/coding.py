@@ -198,6 +198,17 @@ def code_chunk(
 # -- the distinct-value engine ------------------------------------------------------------------
 
 
+def _distinct(values: pa.Array | pa.ChunkedArray) -> tuple[pa.DictionaryArray, list[str]]:
+    """A column as one dictionary array, and its distinct texts with '' last (for nulls)."""
+    if isinstance(values, pa.ChunkedArray):
+        if pa.types.is_dictionary(values.type):
+            values = values.unify_dictionaries()
+        values = values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
+    if not pa.types.is_dictionary(values.type):
+        values = pc.dictionary_encode(values)
+    return values, [*values.dictionary.to_pylist(), ""]
+
+
 def _code_distinct(
     values: pa.Array | pa.ChunkedArray, coder: Callable[[str], Any], dtype: Any, empty: Any
 ) -> tuple[np.ndarray, dict[int, tuple[str, str]], dict[int, tuple[str, str]]]:
@@ -206,13 +217,7 @@ def _code_distinct(
     Returns the coded values and, for failing and for warned rows,
     ``{position: (value, message)}``.
     """
-    if isinstance(values, pa.ChunkedArray):
-        if pa.types.is_dictionary(values.type):
-            values = values.unify_dictionaries()
-        values = values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
-    if not pa.types.is_dictionary(values.type):
-        values = pc.dictionary_encode(values)
-    texts = [*values.dictionary.to_pylist(), ""]
+    values, texts = _distinct(values)
     indices = pc.fill_null(values.indices, len(texts) - 1).to_numpy(zero_copy_only=False)
     coded = [coder(t) for t in texts]
     plain = [
@@ -554,13 +559,7 @@ def _canonical_coder(item: Item, questionnaire: Questionnaire) -> Callable[[str]
 def _distinct_text(values: pa.Array | pa.ChunkedArray, coder: Callable[[str], Any]) -> pa.Array:
     """Like :func:`_code_distinct` for a coder that returns text: an Arrow string array,
     built by one gather in Arrow (no Python object per row)."""
-    if isinstance(values, pa.ChunkedArray):
-        if pa.types.is_dictionary(values.type):
-            values = values.unify_dictionaries()
-        values = values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
-    if not pa.types.is_dictionary(values.type):
-        values = pc.dictionary_encode(values)
-    texts = [*values.dictionary.to_pylist(), ""]
+    values, texts = _distinct(values)
     table = pa.array([coder(t) or "" for t in texts], pa.string())
     return pc.take(table, pc.fill_null(values.indices, len(texts) - 1))
 

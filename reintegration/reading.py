@@ -223,9 +223,11 @@ class BatchReader:
         max_xlsx_bytes: int = MAX_XLSX_BYTES,
         max_unzipped_bytes: int = MAX_UNZIPPED_BYTES,
         stream_above: int = STREAM_ABOVE_BYTES,
+        block_bytes: int | None = None,
     ) -> None:
         self.path = Path(path)
         self.stream_above = stream_above
+        self.block_bytes = block_bytes
         self.questionnaire = questionnaire
         self.wanted = wanted
         if not self.path.is_file():
@@ -334,7 +336,7 @@ class BatchReader:
         read_options = pacsv.ReadOptions(
             column_names=headers,
             skip_rows=1,
-            block_size=STREAM_BLOCK_BYTES if big else 4 << 20,
+            block_size=(self.block_bytes or STREAM_BLOCK_BYTES) if big else 4 << 20,
         )
         parse_options = pacsv.ParseOptions(
             delimiter=self._delimiter, ignore_empty_lines=False, newlines_in_values=newlines

@@ -155,3 +155,17 @@ def engine(request, tmp_path):
         store = _postgres_store(request.getfixturevalue("postgres_url"))
     yield store
     store.dispose()
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """A data folder of its own, and no REINTEGRATION_ setting from outside the test."""
+    from reintegration.settings import get_settings
+
+    for name in list(os.environ):
+        if name.startswith("REINTEGRATION_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("REINTEGRATION_HOME", str(tmp_path / "var"))
+    get_settings.cache_clear()
+    yield tmp_path / "var"
+    get_settings.cache_clear()

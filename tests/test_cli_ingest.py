@@ -30,17 +30,6 @@ REPORT_KEYS = {
 }
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    for name in list(__import__("os").environ):
-        if name.startswith("REINTEGRATION_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("REINTEGRATION_HOME", str(tmp_path / "var"))
-    get_settings.cache_clear()
-    yield tmp_path / "var"
-    get_settings.cache_clear()
-
-
 def run(*args: str):
     return CliRunner().invoke(app, list(args))
 

@@ -17,19 +17,6 @@ from tests.conftest import canonical_row, write_csv
 from tests.test_reading_hostile import repetitive_member, workbook
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    import os
-
-    for name in list(os.environ):
-        if name.startswith("REINTEGRATION_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("REINTEGRATION_HOME", str(tmp_path / "var"))
-    get_settings.cache_clear()
-    yield tmp_path / "var"
-    get_settings.cache_clear()
-
-
 def survey_counts() -> tuple[int, ...]:
     engine = for_reading(create_store_engine(get_settings().database_url))
     try:

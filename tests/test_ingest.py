@@ -277,7 +277,6 @@ def _panel_state(engine):
 @pytest.mark.parametrize("order", ["by date", "shuffled"])
 def test_rounds_and_returnees_are_the_same_whether_a_file_comes_whole_or_in_blocks(tmp_path, questionnaire, monkeypatch, order):
     import reintegration.ingest as ingest_module
-    import reintegration.reading as reading
     from reintegration.store.engine import open_store
     from reintegration.synth import generate_panel, write_panel
 
@@ -291,7 +290,7 @@ def test_rounds_and_returnees_are_the_same_whether_a_file_comes_whole_or_in_bloc
     whole = open_store(f"sqlite:///{tmp_path / 'whole.db'}")
     ingest_file(path, whole, scorer=index, questionnaire=questionnaire, secret=SECRET, uploader="t")
     monkeypatch.setattr(ingest_module, "STREAM_ABOVE_BYTES", 0)
-    monkeypatch.setattr(reading, "STREAM_BLOCK_BYTES", 8 << 10)
+    monkeypatch.setattr(ingest_module, "STREAM_BLOCK_BYTES", 8 << 10)
     blocks = open_store(f"sqlite:///{tmp_path / 'blocks.db'}")
     report = ingest_file(path, blocks, scorer=index, questionnaire=questionnaire, secret=SECRET, uploader="t")
     assert report.accepted == len(frame)
