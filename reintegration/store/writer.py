@@ -54,6 +54,8 @@ EPOCH = date(1970, 1, 1)
 ERASED = (
     "this returnee's data was erased; an admin must lift the erasure before it is uploaded again"
 )
+# Scratch tables of a chunk's keys and identities. Queries probe them with ``IN (SELECT ...)``:
+# SQLite then searches the submission indexes per value, where a join would scan the table.
 KEYS = sa.table("_ingest_keys", sa.column("key"))
 SIDS = sa.table("_ingest_sids", sa.column("sid"))
 OPTIONAL_TEXT = ("admin1", "enumerator_id", "form_version", "interview_mode", "assistance")
@@ -153,8 +155,7 @@ class BatchWriter:
                 sa.func.min(c.return_date),
                 sa.func.max(c.return_date),
             )
-            .join(KEYS, KEYS.c.key == c.returnee_key)
-            .where(c.current)
+            .where(c.returnee_key.in_(sa.select(KEYS.c.key)), c.current)
             .group_by(c.returnee_key)
         ).all()
         stored = {row[0]: row for row in rows}
@@ -218,7 +219,7 @@ class BatchWriter:
                 submission.c.version,
                 submission.c.content_hash,
                 submission.c.current,
-            ).join(SIDS, SIDS.c.sid == submission.c.submission_id)
+            ).where(submission.c.submission_id.in_(sa.select(SIDS.c.sid)))
         ).all()
         return _frame(rows, ["sid", "id", "version", "hash", "current"])
 
@@ -541,8 +542,8 @@ class BatchWriter:
                 "UPDATE submission SET survey_round = r.rn FROM ("
                 " SELECT s.id AS id, ROW_NUMBER() OVER ("
                 "  PARTITION BY s.returnee_key ORDER BY s.interview_date, s.submission_id) AS rn"
-                " FROM submission s JOIN _ingest_keys k ON k.key = s.returnee_key"
-                " WHERE s.current) AS r "
+                " FROM submission s"
+                " WHERE s.returnee_key IN (SELECT key FROM _ingest_keys) AND s.current) AS r "
                 "WHERE submission.id = r.id"
             )
         )
@@ -554,8 +555,8 @@ class BatchWriter:
                 " SELECT s.returnee_key AS key, s.sex, s.age_at_return, s.return_type, s.country,"
                 "  ROW_NUMBER() OVER (PARTITION BY s.returnee_key"
                 "   ORDER BY s.interview_date DESC, s.submission_id DESC) AS rn"
-                " FROM submission s JOIN _ingest_keys k ON k.key = s.returnee_key"
-                " WHERE s.current) AS l "
+                " FROM submission s"
+                " WHERE s.returnee_key IN (SELECT key FROM _ingest_keys) AND s.current) AS l "
                 "WHERE l.rn = 1 AND returnee.key = l.key"
             ),
             {"child": self.questionnaire.child_age_below, "now": now},
