@@ -226,9 +226,10 @@ def _ingest(
     with engine.begin() as conn:
         store.lock_for_ingest(conn)
         writer = BatchWriter(conn, batch_id, scorer, questionnaire, model_version)
+        keys: dict[str, str] = {}  # case number -> returnee key, for this batch only
         for chunk in reader.chunks():
             prepared = prepare_chunk(
-                chunk, layout, questionnaire, scorer, secret, countries=countries
+                chunk, layout, questionnaire, scorer, secret, countries=countries, key_cache=keys
             )
             timings["prepare"] += time.perf_counter() - clock
             clock = time.perf_counter()

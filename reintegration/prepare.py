@@ -153,6 +153,7 @@ def prepare_chunk(
     secret: bytes,
     *,
     countries: Collection[str] | None = None,
+    key_cache: dict[str, str] | None = None,
 ) -> PreparedChunk:
     """Code, validate, pseudonymise, hash and score one chunk for ingest.
 
@@ -183,7 +184,7 @@ def prepare_chunk(
     codes = answer_codes(chunk, questionnaire)
     metadata = canonical_metadata(coded, questionnaire)
     if CASE in coded.metadata:
-        keys = returnee_keys(coded.metadata[CASE], secret)
+        keys = returnee_keys(coded.metadata[CASE], secret, key_cache)
     else:
         keys = np.full(n, "", dtype=object)
     interview = coded.metadata.get("interview_date", np.full(n, NO_DAY))

@@ -30,12 +30,21 @@ def returnee_key(case_number: str, secret: bytes) -> str:
     return hmac.digest(secret, text.upper().encode("utf-8"), "sha256").hex()
 
 
-def returnee_keys(case_numbers: pa.Array, secret: bytes) -> np.ndarray:
-    """Keys of a column of case numbers, computed once per distinct case number."""
+def returnee_keys(
+    case_numbers: pa.Array, secret: bytes, cache: dict[str, str] | None = None
+) -> np.ndarray:
+    """Keys of a column of case numbers, computed once per distinct case number.
+
+    ``cache`` (case number -> key) carries keys over from earlier chunks of the same batch,
+    where a returnee's other rounds were.
+    """
     encoded = pc.dictionary_encode(case_numbers)
-    keys = np.array(
-        [returnee_key(c or "", secret) for c in encoded.dictionary.to_pylist()], dtype=object
-    )
+    memo = cache if cache is not None else {}
+    distinct = encoded.dictionary.to_pylist()
+    for case in distinct:
+        if case not in memo:
+            memo[case] = returnee_key(case or "", secret)
+    keys = np.array([memo[c] for c in distinct], dtype=object)
     indices = pc.fill_null(encoded.indices, 0).to_numpy(zero_copy_only=False)
     return keys[indices] if len(keys) else np.array([], dtype=object)
 

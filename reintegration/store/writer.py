@@ -125,9 +125,11 @@ class BatchWriter:
         # Rounds and attributes are kept up to date in memory while interviews arrive in date
         # order (exports are sorted by date); a returnee whose history changes out of order
         # (an earlier interview arriving late, an edit) is "dirty" and renumbered in SQL.
+        # Keys stay Python objects: pandas' Arrow-backed string index is slow to look up.
         self.state = pd.DataFrame(
-            {name: pd.Series(dtype=kind) for name, kind in STATE_COLUMNS.items()}
-        ).rename_axis("key")
+            {name: pd.Series(dtype=kind) for name, kind in STATE_COLUMNS.items()},
+            index=pd.Index([], dtype=object, name="key"),
+        )
         self.form_version: str | None = None
 
     # -- checks that need the store -------------------------------------------------------------
@@ -198,6 +200,7 @@ class BatchWriter:
                 "has_row",
             ],
         ).set_index("key")
+        extra.index = extra.index.astype(object)
         extra = extra.assign(
             first_row=np.iinfo(np.int64).max,
             latest_day=NO_DAY_LOW,
