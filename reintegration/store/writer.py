@@ -26,30 +26,10 @@ from reintegration.prepare import PreparedChunk
 from reintegration.questionnaire import Questionnaire
 from reintegration.reading import FileNote
 from reintegration.store.bulk import execute_many, insert_rows, scratch_table, timestamp
+from reintegration.store.panel_state import PanelState
 from reintegration.store.schema import rejected_row, submission, tombstone
 
 INDEX_MODEL = "rss-index"
-NO_DAY_LOW = np.iinfo(np.int64).min // 2  # before any interview (halved: no overflow in +1)
-NO_DAY_HIGH = np.iinfo(np.int64).max // 2
-STATE_COLUMNS = {
-    "count": "int64",  # current interviews in the store, this batch's included
-    "min_day": "int64",
-    "max_day": "int64",
-    "dirty": "bool",
-    "differs": "bool",  # sex, return type or return date differ between rounds
-    "ref_sex": "object",
-    "ref_rtype": "object",
-    "ref_rday": "float64",
-    "has_row": "bool",  # the returnee row exists
-    "first_row": "int64",  # the returnee's first row in this batch
-    "latest_day": "int64",
-    "latest_sid": "object",
-    "sex": "object",
-    "age": "int64",
-    "rtype": "object",
-    "country": "object",
-    "touched": "bool",  # an interview of this batch was stored for the returnee
-}
 EPOCH = date(1970, 1, 1)
 ERASED = (
     "this returnee's data was erased; an admin must lift the erasure before it is uploaded again"
@@ -121,15 +101,7 @@ class BatchWriter:
                 sa.select(tombstone.c.returnee_key).where(tombstone.c.lifted_at.is_(None))
             ).scalars()
         )
-        # One row per returnee this batch touches: what the store and the batch hold of them.
-        # Rounds and attributes are kept up to date in memory while interviews arrive in date
-        # order (exports are sorted by date); a returnee whose history changes out of order
-        # (an earlier interview arriving late, an edit) is "dirty" and renumbered in SQL.
-        # Keys stay Python objects: pandas' Arrow-backed string index is slow to look up.
-        self.state = pd.DataFrame(
-            {name: pd.Series(dtype=kind) for name, kind in STATE_COLUMNS.items()},
-            index=pd.Index([], dtype=object, name="key"),
-        )
+        self.state = PanelState()  # what the store and this batch hold of each returnee
         self.form_version: str | None = None
 
     # -- checks that need the store -------------------------------------------------------------
@@ -137,11 +109,11 @@ class BatchWriter:
         scratch_table(self.conn, table.name, {column: "TEXT PRIMARY KEY"})
         insert_rows(self.conn, table.name, (column,), ((v,) for v in values))
 
-    def _add_to_state(self, keys: np.ndarray) -> None:
-        """Add the returnees of a chunk not seen yet in this batch, with what the store holds."""
-        fresh = sorted(set(keys.tolist()) - set(self.state.index))
+    def _add_to_state(self, keys: np.ndarray) -> np.ndarray:
+        """State rows of a chunk's returnees; those new to the batch start from the store."""
+        ids, fresh = self.state.ids(keys.tolist())
         if not fresh:
-            return
+            return ids
         self._load(KEYS, "key", fresh)
         c = submission.c
         rows = self.conn.execute(
@@ -160,58 +132,20 @@ class BatchWriter:
             .where(c.returnee_key.in_(sa.select(KEYS.c.key)), c.current)
             .group_by(c.returnee_key)
         ).all()
-        stored = {row[0]: row for row in rows}
-        added: list[tuple[Any, ...]] = []
-        for key in fresh:
-            row = stored.get(key)
-            if row is None:
-                added.append(
-                    (key, 0, NO_DAY_HIGH, NO_DAY_LOW, False, False, None, None, None, False)
-                )
-                continue
-            _, count, first, last, sex0, sex1, rt0, rt1, rd0, rd1 = row
-            differs = sex0 != sex1 or rt0 != rt1 or rd0 != rd1
-            added.append(
-                (
-                    key,
-                    int(count),
-                    _days(first),
-                    _days(last),
-                    False,
-                    differs,
-                    sex0,
-                    rt0,
-                    _days(rd0),
-                    True,
-                )
+        if rows:
+            stored, _ = self.state.ids([row[0] for row in rows])
+            state = self.state
+            state.set("count", stored, [row[1] for row in rows])
+            state.set("min_day", stored, [_days(row[2]) for row in rows])
+            state.set("max_day", stored, [_days(row[3]) for row in rows])
+            state.set(
+                "differs", stored, [r[4] != r[5] or r[6] != r[7] or r[8] != r[9] for r in rows]
             )
-        extra = pd.DataFrame.from_records(
-            added,
-            columns=[
-                "key",
-                "count",
-                "min_day",
-                "max_day",
-                "dirty",
-                "differs",
-                "ref_sex",
-                "ref_rtype",
-                "ref_rday",
-                "has_row",
-            ],
-        ).set_index("key")
-        extra.index = extra.index.astype(object)
-        extra = extra.assign(
-            first_row=np.iinfo(np.int64).max,
-            latest_day=NO_DAY_LOW,
-            latest_sid="",
-            sex=None,
-            age=-1,
-            rtype=None,
-            country=None,
-            touched=False,
-        )
-        self.state = pd.concat([self.state, extra.astype(self.state.dtypes.to_dict())])
+            state.set("ref_sex", stored, [row[4] for row in rows])
+            state.set("ref_rtype", stored, [row[6] for row in rows])
+            state.set("ref_rday", stored, [_days(row[8]) for row in rows])
+            state.set("has_row", stored, True)
+        return ids
 
     def _versions(self, sids: list[str]) -> pd.DataFrame:
         self._load(SIDS, "sid", sids)
@@ -247,9 +181,9 @@ class BatchWriter:
                 "returned": chunk.days["return_date"][positions],
             }
         )
-        self._add_to_state(keys)
-        first = frame.groupby("key")["interview"].transform("min")
-        first = np.fmin(first, frame["key"].map(self.state["min_day"]))
+        ids = self._add_to_state(keys)
+        first = frame["interview"].groupby(ids).transform("min")
+        first = pd.Series(np.minimum(first.to_numpy(), self.state["min_day"][ids]))
         late = frame["returned"].to_numpy() > first.to_numpy()
         column = chunk.header("return_date")
         issues = [
@@ -346,9 +280,10 @@ class BatchWriter:
         if self.form_version is None:
             versions = [v for v in optional("form_version") if v]
             self.form_version = versions[0] if versions else None
+        state_ids, _ = self.state.ids(keys.tolist())
         panel = pd.DataFrame(
             {
-                "key": pd.Series(keys, dtype=object),
+                "id": state_ids,
                 "sid": new["sid"].to_numpy(),
                 "current": new["current"].to_numpy(),
                 "replaces": new["replaces"].to_numpy(),
@@ -361,13 +296,18 @@ class BatchWriter:
                 "row": chunk.rows[pos],
             }
         )
-        columns.append(self._track(panel))
-        placeholders = self.state.index[~self.state["has_row"]]
+        columns.append(self.state.track(panel))
+        unique_ids = np.unique(state_ids)
+        placeholders = unique_ids[~self.state["has_row"][unique_ids]]
         if len(placeholders):  # the returnee row comes first (foreign key); filled at the end
+            keys_of = self.state.keys
             insert_rows(
-                self.conn, "returnee", ("key", "updated_at"), ((k, now) for k in placeholders)
+                self.conn,
+                "returnee",
+                ("key", "updated_at"),
+                ((keys_of[i], now) for i in placeholders.tolist()),
             )
-            self.state.loc[placeholders, "has_row"] = True
+            self.state.set("has_row", placeholders, True)
         insert_rows(
             self.conn,
             "submission",
@@ -375,60 +315,6 @@ class BatchWriter:
             zip(*columns, strict=True),
         )
         self._insert_scores(chunk, pos, ids, now)
-
-    def _track(self, panel: pd.DataFrame) -> list[Any]:
-        """Update the returnees' state with a chunk's new interviews; return their rounds.
-
-        A round is the number of the returnee's current interviews up to it: known at once when
-        the interview is later than every one stored so far, else left to :meth:`finish`.
-        """
-        state = self.state
-        current = panel[panel["current"].to_numpy()].sort_values(
-            ["key", "day", "sid"], kind="stable"
-        )
-        by_key = current.groupby("key", sort=False)
-        first_day = by_key["day"].min()
-        dirty = set(panel.loc[panel["replaces"].to_numpy(), "key"])
-        known = state.loc[first_day.index]
-        dirty |= set(first_day.index[(known["count"] > 0) & (first_day <= known["max_day"])])
-        rounds: list[Any] = [None] * len(panel)
-        rank = by_key.cumcount() + 1 + current["key"].map(state["count"]).to_numpy()
-        clean = ~current["key"].isin(dirty).to_numpy()
-        for position, value in zip(
-            current.index[clean].tolist(), rank[clean].tolist(), strict=True
-        ):
-            rounds[position] = int(value)
-        counts = by_key.size()
-        keys = counts.index
-        state.loc[keys, "count"] += counts
-        state.loc[keys, "min_day"] = np.fmin(state.loc[keys, "min_day"], first_day)
-        state.loc[keys, "max_day"] = np.fmax(state.loc[keys, "max_day"], by_key["day"].max())
-        if dirty:
-            state.loc[sorted(dirty), "dirty"] = True
-        last = by_key.tail(1).set_index("key")
-        newer = last["day"] >= state.loc[last.index, "latest_day"]
-        last = last[newer]
-        state.loc[last.index, ["latest_day", "latest_sid", "sex", "age", "rtype", "country"]] = (
-            last[["day", "sid", "sex", "age", "rtype", "country"]].to_numpy()
-        )
-        state.loc[keys, "touched"] = True
-        state.loc[keys, "first_row"] = np.fmin(state.loc[keys, "first_row"], by_key["row"].min())
-        # Disagreement between rounds: compare every interview with the returnee's first one.
-        refs = current.drop_duplicates("key").set_index("key")
-        missing_ref = state.loc[refs.index, "ref_sex"].isna()
-        fill = refs.index[missing_ref.to_numpy()]
-        state.loc[fill, ["ref_sex", "ref_rtype", "ref_rday"]] = refs.loc[
-            fill, ["sex", "rtype", "rday"]
-        ].to_numpy()
-        ref = state.loc[current["key"]]
-        differs = (
-            (current["sex"].to_numpy() != ref["ref_sex"].to_numpy())
-            | (current["rtype"].to_numpy() != ref["ref_rtype"].to_numpy())
-            | (current["rday"].to_numpy() != ref["ref_rday"].to_numpy())
-        )
-        if differs.any():
-            state.loc[sorted(set(current["key"][differs])), "differs"] = True
-        return rounds
 
     def _insert_scores(
         self, chunk: PreparedChunk, pos: np.ndarray, ids: list[int], now: Any
@@ -496,34 +382,40 @@ class BatchWriter:
     def finish(self) -> list[FileNote]:
         """Renumber out-of-order returnees, refresh the returnees this batch touched; warn
         where rounds differ."""
-        state = self.state[self.state["touched"]]
-        if state.empty:
+        state = self.state
+        touched = np.flatnonzero(state["touched"])
+        if not len(touched):
             return []
         now = timestamp(self.conn, datetime.now(UTC))
-        dirty = sorted(state.index[state["dirty"]])
-        if dirty:
-            self._renumber(dirty, now)
-        clean = state[~state["dirty"].to_numpy()]
+        keys = np.array(state.keys, dtype=object)
+        dirty = touched[state["dirty"][touched]]
+        if len(dirty):
+            self._renumber(sorted(keys[dirty].tolist()), now)
+        clean = touched[~state["dirty"][touched]]
         if len(clean):
             child = self.questionnaire.child_age_below
+            ages = state["age"][clean].tolist()
             execute_many(
                 self.conn,
                 "UPDATE returnee SET sex = ?, age_at_return = ?, child = ?, return_type = ?,"
                 " country = ?, updated_at = ? WHERE key = ?",
                 zip(
-                    clean["sex"].tolist(),
-                    clean["age"].tolist(),
-                    [age < child for age in clean["age"].tolist()],
-                    clean["rtype"].tolist(),
-                    clean["country"].tolist(),
+                    state["sex"][clean].tolist(),
+                    ages,
+                    [age < child for age in ages],
+                    state["rtype"][clean].tolist(),
+                    state["country"][clean].tolist(),
                     [now] * len(clean),
-                    clean.index.tolist(),
+                    keys[clean].tolist(),
                     strict=True,
                 ),
             )
         notes: list[FileNote] = []
-        differing = state[state["differs"].to_numpy()].sort_values("first_row")
-        for key, first_row in zip(differing.index, differing["first_row"], strict=True):
+        differing = touched[state["differs"][touched]]
+        differing = differing[np.argsort(state["first_row"][differing], kind="stable")]
+        for key, first_row in zip(
+            keys[differing].tolist(), state["first_row"][differing].tolist(), strict=True
+        ):
             history = self.conn.execute(
                 sa.select(
                     submission.c.interview_date,
