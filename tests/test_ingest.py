@@ -316,3 +316,21 @@ def test_a_later_round_in_a_later_upload_continues_the_numbering(tmp_path, quest
     with engine.connect() as conn:
         assert conn.execute(sa.select(submission.c.survey_round).order_by(submission.c.interview_date)).scalars().all() == [1, 2]
         assert conn.execute(sa.select(returnee.c.sex, returnee.c.age_at_return, returnee.c.child)).one() == ("male", 16, True)
+
+
+def test_duplicates_and_edits_in_later_blocks_of_a_first_upload_are_found(tmp_path, questionnaire, monkeypatch):
+    import reintegration.ingest as ingest_module
+    from reintegration.store.engine import open_store
+
+    monkeypatch.setattr(ingest_module, "STREAM_ABOVE_BYTES", 0)
+    monkeypatch.setattr(ingest_module, "STREAM_BLOCK_BYTES", 4 << 10)
+    rows = [canonical_row(questionnaire, k) for k in range(1, 41)]
+    rows += [canonical_row(questionnaire, 1), canonical_row(questionnaire, 2, currently_working="no")]
+    path = write_csv(tmp_path / "b.csv", rows)
+    store = open_store(f"sqlite:///{tmp_path / 'fresh.db'}")
+    report = ingest_file(path, store, scorer=ReintegrationIndex().fit(), questionnaire=questionnaire, secret=SECRET, uploader="t")
+    assert (report.received, report.accepted, report.duplicate, report.updated) == (42, 41, 1, 1)
+    with store.connect() as conn:
+        versions = conn.execute(sa.select(submission.c.version, submission.c.current).where(submission.c.submission_id == "sub-0002").order_by(submission.c.version)).all()
+    assert versions == [(1, False), (2, True)]
+    store.dispose()

@@ -142,6 +142,9 @@ score = sa.Table(
     sa.Column("weakest_dimension", sa.String(20), nullable=True),
     sa.Column("sustainable", sa.Boolean, nullable=True),
     sa.Column("created_at", TIMESTAMP, nullable=False),
+    # On SQLite the primary key is the table itself (no rowid B-tree beside a key index):
+    # scores arrive in submission order, so a batch appends to one B-tree instead of two.
+    sqlite_with_rowid=False,
 )
 sa.Index("ix_score_version", score.c.index_version)
 

@@ -102,6 +102,10 @@ class BatchWriter:
             ).scalars()
         )
         self.state = PanelState()  # what the store and this batch hold of each returnee
+        # Under the write lock nobody else writes: a store empty now stays ours alone, and
+        # what this batch stored is all there is to look up.
+        self.empty_store = self.next_id == 1
+        self.stored_sids: set[str] = set()
         self.form_version: str | None = None
 
     # -- checks that need the store -------------------------------------------------------------
@@ -112,7 +116,7 @@ class BatchWriter:
     def _add_to_state(self, keys: np.ndarray) -> np.ndarray:
         """State rows of a chunk's returnees; those new to the batch start from the store."""
         ids, fresh = self.state.ids(keys.tolist())
-        if not fresh:
+        if not fresh or self.empty_store:
             return ids
         self._load(KEYS, "key", fresh)
         c = submission.c
@@ -148,6 +152,9 @@ class BatchWriter:
         return ids
 
     def _versions(self, sids: list[str]) -> pd.DataFrame:
+        if self.empty_store and not self.stored_sids.intersection(sids):
+            # Nothing was stored before this batch, and no row of it bears these ids yet.
+            return _frame([], ["sid", "id", "version", "hash", "current"])
         self._load(SIDS, "sid", sids)
         rows = self.conn.execute(
             sa.select(
@@ -297,6 +304,8 @@ class BatchWriter:
             }
         )
         columns.append(self.state.track(panel))
+        if self.empty_store:
+            self.stored_sids.update(columns[1])
         unique_ids = np.unique(state_ids)
         placeholders = unique_ids[~self.state["has_row"][unique_ids]]
         if len(placeholders):  # the returnee row comes first (foreign key); filled at the end

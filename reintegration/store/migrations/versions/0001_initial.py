@@ -173,6 +173,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("submission_pk", "model", "index_version", name=op.f("pk_score")),
+        sqlite_with_rowid=False,
     )
     op.create_index(op.f("ix_score_version"), "score", ["index_version"])
 
