@@ -105,7 +105,8 @@ class BatchWriter:
         # Under the write lock nobody else writes: a store empty now stays ours alone, and
         # what this batch stored is all there is to look up.
         self.empty_store = self.next_id == 1
-        self.stored_sids: set[str] = set()
+        # Hashes of the ids stored by this batch: a collision only costs a lookup.
+        self.stored_sids: set[int] = set()
         self.form_version: str | None = None
 
     # -- checks that need the store -------------------------------------------------------------
@@ -152,7 +153,7 @@ class BatchWriter:
         return ids
 
     def _versions(self, sids: list[str]) -> pd.DataFrame:
-        if self.empty_store and not self.stored_sids.intersection(sids):
+        if self.empty_store and not self.stored_sids.intersection(map(hash, sids)):
             # Nothing was stored before this batch, and no row of it bears these ids yet.
             return _frame([], ["sid", "id", "version", "hash", "current"])
         self._load(SIDS, "sid", sids)
@@ -305,7 +306,7 @@ class BatchWriter:
         )
         columns.append(self.state.track(panel))
         if self.empty_store:
-            self.stored_sids.update(columns[1])
+            self.stored_sids.update(map(hash, columns[1]))
         unique_ids = np.unique(state_ids)
         placeholders = unique_ids[~self.state["has_row"][unique_ids]]
         if len(placeholders):  # the returnee row comes first (foreign key); filled at the end
