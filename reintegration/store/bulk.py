@@ -55,14 +55,3 @@ def scratch_table(conn: sa.Connection, name: str, columns: dict[str, str]) -> No
     conn.exec_driver_sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS {name} ({spec})")
     conn.exec_driver_sql(f"DELETE FROM {name}")
 
-
-def execute_many(conn: sa.Connection, statement: str, rows: Iterable[Sequence[Any]]) -> None:
-    """Run one statement (``?`` placeholders) for every row, through the driver."""
-    driver = conn.connection.driver_connection
-    if is_postgres(conn):
-        statement = statement.replace("?", "%s")
-    cursor = driver.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.executemany(statement, rows)
-    finally:
-        cursor.close()

@@ -25,7 +25,7 @@ from reintegration.index import LEVELS, ReintegrationIndex
 from reintegration.prepare import PreparedChunk
 from reintegration.questionnaire import Questionnaire
 from reintegration.reading import FileNote
-from reintegration.store.bulk import execute_many, insert_rows, scratch_table, timestamp
+from reintegration.store.bulk import insert_rows, scratch_table, timestamp
 from reintegration.store.panel_state import PanelState
 from reintegration.store.schema import rejected_row, submission, tombstone
 
@@ -38,6 +38,15 @@ ERASED = (
 # SQLite then searches the submission indexes per value, where a join would scan the table.
 KEYS = sa.table("_ingest_keys", sa.column("key"))
 SIDS = sa.table("_ingest_sids", sa.column("sid"))
+LATEST = "_ingest_latest"  # each returnee's attributes from their latest interview
+LATEST_COLUMNS = {
+    "key": "TEXT PRIMARY KEY",
+    "sex": "TEXT",
+    "age_at_return": "INTEGER",
+    "child": "BOOLEAN",
+    "return_type": "TEXT",
+    "country": "TEXT",
+}
 OPTIONAL_TEXT = ("admin1", "enumerator_id", "form_version", "interview_mode", "assistance")
 SUBMISSION_COLUMNS = (
     "id",
@@ -403,22 +412,32 @@ class BatchWriter:
             self._renumber(sorted(keys[dirty].tolist()), now)
         clean = touched[~state["dirty"][touched]]
         if len(clean):
+            # Bulk-loaded and applied in one statement: one UPDATE per returnee costs a round
+            # trip each on PostgreSQL.
             child = self.questionnaire.child_age_below
             ages = state["age"][clean].tolist()
-            execute_many(
+            scratch_table(self.conn, LATEST, LATEST_COLUMNS)
+            insert_rows(
                 self.conn,
-                "UPDATE returnee SET sex = ?, age_at_return = ?, child = ?, return_type = ?,"
-                " country = ?, updated_at = ? WHERE key = ?",
+                LATEST,
+                tuple(LATEST_COLUMNS),
                 zip(
+                    keys[clean].tolist(),
                     state["sex"][clean].tolist(),
                     ages,
                     [age < child for age in ages],
                     state["rtype"][clean].tolist(),
                     state["country"][clean].tolist(),
-                    [now] * len(clean),
-                    keys[clean].tolist(),
                     strict=True,
                 ),
+            )
+            self.conn.execute(
+                sa.text(
+                    f"UPDATE returnee SET sex = t.sex, age_at_return = t.age_at_return,"
+                    f" child = t.child, return_type = t.return_type, country = t.country,"
+                    f" updated_at = :now FROM {LATEST} t WHERE returnee.key = t.key"
+                ),
+                {"now": now},
             )
         notes: list[FileNote] = []
         differing = touched[state["differs"][touched]]
