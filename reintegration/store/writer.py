@@ -25,7 +25,7 @@ from reintegration.index import LEVELS, ReintegrationIndex
 from reintegration.prepare import PreparedChunk
 from reintegration.questionnaire import Questionnaire
 from reintegration.reading import FileNote
-from reintegration.store.bulk import insert_rows, scratch_table, timestamp
+from reintegration.store.bulk import insert_columns, insert_rows, scratch_table, timestamp
 from reintegration.store.panel_state import PanelState
 from reintegration.store.schema import rejected_row, submission, tombstone
 
@@ -327,12 +327,7 @@ class BatchWriter:
                 ((keys_of[i], now) for i in placeholders.tolist()),
             )
             self.state.set("has_row", placeholders, True)
-        insert_rows(
-            self.conn,
-            "submission",
-            (*SUBMISSION_COLUMNS, "survey_round"),
-            zip(*columns, strict=True),
-        )
+        insert_columns(self.conn, "submission", (*SUBMISSION_COLUMNS, "survey_round"), columns)
         self._insert_scores(chunk, pos, ids, now)
 
     def _insert_scores(
@@ -357,7 +352,7 @@ class BatchWriter:
             [None if v < 0 else bool(v) for v in scores["sustainable"][pos].tolist()],
             [now] * n,
         ]
-        insert_rows(
+        insert_columns(
             self.conn,
             "score",
             (
@@ -371,7 +366,7 @@ class BatchWriter:
                 "sustainable",
                 "created_at",
             ),
-            zip(*columns, strict=True),
+            columns,
         )
 
     def _store_rejected(self, chunk: PreparedChunk, positions: np.ndarray) -> None:
