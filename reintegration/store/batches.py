@@ -24,12 +24,7 @@ from reintegration.store.schema import (
     tombstone,
 )
 
-INDEX_MODEL = "rss-index"
-LOOKUP_BATCH = 500
 INGEST_LOCK = 7_221_044  # PostgreSQL advisory lock id shared by every ingest
-ERASED = (
-    "this returnee's data was erased; an admin must lift the erasure before it is uploaded again"
-)
 
 
 def _now() -> datetime:

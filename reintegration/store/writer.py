@@ -29,7 +29,6 @@ from reintegration.store.bulk import insert_columns, insert_rows, scratch_table,
 from reintegration.store.panel_state import PanelState
 from reintegration.store.schema import rejected_row, submission, tombstone
 
-INDEX_MODEL = "rss-index"
 EPOCH = date(1970, 1, 1)
 ERASED = (
     "this returnee's data was erased; an admin must lift the erasure before it is uploaded again"
@@ -343,7 +342,7 @@ class BatchWriter:
         ]
         columns: list[list[Any]] = [
             ids,
-            [INDEX_MODEL] * n,
+            [self.questionnaire.index.name] * n,
             [self.scorer.label_] * n,
             [self.model_version] * n,
             *(pa.array(scores[name][pos], from_pandas=True).to_pylist() for name in names),
