@@ -36,6 +36,7 @@ MISSING = float("nan")
 PARALLEL_FROM_ROWS = 50_000
 TEXT_KINDS = ("identifier", "case_number", "text")
 """Metadata kinds kept as (trimmed) text: checked only for blanks, never coded value by value."""
+EPOCH = dt.date(1970, 1, 1)
 NO_DAY = np.iinfo(np.int64).min
 """Coded date of a blank or invalid date cell (dates are coded as days since 1970-01-01)."""
 
@@ -182,9 +183,9 @@ def code_chunk(
                     RowIssue(
                         int(rows[i]),
                         _header(layout, spec.name),
-                        _iso(metadata[spec.name][i]),
-                        f"{_words(spec.name)} {_iso(metadata[spec.name][i])} is after the "
-                        f"{_words(spec.not_after)} {_iso(metadata[spec.not_after][i])}",
+                        iso_day(metadata[spec.name][i]),
+                        f"{_words(spec.name)} {iso_day(metadata[spec.name][i])} is after the "
+                        f"{_words(spec.not_after)} {iso_day(metadata[spec.not_after][i])}",
                     )
                 )
             bad |= later
@@ -444,11 +445,17 @@ def _code_date(text: str, spec: MetadataField) -> Any:
         return _Invalid(f"'{text}' is not a date; write it as YYYY-MM-DD, e.g. 2025-03-31")
     if len(value) != 10:
         return _Invalid(f"'{text}' is not a date; write it as YYYY-MM-DD, e.g. 2025-03-31")
-    return (day - dt.date(1970, 1, 1)).days
+    return day_number(day)
 
 
-def _iso(day: int) -> str:
-    return (dt.date(1970, 1, 1) + dt.timedelta(days=int(day))).isoformat()
+def day_number(day: dt.date) -> int:
+    """A date as the coded form of dates: days since 1970-01-01."""
+    return (day - EPOCH).days
+
+
+def iso_day(day: int) -> str:
+    """A coded date (days since 1970-01-01) as ISO text."""
+    return (EPOCH + dt.timedelta(days=int(day))).isoformat()
 
 
 def _code_integer(text: str, spec: MetadataField) -> Any:

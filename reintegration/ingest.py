@@ -220,8 +220,8 @@ def _ingest(
     report = BatchReport(
         batch_id=batch_id,
         ignored_columns=list(layout.ignored),
-        missing_columns=list(getattr(layout, "missing_columns", [])),
-        dropped_identifier_columns=list(getattr(layout, "dropped_identifier_columns", [])),
+        missing_columns=list(layout.missing_columns),
+        dropped_identifier_columns=list(layout.dropped_identifier_columns),
     )
     with engine.begin() as conn:
         store.lock_for_ingest(conn)

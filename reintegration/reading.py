@@ -413,8 +413,9 @@ class BatchReader:
         self, header: list[str], records: list[list[object]], rows: list[int]
     ) -> Chunk:
         arrays = {}
+        wanted = set(self._wanted_headers())
         for j, h in enumerate(header):
-            if h in self._wanted_headers():
+            if h in wanted:
                 arrays[h] = pa.array(
                     [_cell_text(r[j] if j < len(r) else None) for r in records], TEXT
                 )

@@ -190,7 +190,8 @@ def scored_records(
     """Code and score a batch file into a frame: the accepted rows' metadata and scores.
 
     Unlike :func:`score_file`, this keeps the metadata (for summaries); it requires what
-    ``ingest`` requires.
+    ``ingest`` requires. Scores come from ``index.transform``: levels and weakest dimensions
+    as categoricals, ``sustainable`` as a nullable boolean.
     """
     import pandas as pd
 
@@ -202,30 +203,18 @@ def scored_records(
         coded = code_chunk(
             chunk, reader.layout, questionnaire, questionnaire.required_columns("ingest")
         )
-        keep = coded.accepted
-        scores = index.score_arrays(coded.items, n_rows=chunk.num_rows)
-        columns: dict[str, object] = {}
-        for name, values in coded.metadata.items():
-            values = (
-                values.to_numpy(zero_copy_only=False) if isinstance(values, pa.Array) else values
-            )
-            columns[name] = values[keep]
-        for name, values in scores.items():
-            columns[name] = values[keep]
-        frames.append(pd.DataFrame(columns))
+        metadata = pd.DataFrame(
+            {
+                name: values.to_numpy(zero_copy_only=False)
+                if isinstance(values, pa.Array)
+                else values
+                for name, values in coded.metadata.items()
+            }
+        )
+        scores = index.transform(pd.DataFrame(coded.items, index=metadata.index))
+        frames.append(pd.concat([metadata, scores], axis=1)[coded.accepted])
         report.received += chunk.num_rows
-        report.scored += int(keep.sum())
+        report.scored += int(coded.accepted.sum())
         report.rejected_rows += int(coded.rejected.sum())
         report.issues.extend(coded.issues)
-    frame = pd.concat(frames, ignore_index=True)
-    for name in ("level", "weakest_dimension", "sustainable"):
-        labels = {
-            "level": LEVELS,
-            "weakest_dimension": index.dimensions_,
-            "sustainable": BOOLEAN_TEXT,
-        }[name]
-        frame[name] = pd.Categorical.from_codes(frame[name], categories=list(labels))
-    frame["sustainable"] = (
-        frame["sustainable"].map({"true": True, "false": False}).astype("boolean")
-    )
-    return frame, report
+    return pd.concat(frames, ignore_index=True), report

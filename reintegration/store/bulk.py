@@ -7,10 +7,13 @@ same connection, in the same transaction, so atomicity is unchanged.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.csv as pacsv
 import sqlalchemy as sa
 
 
@@ -61,11 +64,6 @@ def insert_columns(
     if not is_postgres(conn):
         insert_rows(conn, table, names, zip(*columns, strict=True))
         return
-    import io
-
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
     arrays = [pa.array(list(values)) for values in columns]
     buffer = io.BytesIO()
     pacsv.write_csv(

@@ -2,7 +2,7 @@
 
 Each chunk is checked against the store set-wise (erased returnees, return dates after another
 round's interview, versions already stored) with the chunk's keys and identities loaded into
-temporary tables and joined, then classified with pandas (new, duplicate, update) and loaded
+temporary tables and probed, then classified with pandas (new, duplicate, update) and loaded
 with the driver's bulk path. Nothing here loops over rows in Python except to hand tuples to
 the driver and to word the messages of rejected rows.
 """
@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
-from reintegration.coding import RowIssue
+from reintegration.coding import RowIssue, day_number, iso_day
 from reintegration.index import LEVELS, ReintegrationIndex
 from reintegration.prepare import PreparedChunk
 from reintegration.questionnaire import Questionnaire
@@ -29,7 +29,6 @@ from reintegration.store.bulk import insert_columns, insert_rows, scratch_table,
 from reintegration.store.panel_state import PanelState
 from reintegration.store.schema import rejected_row, submission, tombstone
 
-EPOCH = date(1970, 1, 1)
 ERASED = (
     "this returnee's data was erased; an admin must lift the erasure before it is uploaded again"
 )
@@ -77,14 +76,6 @@ class Counts:
     rejected: int = 0
     duplicate: int = 0
     updated: int = 0
-
-
-def _days(value: date) -> int:
-    return (value - EPOCH).days
-
-
-def _iso(days: int) -> str:
-    return date.fromordinal(EPOCH.toordinal() + int(days)).isoformat()
 
 
 class BatchWriter:
@@ -149,14 +140,14 @@ class BatchWriter:
             stored, _ = self.state.ids([row[0] for row in rows])
             state = self.state
             state.set("count", stored, [row[1] for row in rows])
-            state.set("min_day", stored, [_days(row[2]) for row in rows])
-            state.set("max_day", stored, [_days(row[3]) for row in rows])
+            state.set("min_day", stored, [day_number(row[2]) for row in rows])
+            state.set("max_day", stored, [day_number(row[3]) for row in rows])
             state.set(
                 "differs", stored, [r[4] != r[5] or r[6] != r[7] or r[8] != r[9] for r in rows]
             )
             state.set("ref_sex", stored, [row[4] for row in rows])
             state.set("ref_rtype", stored, [row[6] for row in rows])
-            state.set("ref_rday", stored, [_days(row[8]) for row in rows])
+            state.set("ref_rday", stored, [day_number(row[8]) for row in rows])
             state.set("has_row", stored, True)
         return ids
 
@@ -192,7 +183,6 @@ class BatchWriter:
         keys = chunk.returnee_key[positions]
         frame = pd.DataFrame(
             {
-                "key": pd.Series(keys, dtype=object),
                 "interview": chunk.days["interview_date"][positions],
                 "returned": chunk.days["return_date"][positions],
             }
@@ -206,9 +196,9 @@ class BatchWriter:
             RowIssue(
                 int(chunk.rows[i]),
                 column,
-                _iso(frame["returned"].iat[k]),
-                f"return date {_iso(frame['returned'].iat[k])} is after this returnee's "
-                f"interview of {_iso(first.iat[k])} in another round",
+                iso_day(frame["returned"].iat[k]),
+                f"return date {iso_day(frame['returned'].iat[k])} is after this returnee's "
+                f"interview of {iso_day(first.iat[k])} in another round",
             )
             for k, i in zip(np.flatnonzero(late), positions[late], strict=True)
         ]
@@ -273,9 +263,14 @@ class BatchWriter:
                 return [None] * n
             return pc.if_else(pc.equal(meta[name], ""), None, meta[name]).to_pylist()
 
+        sids = new["sid"].tolist()
+        sex = meta["sex"].to_pylist()
+        ages = pc.cast(meta["age_at_return"], pa.int64()).to_pylist()
+        return_types = meta["return_type"].to_pylist()
+        countries = meta["country"].to_pylist()
         columns: list[list[Any] | Any] = [
             ids,
-            new["sid"].tolist(),
+            sids,
             new["version"].tolist(),
             new["current"].tolist(),
             new["hash"].tolist(),
@@ -284,10 +279,10 @@ class BatchWriter:
             meta["interview_date"].to_pylist(),
             meta["return_date"].to_pylist(),
             chunk.months_since_return[pos].tolist(),
-            meta["sex"].to_pylist(),
-            pc.cast(meta["age_at_return"], pa.int64()).to_pylist(),
-            meta["return_type"].to_pylist(),
-            meta["country"].to_pylist(),
+            sex,
+            ages,
+            return_types,
+            countries,
             *(optional(name) for name in OPTIONAL_TEXT),
             pc.take(chunk.answers_json, take).to_pylist(),
             [self.questionnaire.spec_version] * n,
@@ -305,16 +300,16 @@ class BatchWriter:
                 "replaces": new["replaces"].to_numpy(),
                 "day": chunk.days["interview_date"][pos],
                 "rday": chunk.days["return_date"][pos],
-                "sex": pd.Series(columns[10], dtype=object),
-                "age": columns[11],
-                "rtype": pd.Series(columns[12], dtype=object),
-                "country": pd.Series(columns[13], dtype=object),
+                "sex": pd.Series(sex, dtype=object),
+                "age": ages,
+                "rtype": pd.Series(return_types, dtype=object),
+                "country": pd.Series(countries, dtype=object),
                 "row": chunk.rows[pos],
             }
         )
         columns.append(self.state.track(panel))
         if self.empty_store:
-            self.stored_sids.update(map(hash, columns[1]))
+            self.stored_sids.update(map(hash, sids))
         unique_ids = np.unique(state_ids)
         placeholders = unique_ids[~self.state["has_row"][unique_ids]]
         if len(placeholders):  # the returnee row comes first (foreign key); filled at the end
