@@ -13,12 +13,21 @@ def records(groups: dict[str, int], composite: float = 0.5) -> pd.DataFrame:
     rows = []
     for group, n in groups.items():
         for k in range(n):
-            rows.append({"returnee_key": f"{group}-{k}", "sex": group, "composite": composite + 0.01 * (k % 3), "sustainable": k % 2 == 0})
+            rows.append(
+                {
+                    "returnee_key": f"{group}-{k}",
+                    "sex": group,
+                    "composite": composite + 0.01 * (k % 3),
+                    "sustainable": k % 2 == 0,
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def test_a_cell_below_the_minimum_and_its_complement_are_suppressed():
-    table = breakdown(records({"female": 3, "male": 40, "other": 12}), ["sex"], figures=["composite"], min_cell=5)
+    table = breakdown(
+        records({"female": 3, "male": 40, "other": 12}), ["sex"], figures=["composite"], min_cell=5
+    )
     by = table.set_index("sex")
     assert by.loc["female", "suppressed"] and np.isnan(by.loc["female", "composite_mean"])
     # female alone could be recovered as total - male - other: the next smallest goes too.
@@ -28,8 +37,19 @@ def test_a_cell_below_the_minimum_and_its_complement_are_suppressed():
 
 
 def test_two_small_cells_need_no_complement():
-    table = breakdown(records({"female": 3, "male": 40, "other": 2, "unknown": 9}), ["sex"], figures=["composite"], min_cell=5)
-    assert table.set_index("sex")["suppressed"].to_dict() == {"female": True, "male": False, "other": True, "unknown": False, TOTAL: False}
+    table = breakdown(
+        records({"female": 3, "male": 40, "other": 2, "unknown": 9}),
+        ["sex"],
+        figures=["composite"],
+        min_cell=5,
+    )
+    assert table.set_index("sex")["suppressed"].to_dict() == {
+        "female": True,
+        "male": False,
+        "other": True,
+        "unknown": False,
+        TOTAL: False,
+    }
 
 
 def test_a_true_zero_is_shown_as_zero():
@@ -58,7 +78,14 @@ def test_a_small_total_suppresses_everything():
 
 
 def test_means_come_with_n_and_a_95_percent_interval():
-    frame = pd.DataFrame({"returnee_key": range(100), "sex": "female", "composite": np.linspace(0, 1, 100), "sustainable": False})
+    frame = pd.DataFrame(
+        {
+            "returnee_key": range(100),
+            "sex": "female",
+            "composite": np.linspace(0, 1, 100),
+            "sustainable": False,
+        }
+    )
     row = breakdown(frame, ["sex"], figures=["composite"], min_cell=5).iloc[0]
     half = 1.959963984540054 * frame["composite"].std() / 10
     assert row["composite_mean"] == pytest.approx(0.5)
@@ -82,12 +109,24 @@ def test_latest_scored_submission_counts_once_per_returnee():
 
 def test_age_groups_follow_the_spec(questionnaire):
     frame = pd.DataFrame({"age_at_return": [0, 17, 18, 110, np.nan]})
-    assert add_groups(frame, questionnaire)["age_group"].tolist()[:4] == ["child", "child", "adult", "adult"]
+    assert add_groups(frame, questionnaire)["age_group"].tolist()[:4] == [
+        "child",
+        "child",
+        "adult",
+        "adult",
+    ]
     assert "age_group" not in frame  # the input is left as it was
 
 
 def test_suppress_does_not_mutate_its_input():
-    table = pd.DataFrame({"returnees": [3, 40, 43], "unscored": [0, 0, 0], "composite_mean": [0.1, 0.2, 0.2], "share_sustainable": [0.0, 0.1, 0.1]})
+    table = pd.DataFrame(
+        {
+            "returnees": [3, 40, 43],
+            "unscored": [0, 0, 0],
+            "composite_mean": [0.1, 0.2, 0.2],
+            "share_sustainable": [0.0, 0.1, 0.1],
+        }
+    )
     before = table.copy()
     suppress(table, min_cell=5)
     pd.testing.assert_frame_equal(table, before)

@@ -15,7 +15,12 @@ def test_demo_prints_means_by_sex_age_group_and_return_type():
     result = CliRunner().invoke(app, ["demo", "--returnees", "300", "--rounds", "2"])
     assert result.exit_code == 0, result.output
     out = result.stdout
-    for heading in ("By sex", "Child and adult returnees", "Forced and voluntary return", "By survey round"):
+    for heading in (
+        "By sex",
+        "Child and adult returnees",
+        "Forced and voluntary return",
+        "By survey round",
+    ):
         assert heading in out
     for group in ("female", "male", "child", "adult", "forced", "voluntary"):
         assert group in out
@@ -25,7 +30,9 @@ def test_demo_prints_means_by_sex_age_group_and_return_type():
 
 def test_synth_writes_the_panel_and_its_ground_truth(tmp_path):
     out = tmp_path / "panel.csv"
-    result = CliRunner().invoke(app, ["synth", "--returnees", "50", "--rounds", "3", "--out", str(out), "--seed", "4"])
+    result = CliRunner().invoke(
+        app, ["synth", "--returnees", "50", "--rounds", "3", "--out", str(out), "--seed", "4"]
+    )
     assert result.exit_code == 0, result.output
     truth = json.loads((tmp_path / "panel.csv.truth.json").read_text())
     assert truth["seed"] == 4 and truth["returnees"] == 50
@@ -41,7 +48,9 @@ def test_synth_refuses_an_unknown_format(tmp_path):
 
 
 def test_synth_into_a_missing_folder_is_exit_status_2(tmp_path):
-    result = CliRunner().invoke(app, ["synth", "--returnees", "5", "--out", str(tmp_path / "no" / "x.csv")])
+    result = CliRunner().invoke(
+        app, ["synth", "--returnees", "5", "--out", str(tmp_path / "no" / "x.csv")]
+    )
     assert result.exit_code == 2
     assert result.stderr.startswith("error: cannot write")
 

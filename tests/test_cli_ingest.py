@@ -35,14 +35,22 @@ def run(*args: str):
 
 
 def test_ingest_json_report_has_the_design_keys(tmp_path, questionnaire, home):
-    path = write_csv(tmp_path / "b.csv", [canonical_row(questionnaire, 1), canonical_row(questionnaire, 2, sex="x")])
+    path = write_csv(
+        tmp_path / "b.csv",
+        [canonical_row(questionnaire, 1), canonical_row(questionnaire, 2, sex="x")],
+    )
     result = run("ingest", str(path), "--json", "--uploader", "amina")
     assert result.exit_code == 1, result.output
     report = json.loads(result.stdout)
     assert set(report) == REPORT_KEYS
     assert (report["received"], report["accepted"], report["rejected"]) == (2, 1, 1)
     assert report["errors"] == [
-        {"row": 3, "column": "sex", "value": "x", "message": "'x' is not a valid sex; use one of female, male, other, unknown (or its label)"}
+        {
+            "row": 3,
+            "column": "sex",
+            "value": "x",
+            "message": "'x' is not a valid sex; use one of female, male, other, unknown (or its label)",
+        }
     ]
     assert (home / "reintegration.db").exists() and (home / "secret.key").exists()
 
@@ -58,7 +66,10 @@ def test_ingest_of_a_clean_file_is_exit_status_0_and_prints_a_table(tmp_path, qu
     ("content", "message"),
     [
         (b"", "b.csv is empty"),
-        (b"submission_id,sex\nx,female\n", "the file has no columns returnee_id, interview_date, return_date, age_at_return, return_type, country, which ingest needs"),
+        (
+            b"submission_id,sex\nx,female\n",
+            "the file has no columns returnee_id, interview_date, return_date, age_at_return, return_type, country, which ingest needs",
+        ),
     ],
 )
 def test_nothing_done_is_exit_status_2_with_json_error(tmp_path, home, content, message):
@@ -90,7 +101,9 @@ def test_returnee_erase_removes_and_tombstones(tmp_path, questionnaire, home):
     engine = create_store_engine(get_settings().database_url)
     try:
         with engine.connect() as conn:
-            assert conn.execute(sa.select(sa.func.count()).select_from(submission)).scalar_one() == 0
+            assert (
+                conn.execute(sa.select(sa.func.count()).select_from(submission)).scalar_one() == 0
+            )
             assert conn.execute(sa.select(sa.func.count()).select_from(tombstone)).scalar_one() == 1
     finally:
         engine.dispose()

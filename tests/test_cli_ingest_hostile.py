@@ -21,7 +21,10 @@ def survey_counts() -> tuple[int, ...]:
     engine = for_reading(create_store_engine(get_settings().database_url))
     try:
         with engine.connect() as conn:
-            return tuple(conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one() for t in (submission, score, returnee))
+            return tuple(
+                conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
+                for t in (submission, score, returnee)
+            )
     finally:
         engine.dispose()
 
@@ -46,7 +49,11 @@ def bomb(path):
 
 
 def no_data_sheet(path):
-    workbook(path, ("Read me", [["How to fill this workbook"]]), ("Summary", [["region", "count"], ["Dakar", 4]]))
+    workbook(
+        path,
+        ("Read me", [["How to fill this workbook"]]),
+        ("Summary", [["region", "count"], ["Dakar", 4]]),
+    )
 
 
 @pytest.mark.parametrize(
@@ -56,10 +63,16 @@ def no_data_sheet(path):
         (garbage, "b.csv", "b.csv is not a text file, a CSV or an Excel workbook"),
         (long_line, "b.csv", "b.csv has a line too long to be a batch row"),
         (bomb, "b.xlsx", "b.xlsx looks like a zip bomb"),
-        (no_data_sheet, "b.xlsx", "b.xlsx has no sheet whose first row names a column of the batch format"),
+        (
+            no_data_sheet,
+            "b.xlsx",
+            "b.xlsx has no sheet whose first row names a column of the batch format",
+        ),
     ],
 )
-def test_a_hostile_file_is_refused_and_leaves_the_survey_data_unchanged(tmp_path, questionnaire, home, make, name, start):
+def test_a_hostile_file_is_refused_and_leaves_the_survey_data_unchanged(
+    tmp_path, questionnaire, home, make, name, start
+):
     good = write_csv(tmp_path / "good.csv", [canonical_row(questionnaire, 1)])
     assert CliRunner().invoke(app, ["ingest", str(good)]).exit_code == 0
     before = survey_counts()
@@ -74,14 +87,22 @@ def test_a_hostile_file_is_refused_and_leaves_the_survey_data_unchanged(tmp_path
     engine = for_reading(create_store_engine(get_settings().database_url))
     try:
         with engine.connect() as conn:
-            failed = conn.execute(sa.select(batch.c.reason).where(batch.c.status == "failed")).scalars().all()
+            failed = (
+                conn.execute(sa.select(batch.c.reason).where(batch.c.status == "failed"))
+                .scalars()
+                .all()
+            )
     finally:
         engine.dispose()
     assert failed == [error]
 
 
-def test_latin1_and_formula_cells_are_read_with_a_warning_and_stored_as_text(tmp_path, questionnaire, home):
-    path = write_csv(tmp_path / "b.csv", [canonical_row(questionnaire, 1, admin1="=Thiès")], encoding="cp1252")
+def test_latin1_and_formula_cells_are_read_with_a_warning_and_stored_as_text(
+    tmp_path, questionnaire, home
+):
+    path = write_csv(
+        tmp_path / "b.csv", [canonical_row(questionnaire, 1, admin1="=Thiès")], encoding="cp1252"
+    )
     result = CliRunner().invoke(app, ["ingest", str(path), "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)

@@ -24,12 +24,16 @@ def ingest(engine, questionnaire):
     index = ReintegrationIndex().fit()
 
     def run(path):
-        return ingest_file(path, engine, scorer=index, questionnaire=questionnaire, secret=SECRET, uploader="t")
+        return ingest_file(
+            path, engine, scorer=index, questionnaire=questionnaire, secret=SECRET, uploader="t"
+        )
 
     return run
 
 
-@pytest.mark.parametrize(("fmt", "suffix"), [("kobo", "csv"), ("kobo-xlsx", "xlsx"), ("odk", "csv")])
+@pytest.mark.parametrize(
+    ("fmt", "suffix"), [("kobo", "csv"), ("kobo-xlsx", "xlsx"), ("odk", "csv")]
+)
 def test_an_export_of_stored_interviews_is_all_duplicates(tmp_path, panel, ingest, fmt, suffix):
     canonical = tmp_path / "canonical.csv"
     write_panel(panel, canonical, "csv")
@@ -38,11 +42,18 @@ def test_an_export_of_stored_interviews_is_all_duplicates(tmp_path, panel, inges
     export = tmp_path / f"export.{suffix}"
     write_panel(panel, export, fmt)
     again = ingest(export)
-    assert (again.received, again.accepted, again.duplicate, again.rejected) == (len(panel), 0, len(panel), 0)
+    assert (again.received, again.accepted, again.duplicate, again.rejected) == (
+        len(panel),
+        0,
+        len(panel),
+        0,
+    )
     assert again.ignored_columns == []
 
 
-def test_an_export_loads_on_its_own_and_scores_like_the_canonical_file(tmp_path, panel, ingest, engine):
+def test_an_export_loads_on_its_own_and_scores_like_the_canonical_file(
+    tmp_path, panel, ingest, engine
+):
     export = tmp_path / "kobo.csv"
     write_panel(panel, export, "kobo")
     report = ingest(export)
@@ -52,7 +63,9 @@ def test_an_export_loads_on_its_own_and_scores_like_the_canonical_file(tmp_path,
     assert ids == set(panel["submission_id"])
 
 
-def test_a_form_missing_an_item_column_is_reported_and_still_loads(tmp_path, panel, ingest, questionnaire):
+def test_a_form_missing_an_item_column_is_reported_and_still_loads(
+    tmp_path, panel, ingest, questionnaire
+):
     export = tmp_path / "kobo.csv"
     write_panel(panel, export, "kobo")
     lines = export.read_text(encoding="utf-8-sig").splitlines()

@@ -36,7 +36,11 @@ def store_url(request, tmp_path) -> str:
 
 def env_for(url: str, home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("REINTEGRATION_")}
-    env.update(REINTEGRATION_HOME=str(home), REINTEGRATION_DATABASE_URL=url, REINTEGRATION_SECRET_KEY="s" * 64)
+    env.update(
+        REINTEGRATION_HOME=str(home),
+        REINTEGRATION_DATABASE_URL=url,
+        REINTEGRATION_SECRET_KEY="s" * 64,
+    )
     return env
 
 
@@ -49,7 +53,9 @@ def snapshot(url: str) -> dict[str, list[tuple]]:
     try:
         with engine.connect() as conn:
             return {
-                t.name: sorted(tuple(str(v) for v in row) for row in conn.execute(sa.select(t)).all())
+                t.name: sorted(
+                    tuple(str(v) for v in row) for row in conn.execute(sa.select(t)).all()
+                )
                 for t in SURVEY_TABLES
             }
     finally:
@@ -72,13 +78,17 @@ def test_a_killed_ingest_leaves_the_survey_data_as_it_was(tmp_path, store_url):
     write_panel(frame[~few], big, "csv")
     subprocess.run(command("ingest", str(first)), env=env, check=True, capture_output=True)
     before = snapshot(store_url)
-    proc = subprocess.Popen(command("ingest", str(big)), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        command("ingest", str(big)), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     engine = for_reading(create_store_engine(store_url))  # polls without waiting for the writer
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             with engine.connect() as conn:
-                if conn.execute(sa.select(batch.c.id).where(batch.c.status == "processing")).first():
+                if conn.execute(
+                    sa.select(batch.c.id).where(batch.c.status == "processing")
+                ).first():
                     break
             time.sleep(0.05)
         time.sleep(0.5)  # inside the batch transaction, which takes seconds for 50,000 rows
@@ -86,19 +96,29 @@ def test_a_killed_ingest_leaves_the_survey_data_as_it_was(tmp_path, store_url):
         assert proc.wait(30) == -signal.SIGKILL, "the ingest finished before it could be killed"
         assert snapshot(store_url) == before
         # The next ingest notices the dead batch, and completes the file.
-        done = subprocess.run(command("ingest", str(big), "--json"), env=env, capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            command("ingest", str(big), "--json"),
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         assert done.returncode == 0, done.stderr
         report = json.loads(done.stdout)
         assert report["accepted"] == report["received"] > 40000
         with engine.connect() as conn:
-            statuses = sorted(conn.execute(sa.select(batch.c.status, batch.c.reason)).all(), key=str)
+            statuses = sorted(
+                conn.execute(sa.select(batch.c.status, batch.c.reason)).all(), key=str
+            )
         assert [s for s, _ in statuses] == ["done", "done", "failed"]
         assert [r for s, r in statuses if s == "failed"][0].startswith("interrupted")
     finally:
         engine.dispose()
 
 
-def test_four_concurrent_ingests_of_overlapping_files_store_each_interview_once(tmp_path, store_url):
+def test_four_concurrent_ingests_of_overlapping_files_store_each_interview_once(
+    tmp_path, store_url
+):
     env = env_for(store_url, tmp_path / "home")
     subprocess.run(command("db", "upgrade"), env=env, check=True, capture_output=True)
     full = panel(tmp_path, "full.csv", 600, seed=5)
@@ -111,7 +131,16 @@ def test_four_concurrent_ingests_of_overlapping_files_store_each_interview_once(
         path = tmp_path / f"part{k}.csv"
         path.write_text("\n".join([header, *part]) + "\n")
         files.append(path)
-    procs = [subprocess.Popen(command("ingest", str(f), "--json"), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for f in files]
+    procs = [
+        subprocess.Popen(
+            command("ingest", str(f), "--json"),
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for f in files
+    ]
     reports = []
     for proc in procs:
         out, err = proc.communicate(timeout=300)
@@ -120,7 +149,9 @@ def test_four_concurrent_ingests_of_overlapping_files_store_each_interview_once(
     engine = create_store_engine(store_url)
     try:
         with engine.connect() as conn:
-            stored = conn.execute(sa.select(sa.func.count(), sa.func.count(sa.distinct(submission.c.submission_id)))).one()
+            stored = conn.execute(
+                sa.select(sa.func.count(), sa.func.count(sa.distinct(submission.c.submission_id)))
+            ).one()
     finally:
         engine.dispose()
     covered = {line.split(",")[0] for f in files for line in f.read_text().splitlines()[1:]}

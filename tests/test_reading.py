@@ -63,9 +63,7 @@ def test_headers_match_any_case_and_ignore_group_prefixes(tmp_path, questionnair
     assert reader.layout.source["sex"] == " SEX "
 
 
-def test_unknown_columns_are_reported_as_ignored_and_system_columns_apart(
-    tmp_path, questionnaire
-):
+def test_unknown_columns_are_reported_as_ignored_and_system_columns_apart(tmp_path, questionnaire):
     row = canonical_row(questionnaire, 1, household_size="5", _notes="x")
     reader = BatchReader(write_csv(tmp_path / "b.csv", [row]), questionnaire)
     assert reader.layout.ignored == ["household_size"]
@@ -213,7 +211,9 @@ def test_a_streamed_csv_reads_like_a_whole_one(tmp_path, questionnaire):
         reading.STREAM_BLOCK_BYTES = original
     assert len(chunks) > 3
     assert [r for c in chunks for r in c.rows.to_pylist()] == rows(whole)
-    assert [v for c in chunks for v in c.columns["submission_id"].cast("string").to_pylist()] == texts(whole, "submission_id")
+    assert [
+        v for c in chunks for v in c.columns["submission_id"].cast("string").to_pylist()
+    ] == texts(whole, "submission_id")
 
 
 def test_jsonl_is_read_in_blocks_with_line_numbers_kept(tmp_path, questionnaire, monkeypatch):
@@ -227,7 +227,9 @@ def test_jsonl_is_read_in_blocks_with_line_numbers_kept(tmp_path, questionnaire,
     assert [r for c in chunks for r in c.rows.to_pylist()] == list(range(1, 31))
 
 
-def test_jsonl_keys_that_appear_only_later_are_ignored_with_a_warning(tmp_path, questionnaire, monkeypatch):
+def test_jsonl_keys_that_appear_only_later_are_ignored_with_a_warning(
+    tmp_path, questionnaire, monkeypatch
+):
     import reintegration.reading as reading
 
     monkeypatch.setattr(reading, "JSONL_CHUNK_LINES", 2)
@@ -235,4 +237,6 @@ def test_jsonl_keys_that_appear_only_later_are_ignored_with_a_warning(tmp_path, 
     path = write_jsonl(tmp_path / "b.jsonl", [first, first, {"submission_id": "b", "sex": "male"}])
     reader = BatchReader(path, questionnaire)
     list(reader.chunks())
-    assert [n.message for n in reader.layout.notes] == ["line 3 brings keys the first lines lack (sex); they were ignored"]
+    assert [n.message for n in reader.layout.notes] == [
+        "line 3 brings keys the first lines lack (sex); they were ignored"
+    ]
