@@ -340,6 +340,20 @@ def returnee_erase(
     )
 
 
+def _register_outer_commands() -> None:
+    # The composition root reaches outward here; these modules import nothing heavy at load.
+    from api.cli import serve, users_app
+    from models.cli import models_app, train_app
+
+    app.add_typer(train_app, name="train")
+    app.add_typer(models_app, name="models")
+    app.add_typer(users_app, name="users")
+    app.command("serve")(serve)
+
+
+_register_outer_commands()
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

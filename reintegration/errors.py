@@ -33,3 +33,7 @@ class FormWriteError(ReintegrationError):
 
 class ConfigurationError(ReintegrationError):
     """The settings are missing or contradictory (e.g. production without a secret)."""
+
+
+class UserError(ReintegrationError):
+    """A user or token cannot be added or removed as asked (a taken name, an unknown role)."""

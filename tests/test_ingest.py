@@ -281,7 +281,7 @@ def test_erasure_removes_a_returnee_and_refuses_later_uploads(
     )
     ingest(path)
     removed = store.erase_returnee(engine, returnee_key("C-9", SECRET), "admin")
-    assert removed == {"scores": 1, "submissions": 1, "rejected_rows": 0}
+    assert removed == {"scores": 1, "risks": 0, "submissions": 1, "rejected_rows": 0}
     assert count(engine, submission) == 1
     again = ingest(path)
     (error,) = again.errors

@@ -14,11 +14,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from reintegration.store.data_version import bump_data_version
 from reintegration.store.schema import (
     audit,
     batch,
     rejected_row,
     returnee,
+    risk,
     score,
     submission,
     tombstone,
@@ -116,12 +118,13 @@ def complete_batch(
         )
     )
     _audit(conn, actor, "upload", batch_id=batch_id, detail=counts)
+    bump_data_version(conn)
     if report["updated"]:
         _audit(conn, actor, "update", batch_id=batch_id, detail={"updated": report["updated"]})
 
 
 def erase_returnee(engine: sa.Engine, key: str, actor: str) -> dict[str, int]:
-    """Right to erasure: remove a returnee's submissions, scores and rejected rows.
+    """Right to erasure: remove a returnee's submissions, scores, risk rows and rejected rows.
 
     The key stays as a tombstone, so a later upload of the returnee is refused until an admin
     lifts it; the audit keeps only that an erasure of this key happened.
@@ -129,13 +132,14 @@ def erase_returnee(engine: sa.Engine, key: str, actor: str) -> dict[str, int]:
     Returns
     -------
     dict
-        How many submissions, scores and rejected rows were removed.
+        How many submissions, scores, risk rows and rejected rows were removed.
     """
     with engine.begin() as conn:
         lock_for_ingest(conn)
         pks = sa.select(submission.c.id).where(submission.c.returnee_key == key)
         removed = {
             "scores": conn.execute(score.delete().where(score.c.submission_pk.in_(pks))).rowcount,
+            "risks": conn.execute(risk.delete().where(risk.c.returnee_key == key)).rowcount,
             "submissions": conn.execute(
                 submission.delete().where(submission.c.returnee_key == key)
             ).rowcount,
@@ -156,6 +160,7 @@ def erase_returnee(engine: sa.Engine, key: str, actor: str) -> dict[str, int]:
         else:
             conn.execute(tombstone.insert().values(returnee_key=key, erased_at=_now()))
         _audit(conn, actor, "erase", target=key)
+        bump_data_version(conn)
     return removed
 
 

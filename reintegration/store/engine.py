@@ -20,6 +20,8 @@ Without ``-x url=...`` it uses ``REINTEGRATION_DATABASE_URL`` (or its default).
 from __future__ import annotations
 
 import logging
+import sqlite3
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +37,7 @@ logger = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 # The newest migration; a test fails if it differs from the newest file in migrations/versions.
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 # Longer than the longest batch (an XLSX of 200 MB is read, checked and stored in minutes, not
 # tens of minutes): a writer that arrives during a batch waits for it instead of failing.
 BUSY_TIMEOUT_S = 600.0
@@ -122,7 +124,7 @@ def _sqlite_engine(url: sa.URL, busy_timeout: float) -> sa.Engine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        _enter_wal(cursor, busy_timeout)
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")
         # A batch inserts into several B-trees keyed by random ids (UUIDs, HMACs): with
@@ -139,6 +141,23 @@ def _sqlite_engine(url: sa.URL, busy_timeout: float) -> sa.Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def _enter_wal(cursor: Any, busy_timeout: float) -> None:
+    # WAL is a property of the file: once set, reading it back takes no lock. Switching a new
+    # file into WAL needs an exclusive lock, and SQLite answers "database is locked" there
+    # without calling the busy handler when another process is creating the same file, so
+    # this waits itself, for as long as the busy timeout.
+    deadline = time.monotonic() + busy_timeout
+    while True:
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def current_revision(engine: sa.Engine) -> str | None:

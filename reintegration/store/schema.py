@@ -160,3 +160,87 @@ audit = sa.Table(
     sa.Column("detail", sa.JSON, nullable=True, comment="counts and ids, never answers"),
 )
 sa.Index("ix_audit_at", audit.c.at)
+
+# --- Added by migration 0002: users and tokens, risk rows, jobs, drift, the data version. ---
+
+app_user = sa.Table(
+    "app_user",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("role", sa.String(20), nullable=False, comment="enumerator, manager, analyst, admin"),
+    sa.Column(
+        "countries", sa.JSON, nullable=True, comment="ISO3 codes the token is limited to, or null"
+    ),
+    sa.Column("token_sha256", sa.String(64), nullable=False, comment="SHA-256 of the token, hex"),
+    sa.Column("created_at", TIMESTAMP, nullable=False),
+    sa.Column("revoked_at", TIMESTAMP, nullable=True),
+    sa.CheckConstraint("role IN ('enumerator', 'manager', 'analyst', 'admin')", name="role"),
+    sa.UniqueConstraint("token_sha256", name="uq_app_user_token_sha256"),
+)
+
+risk = sa.Table(
+    "risk",
+    metadata,
+    sa.Column(
+        "submission_pk",
+        sa.ForeignKey("submission.id", ondelete="CASCADE"),
+        primary_key=True,
+        comment="the first survey the risk was computed from",
+    ),
+    sa.Column("model", sa.String(100), primary_key=True, comment="registered model name"),
+    sa.Column("model_version", sa.Integer, primary_key=True, comment="MLflow version"),
+    sa.Column("returnee_key", sa.String(64), nullable=False),
+    sa.Column("probability", sa.Float, nullable=False, comment="risk of not being sustainable"),
+    sa.Column("band", sa.String(10), nullable=False, comment="low, medium or high"),
+    sa.Column("weakest_dimension", sa.String(20), nullable=True),
+    sa.Column("reasons", sa.JSON, nullable=False, comment="lowest-scoring items, as item ids"),
+    sa.Column("created_at", TIMESTAMP, nullable=False),
+    sqlite_with_rowid=False,
+)
+sa.Index("ix_risk_returnee", risk.c.returnee_key)
+sa.Index("ix_risk_model_version", risk.c.model, risk.c.model_version, risk.c.probability)
+
+job = sa.Table(
+    "job",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("kind", sa.String(40), nullable=False, comment="train-index, train-risk, rescore"),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("progress", sa.Float, nullable=False, server_default="0"),
+    sa.Column("message", sa.Text, nullable=True, comment="what it is doing, or why it failed"),
+    sa.Column("params", sa.JSON, nullable=True),
+    sa.Column("result", sa.JSON, nullable=True, comment="e.g. the registered version"),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("host", sa.String(255), nullable=True),
+    sa.Column("pid", sa.Integer, nullable=True),
+    sa.Column("created_at", TIMESTAMP, nullable=False),
+    sa.Column("started_at", TIMESTAMP, nullable=True),
+    sa.Column("finished_at", TIMESTAMP, nullable=True),
+    sa.CheckConstraint("status IN ('queued', 'running', 'done', 'failed')", name="status"),
+)
+sa.Index("ix_job_status", job.c.status)
+
+drift = sa.Table(
+    "drift",
+    metadata,
+    sa.Column("batch_id", sa.ForeignKey("batch.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("model", sa.String(100), primary_key=True),
+    sa.Column("model_version", sa.Integer, primary_key=True),
+    sa.Column("item", sa.String(100), primary_key=True, comment="item id of the spec"),
+    sa.Column("psi", sa.Float, nullable=True, comment="population stability index"),
+    sa.Column("n", sa.Integer, nullable=False),
+    sa.Column("created_at", TIMESTAMP, nullable=False),
+)
+
+data_version = sa.Table(
+    "data_version",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, comment="always 1: a single row"),
+    sa.Column(
+        "version",
+        sa.Integer,
+        nullable=False,
+        comment="bumped by every write that changes what aggregates show; caches key on it",
+    ),
+    sa.CheckConstraint("id = 1", name="single_row"),
+)

@@ -1,0 +1,182 @@
+"""Users and their tokens: 32 random bytes shown once, stored as SHA-256.
+
+A lookup hashes the presented token and reads one row by its unique hash, so authenticating
+costs one indexed query and the store never holds a usable token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from reintegration.coding import country_codes
+from reintegration.errors import UserError
+from reintegration.roles import Role
+from reintegration.store.engine import for_reading
+from reintegration.store.schema import app_user, audit
+
+TOKEN_BYTES = 32
+
+
+@dataclass(frozen=True)
+class User:
+    """Who holds a token: name, role, and the countries it is limited to (None: all)."""
+
+    name: str
+    role: Role
+    countries: frozenset[str] | None
+
+    def sees_country(self, country: str | None) -> bool:
+        """Whether this user's scope includes ``country``."""
+        return self.countries is None or country in self.countries
+
+
+def token_hash(token: str) -> str:
+    """SHA-256 of a token, as stored (hex).
+
+    Examples
+    --------
+    >>> token_hash("abc")[:16]
+    'ba7816bf8f01cfea'
+    """
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _countries(countries: Iterable[str] | None) -> list[str] | None:
+    if countries is None:
+        return None
+    codes = sorted({c.strip().upper() for c in countries})
+    if not codes:
+        return None
+    for code in codes:
+        if code not in country_codes():
+            raise UserError(f"{code!r} is not a country code; use the three-letter ISO code")
+    return codes
+
+
+def add_user(
+    engine: sa.Engine,
+    name: str,
+    role: Role | str,
+    countries: Iterable[str] | None = None,
+    *,
+    actor: str = "cli",
+) -> str:
+    """Create a user and return their token (shown once; only its hash is stored).
+
+    Parameters
+    ----------
+    engine : sqlalchemy.Engine
+    name : str
+        A unique name, 1 to 200 characters.
+    role : Role or str
+    countries : iterable of str, optional
+        ISO 3166-1 alpha-3 codes the token is limited to; None or empty: every country.
+    actor : str
+        Who adds the user (audited).
+
+    Returns
+    -------
+    str
+        The token, URL-safe text of 32 random bytes.
+
+    Raises
+    ------
+    UserError
+        An empty or taken name, an unknown role or country code.
+    """
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise UserError("a user name must have 1 to 200 characters")
+    try:
+        role = Role(role)
+    except ValueError:
+        raise UserError(
+            f"{role!r} is not a role: use one of {', '.join(r.value for r in Role)}"
+        ) from None
+    codes = _countries(countries)
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        taken = conn.execute(sa.select(app_user.c.name).where(app_user.c.name == name)).first()
+        if taken:
+            raise UserError(f"a user named {name!r} already exists: revoke it first")
+        conn.execute(
+            app_user.insert().values(
+                name=name,
+                role=role.value,
+                countries=codes,
+                token_sha256=token_hash(token),
+                created_at=now,
+            )
+        )
+        conn.execute(
+            audit.insert().values(
+                at=now,
+                actor=actor,
+                action="user_add",
+                target=name,
+                detail={"role": role.value, "countries": codes},
+            )
+        )
+    return token
+
+
+def revoke_user(engine: sa.Engine, name: str, *, actor: str = "cli") -> None:
+    """Remove a user; their token stops working at once.
+
+    Raises
+    ------
+    UserError
+        No such user.
+    """
+    with engine.begin() as conn:
+        removed = conn.execute(app_user.delete().where(app_user.c.name == name)).rowcount
+        if not removed:
+            raise UserError(f"there is no user named {name!r}")
+        conn.execute(
+            audit.insert().values(
+                at=datetime.now(UTC), actor=actor, action="user_revoke", target=name
+            )
+        )
+
+
+def _user(row: sa.Row | None) -> User | None:
+    if row is None:
+        return None
+    countries = frozenset(row.countries) if row.countries else None
+    return User(name=row.name, role=Role(row.role), countries=countries)
+
+
+def user_by_token_hash(engine: sa.Engine, digest: str) -> User | None:
+    """The user whose token has this SHA-256 (hex), or None."""
+    with for_reading(engine).connect() as conn:
+        row = conn.execute(
+            sa.select(app_user.c.name, app_user.c.role, app_user.c.countries).where(
+                app_user.c.token_sha256 == digest
+            )
+        ).first()
+    return _user(row)
+
+
+def authenticate(engine: sa.Engine, token: str) -> User | None:
+    """The user holding ``token``, or None for an unknown or revoked token."""
+    if not token or len(token) > 200:
+        return None
+    return user_by_token_hash(engine, token_hash(token))
+
+
+def list_users(engine: sa.Engine) -> list[User]:
+    """Every user, by name (tokens are never returned: they are not stored)."""
+    with for_reading(engine).connect() as conn:
+        rows = conn.execute(
+            sa.select(app_user.c.name, app_user.c.role, app_user.c.countries).order_by(
+                app_user.c.name
+            )
+        ).all()
+    return [u for u in map(_user, rows) if u is not None]
