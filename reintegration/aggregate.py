@@ -16,6 +16,7 @@ import pandas as pd
 from reintegration.questionnaire import Questionnaire
 
 TOTAL = "all"
+LEVELS = ("low", "medium", "high")
 Z_95 = 1.959963984540054
 
 
@@ -41,14 +42,35 @@ def latest_per_returnee(
     return ranked.groupby(key, sort=False).tail(1).drop(columns="_scored")
 
 
-def _interval(values: pd.Series) -> tuple[float, float, float, float]:
-    n = values.count()
-    if n == 0:
-        return (np.nan, np.nan, np.nan, np.nan)
-    mean = float(values.mean())
-    sd = float(values.std(ddof=1)) if n > 1 else np.nan
-    half = Z_95 * sd / np.sqrt(n) if n > 1 else np.nan
-    return mean, sd, max(0.0, mean - half), min(1.0, mean + half)
+def _figures_of(frame: pd.DataFrame, figures: Sequence[str], keys: list[str]) -> pd.DataFrame:
+    scored = frame[frame["composite"].notna()]
+    extra = {"sustainable": scored["sustainable"].astype("float64")}
+    if "level" in scored:
+        for level in LEVELS:
+            extra[f"level_{level}"] = (scored["level"] == level).astype("float64")
+    values = scored[[*keys, *figures]].assign(**extra)
+    columns = [*figures, *extra]
+    if keys:
+        grouped = values.groupby(keys, dropna=False, sort=True, observed=True)[columns]
+        mean, sd, count = grouped.mean(), grouped.std(ddof=1), grouped.count()
+    else:
+        mean = values[columns].mean().to_frame().T
+        sd = values[columns].std(ddof=1).to_frame().T
+        count = values[columns].count().to_frame().T
+    out = pd.DataFrame(index=mean.index)
+    out["returnees"] = count["sustainable"] if len(count) else 0
+    for figure in figures:
+        n = count[figure]
+        half = Z_95 * sd[figure] / np.sqrt(n.where(n > 1))
+        out[f"{figure}_mean"] = mean[figure]
+        out[f"{figure}_sd"] = sd[figure].where(n > 1)
+        out[f"{figure}_low"] = (mean[figure] - half).clip(lower=0.0)
+        out[f"{figure}_high"] = (mean[figure] + half).clip(upper=1.0)
+    out["share_sustainable"] = mean["sustainable"]
+    for level in LEVELS:
+        if f"level_{level}" in mean:
+            out[f"share_{level}"] = mean[f"level_{level}"]
+    return out
 
 
 def breakdown(
@@ -59,8 +81,11 @@ def breakdown(
     min_cell: int = 5,
 ) -> pd.DataFrame:
     """Per group of ``by``: returnees, unscored, mean, sd and 95% interval of each figure, share
-    sustainable; then a total row. Cells below ``min_cell`` are suppressed (values NaN,
-    ``suppressed`` True), with complementary suppression so no cell can be recovered.
+    sustainable (and per level when ``records`` has ``level``); then a total row. Cells below
+    ``min_cell`` are suppressed (values NaN, ``suppressed`` True), with complementary
+    suppression so no cell can be recovered.
+
+    Vectorised: one group-by per call, whatever the number of records.
 
     Parameters
     ----------
@@ -76,23 +101,32 @@ def breakdown(
     Returns
     -------
     DataFrame
+        The ``by`` columns, ``returnees``, ``unscored``, ``{figure}_mean/_sd/_low/_high``,
+        ``share_sustainable`` (``share_low/_medium/_high``), ``suppressed`` and
+        ``unscored_suppressed``; the last row is the total, its ``by`` values ``"all"``.
     """
-    rows = []
-    groups = records.groupby(list(by), dropna=False, sort=True, observed=True)
-    for name, group in [*groups, ((TOTAL,) * len(by), records)]:
-        name = name if isinstance(name, tuple) else (name,)
-        scored = group[group["composite"].notna()]
-        row: dict[str, object] = dict(zip(by, name, strict=True))
-        row["returnees"] = len(scored)
-        row["unscored"] = int(group["composite"].isna().sum())
-        for figure in figures:
-            mean, sd, low, high = _interval(scored[figure])
-            row[f"{figure}_mean"], row[f"{figure}_sd"] = mean, sd
-            row[f"{figure}_low"], row[f"{figure}_high"] = low, high
-        sustainable = scored["sustainable"].astype(float)
-        row["share_sustainable"] = float(sustainable.mean()) if len(scored) else np.nan
-        rows.append(row)
-    table = pd.DataFrame(rows)
+    keys = list(by)
+    unscored_flags = records["composite"].isna()
+    if keys:
+        unscored = unscored_flags.groupby(
+            [records[k] for k in keys], dropna=False, sort=True, observed=True
+        ).sum()
+        cells = _figures_of(records, figures, keys).reindex(unscored.index)
+        cells["returnees"] = cells["returnees"].fillna(0)
+        cells["unscored"] = unscored
+        cells = cells.reset_index()
+        if len(keys) == 1 and keys[0] not in cells:  # a single unnamed level
+            cells = cells.rename(columns={"index": keys[0]})
+    else:
+        cells = pd.DataFrame(columns=["returnees"])
+    total = _figures_of(records, figures, []).reset_index(drop=True)
+    total["unscored"] = int(unscored_flags.sum())
+    for key in keys:
+        total[key] = TOTAL
+    table = pd.concat([cells, total], ignore_index=True) if len(cells) else total
+    ordered = [*keys, "returnees", "unscored"]
+    table = table[ordered + [c for c in table.columns if c not in ordered]]
+    table = table.astype({"returnees": "int64", "unscored": "int64"})
     return suppress(table, min_cell=min_cell)
 
 
@@ -116,8 +150,11 @@ def suppress(table: pd.DataFrame, *, min_cell: int) -> pd.DataFrame:
     suppressed = pd.Series(False, index=out.index)
     suppressed.loc[cells] = small
     suppressed.iloc[-1] = bool(0 < total < min_cell)
-    value_columns = [c for c in out.columns if c.endswith(("_mean", "_sd", "_low", "_high"))]
-    value_columns += ["share_sustainable", "returnees"]
+    value_columns = [
+        c
+        for c in out.columns
+        if c.endswith(("_mean", "_sd", "_low", "_high")) or c.startswith("share_")
+    ] + ["returnees"]
     out["suppressed"] = suppressed
     out = out.astype({"returnees": "float64", "unscored": "float64"})
     out.loc[suppressed, value_columns] = np.nan

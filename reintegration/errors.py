@@ -37,3 +37,7 @@ class ConfigurationError(ReintegrationError):
 
 class UserError(ReintegrationError):
     """A user or token cannot be added or removed as asked (a taken name, an unknown role)."""
+
+
+class QueryError(ReintegrationError):
+    """An aggregate was asked for something it cannot answer (an unknown grouping)."""
