@@ -11,8 +11,8 @@ request that finds the data unchanged costs one indexed read of one row.
 
 Privacy rules (DESIGN.md): aggregates count distinct returnees, each returnee's latest scored
 submission in the filter window (breaking out by round or by months band counts each returnee
-once per round or band, and the total row is then the sum of its cells); small cells and their complements are suppressed by
-:func:`reintegration.aggregate.breakdown`.
+once per round or band, and the total row is then the sum of its cells); small cells and their
+complements are suppressed by :func:`reintegration.aggregate.breakdown`.
 """
 
 from __future__ import annotations
