@@ -1,0 +1,128 @@
+"""The Dash app: multi-page, mounted at ``/dashboard/`` in the API's server, same tokens and roles.
+
+``create_dash_app(services)`` builds it; nothing is loaded at import time. ``services`` carries
+``engine``, ``settings``, ``analytics``, ``champions`` and ``uploads`` (see ``api.services``);
+pages reach it through ``dashboards.auth.services()`` inside a request. Pages are modules of
+``dashboards.pages``, each registering itself with the capability that opens it and binding
+its callbacks to the app given.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from pathlib import Path
+from typing import Any
+
+import dash
+from dash import dcc, html
+
+from dashboards import auth
+from dashboards.access import navigation
+
+log = logging.getLogger(__name__)
+
+PREFIX = "/dashboard/"
+TITLE = "Reintegration monitoring"
+PAGES = (
+    "login",
+    "overview",
+    "breakdowns",
+    "trajectories",
+    "assistance",
+    # "worklist",
+    # "models",
+    # "quality",
+    # "upload",
+    # "admin",
+    "not_found_404",
+)
+ASSETS = Path(__file__).with_name("assets")
+
+
+def _shell() -> html.Div:
+    """The frame around every page: the title, the user's navigation, who is logged in."""
+    user = auth.current_user()
+    links: list[Any] = [
+        dcc.Link(
+            page["name"],
+            href=auth.page_url(page["path"]),
+            className="nav-link",
+            id=f"nav-{page['path'].strip('/')}",
+        )
+        for page in navigation(user)
+    ]
+    who: list[Any] = []
+    if user is not None:
+        scope = f" · {', '.join(sorted(user.countries))}" if user.countries else ""
+        who = [
+            html.Span(f"{user.name} ({user.role.value}{scope})", className="who", id="shell-user"),
+            html.A(
+                "Log out", href=auth.page_url(auth.LOGOUT), className="nav-link", id="shell-logout"
+            ),
+        ]
+    return html.Div(
+        className="shell",
+        children=[
+            html.Header(
+                className="topbar",
+                children=[
+                    html.Span(TITLE, className="brand"),
+                    html.Nav(links, className="nav", id="shell-nav"),
+                    html.Div(who, className="account"),
+                ],
+            ),
+            html.Main(dash.page_container, className="content"),
+        ],
+    )
+
+
+def create_dash_app(services: Any, *, requests_pathname_prefix: str = PREFIX) -> dash.Dash:
+    """Build the dashboard app over ``services``.
+
+    Parameters
+    ----------
+    services : object
+        With ``engine``, ``settings``, ``analytics``, ``champions``, ``uploads``.
+    requests_pathname_prefix : str, default "/dashboard/"
+        Where the browser reaches the app; the server mounts it there (its own routes stay at
+        ``/``, as a WSGI app mounted under a prefix sees them).
+
+    Returns
+    -------
+    dash.Dash
+        Its Flask server is ``app.server``.
+    """
+    app = dash.Dash(
+        "dashboards",
+        use_pages=True,
+        pages_folder="",
+        assets_folder=str(ASSETS),
+        requests_pathname_prefix=requests_pathname_prefix,
+        routes_pathname_prefix="/",
+        suppress_callback_exceptions=True,
+        title=TITLE,
+        update_title=None,
+        serve_locally=True,
+        compress=False,
+    )
+    app.server.config[auth.SERVICES_KEY] = services
+    app.server.config["MAX_CONTENT_LENGTH"] = _upload_bytes(services)
+    for name in PAGES:
+        module = importlib.import_module(f"dashboards.pages.{name}")
+        # Dash reads a page's layout from its module when it imports pages itself; here the
+        # pages are imported once per process and bound to each app through register_callbacks.
+        dash.page_registry[module.__name__]["layout"] = module.layout
+        register = getattr(module, "register_callbacks", None)
+        if register is not None:
+            register(app)
+    app.layout = _shell
+    auth.install(app.server)
+    return app
+
+
+def _upload_bytes(services: Any) -> int:
+    # A dashboard upload travels base64-encoded inside a callback request: 4/3 of the file, plus
+    # the request around it.
+    megabytes = int(getattr(services.settings, "max_upload_mb", 50))
+    return (megabytes << 20) * 4 // 3 + (1 << 20)

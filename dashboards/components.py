@@ -1,0 +1,107 @@
+"""Building blocks the pages share: a figure card (graph, PNG from its toolbar, CSV button),
+headline numbers, tables, and the sync of a page's filters into the address bar."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import dash
+from dash import Input, dash_table, dcc, html
+
+# Writes the page's query into the address without a navigation, so the view can be shared;
+# replaceState fires no event, so Dash's router does not re-render the page.
+_URL_SYNC = """
+function(query) {
+    if (typeof query !== "string") { return; }
+    var wanted = window.location.pathname + query + window.location.hash;
+    var now = window.location.pathname + window.location.search + window.location.hash;
+    if (wanted !== now) { window.history.replaceState(window.history.state, "", wanted); }
+}
+"""
+
+
+def graph_config(filename: str) -> dict[str, Any]:
+    """Plotly's toolbar: PNG download named after the chart, no plotly logo."""
+    return {
+        "displaylogo": False,
+        "modeBarButtonsToRemove": ["lasso2d", "select2d"],
+        "toImageButtonOptions": {"format": "png", "filename": filename, "scale": 2},
+    }
+
+
+def figure_card(page: str, name: str, *, csv: bool = True, wide: bool = False) -> html.Section:
+    """A chart with its CSV button: ids ``{page}-{name}-graph``, ``-csv-button``, ``-csv``."""
+    actions = []
+    if csv:
+        actions = [
+            html.Button(
+                "Download data (CSV)",
+                id=f"{page}-{name}-csv-button",
+                className="button-secondary",
+                n_clicks=0,
+            ),
+            dcc.Download(id=f"{page}-{name}-csv"),
+        ]
+    return html.Section(
+        className="card card-wide" if wide else "card",
+        children=[
+            dcc.Graph(
+                id=f"{page}-{name}-graph",
+                config=graph_config(f"{page}-{name}"),
+                className="figure",
+            ),
+            html.Div(className="card-actions", children=actions),
+        ],
+    )
+
+
+def headline(label: str, value: str, note: str = "", *, element_id: str | None = None) -> html.Div:
+    """One headline number with its label and a note (an interval, a suppression)."""
+    return html.Div(
+        className="headline",
+        id=element_id or "",
+        children=[
+            html.Div(label, className="headline-label"),
+            html.Div(value, className="headline-value"),
+            html.Div(note, className="headline-note"),
+        ],
+    )
+
+
+def table(
+    element_id: str,
+    rows: Sequence[dict[str, Any]],
+    columns: Sequence[tuple[str, str]],
+    **kwargs: Any,
+) -> dash_table.DataTable:
+    """A sortable table of ``rows`` with ``columns`` as (key, title)."""
+    return dash_table.DataTable(
+        id=element_id,
+        data=list(rows),
+        columns=[{"id": key, "name": title} for key, title in columns],
+        sort_action="native",
+        page_size=kwargs.pop("page_size", 15),
+        style_table={"overflowX": "auto"},
+        style_cell={"textAlign": "left", "fontFamily": "inherit", "fontSize": "13px"},
+        style_header={"fontWeight": "600"},
+        **kwargs,
+    )
+
+
+def url_sync(app: dash.Dash, page: str) -> None:
+    """Register the clientside callback that mirrors ``{page}-query`` (a :func:`query_store`)
+    into the address bar."""
+    app.clientside_callback(_URL_SYNC, Input(f"{page}-query", "data"))
+
+
+def query_store(page: str) -> dcc.Store:
+    """The store holding a page's query string (``?country=SEN...``)."""
+    return dcc.Store(id=f"{page}-query")
+
+
+def muted(text: str, *, element_id: str | None = None) -> html.P:
+    """A short explanatory paragraph."""
+    if element_id:
+        return html.P(text, className="muted", id=element_id)
+    return html.P(text, className="muted")

@@ -1,0 +1,131 @@
+"""Figures of the breakdowns page: a score by group and by intersections of groups, each bar
+with its n and 95% interval, small cells visibly suppressed."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from dashboards.figures.common import (
+    FIGURE_COLOURS,
+    FIGURE_LABELS,
+    GREY,
+    GROUP_LABELS,
+    SUPPRESSED_GREY,
+    base_figure,
+    cells,
+    empty_figure,
+    group_label,
+    n_text,
+    suppressed_label,
+    value_columns,
+)
+
+BAR_HEIGHT_PX = 30
+N_COLUMN_X = 1.02
+
+
+def breakdown_figure(
+    frame: pd.DataFrame,
+    *,
+    by: Sequence[str],
+    figure: str,
+    index_version: str,
+    min_cell: int,
+    labels: Mapping[str, str] | None = None,
+) -> go.Figure:
+    """Mean of ``figure`` per group of ``by`` (horizontal bars), with n and 95% intervals.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        An aggregate frame: the ``by`` columns, ``returnees``, ``{figure}_mean``,
+        ``{figure}_low``, ``{figure}_high`` (or ``share_sustainable``), ``suppressed``; the
+        last row is the total.
+    by : sequence of str
+        The grouping columns; several make intersections (female · child · forced).
+    figure : str
+        A score (``composite``, ``economic``...) or ``share_sustainable``.
+    labels : mapping, optional
+        Display names of group values (``female`` -> ``Female``).
+    """
+    labels = labels or {}
+    name = FIGURE_LABELS.get(figure, figure)
+    groups = " × ".join(GROUP_LABELS.get(b, b).lower() for b in by)
+    title = f"{name} by {groups}" if by else f"{name}, all returnees"
+    groups_frame = cells(frame) if by else frame
+    if groups_frame.empty:
+        return empty_figure("No returnees match these filters", index_version, title=title)
+    mean, low, high = value_columns(groups_frame, figure)
+    suppressed = groups_frame["suppressed"].astype(bool)
+    names = [group_label(row, by, labels) for _, row in groups_frame.iterrows()]
+    texts = [
+        n_text(n, s, min_cell) for n, s in zip(groups_frame["returnees"], suppressed, strict=True)
+    ]
+    fig = base_figure(
+        title,
+        index_version,
+        extra=f"bars with 95% intervals; cells under {min_cell} returnees suppressed",
+        height=max(320, 120 + BAR_HEIGHT_PX * len(groups_frame)),
+    )
+    shown = ~suppressed & mean.notna()
+    fig.add_bar(
+        y=[n for n, s in zip(names, shown, strict=True) if s],
+        x=mean[shown],
+        orientation="h",
+        marker_color=FIGURE_COLOURS.get(figure, FIGURE_COLOURS["composite"]),
+        error_x={
+            "type": "data",
+            "symmetric": False,
+            "array": (high - mean)[shown],
+            "arrayminus": (mean - low)[shown],
+            "color": GREY,
+        },
+        customdata=pd.concat([low, high], axis=1)[shown].to_numpy(),
+        hovertemplate="%{y}: %{x:.3f} (95% interval %{customdata[0]:.3f} to "
+        "%{customdata[1]:.3f})<extra></extra>",
+        name=name,
+        showlegend=False,
+    )
+    hidden = ~shown
+    if hidden.any():
+        fig.add_scatter(
+            y=[n for n, h in zip(names, hidden, strict=True) if h],
+            x=[0] * int(hidden.sum()),
+            mode="markers",
+            marker={"symbol": "square-open", "color": SUPPRESSED_GREY, "size": 10},
+            name=f"suppressed ({suppressed_label(min_cell)} returnees)",
+            hovertemplate="%{y}: "
+            + suppressed_label(min_cell)
+            + " returnees, not shown<extra></extra>",
+        )
+    # n in a column of its own at the right, clear of the bars and their intervals.
+    fig.add_scatter(
+        y=names,
+        x=[N_COLUMN_X] * len(names),
+        mode="text",
+        text=texts,
+        textposition="middle right",
+        showlegend=False,
+        hoverinfo="skip",
+        cliponaxis=False,
+    )
+    total = frame.iloc[-1]
+    total_mean = value_columns(frame.iloc[[-1]], figure)[0].iloc[0]
+    if not bool(total["suppressed"]) and total_mean == total_mean:
+        fig.add_vline(
+            x=total_mean,
+            line={"dash": "dash", "color": GREY, "width": 1},
+            annotation_text=f"all: {total_mean:.2f}",
+            annotation_position="top",
+        )
+    fig.update_xaxes(
+        range=[0, N_COLUMN_X + 0.2],
+        tickvals=[0, 0.2, 0.4, 0.6, 0.8, 1.0],
+        title=name,
+        tickformat=".0%" if "share" in figure else "",
+    )
+    fig.update_yaxes(autorange="reversed", categoryorder="array", categoryarray=names)
+    return fig

@@ -1,0 +1,155 @@
+"""What every figure shares: the colour-blind-safe palette, titles that name the index version,
+the mark of a suppressed cell, and the figure shown when there is nothing to draw.
+
+The palette is Okabe and Ito's (2008), distinguishable under the common colour-vision
+deficiencies; order carries meaning only where a legend also spells it out.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+BLACK = "#000000"
+ORANGE = "#E69F00"
+SKY_BLUE = "#56B4E9"
+GREEN = "#009E73"
+YELLOW = "#F0E442"
+BLUE = "#0072B2"
+VERMILLION = "#D55E00"
+PURPLE = "#CC79A7"
+GREY = "#999999"
+SUPPRESSED_GREY = "#BBBBBB"
+
+COLORWAY = (BLUE, ORANGE, GREEN, VERMILLION, SKY_BLUE, PURPLE, BLACK, YELLOW)
+DARK_GREY = "#4D4D4D"
+FIGURE_COLOURS = {"economic": BLUE, "social": ORANGE, "psychosocial": GREEN, "composite": DARK_GREY}
+LEVEL_COLOURS = {"low": VERMILLION, "medium": ORANGE, "high": BLUE}
+
+FIGURE_LABELS = {
+    "economic": "Economic",
+    "social": "Social",
+    "psychosocial": "Psychosocial",
+    "composite": "Composite",
+    "share_sustainable": "Share sustainable",
+}
+GROUP_LABELS = {
+    "sex": "Sex",
+    "age_group": "Child or adult",
+    "return_type": "Return type",
+    "country": "Country",
+    "round": "Round",
+    "months_band": "Months since return",
+    "cohort": "Quarter of return",
+    "assistance": "Assistance",
+}
+TOTAL = "all"
+Z_95 = 1.959963984540054
+
+
+def colour(index: int) -> str:
+    """The ``index``-th colour of the palette, cycling."""
+    return COLORWAY[index % len(COLORWAY)]
+
+
+def suppressed_label(min_cell: int) -> str:
+    """How a suppressed cell reads: never a zero."""
+    return f"fewer than {min_cell}"
+
+
+def subtitle(index_version: str | None, extra: str = "") -> str:
+    """The line under every title: which index version the figure shows, then ``extra``.
+
+    ``None`` is for figures of answers as received, which no index version touches."""
+    text = f"Index version {index_version}" if index_version else "Answers as received, no index"
+    return f"{text} · {extra}" if extra else text
+
+
+def base_figure(
+    title: str, index_version: str | None, *, extra: str = "", height: int = 380
+) -> go.Figure:
+    """An empty figure with the shared look, its title and the index version under it."""
+    fig = go.Figure()
+    fig.update_layout(
+        title={"text": title, "subtitle": {"text": subtitle(index_version, extra)}, "x": 0.01},
+        colorway=list(COLORWAY),
+        template="simple_white",
+        height=height,
+        margin={"l": 10, "r": 20, "t": 80, "b": 40},
+        font={"family": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", "size": 13},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1},
+        meta={"index_version": index_version},
+    )
+    return fig
+
+
+def empty_figure(message: str, index_version: str | None, *, title: str = "") -> go.Figure:
+    """A figure that says why there is nothing to draw (no data, every cell suppressed)."""
+    fig = base_figure(title or "No data", index_version, height=260)
+    fig.add_annotation(
+        text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False, font={"size": 15}
+    )
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return fig
+
+
+def group_label(row: Mapping[str, object], by: Sequence[str], labels: Mapping[str, str]) -> str:
+    """A group's name on an axis: its values in ``by`` order, each through ``labels``."""
+    parts = []
+    for name in by:
+        value = row[name]
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            parts.append("not recorded")
+        else:
+            parts.append(labels.get(str(value), str(value)))
+    return " · ".join(parts) if parts else "All returnees"
+
+
+def cells(frame: pd.DataFrame) -> pd.DataFrame:
+    """The group rows of an aggregate frame: every row but the total (the last)."""
+    return frame.iloc[:-1] if len(frame) else frame
+
+
+def wilson_interval(share: float, n: float) -> tuple[float, float]:
+    """95% Wilson interval of a proportion (NaN when unknown).
+
+    Examples
+    --------
+    >>> [round(x, 3) for x in wilson_interval(0.5, 100)]
+    [0.404, 0.596]
+    """
+    if n is None or not n or math.isnan(n) or share is None or math.isnan(share):
+        return (math.nan, math.nan)
+    z2 = Z_95**2
+    centre = (share + z2 / (2 * n)) / (1 + z2 / n)
+    half = Z_95 * math.sqrt(share * (1 - share) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def value_columns(frame: pd.DataFrame, figure: str) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Mean, low and high of ``figure`` per row; shares get a Wilson interval from n."""
+    if figure == "share_sustainable":
+        mean = frame["share_sustainable"].astype(float)
+        bounds = [wilson_interval(p, n) for p, n in zip(mean, frame["returnees"], strict=True)]
+        low = pd.Series([b[0] for b in bounds], index=frame.index, dtype=float)
+        high = pd.Series([b[1] for b in bounds], index=frame.index, dtype=float)
+        return mean, low, high
+    return (
+        frame[f"{figure}_mean"].astype(float),
+        frame[f"{figure}_low"].astype(float),
+        frame[f"{figure}_high"].astype(float),
+    )
+
+
+def n_text(n: object, suppressed: bool, min_cell: int) -> str:
+    """The n printed beside a bar: a count, or the suppression mark."""
+    if suppressed:
+        return suppressed_label(min_cell)
+    if n is None or (isinstance(n, float) and np.isnan(n)):
+        return "n unknown"
+    return f"n = {int(n):,}"

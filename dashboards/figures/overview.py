@@ -1,0 +1,149 @@
+"""Figures of the overview page: mean scores with intervals, the composite's distribution and
+the level bands."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from dashboards.figures.common import (
+    BLUE,
+    FIGURE_COLOURS,
+    FIGURE_LABELS,
+    GREY,
+    LEVEL_COLOURS,
+    SUPPRESSED_GREY,
+    base_figure,
+    empty_figure,
+    suppressed_label,
+)
+from reintegration.aggregate import LEVELS
+
+
+def means_figure(means: pd.DataFrame, *, index_version: str, n: float | None) -> go.Figure:
+    """Mean of each score with its 95% interval.
+
+    Parameters
+    ----------
+    means : DataFrame
+        Columns ``figure``, ``mean``, ``low``, ``high``; one row per score. A suppressed mean
+        is NaN.
+    index_version : str
+    n : float or None
+        Returnees behind the means (None or NaN when suppressed).
+    """
+    known = means.dropna(subset=["mean"])
+    if known.empty:
+        return empty_figure("Too few returnees to show a mean", index_version, title="Mean scores")
+    extra = f"n = {int(n):,} returnees" if n is not None and n == n else ""
+    fig = base_figure("Mean scores, with 95% intervals", index_version, extra=extra)
+    labels = [FIGURE_LABELS.get(f, f) for f in known["figure"]]
+    fig.add_bar(
+        x=labels,
+        y=known["mean"],
+        marker_color=[FIGURE_COLOURS.get(f, GREY) for f in known["figure"]],
+        error_y={
+            "type": "data",
+            "symmetric": False,
+            "array": known["high"] - known["mean"],
+            "arrayminus": known["mean"] - known["low"],
+            "color": GREY,
+        },
+        text=[f"{m:.2f}" for m in known["mean"]],
+        textposition="inside",
+        customdata=known[["low", "high"]].to_numpy(),
+        hovertemplate="%{x}: %{y:.3f} (95% interval %{customdata[0]:.3f} to "
+        "%{customdata[1]:.3f})<extra></extra>",
+        showlegend=False,
+    )
+    fig.update_yaxes(range=[0, 1], title="Score (0 to 1)")
+    return fig
+
+
+def histogram_figure(
+    bins: pd.DataFrame,
+    *,
+    index_version: str,
+    min_cell: int,
+    thresholds: Sequence[float] = (),
+) -> go.Figure:
+    """The distribution of the composite score; bins below ``min_cell`` marked, not drawn.
+
+    Parameters
+    ----------
+    bins : DataFrame
+        Columns ``bin_low``, ``bin_high``, ``count`` (NaN or None for a suppressed bin).
+    thresholds : sequence of float
+        Scores where a level band starts, drawn as dashed lines.
+    """
+    if bins.empty:
+        return empty_figure("No scored returnees", index_version, title="Composite score")
+    centre = (bins["bin_low"].astype(float) + bins["bin_high"].astype(float)) / 2
+    width = bins["bin_high"].astype(float) - bins["bin_low"].astype(float)
+    count = pd.to_numeric(bins["count"], errors="coerce")
+    shown = count.notna()
+    fig = base_figure("Distribution of the composite score", index_version)
+    fig.add_bar(
+        x=centre[shown],
+        y=count[shown],
+        width=width[shown],
+        marker_color=BLUE,
+        marker_line={"color": "white", "width": 1},
+        name="returnees",
+        customdata=bins.loc[shown, ["bin_low", "bin_high"]].to_numpy(),
+        hovertemplate="%{customdata[0]:.2f} to %{customdata[1]:.2f}: %{y:,} returnees"
+        "<extra></extra>",
+    )
+    if (~shown).any():
+        fig.add_scatter(
+            x=centre[~shown],
+            y=[0] * int((~shown).sum()),
+            mode="markers",
+            marker={"symbol": "x", "color": SUPPRESSED_GREY, "size": 10},
+            name=suppressed_label(min_cell),
+            hovertemplate=f"{suppressed_label(min_cell)} returnees: not shown<extra></extra>",
+        )
+    for value, level in zip(thresholds, LEVELS[1:], strict=False):
+        fig.add_vline(
+            x=value,
+            line={"dash": "dash", "color": GREY, "width": 1},
+            layer="above",
+            annotation_text=f"{level} from {value:.2f}",
+            annotation_position="top left",
+            annotation_font={"size": 11, "color": GREY},
+        )
+    fig.update_xaxes(range=[0, 1], title="Composite score")
+    fig.update_yaxes(title="Returnees", rangemode="tozero")
+    return fig
+
+
+def levels_figure(levels: pd.DataFrame, *, index_version: str, min_cell: int) -> go.Figure:
+    """Share of returnees in each level band (low, medium, high).
+
+    Parameters
+    ----------
+    levels : DataFrame
+        Columns ``level`` and ``share`` (0 to 1; NaN when suppressed), in band order.
+    """
+    if levels["share"].isna().all():
+        return empty_figure(
+            f"Suppressed: {suppressed_label(min_cell)} returnees",
+            index_version,
+            title="Level bands",
+        )
+    fig = base_figure("Returnees by level band", index_version)
+    shares = levels["share"].astype(float)
+    fig.add_bar(
+        x=[str(level).capitalize() for level in levels["level"]],
+        y=shares.fillna(0),
+        marker_color=[LEVEL_COLOURS.get(str(level), GREY) for level in levels["level"]],
+        marker_pattern_shape=["/" if s != s else "" for s in shares],
+        text=[suppressed_label(min_cell) if s != s else f"{s:.0%}" for s in shares],
+        textposition="outside",
+        hovertemplate="%{x}: %{text}<extra></extra>",
+        showlegend=False,
+    )
+    fig.update_yaxes(range=[0, 1.05], tickformat=".0%", title="Share of returnees")
+    return fig

@@ -1,0 +1,116 @@
+"""Figures of the data-quality page: missing answers per item, enumerators who stand out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from dashboards.figures.common import (
+    BLUE,
+    GREY,
+    ORANGE,
+    SKY_BLUE,
+    VERMILLION,
+    base_figure,
+    colour,
+    empty_figure,
+)
+
+ITEM_BAR_PX = 22
+
+
+def missingness_figure(
+    frame: pd.DataFrame,
+    *,
+    missing_columns: Sequence[str],
+    labels: Mapping[str, str] | None = None,
+) -> go.Figure:
+    """Share of interviews where each item is missing, stacked by kind of missing.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        One row per item: ``item``, ``interviews``, and a count column for each of
+        ``missing_columns``.
+    missing_columns : sequence of str
+        The kinds of missing to stack (``blank`` and the spec's missing codes).
+    labels : mapping, optional
+        Display names of the kinds and of the items.
+    """
+    labels = labels or {}
+    title = "Missing answers per item"
+    if frame.empty or not frame["interviews"].max():
+        return empty_figure("No interviews yet", None, title=title)
+    n = int(frame["interviews"].max())
+    fig = base_figure(
+        title, None, extra=f"{n:,} most recent interviews", height=140 + ITEM_BAR_PX * len(frame)
+    )
+    names = [labels.get(i, i) for i in frame["item"]]
+    for number, kind in enumerate(missing_columns):
+        share = frame[kind] / frame["interviews"]
+        fig.add_bar(
+            y=names,
+            x=share,
+            orientation="h",
+            name=labels.get(kind, kind),
+            marker_color=(GREY, ORANGE, SKY_BLUE, VERMILLION)[number % 4],
+            customdata=frame[kind],
+            hovertemplate="%{y}: %{x:.1%} (%{customdata:,} interviews)<extra>"
+            + labels.get(kind, kind)
+            + "</extra>",
+        )
+    fig.update_layout(barmode="stack")
+    fig.update_xaxes(tickformat=".0%", title="Share of interviews", rangemode="tozero")
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def enumerator_figure(frame: pd.DataFrame, *, index_version: str) -> go.Figure:
+    """Each enumerator: scores against their country's (x), missing answers (y), flagged ones
+    in vermillion; size grows with interviews.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        As :func:`reintegration.quality.enumerator_anomalies` returns it.
+    """
+    title = "Enumerators: scores and missing answers"
+    if frame.empty:
+        return empty_figure("No interviews name an enumerator", index_version, title=title)
+    fig = base_figure(
+        title,
+        index_version,
+        extra="flagged enumerators in vermillion, for a supervisor's check",
+        height=420,
+    )
+    size = 6 + 14 * (frame["interviews"] / frame["interviews"].max()) ** 0.5
+    for flagged, name, marker_colour in (
+        (False, "not flagged", BLUE),
+        (True, "flagged", VERMILLION),
+    ):
+        rows = frame["flagged"].astype(bool) == flagged
+        if not rows.any():
+            continue
+        reasons = ["<br>".join(r) if len(r) else "" for r in frame.loc[rows, "reasons"]]
+        fig.add_scatter(
+            x=frame.loc[rows, "relative_composite"],
+            y=frame.loc[rows, "share_missing"],
+            mode="markers",
+            name=name,
+            marker={
+                "size": size[rows],
+                "color": marker_colour,
+                "symbol": "diamond" if flagged else "circle",
+                "line": {"width": 1, "color": "white"},
+            },
+            text=frame.loc[rows, "enumerator_id"],
+            customdata=list(zip(frame.loc[rows, "interviews"], reasons, strict=True)),
+            hovertemplate="%{text}: %{customdata[0]:,} interviews<br>%{customdata[1]}"
+            "<extra></extra>",
+        )
+    fig.add_vline(x=0, line={"dash": "dot", "color": colour(6), "width": 1})
+    fig.update_xaxes(title="Mean composite minus the country's mean", zeroline=False)
+    fig.update_yaxes(title="Share of answers missing", tickformat=".0%", rangemode="tozero")
+    return fig

@@ -1,0 +1,96 @@
+"""Assistance: outcomes by type of assistance received, with n, and the note that this is
+association, not effect."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash
+from dash import Input, Output, State, html
+from dash.exceptions import PreventUpdate
+
+from dashboards import data
+from dashboards.access import guarded, page_layout
+from dashboards.components import figure_card, url_sync
+from dashboards.controls import SCORES, parse_choice, score_picker
+from dashboards.figures.assistance import ASSOCIATION_NOTE, assistance_figure
+from dashboards.figures.common import empty_figure
+from dashboards.filters import encode_query, filter_inputs
+from dashboards.labels import value_labels
+from dashboards.scaffold import aggregate_layout, filter_states, no_scores, view
+from reintegration.roles import Capability
+from reintegration.users import User
+
+dash.register_page(
+    __name__,
+    path="/assistance",
+    name="Assistance",
+    title="Assistance · Reintegration",
+    order=4,
+    capability=Capability.AGGREGATES,
+)
+
+PAGE = "assistance"
+
+
+@page_layout(__name__)
+def layout(user: User, **query: str) -> html.Div:
+    problems: list[str] = []
+    score = parse_choice(query, "score", SCORES, "composite", problems)
+    return aggregate_layout(
+        PAGE,
+        title="Assistance",
+        intro="Outcomes of returnees by the assistance they received since return. A returnee "
+        "who received several types counts under each.",
+        user=user,
+        query=query,
+        problems=problems,
+        controls=[score_picker(f"{PAGE}-score-control", score)],
+        body=[
+            html.P(
+                ASSOCIATION_NOTE, className="notice notice-warning", id=f"{PAGE}-association-note"
+            ),
+            html.Div(className="cards", children=[figure_card(PAGE, "types", wide=True)]),
+        ],
+    )
+
+
+def register_callbacks(app: dash.Dash) -> None:
+    url_sync(app, PAGE)
+
+    @app.callback(
+        Output(f"{PAGE}-types-graph", "figure"),
+        Output(f"{PAGE}-query", "data"),
+        Input(f"{PAGE}-score-control", "value"),
+        *filter_inputs(PAGE),
+    )
+    @guarded(Capability.AGGREGATES)
+    def update(user: User, score: str, *values: Any) -> tuple[Any, ...]:
+        state, filters, version = view(user, values)
+        score = score if score in SCORES else "composite"
+        query = encode_query(state, {"score": score})
+        if version is None:
+            return empty_figure(no_scores(), "none"), query
+        figure = assistance_figure(
+            data.assistance(filters, version),
+            figure=score,
+            index_version=version,
+            min_cell=data.min_cell(),
+            labels=value_labels(),
+        )
+        return figure, query
+
+    @app.callback(
+        Output(f"{PAGE}-types-csv", "data"),
+        Input(f"{PAGE}-types-csv-button", "n_clicks"),
+        State(f"{PAGE}-score-control", "value"),
+        *filter_states(PAGE),
+        prevent_initial_call=True,
+    )
+    @guarded(Capability.AGGREGATES)
+    def download(user: User, clicks: int, score: str, *values: Any) -> dict[str, Any]:
+        _, filters, version = view(user, values)
+        if not clicks or version is None:
+            raise PreventUpdate
+        frame = data.assistance(filters, version).assign(index_version=version)
+        return data.csv_download(frame, f"assistance-{version}.csv")

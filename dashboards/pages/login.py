@@ -1,0 +1,65 @@
+"""The login page (public): a token in, a session cookie out (see ``dashboards.auth``)."""
+
+from __future__ import annotations
+
+import dash
+from dash import dcc, html
+
+from dashboards.auth import BAD_TOKEN, LOGIN, current_user, page_url
+
+dash.register_page(__name__, path="/login", name="Log in", title="Log in · Reintegration")
+
+MESSAGES = {
+    BAD_TOKEN: "This token is not valid (mistyped, or revoked). Paste it again, or ask your "
+    "administrator for a new one.",
+}
+
+
+def layout(error: str | None = None, next: str | None = None, **_: str) -> html.Div:  # noqa: A002
+    user = current_user()
+    children: list = [
+        html.H1("Log in"),
+        html.P(
+            "Paste the token your administrator gave you. The session lasts a working day "
+            "(10 hours) on this browser."
+        ),
+    ]
+    if user is not None:
+        children.append(
+            html.P(
+                [
+                    f"You are logged in as {user.name} ({user.role.value}). ",
+                    dcc.Link("Continue", href=page_url("/")),
+                ],
+                id="login-already",
+            )
+        )
+    if error:
+        children.append(
+            html.P(
+                MESSAGES.get(error, MESSAGES[BAD_TOKEN]),
+                className="notice notice-refused",
+                id="login-error",
+            )
+        )
+    children.append(
+        html.Form(
+            action=page_url(LOGIN),
+            method="POST",
+            className="login-form",
+            children=[
+                html.Label("Token", htmlFor="login-token"),
+                dcc.Input(
+                    id="login-token",
+                    name="token",
+                    type="password",
+                    autoComplete="current-password",
+                    required=True,
+                    debounce=True,
+                ),
+                dcc.Input(id="login-next", name="next", type="hidden", value=next or ""),
+                html.Button("Log in", type="submit", id="login-submit"),
+            ],
+        )
+    )
+    return html.Div(className="login", children=children)
