@@ -6,11 +6,148 @@ level: FastAPI, Dash and uvicorn load inside ``serve``.
 
 from __future__ import annotations
 
+import errno
+import socket
+from typing import Annotated, NoReturn
+
 import typer
 
 users_app = typer.Typer(help="Add and revoke users and their tokens.", no_args_is_help=True)
 
+# Exit statuses of DESIGN.md (the same as reintegration.cli's).
+EXIT_NOTHING_DONE = 2
 
-def serve() -> None:
+
+def _fail(message: str) -> NoReturn:
+    from reintegration.cli import _fail as fail
+
+    fail(message)
+
+
+def _engine():  # type: ignore[no-untyped-def]
+    from reintegration.settings import get_settings
+    from reintegration.store.engine import open_store
+
+    return open_store(get_settings().database_url)
+
+
+@users_app.command("add")
+def users_add(
+    name: Annotated[str, typer.Argument(help="A unique name for the user.")],
+    role: Annotated[str, typer.Option("--role", help="enumerator, manager, analyst or admin.")],
+    country: Annotated[
+        list[str] | None,
+        typer.Option("--country", help="Limit the token to this country (ISO3); repeatable."),
+    ] = None,
+    actor: Annotated[str, typer.Option("--actor", help="Who adds the user (audited).")] = "cli",
+) -> None:
+    """Add a user and print their token, once: only its hash is stored."""
+    from reintegration.errors import ReintegrationError
+    from reintegration.users import add_user
+
+    try:
+        token = add_user(_engine(), name, role, country or None, actor=actor)
+    except ReintegrationError as exc:
+        _fail(str(exc))
+        return
+    typer.echo(token)
+    from reintegration.cli import _stderr
+
+    scope = f", limited to {', '.join(sorted(c.upper() for c in country))}" if country else ""
+    _stderr().print(
+        f"Added {name} ({role}{scope}). The token above is shown this once; send it as "
+        "Authorization: Bearer <token>.",
+        markup=False,
+    )
+
+
+@users_app.command("revoke")
+def users_revoke(
+    name: Annotated[str, typer.Argument(help="The user whose token stops working.")],
+    actor: Annotated[str, typer.Option("--actor", help="Who revokes (audited).")] = "cli",
+) -> None:
+    """Remove a user; their token stops working at once."""
+    from reintegration.cli import _stderr
+    from reintegration.errors import ReintegrationError
+    from reintegration.users import revoke_user
+
+    try:
+        revoke_user(_engine(), name, actor=actor)
+    except ReintegrationError as exc:
+        _fail(str(exc))
+        return
+    _stderr().print(f"Revoked {name}: their token no longer works.", markup=False)
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """List users with their role and countries (tokens are never shown again)."""
+    from reintegration.users import list_users
+
+    for user in list_users(_engine()):
+        countries = ",".join(sorted(user.countries)) if user.countries else "all countries"
+        typer.echo(f"{user.name}\t{user.role.value}\t{countries}")
+
+
+def port_taken(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be listened on, or None when it can.
+
+    Examples
+    --------
+    >>> with socket.socket() as s:
+    ...     s.bind(("127.0.0.1", 0)); s.listen()
+    ...     "in use" in port_taken("127.0.0.1", s.getsockname()[1])
+    True
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # uvicorn sets SO_REUSEADDR too: a port in TIME_WAIT is free for both.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return f"port {port} on {host} is already in use; choose another with --port"
+            if exc.errno == errno.EACCES:
+                return f"port {port} on {host} needs privileges; choose one above 1023"
+            return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+    return None
+
+
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")
+    ] = 8000,
+) -> None:
     """Serve the API at /api/v1 and the dashboards at /dashboard/."""
-    raise NotImplementedError
+    from reintegration.cli import _stderr
+    from reintegration.errors import ReintegrationError
+
+    why = port_taken(host, port)
+    if why:
+        _fail(why)
+        return
+    try:
+        import uvicorn
+
+        from api.app import create_app
+
+        app = create_app()
+    except ReintegrationError as exc:
+        _fail(str(exc))
+        return
+    shown = f"[{host}]" if ":" in host else host
+    _stderr().print(
+        f"Serving the API at http://{shown}:{port}/api/v1 (docs at /docs) and the dashboards "
+        f"at http://{shown}:{port}/dashboard/. Ctrl-C stops.",
+        markup=False,
+    )
+    config = uvicorn.Config(app, host=host, port=port, log_level="info", access_log=False)
+    server = uvicorn.Server(config)
+    try:
+        server.run()
+    except SystemExit as exc:  # uvicorn exits 1 when it cannot bind (a race with the probe)
+        if exc.code:
+            _fail(f"cannot listen on {host}:{port}; is the port in use?")
+        raise

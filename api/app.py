@@ -1,0 +1,200 @@
+"""The web application: the API at /api/v1, the dashboards at /dashboard/, health and docs.
+
+:func:`create_app` is the composition root of the server. It takes a :class:`Services`
+(tests pass stand-ins; ``reintegration serve`` lets it build the real ones), includes one router
+per resource under ``/api/v1`` behind the authorization dependency, refuses to start when a
+route has no rule in ``api.access.RULES``, and mounts the Dash app when ``dashboards`` provides
+one.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio.to_thread
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import RedirectResponse
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.access import api_routes, check_rules, rule_of
+from api.deps import ServicesDep, authorize
+from api.problems import PROBLEM_JSON, Problem, install_handlers, problem_responses
+from api.routes import admin, analytics, batches, casework, models, scoring
+from api.services import Services, build_services
+from reintegration.store.data_version import read_data_version
+from reintegration.store.engine import for_reading
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v1"
+DASHBOARD_PREFIX = "/dashboard"
+# Worker threads for sync routes and dependencies. anyio's default of 40 would queue the
+# 41st concurrent request; cached answers take microseconds, so more threads cost little.
+THREADS = 128
+# The whole body of any request; the upload route applies the exact file limit itself. Dash
+# uploads travel base64-encoded, a third larger than the file.
+BODY_ALLOWANCE = 1.4
+
+
+def _lifespan(owned: bool) -> Any:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS
+        yield
+        if owned:
+            app.state.services.close()
+
+    return lifespan
+
+
+def create_app(services: Services | None = None, *, dashboard: bool = True) -> FastAPI:
+    """Build the application.
+
+    Parameters
+    ----------
+    services : Services, optional
+        What the routes use; built from the settings (and closed at shutdown) when omitted.
+    dashboard : bool, default True
+        Mount ``dashboards.app.create_dash_app(services)`` at /dashboard/ when importable.
+
+    Returns
+    -------
+    FastAPI
+
+    Raises
+    ------
+    api.access.MissingRuleError
+        A route without a rule in ``api.access.RULES``.
+    """
+    owned = services is None
+    services = services or build_services()
+    limit = int(services.settings.max_upload_mb * BODY_ALLOWANCE * (1 << 20)) + (1 << 20)
+    app = FastAPI(
+        title="Reintegration sustainability API",
+        version="1",
+        description="Uploads, reports, aggregates, trajectories, worklist, models and jobs. "
+        "Send `Authorization: Bearer <token>`; errors are problem documents "
+        "(`application/problem+json`) with a sentence in `detail`.",
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+        generate_unique_id_function=lambda route: route.name,
+        max_body_size=limit,
+        lifespan=_lifespan(owned),
+    )
+    app.state.services = services
+    install_handlers(app)
+
+    @app.get("/healthz", tags=["health"], summary="Liveness and store check")
+    def healthz(services: ServicesDep) -> dict[str, Any]:
+        """``ok`` and the data version when the store answers."""
+        with for_reading(services.engine).connect() as conn:
+            version = read_data_version(conn)
+        return {"status": "ok", "data_version": version}
+
+    api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(authorize)])
+    for module in (batches, analytics, casework, scoring, models, admin):
+        api.include_router(module.router)
+    app.include_router(api)
+    check_rules(app.routes)
+    if dashboard:
+        _mount_dashboard(app, services)
+
+    async def home(request: Request) -> RedirectResponse:
+        mounted = any(getattr(r, "path", "") == DASHBOARD_PREFIX for r in app.routes)
+        return RedirectResponse(f"{DASHBOARD_PREFIX}/" if mounted else "/docs")
+
+    app.add_route("/", home, include_in_schema=False)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    app.add_middleware(AccessLog)
+    return app
+
+
+class AccessLog:
+    """One log line per request: method, the route's template, status, milliseconds.
+
+    The template (``/api/v1/batches/{batch_id}``), not the path a client sent: a path or a
+    query string can hold anything, a case number typed by mistake included, and logs never
+    carry case numbers.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.log = logging.getLogger("api.access")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.log.isEnabledFor(logging.INFO):
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 0
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path_format", None) or getattr(route, "path", None)
+            where = f"{scope.get('root_path', '')}{template}" if template else "(no route)"
+            self.log.info(
+                "%s %s %d %.1fms",
+                scope["method"],
+                where,
+                status,
+                (time.perf_counter() - start) * 1000,
+            )
+
+
+def _mount_dashboard(app: FastAPI, services: Services) -> None:
+    try:
+        from dashboards.app import create_dash_app
+    except ImportError:
+        log.info("no dashboards to mount (dashboards.app is not there)")
+        return
+    from a2wsgi import WSGIMiddleware
+
+    dash_app = create_dash_app(services)
+    app.mount(DASHBOARD_PREFIX, WSGIMiddleware(dash_app.server))  # type: ignore[arg-type]
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The schema, with every error documented as the problem document it is."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title,
+        version=app.version,
+        description=app.description,
+        routes=app.routes,
+    )
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components["Problem"] = Problem.model_json_schema()
+    components.pop("HTTPValidationError", None)
+    components.pop("ValidationError", None)
+    routes = {r.path: r for r in api_routes(app.routes)}
+    for path, operations in schema.get("paths", {}).items():
+        route = routes.get(path)
+        public = route is not None and rule_of(route).public
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            wanted = [422] if public else [401, 403, 422]
+            for status, entry in problem_responses(*wanted).items():
+                responses[str(status)] = entry
+            for status, entry in responses.items():
+                if status.startswith(("4", "5")) and "application/json" in entry.get("content", {}):
+                    entry["content"] = {PROBLEM_JSON: entry["content"].pop("application/json")}
+            if public:
+                operation.pop("security", None)
+    app.openapi_schema = schema
+    return schema

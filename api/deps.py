@@ -1,0 +1,95 @@
+"""The dependencies every route shares: the services, and who is calling.
+
+:func:`authorize` runs on every route of the API router: it finds the route's rule in
+``api.access.RULES`` and checks the bearer token against it. Routes that need the caller
+declare ``user: CurrentUser`` (FastAPI runs the dependency once per request).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api.access import rule_of
+from api.problems import ApiProblem
+from api.services import Services
+from reintegration.roles import Capability, allowed
+from reintegration.users import User, authenticate
+
+bearer = HTTPBearer(
+    auto_error=False,
+    description="A token from `reintegration users add` (or POST /api/v1/users).",
+)
+
+WHAT = {
+    Capability.UPLOAD: "upload batches, see batches or score records",
+    Capability.AGGREGATES: "see aggregates or trajectories",
+    Capability.ROW_LEVEL: "see row-level data or exports",
+    Capability.MODELS: "train or promote models or see jobs",
+    Capability.ADMIN: "manage users or read the audit trail",
+}
+CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+
+def get_services(request: Request) -> Services:
+    """The services of the app serving this request."""
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def authorize(
+    request: Request,
+    services: ServicesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> User | None:
+    """Check the caller's token against the route's rule; the caller, or None on a public route.
+
+    Raises
+    ------
+    ApiProblem
+        401 without a valid token; 403 when the role lacks the route's capability, or when
+        a token limited to some countries calls a route that spans every country.
+    """
+    rule = rule_of(request.scope["route"])
+    if rule.public:
+        return None
+    if credentials is None:
+        raise ApiProblem(
+            401,
+            "this request needs a token: send the header Authorization: Bearer <token>",
+            headers=CHALLENGE,
+        )
+    user = authenticate(services.engine, credentials.credentials)
+    if user is None:
+        raise ApiProblem(
+            401, "the token is not valid: it is unknown or was revoked", headers=CHALLENGE
+        )
+    if rule.capability is not None and not allowed(user.role, rule.capability):
+        raise ApiProblem(403, f"the {user.role.value} role may not {WHAT[rule.capability]}")
+    if rule.every_country and user.countries is not None:
+        raise ApiProblem(
+            403,
+            f"this token is limited to {', '.join(sorted(user.countries))}, and this request "
+            "concerns every country: it needs a token that is not limited to some countries",
+        )
+    request.state.user = user
+    return user
+
+
+def current_user(user: Annotated[User | None, Depends(authorize)]) -> User:
+    """The caller of a route that is not public."""
+    assert user is not None, "current_user on a public route"
+    return user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def sees_every_batch(user: User) -> bool:
+    """Whether ``user`` may read every batch (row-level access for every country)."""
+    return allowed(user.role, Capability.ROW_LEVEL) and user.countries is None

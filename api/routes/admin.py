@@ -1,0 +1,101 @@
+"""Administration: users and their tokens, the audit trail; and who the caller is."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Response
+
+from api.deps import CurrentUser, ServicesDep
+from api.problems import ApiProblem, problem_responses
+from api.schemas.admin import AuditEntry, Me, UserCreate, UserCreated, UserOut
+from reintegration import batch_views
+from reintegration.errors import UserError
+from reintegration.roles import Capability, allowed
+from reintegration.users import User, add_user, list_users, revoke_user
+
+router = APIRouter(tags=["administration"])
+
+UserName = Annotated[str, Path(min_length=1, max_length=200)]
+
+
+def _out(user: User) -> dict[str, Any]:
+    return {
+        "name": user.name,
+        "role": user.role,
+        "countries": sorted(user.countries) if user.countries is not None else None,
+    }
+
+
+@router.get("/me", response_model=Me, summary="Who this token belongs to")
+def whoami(user: CurrentUser) -> Any:
+    """The token's user, role, countries, and the capabilities of the role."""
+    return {**_out(user), "capabilities": [c.value for c in Capability if allowed(user.role, c)]}
+
+
+@router.get("/users", response_model=list[UserOut], summary="Users", name="list_users")
+def list_users_route(services: ServicesDep, user: CurrentUser) -> Any:
+    """Every user with their role and countries (tokens are never shown again)."""
+    return [_out(u) for u in list_users(services.engine)]
+
+
+@router.post(
+    "/users",
+    status_code=201,
+    response_model=UserCreated,
+    summary="Add a user and make their token",
+    name="add_user",
+    responses=problem_responses(409, 422),
+)
+def add_user_route(services: ServicesDep, user: CurrentUser, body: UserCreate) -> Any:
+    """Add a user; the answer holds their token, shown this once (only its hash is stored)."""
+    name = body.name.strip()
+    if any(u.name == name for u in list_users(services.engine)):
+        raise ApiProblem(409, f"a user named {name!r} already exists: revoke it first")
+    try:
+        token = add_user(services.engine, name, body.role, body.countries, actor=user.name)
+    except UserError as exc:
+        status = 409 if "already exists" in str(exc) else 422
+        raise ApiProblem(status, str(exc)) from None
+    countries = sorted({c.strip().upper() for c in body.countries or []}) or None
+    return {
+        "name": name,
+        "role": body.role,
+        "countries": countries,
+        "token": token,
+        "note": "the token is shown this once; only its hash is stored",
+    }
+
+
+@router.delete(
+    "/users/{name}",
+    status_code=204,
+    response_class=Response,
+    summary="Revoke a user's token",
+    name="revoke_user",
+    responses=problem_responses(404),
+)
+def revoke_user_route(services: ServicesDep, user: CurrentUser, name: UserName) -> Response:
+    """Remove a user; their token stops working at once."""
+    if not any(u.name == name for u in list_users(services.engine)):
+        raise ApiProblem(404, f"there is no user named {name!r}")
+    try:
+        revoke_user(services.engine, name, actor=user.name)
+    except UserError as exc:
+        raise ApiProblem(404, str(exc)) from None
+    return Response(status_code=204)
+
+
+@router.get("/audit", response_model=list[AuditEntry], summary="The audit trail")
+def list_audit(
+    services: ServicesDep,
+    user: CurrentUser,
+    action: Annotated[str | None, Query(max_length=50)] = None,
+    actor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> Any:
+    """Who did what, when, on which batch or model, newest first (never answers)."""
+    return batch_views.audit_entries(
+        services.engine, action=action, actor=actor, limit=limit, offset=offset
+    )

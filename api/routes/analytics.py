@@ -1,0 +1,267 @@
+"""Aggregates, trajectories and the overview, with suppression and country scopes.
+
+Answers come from ``reintegration.analytics.Analytics`` and are kept as JSON bytes keyed on the
+data version and the question, so a repeated question costs two indexed reads (the token, the
+data version) and a dictionary lookup. A token limited to some countries sees only them: the
+countries asked for are intersected with the token's.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Hashable, Sequence
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from api.deps import CurrentUser, ServicesDep
+from api.params import AGE_GROUPS, checked, choices, listed, scoped_countries
+from api.problems import ApiProblem, problem_responses
+from api.schemas.analytics import Aggregates, IndexVersions, Overview, Trajectories
+from api.services import Services
+from reintegration.analytics import FIGURES, Filters
+
+router = APIRouter(tags=["aggregates"])
+
+SHARES = ("share_sustainable", "share_low", "share_medium", "share_high")
+
+
+def filters_of(
+    services: ServicesDep,
+    user: CurrentUser,
+    country: Annotated[
+        list[str] | None,
+        Query(description="ISO3 codes, repeated or comma-separated; narrowed to the token's."),
+    ] = None,
+    date_from: Annotated[
+        date | None, Query(alias="from", description="First interview date (included).")
+    ] = None,
+    date_to: Annotated[
+        date | None, Query(alias="to", description="Last interview date (included).")
+    ] = None,
+    survey_round: Annotated[
+        list[str] | None, Query(alias="round", description="Survey rounds (1, 2, ...).")
+    ] = None,
+    sex: Annotated[list[str] | None, Query()] = None,
+    age_group: Annotated[list[str] | None, Query(description="child or adult.")] = None,
+    return_type: Annotated[list[str] | None, Query()] = None,
+) -> Filters:
+    """The filters of an aggregate question, checked, with countries narrowed to the token's."""
+    if date_from is not None and date_to is not None and date_from > date_to:
+        raise ApiProblem(422, f"query parameter from ({date_from}) is after to ({date_to})")
+    rounds = set()
+    for value in listed(survey_round, "round"):
+        if not value.isdigit() or not 1 <= int(value) <= 1000:
+            raise ApiProblem(
+                422, f"query parameter round: {value!r} is not a survey round (1, 2, ...)"
+            )
+        rounds.add(int(value))
+    return Filters(
+        countries=scoped_countries(listed(country, "country"), user),
+        date_from=date_from,
+        date_to=date_to,
+        rounds=frozenset(rounds) if rounds else None,
+        sex=checked(listed(sex, "sex"), choices(services, "sex"), "sex"),
+        age_group=checked(listed(age_group, "age_group"), AGE_GROUPS, "age_group"),
+        return_type=checked(
+            listed(return_type, "return_type"), choices(services, "return_type"), "return_type"
+        ),
+    )
+
+
+FiltersDep = Annotated[Filters, Depends(filters_of)]
+By = Annotated[
+    list[str] | None,
+    Query(
+        description="Groupings, comma-separated: sex, age_group, return_type, country, round, "
+        "months_band, cohort (or assistance alone)."
+    ),
+]
+IndexVersion = Annotated[
+    str | None,
+    Query(max_length=100, description="Index label (default: the champion's)."),
+]
+
+
+def _label(services: Services, asked: str | None) -> str:
+    champion = services.champions.index()[1]
+    return asked if asked else champion
+
+
+def _known_label(services: Services, label: str) -> None:
+    if label != services.champions.index()[1] and label not in services.analytics.index_versions():
+        stored = ", ".join(services.analytics.index_versions()) or "none yet"
+        raise ApiProblem(
+            404, f"no scores are stored for index version {label!r} (stored: {stored})"
+        )
+
+
+def _answer(services: Services, key: tuple[Hashable, ...], compute: Callable[[], Any]) -> Response:
+    def render() -> bytes:
+        return json.dumps(compute(), separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+    full = (services.analytics.data_version(), *key)
+    return Response(services.answers.get(full, render), media_type="application/json")
+
+
+def _number(value: Any) -> float | None:
+    if value is None:
+        return None
+    number = float(value)
+    return None if math.isnan(number) else number
+
+
+def _count(value: Any) -> int | None:
+    number = _number(value)
+    return None if number is None else int(number)
+
+
+def cells(table: Any, by: Sequence[str]) -> list[dict[str, Any]]:
+    """The rows of an analytics frame as cells (the last row is the total)."""
+    out = []
+    records = table.to_dict("records")
+    for position, row in enumerate(records):
+        out.append(
+            {
+                "group": {b: (None if row[b] is None else str(row[b])) for b in by},
+                "total": position == len(records) - 1,
+                "returnees": _count(row["returnees"]),
+                "unscored": _count(row["unscored"]),
+                "suppressed": bool(row["suppressed"]),
+                "unscored_suppressed": bool(row["unscored_suppressed"]),
+                "figures": {
+                    f: {k: _number(row.get(f"{f}_{k}")) for k in ("mean", "sd", "low", "high")}
+                    for f in FIGURES
+                },
+                **{share: _number(row.get(share)) for share in SHARES},
+            }
+        )
+    return out
+
+
+def _applied(filters: Filters) -> dict[str, Any]:
+    def _sorted(values: frozenset[Any] | None) -> list[Any] | None:
+        return None if values is None else sorted(values)
+
+    return {
+        "countries": _sorted(filters.countries),
+        "date_from": filters.date_from.isoformat() if filters.date_from else None,
+        "date_to": filters.date_to.isoformat() if filters.date_to else None,
+        "rounds": _sorted(filters.rounds),
+        "sex": _sorted(filters.sex),
+        "age_group": _sorted(filters.age_group),
+        "return_type": _sorted(filters.return_type),
+    }
+
+
+def _frame(services: Services, label: str, by: list[str], filters: Filters) -> dict[str, Any]:
+    return {
+        "index_version": label,
+        "by": by,
+        "min_cell": services.analytics.min_cell,
+        "suppression": f"cells with fewer than {services.analytics.min_cell} returnees are "
+        "hidden (null, suppressed true), and so are complementary cells, so that no hidden "
+        "value can be recovered from the others",
+        "data_version": services.analytics.data_version(),
+        "filters": _applied(filters),
+    }
+
+
+@router.get(
+    "/aggregates",
+    response_model=Aggregates,
+    summary="Scores per group, with suppression",
+    responses=problem_responses(404, 422),
+)
+def get_aggregates(
+    services: ServicesDep,
+    user: CurrentUser,
+    filters: FiltersDep,
+    by: By = None,
+    index_version: IndexVersion = None,
+) -> Response:
+    """Per group: distinct returnees (each one's latest scored survey in the window), unscored
+    records, mean, sd and 95% interval of each dimension and the composite, the share
+    sustainable and per level; the last cell is the total."""
+    groups = listed(by, "by")
+    label = _label(services, index_version)
+
+    def compute() -> dict[str, Any]:
+        _known_label(services, label)
+        table = services.analytics.aggregates(groups, filters, label)
+        names = [c for c in table.columns if c in groups] or groups
+        return {**_frame(services, label, names, filters), "cells": cells(table, names)}
+
+    return _answer(services, ("aggregates", tuple(groups), filters, label), compute)
+
+
+@router.get(
+    "/trajectories",
+    response_model=Trajectories,
+    summary="Scores by months since return or return cohort",
+    responses=problem_responses(404, 422),
+)
+def get_trajectories(
+    services: ServicesDep,
+    user: CurrentUser,
+    filters: FiltersDep,
+    by: By = None,
+    index_version: IndexVersion = None,
+    axis: Annotated[
+        Literal["months", "cohort"],
+        Query(description="months: bands 0-3, 3-6, 6-12, 12-18, 18+; cohort: return quarter."),
+    ] = "months",
+    follow: Annotated[
+        bool, Query(description="Only returnees scored in every round (a balanced panel).")
+    ] = False,
+) -> Response:
+    """As /aggregates, broken out first by months since return (bands) or return cohort."""
+    groups = listed(by, "by")
+    label = _label(services, index_version)
+    first = "months_band" if axis == "months" else "cohort"
+
+    def compute() -> dict[str, Any]:
+        _known_label(services, label)
+        table = services.analytics.trajectories(groups, filters, label, axis=axis, follow=follow)
+        names = [first, *(g for g in groups if g != first)]
+        return {
+            **_frame(services, label, names, filters),
+            "axis": axis,
+            "follow": follow,
+            "cells": cells(table, names),
+        }
+
+    return _answer(services, ("trajectories", tuple(groups), filters, label, axis, follow), compute)
+
+
+@router.get(
+    "/overview",
+    response_model=Overview,
+    summary="Headline figures",
+    responses=problem_responses(404, 422),
+)
+def get_overview(
+    services: ServicesDep,
+    user: CurrentUser,
+    filters: FiltersDep,
+    index_version: IndexVersion = None,
+) -> Response:
+    """Returnees, surveys, unscored, means with intervals, shares per level and a histogram
+    of the composite (bins under min_cell shown as null)."""
+    label = _label(services, index_version)
+
+    def compute() -> dict[str, Any]:
+        _known_label(services, label)
+        return services.analytics.overview(filters, label)
+
+    return _answer(services, ("overview", filters, label), compute)
+
+
+@router.get("/index-versions", response_model=IndexVersions, summary="Index versions")
+def list_index_versions(services: ServicesDep, user: CurrentUser) -> IndexVersions:
+    """The index labels with stored scores, and the champion's, which aggregates use by default."""
+    return IndexVersions(
+        champion=services.champions.index()[1], stored=services.analytics.index_versions()
+    )

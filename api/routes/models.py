@@ -1,0 +1,145 @@
+"""Models and jobs: registered models and versions, training in the background, promotion.
+
+``{name}`` is the registered name (``rss-index``, ``reintegration-risk``; the CLI's short names
+``index`` and ``risk`` are accepted too). Promotion goes through the gate of the models issue:
+a refusal answers 409 with the sentence naming the metric and the group.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Path
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+from api.deps import CurrentUser, ServicesDep
+from api.problems import ApiProblem, problem_responses
+from api.schemas.models import (
+    Job,
+    JobAccepted,
+    ModelSummary,
+    ModelVersion,
+    PromoteRequest,
+    Promotion,
+    TrainRequest,
+)
+
+router = APIRouter(tags=["models"])
+
+Name = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9._-]+$",
+        description="Registered name (rss-index, reintegration-risk) or short name (index, risk).",
+    ),
+]
+Version = Annotated[int, Path(ge=1, le=2**31 - 1, description="The registry's version number.")]
+JobId = Annotated[str, Path(min_length=1, max_length=36, pattern=r"^[0-9A-Za-z-]+$")]
+
+
+@router.get("/models", response_model=list[ModelSummary], summary="Registered models")
+def list_models(services: ServicesDep, user: CurrentUser) -> Any:
+    """The registered models, with their champion and challenger versions."""
+    return services.lifecycle.list_models()
+
+
+@router.get(
+    "/models/{name}/versions",
+    response_model=list[ModelVersion],
+    summary="Versions of a model",
+    responses=problem_responses(404, 422),
+)
+def list_model_versions(services: ServicesDep, user: CurrentUser, name: Name) -> Any:
+    """Every version of a model: label, aliases (champion, challenger), metrics, run."""
+    return services.lifecycle.list_versions(services.lifecycle.resolve_name(name))
+
+
+@router.get(
+    "/models/{name}/versions/{version}/card",
+    response_class=PlainTextResponse,
+    summary="A version's model card (Markdown)",
+    responses={
+        200: {"content": {"text/markdown": {"schema": {"type": "string"}}}},
+        **problem_responses(404, 422),
+    },
+)
+def get_model_card(
+    services: ServicesDep, user: CurrentUser, name: Name, version: Version
+) -> PlainTextResponse:
+    """The model card of a version: data, metrics overall and per subgroup (small groups
+    suppressed), intended use."""
+    card = services.lifecycle.model_card(services.lifecycle.resolve_name(name), version)
+    return PlainTextResponse(card, media_type="text/markdown; charset=utf-8")
+
+
+@router.post(
+    "/models/{name}/train",
+    status_code=202,
+    response_model=JobAccepted,
+    summary="Train a new version (background job)",
+    responses=problem_responses(404, 409, 422),
+)
+def train_model(
+    services: ServicesDep,
+    user: CurrentUser,
+    name: Name,
+    body: Annotated[TrainRequest | None, Body()] = None,
+) -> Any:
+    """Queue a training run of the model; it registers a new version as challenger. Answers
+    202 with the job's id; follow it at ``/jobs/{id}``."""
+    registered = services.lifecycle.resolve_name(name)
+    job_id = services.lifecycle.train(
+        registered, actor=user.name, params=(body or TrainRequest()).params
+    )
+    accepted = JobAccepted(job_id=job_id, status_url=f"/api/v1/jobs/{job_id}")
+    return JSONResponse(
+        accepted.model_dump(), status_code=202, headers={"Location": accepted.status_url}
+    )
+
+
+@router.post(
+    "/models/{name}/versions/{version}/promote",
+    response_model=Promotion,
+    summary="Promote a version to champion",
+    responses=problem_responses(404, 409, 422),
+)
+def promote_model_version(
+    services: ServicesDep,
+    user: CurrentUser,
+    name: Name,
+    version: Version,
+    body: PromoteRequest,
+) -> Any:
+    """Make a version champion, through the gate: a risk model must not lose ROC AUC beyond
+    the tolerance overall or in any subgroup (409 names the metric and the group unless
+    ``force``); an index version needs a reason and records how figures would move."""
+    registered = services.lifecycle.resolve_name(name)
+    reason = body.reason.strip() if body.reason else None
+    result = services.lifecycle.promote(
+        registered, version, reason=reason or None, force=body.force, actor=user.name
+    )
+    services.champions.refresh()
+    return result
+
+
+@router.get("/jobs", response_model=list[Job], summary="Jobs, newest first")
+def list_jobs(services: ServicesDep, user: CurrentUser) -> Any:
+    """Training and rescoring jobs with their status and progress."""
+    return services.lifecycle.list_jobs()
+
+
+@router.get(
+    "/jobs/{job_id}",
+    response_model=Job,
+    summary="A job's status and progress",
+    responses=problem_responses(404, 422),
+)
+def get_job(services: ServicesDep, user: CurrentUser, job_id: JobId) -> Any:
+    """Status (queued, running, done, failed), progress from 0 to 1, and the result (the
+    registered version) or the reason it failed."""
+    job = services.lifecycle.get_job(job_id)
+    if job is None:
+        raise ApiProblem(404, f"there is no job {job_id}")
+    return job

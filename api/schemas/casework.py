@@ -1,0 +1,95 @@
+"""Bodies of the row-level routes: a returnee's rounds, scores and risk; the worklist."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from pydantic import BaseModel
+
+
+class Reason(BaseModel):
+    """An item behind a risk: its id and its question."""
+
+    item: str
+    question: str | None
+
+
+class RoundScore(BaseModel):
+    """A round's scores under one index version."""
+
+    index_version: str
+    model_version: int | None
+    economic: float | None
+    social: float | None
+    psychosocial: float | None
+    composite: float | None
+    level: str | None
+    weakest_dimension: str | None
+    sustainable: bool | None
+
+
+class Round(BaseModel):
+    """One interview (its current version)."""
+
+    submission_id: str
+    version: int
+    interview_date: date
+    return_date: date
+    months_since_return: float
+    survey_round: int | None
+    country: str
+    interview_mode: str | None
+    assistance: list[str]
+    batch_id: str
+    scores: list[RoundScore]
+
+
+class Risk(BaseModel):
+    """A risk model's estimate for a returnee, from their first survey."""
+
+    model: str
+    model_version: int
+    submission_id: str
+    probability: float
+    band: str
+    weakest_dimension: str | None
+    reasons: list[Reason]
+    created_at: datetime
+
+
+class Returnee(BaseModel):
+    """A returnee, by key: attributes from their latest interview, rounds, risk."""
+
+    key: str
+    sex: str | None
+    age_at_return: int | None
+    child: bool | None
+    return_type: str | None
+    country: str | None
+    rounds: list[Round]
+    risk: list[Risk]
+
+
+class WorkItem(BaseModel):
+    """A returnee on the worklist."""
+
+    key: str
+    country: str | None
+    sex: str | None
+    age_group: str | None
+    return_type: str | None
+    submission_id: str
+    interview_date: date
+    probability: float
+    band: str
+    weakest_dimension: str | None
+    reasons: list[Reason]
+
+
+class Worklist(BaseModel):
+    """Returnees ranked by risk, highest first, under the risk champion."""
+
+    model: str | None
+    model_version: int | None
+    note: str
+    items: list[WorkItem]

@@ -1,0 +1,64 @@
+"""Bodies of stateless scoring: JSON records in, scores and rejected cells out."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from api.schemas.batches import FileWarning, RowError
+
+MAX_RECORDS = 10_000
+
+Value = str | int | float | bool | None
+
+
+class ScoreRequest(BaseModel):
+    """Records in the canonical batch format: one object per interview, column to value."""
+
+    records: list[dict[str, Value]] = Field(
+        min_length=1,
+        max_length=MAX_RECORDS,
+        description="Only submission_id is required; metadata present is validated as in "
+        "uploads (consent no rejects the record).",
+    )
+
+
+class RiskEstimate(BaseModel):
+    """The risk champion's estimate for a record (first surveys only)."""
+
+    model_version: int
+    probability: float
+    band: str
+
+
+class RecordScore(BaseModel):
+    """The scores of one valid record (``record``: its position, 1 for the first)."""
+
+    record: int | None
+    submission_id: str
+    economic: float | None
+    social: float | None
+    psychosocial: float | None
+    composite: float | None
+    coverage_economic: float | None
+    coverage_social: float | None
+    coverage_psychosocial: float | None
+    level: str | None
+    weakest_dimension: str | None
+    sustainable: bool | None
+    index_version: str
+    risk: RiskEstimate | None = None
+
+
+class ScoreResponse(BaseModel):
+    """Scores of the valid records in input order, and why the others were rejected (``row``
+    is the record's position, as a line of JSON lines)."""
+
+    index_version: str
+    model_version: int | None
+    received: int
+    scored: int
+    rejected: int
+    scores: list[RecordScore]
+    errors: list[RowError]
+    warnings: list[FileWarning]
+    ignored_columns: list[str]

@@ -1,0 +1,186 @@
+"""What a running server holds once: the store, the analytics cache, the champions, uploads.
+
+The API's routes and the dashboards reach everything through one :class:`Services` object, so
+tests build it from stand-ins and a server builds it with :func:`build_services`. The model
+lifecycle (registry, promotion, jobs) sits behind :class:`ModelLifecycle`, whose real
+implementation calls ``models/``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+
+from api.uploads import ChampionSource, Uploads
+from reintegration.analytics import Analytics
+from reintegration.questionnaire import Questionnaire, load_questionnaire
+from reintegration.settings import Settings, get_settings
+from reintegration.store.engine import open_store
+
+log = logging.getLogger(__name__)
+
+ANSWERS_KEPT = 1024
+# models.registry.RISK_MODEL, whose risk rows the worklist ranks (a test checks they agree);
+# spelled here so that building Services does not import MLflow.
+RISK_MODEL = "reintegration-risk"
+
+
+class ModelLifecycle(Protocol):
+    """The model registry, promotion and training jobs, as the API uses them."""
+
+    def list_models(self) -> list[dict[str, Any]]: ...
+
+    def resolve_name(self, name: str) -> str: ...
+
+    def list_versions(self, name: str) -> list[dict[str, Any]]: ...
+
+    def model_card(self, name: str, version: int) -> str: ...
+
+    def promote(
+        self, name: str, version: int, *, reason: str | None, force: bool, actor: str
+    ) -> dict[str, Any]: ...
+
+    def train(self, name: str, *, actor: str, params: dict[str, Any]) -> str: ...
+
+    def get_job(self, job_id: str) -> dict[str, Any] | None: ...
+
+    def list_jobs(self) -> list[dict[str, Any]]: ...
+
+
+class RegistryLifecycle:
+    """:class:`ModelLifecycle` through ``models/`` (MLflow loads on first use)."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    def list_models(self) -> list[dict[str, Any]]:
+        from models.registry import list_models
+
+        return list_models()
+
+    def resolve_name(self, name: str) -> str:
+        from models.registry import resolve_name
+
+        return resolve_name(name)
+
+    def list_versions(self, name: str) -> list[dict[str, Any]]:
+        from models.registry import list_versions
+
+        return list_versions(name)
+
+    def model_card(self, name: str, version: int) -> str:
+        from models.registry import model_card
+
+        return model_card(name, version)
+
+    def promote(
+        self, name: str, version: int, *, reason: str | None, force: bool, actor: str
+    ) -> dict[str, Any]:
+        from models.promotion import promote
+
+        return promote(self.engine, name, version, reason=reason, force=force, actor=actor)
+
+    def train(self, name: str, *, actor: str, params: dict[str, Any]) -> str:
+        from models.jobs import submit_job
+        from models.registry import INDEX_MODEL
+
+        kind = "train-index" if name == INDEX_MODEL else "train-risk"
+        return submit_job(self.engine, kind, actor=actor, params=params)
+
+    def get_job(self, job_id: str) -> dict[str, Any] | None:
+        from models.jobs import get_job
+
+        return get_job(self.engine, job_id)
+
+    def list_jobs(self) -> list[dict[str, Any]]:
+        from models.jobs import list_jobs
+
+        return list_jobs(self.engine)
+
+
+class AnswerCache:
+    """Serialised answers keyed on the data version and the question, least recently used out.
+
+    Analytics caches frames; this keeps the JSON bytes too, so a repeated question costs a
+    dictionary lookup, not a conversion of a frame.
+    """
+
+    def __init__(self, size: int = ANSWERS_KEPT) -> None:
+        self.size = size
+        self._lock = threading.Lock()
+        self._answers: OrderedDict[Hashable, bytes] = OrderedDict()
+
+    def get(self, key: Hashable, compute: Callable[[], bytes]) -> bytes:
+        with self._lock:
+            if key in self._answers:
+                self._answers.move_to_end(key)
+                return self._answers[key]
+        value = compute()
+        with self._lock:
+            self._answers[key] = value
+            while len(self._answers) > self.size:
+                self._answers.popitem(last=False)
+        return value
+
+
+@dataclass
+class Services:
+    """Everything the routes and the dashboards need, built once per process."""
+
+    settings: Settings
+    engine: sa.Engine
+    questionnaire: Questionnaire
+    analytics: Analytics
+    champions: ChampionSource
+    uploads: Uploads
+    lifecycle: ModelLifecycle
+    risk_model_name: str = RISK_MODEL
+    answers: AnswerCache = field(default_factory=AnswerCache)
+
+    def close(self) -> None:
+        """Wait for uploads in flight, then release the store's connections."""
+        self.uploads.close()
+        self.engine.dispose()
+
+
+def build_services(settings: Settings | None = None) -> Services:
+    """The services of a server, from the settings (default: the environment).
+
+    Opens (and migrates) the store, checks that the pseudonymisation key can be read (in
+    production: that it is set), and wires the champions and the after-batch hook of
+    ``models/``.
+
+    Raises
+    ------
+    ConfigurationError
+        Invalid settings, a production server without a secret, an unknown database.
+    """
+    from models.hooks import after_batch
+    from models.serving import Champions
+
+    settings = settings or get_settings()
+    settings.secret_key_bytes()
+    engine = open_store(settings.database_url)
+    questionnaire = load_questionnaire()
+    champions = Champions(settings)
+    return Services(
+        settings=settings,
+        engine=engine,
+        questionnaire=questionnaire,
+        analytics=Analytics(engine, min_cell=settings.min_cell),
+        champions=champions,
+        uploads=Uploads(
+            engine,
+            questionnaire,
+            champions,
+            secret=settings.secret_key_bytes,
+            after_batch=after_batch,
+        ),
+        lifecycle=RegistryLifecycle(engine),
+    )

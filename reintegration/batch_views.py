@@ -1,0 +1,178 @@
+"""What people and other systems may read about uploads: batches, their errors, rejected rows,
+and the audit trail.
+
+Read-only queries over the store, shared by the API and the dashboards. They run through
+:func:`reintegration.store.engine.for_reading`, so on SQLite they never wait for an ingest
+that holds the write lock. Nothing here returns answers or case numbers: batch reports carry
+rows, columns and sentences, rejected rows carry the returnee's key in place of the case
+number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from reintegration.store.batches import rejected_rows
+from reintegration.store.engine import for_reading
+from reintegration.store.schema import audit, batch
+
+COUNTS = ("received", "accepted", "rejected", "duplicate", "updated")
+_SUMMARY = (
+    batch.c.id,
+    batch.c.uploader,
+    batch.c.file_name,
+    batch.c.format,
+    batch.c.form_version,
+    batch.c.status,
+    batch.c.reason,
+    *(batch.c[name] for name in COUNTS),
+    batch.c.created_at,
+    batch.c.finished_at,
+)
+
+
+def _summary(row: Any) -> dict[str, Any]:
+    out = {column.name: getattr(row, column.name) for column in _SUMMARY}
+    out["created_at"] = _aware(out["created_at"])
+    out["finished_at"] = _aware(out["finished_at"])
+    return out
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    # SQLite hands timestamps back without their zone; they were stored in UTC.
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def list_batches(
+    engine: sa.Engine, *, uploader: str | None = None, limit: int = 100, offset: int = 0
+) -> list[dict[str, Any]]:
+    """Batches, newest first: who uploaded what, its status and counts.
+
+    Parameters
+    ----------
+    engine : sqlalchemy.Engine
+    uploader : str, optional
+        Only this uploader's batches (an enumerator sees their own).
+    limit, offset : int
+        The page.
+
+    Returns
+    -------
+    list of dict
+        ``id, uploader, file_name, format, form_version, status, reason, received, accepted,
+        rejected, duplicate, updated, created_at, finished_at``.
+    """
+    query = sa.select(*_SUMMARY).order_by(batch.c.created_at.desc(), batch.c.id)
+    if uploader is not None:
+        query = query.where(batch.c.uploader == uploader)
+    with for_reading(engine).connect() as conn:
+        rows = conn.execute(query.limit(limit).offset(offset)).all()
+    return [_summary(row) for row in rows]
+
+
+def get_batch(engine: sa.Engine, batch_id: str) -> dict[str, Any] | None:
+    """One batch with its report, or None when there is no such batch.
+
+    Returns
+    -------
+    dict or None
+        As :func:`list_batches`, plus ``report``: ``errors``, ``warnings``,
+        ``ignored_columns``, ``missing_columns``, ``dropped_identifier_columns`` (empty
+        until the batch is done).
+    """
+    with for_reading(engine).connect() as conn:
+        row = conn.execute(
+            sa.select(*_SUMMARY, batch.c.report).where(batch.c.id == batch_id)
+        ).first()
+    if row is None:
+        return None
+    out = _summary(row)
+    out["report"] = _report(row.report)
+    return out
+
+
+def _report(stored: Mapping[str, Any] | None) -> dict[str, Any]:
+    stored = stored or {}
+    return {
+        "errors": list(stored.get("errors") or []),
+        "warnings": list(stored.get("warnings") or []),
+        "ignored_columns": list(stored.get("ignored_columns") or []),
+        "missing_columns": list(stored.get("missing_columns") or []),
+        "dropped_identifier_columns": list(stored.get("dropped_identifier_columns") or []),
+    }
+
+
+def batch_errors(engine: sa.Engine, batch_id: str) -> list[dict[str, Any]]:
+    """A batch's rejected cells, in row order: ``{row, column, value, message}``.
+
+    An unknown batch, or one still processing, has none.
+    """
+    found = get_batch(engine, batch_id)
+    if found is None:
+        return []
+    return [
+        {
+            "row": error.get("row"),
+            "column": error.get("column"),
+            "value": error.get("value"),
+            "message": error.get("message"),
+        }
+        for error in found["report"]["errors"]
+    ]
+
+
+def batch_rejected(engine: sa.Engine, batch_id: str) -> list[Any]:
+    """A batch's kept rejected rows (``row``, ``cells``, ``errors``), for the fixable file."""
+    with for_reading(engine).connect() as conn:
+        return rejected_rows(conn, batch_id)
+
+
+def audit_entries(
+    engine: sa.Engine,
+    *,
+    action: str | None = None,
+    actor: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    """The audit trail, newest first: who did what, when, on which batch or model.
+
+    Parameters
+    ----------
+    engine : sqlalchemy.Engine
+    action, actor : str, optional
+        Only entries of this action (``upload``, ``erase``, ``user_add``, ...) or actor.
+    limit, offset : int
+        The page.
+
+    Returns
+    -------
+    list of dict
+        ``id, at, actor, action, batch_id, target, detail``; ``detail`` holds counts and ids,
+        never answers.
+    """
+    query = sa.select(audit).order_by(audit.c.id.desc())
+    if action is not None:
+        query = query.where(audit.c.action == action)
+    if actor is not None:
+        query = query.where(audit.c.actor == actor)
+    with for_reading(engine).connect() as conn:
+        rows = conn.execute(query.limit(limit).offset(offset)).all()
+    return [
+        {
+            "id": row.id,
+            "at": _aware(row.at),
+            "actor": row.actor,
+            "action": row.action,
+            "batch_id": row.batch_id,
+            "target": row.target,
+            "detail": row.detail,
+        }
+        for row in rows
+    ]

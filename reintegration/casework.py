@@ -1,0 +1,337 @@
+"""Row-level views for case workers and M&E officers: one returnee, the worklist, score exports.
+
+Everything here is pseudonymised: a returnee is known by their key, never their case number,
+and no answer leaves the store, only scores, risk and the items behind it. A caller limited to
+some countries passes them; a returnee outside them is as invisible as one that does not
+exist. Reads go through :func:`reintegration.store.engine.for_reading`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Collection, Iterator
+from datetime import UTC, date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from reintegration.fixable import neutralise
+from reintegration.questionnaire import load_questionnaire
+from reintegration.store.engine import for_reading
+from reintegration.store.schema import audit, returnee, risk, score, submission
+from reintegration.users import User
+
+SCORE_FIGURES = ("economic", "social", "psychosocial", "composite")
+EXPORT_COLUMNS = (
+    "returnee_key",
+    "submission_id",
+    "interview_date",
+    "survey_round",
+    "months_since_return",
+    "country",
+    "sex",
+    "age_at_return",
+    "return_type",
+    *SCORE_FIGURES,
+    "level",
+    "weakest_dimension",
+    "sustainable",
+    "index_version",
+    "model_version",
+)
+EXPORT_CHUNK_ROWS = 5_000
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    # SQLite hands timestamps back without their zone; they were stored in UTC.
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def _reasons(item_ids: list[str] | None) -> list[dict[str, str | None]]:
+    questionnaire = load_questionnaire()
+    known = set(questionnaire.item_ids)
+    out: list[dict[str, str | None]] = []
+    for item_id in item_ids or []:
+        question = questionnaire.item(item_id).question.get("en") if item_id in known else None
+        out.append({"item": item_id, "question": question})
+    return out
+
+
+def returnee_detail(engine: sa.Engine, key: str, user: User) -> dict[str, Any] | None:
+    """A returnee's attributes, rounds with their scores, and risk rows with their reasons.
+
+    Parameters
+    ----------
+    engine : sqlalchemy.Engine
+    key : str
+        The returnee's key (HMAC of the case number, 64 hex digits; ``key:`` prefix allowed).
+    user : User
+        Who asks; a returnee outside their countries is not found.
+
+    Returns
+    -------
+    dict or None
+        ``key, sex, age_at_return, child, return_type, country, rounds, risk``; None when
+        there is no such returnee or the user may not see their country.
+    """
+    key = key.strip().lower().removeprefix("key:").strip()
+    reader = for_reading(engine)
+    with reader.connect() as conn:
+        person = conn.execute(sa.select(returnee).where(returnee.c.key == key)).first()
+        if person is None or not user.sees_country(person.country):
+            return None
+        s = submission.c
+        rounds = conn.execute(
+            sa.select(
+                s.id,
+                s.submission_id,
+                s.version,
+                s.interview_date,
+                s.return_date,
+                s.months_since_return,
+                s.survey_round,
+                s.country,
+                s.interview_mode,
+                s.assistance,
+                s.batch_id,
+            )
+            .where(s.returnee_key == key, s.current.is_(True))
+            .order_by(s.interview_date, s.submission_id)
+        ).all()
+        pks = [r.id for r in rounds]
+        scores = conn.execute(
+            sa.select(score).where(score.c.submission_pk.in_(pks)).order_by(score.c.index_version)
+        ).all()
+        risks = conn.execute(
+            sa.select(risk, s.submission_id)
+            .join(submission, submission.c.id == risk.c.submission_pk)
+            .where(risk.c.returnee_key == key)
+            .order_by(risk.c.model, risk.c.model_version)
+        ).all()
+    by_submission: dict[int, list[dict[str, Any]]] = {}
+    for row in scores:
+        by_submission.setdefault(row.submission_pk, []).append(
+            {
+                "index_version": row.index_version,
+                "model_version": row.model_version,
+                **{f: row._mapping[f] for f in SCORE_FIGURES},
+                "level": row.level,
+                "weakest_dimension": row.weakest_dimension,
+                "sustainable": row.sustainable,
+            }
+        )
+    return {
+        "key": person.key,
+        "sex": person.sex,
+        "age_at_return": person.age_at_return,
+        "child": person.child,
+        "return_type": person.return_type,
+        "country": person.country,
+        "rounds": [
+            {
+                "submission_id": r.submission_id,
+                "version": r.version,
+                "interview_date": r.interview_date,
+                "return_date": r.return_date,
+                "months_since_return": r.months_since_return,
+                "survey_round": r.survey_round,
+                "country": r.country,
+                "interview_mode": r.interview_mode,
+                "assistance": (r.assistance or "").split(),
+                "batch_id": r.batch_id,
+                "scores": by_submission.get(r.id, []),
+            }
+            for r in rounds
+        ],
+        "risk": [
+            {
+                "model": r.model,
+                "model_version": r.model_version,
+                "submission_id": r.submission_id,
+                "probability": r.probability,
+                "band": r.band,
+                "weakest_dimension": r.weakest_dimension,
+                "reasons": _reasons(r.reasons),
+                "created_at": _aware(r.created_at),
+            }
+            for r in risks
+        ],
+    }
+
+
+def worklist(
+    engine: sa.Engine,
+    *,
+    model: str,
+    model_version: int,
+    countries: Collection[str] | None = None,
+    sex: Collection[str] | None = None,
+    age_group: Collection[str] | None = None,
+    return_type: Collection[str] | None = None,
+    band: Collection[str] | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    """Returnees ranked by risk of not reintegrating sustainably, highest first.
+
+    Parameters
+    ----------
+    engine : sqlalchemy.Engine
+    model, model_version : str, int
+        The risk model (registered name) and the version whose rows to rank (the champion).
+    countries, sex, age_group, return_type, band : collections of str, optional
+        Keep only these (``age_group``: ``child`` / ``adult``); None keeps every value.
+    limit, offset : int
+        The page.
+
+    Returns
+    -------
+    list of dict
+        ``key, country, sex, age_group, return_type, submission_id, interview_date,
+        probability, band, weakest_dimension, reasons`` (items with their question).
+    """
+    r, p, s = returnee.c, risk.c, submission.c
+    query = (
+        sa.select(
+            p.returnee_key,
+            p.probability,
+            p.band,
+            p.weakest_dimension,
+            p.reasons,
+            r.country,
+            r.sex,
+            r.child,
+            r.return_type,
+            s.submission_id,
+            s.interview_date,
+        )
+        .join(returnee, r.key == p.returnee_key)
+        .join(submission, s.id == p.submission_pk)
+        .where(p.model == model, p.model_version == model_version)
+        .order_by(p.probability.desc(), p.returnee_key)
+    )
+    for column, wanted in ((r.country, countries), (r.sex, sex), (r.return_type, return_type)):
+        if wanted is not None:
+            query = query.where(column.in_(sorted(wanted)))
+    if band is not None:
+        query = query.where(p.band.in_(sorted(band)))
+    if age_group is not None:
+        children = [g == "child" for g in set(age_group) if g in ("child", "adult")]
+        query = query.where(r.child.in_(children))
+    with for_reading(engine).connect() as conn:
+        rows = conn.execute(query.limit(limit).offset(offset)).all()
+    return [
+        {
+            "key": row.returnee_key,
+            "country": row.country,
+            "sex": row.sex,
+            "age_group": None if row.child is None else ("child" if row.child else "adult"),
+            "return_type": row.return_type,
+            "submission_id": row.submission_id,
+            "interview_date": row.interview_date,
+            "probability": row.probability,
+            "band": row.band,
+            "weakest_dimension": row.weakest_dimension,
+            "reasons": _reasons(row.reasons),
+        }
+        for row in rows
+    ]
+
+
+def export_scores_csv(
+    engine: sa.Engine,
+    *,
+    index_version: str,
+    countries: Collection[str] | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+) -> Iterator[str]:
+    """The current submissions' scores of one index version as CSV text, chunk by chunk.
+
+    Pseudonymised (the returnee's key, never the case number) and formula-safe: a text cell
+    a spreadsheet would run as a formula gets a leading apostrophe. Rows come in returnee and
+    interview-date order; the first chunk is the header.
+
+    Parameters
+    ----------
+    engine : sqlalchemy.Engine
+    index_version : str
+        The index label whose scores to export.
+    countries : collection of str, optional
+        Only returnees of these countries.
+    date_from, date_to : date, optional
+        Interview dates, both ends included.
+
+    Yields
+    ------
+    str
+        CSV text (UTF-8 when encoded, ``\\n`` line ends).
+    """
+    s, r, sc = submission.c, returnee.c, score.c
+    query = (
+        sa.select(
+            s.returnee_key,
+            s.submission_id,
+            s.interview_date,
+            s.survey_round,
+            s.months_since_return,
+            r.country,
+            s.sex,
+            s.age_at_return,
+            s.return_type,
+            *(sc[f] for f in SCORE_FIGURES),
+            sc.level,
+            sc.weakest_dimension,
+            sc.sustainable,
+            sc.index_version,
+            sc.model_version,
+        )
+        .join(returnee, r.key == s.returnee_key)
+        .join(score, sc.submission_pk == s.id)
+        .where(s.current.is_(True), sc.index_version == index_version)
+        .order_by(s.returnee_key, s.interview_date, s.submission_id)
+    )
+    if countries is not None:
+        query = query.where(r.country.in_(sorted(countries)))
+    if date_from is not None:
+        query = query.where(s.interview_date >= date_from)
+    if date_to is not None:
+        query = query.where(s.interview_date <= date_to)
+    yield _csv_lines([EXPORT_COLUMNS])
+    with for_reading(engine).connect() as conn:
+        result = conn.execution_options(yield_per=EXPORT_CHUNK_ROWS).execute(query)
+        for rows in result.partitions():
+            yield _csv_lines(_export_cells(row) for row in rows)
+
+
+def _export_cells(row: Any) -> list[str]:
+    cells = []
+    for name, value in zip(EXPORT_COLUMNS, row, strict=True):
+        if value is None:
+            cells.append("")
+        elif name == "sustainable":
+            cells.append("true" if value else "false")
+        elif isinstance(value, float):
+            cells.append(f"{value:.4f}" if name in SCORE_FIGURES else f"{value:.2f}")
+        else:
+            cells.append(neutralise(str(value)))
+    return cells
+
+
+def _csv_lines(rows: Any) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    return out.getvalue()
+
+
+def record_export(engine: sa.Engine, actor: str, what: str, detail: dict[str, Any]) -> None:
+    """Audit a row-level export: who exported what, with which filters (never the rows)."""
+    with engine.begin() as conn:
+        conn.execute(
+            audit.insert().values(
+                at=datetime.now(UTC), actor=actor, action="export", target=what, detail=detail
+            )
+        )
