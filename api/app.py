@@ -127,6 +127,15 @@ class AccessLog:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self.log = logging.getLogger("api.access")
+        self._paths: dict[int, str] | None = None
+
+    def _templates(self, scope: Scope) -> dict[int, str]:
+        # Routes of included routers know only their own part of the path; the app's route
+        # table has the whole of it.
+        if self._paths is None:
+            routes = api_routes(scope["app"].routes)
+            self._paths = {id(r.original_route): r.path for r in routes}
+        return self._paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not self.log.isEnabledFor(logging.INFO):
@@ -145,8 +154,7 @@ class AccessLog:
             await self.app(scope, receive, sending)
         finally:
             route = scope.get("route")
-            template = getattr(route, "path_format", None) or getattr(route, "path", None)
-            where = f"{scope.get('root_path', '')}{template}" if template else "(no route)"
+            where = self._templates(scope).get(id(route)) or getattr(route, "path", "(no route)")
             self.log.info(
                 "%s %s %d %.1fms",
                 scope["method"],

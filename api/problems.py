@@ -110,14 +110,20 @@ def _where(loc: tuple[Any, ...]) -> str:
     return ".".join(str(part) for part in loc)
 
 
+def _finding(error: dict[str, Any]) -> dict[str, str]:
+    if error.get("type") == "json_invalid":
+        reason = (error.get("ctx") or {}).get("error", "")
+        where = error.get("loc", ("body", 0))[-1]
+        return {"location": "the body", "message": f"is not valid JSON ({reason} at {where})"}
+    return {"location": _where(tuple(error.get("loc", ()))), "message": error["msg"]}
+
+
 def validation_sentence(exc: RequestValidationError) -> tuple[str, list[dict[str, str]]]:
     """One sentence naming every invalid parameter, and the list behind it.
 
     Input values are not echoed: a rejected field may hold an answer or a case number.
     """
-    found = [
-        {"location": _where(tuple(e.get("loc", ()))), "message": e["msg"]} for e in exc.errors()
-    ]
+    found = [_finding(e) for e in exc.errors()]
     sentence = "; ".join(f"{f['location']}: {f['message']}" for f in found[:5])
     if len(found) > 5:
         sentence += f"; and {len(found) - 5} more"

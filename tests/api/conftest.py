@@ -86,10 +86,7 @@ class FakeLifecycle:
         self, name: str, version: int, *, reason: str | None, force: bool, actor: str
     ) -> dict[str, Any]:
         if self.refuse and not force:
-            from reintegration.errors import ReintegrationError as Base
-
-            refused = getattr(__import__("reintegration.errors").errors, "PromotionRefused", Base)
-            raise refused(self.refuse)
+            raise _model_error(self.refuse, "PromotionRefused")
         self.promoted.append((name, version, reason, force, actor))
         return {"name": name, "version": version, "promoted": True}
 
@@ -111,10 +108,10 @@ class FakeLifecycle:
         return list(self.jobs.values())
 
 
-def _model_error(message: str) -> Exception:
+def _model_error(message: str, kind: str = "ModelError") -> Exception:
     import reintegration.errors as errors
 
-    return getattr(errors, "ModelError", ModelError)(message)
+    return getattr(errors, kind, ModelError)(message)
 
 
 @dataclass

@@ -1,0 +1,63 @@
+"""`reintegration users add/revoke/list` and `reintegration serve`'s refusal of a taken port."""
+
+from __future__ import annotations
+
+import socket
+
+from typer.testing import CliRunner
+
+from reintegration.cli import app
+
+
+def test_users_add_prints_a_token_once_and_revoke_stops_it(home):
+    from reintegration.settings import get_settings
+    from reintegration.store.engine import open_store
+    from reintegration.users import authenticate
+
+    added = CliRunner().invoke(
+        app, ["users", "add", "awa", "--role", "enumerator", "--country", "sen"]
+    )
+
+    assert added.exit_code == 0, added.output
+    token = added.stdout.strip()
+    engine = open_store(get_settings().database_url)
+    user = authenticate(engine, token)
+    assert user is not None and user.countries == frozenset({"SEN"})
+    assert "shown this once" in added.stderr
+    listed = CliRunner().invoke(app, ["users", "list"])
+    assert listed.stdout.splitlines() == ["awa\tenumerator\tSEN"]
+
+    revoked = CliRunner().invoke(app, ["users", "revoke", "awa"])
+
+    assert revoked.exit_code == 0 and authenticate(engine, token) is None
+    engine.dispose()
+
+
+def test_users_add_with_an_unknown_role_exits_2_with_a_sentence(home):
+    result = CliRunner().invoke(app, ["users", "add", "x", "--role", "boss"])
+
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        "error: 'boss' is not a role: use one of enumerator, manager, analyst, admin."
+    )
+
+
+def test_revoking_an_unknown_user_exits_2(home):
+    result = CliRunner().invoke(app, ["users", "revoke", "ghost"])
+
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "error: there is no user named 'ghost'."
+
+
+def test_serve_on_a_taken_port_exits_2_with_a_sentence(home):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+
+        result = CliRunner().invoke(app, ["serve", "--port", str(port)])
+
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"error: port {port} on 127.0.0.1 is already in use; choose another with --port."
+    )
