@@ -17,6 +17,7 @@ complements are suppressed by :func:`reintegration.aggregate.breakdown`.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
@@ -30,14 +31,15 @@ import sqlalchemy as sa
 
 from reintegration.aggregate import LEVELS, TOTAL, breakdown, suppress
 from reintegration.errors import QueryError
+from reintegration.panel_frame import FIGURES, read_assistance, read_base, read_scores
 from reintegration.questionnaire import load_questionnaire
 from reintegration.store.data_version import read_data_version
 from reintegration.store.engine import for_reading
-from reintegration.store.schema import returnee, score, submission
+from reintegration.store.schema import score
 
-FIGURES = ("economic", "social", "psychosocial", "composite")
 GROUPS = ("sex", "age_group", "return_type", "country", "round", "months_band", "cohort")
 BY_ASSISTANCE = "assistance"
+logger = logging.getLogger(__name__)
 MONTH_BANDS = ((0.0, 3.0, "0-3"), (3.0, 6.0, "3-6"), (6.0, 12.0, "6-12"), (12.0, 18.0, "12-18"))
 LAST_BAND = "18+"
 HISTOGRAM_BINS = 10
@@ -73,8 +75,8 @@ def months_band(months: np.ndarray) -> np.ndarray:
     return np.select(conditions, [label for *_, label in MONTH_BANDS], default=LAST_BAND)
 
 
-def _cohort(return_days: np.ndarray) -> np.ndarray:
-    dates = pd.to_datetime(return_days, unit="D")
+def _cohort(return_days: pd.Series) -> np.ndarray:
+    dates = pd.to_datetime(return_days.to_numpy(), unit="D")
     return np.asarray(dates.year.astype(str) + "Q" + dates.quarter.astype(str), dtype=object)
 
 
@@ -95,9 +97,11 @@ class Analytics:
         self.min_cell = min_cell
         self._reader = for_reading(engine)
         self._lock = threading.Lock()
-        self._frames: dict[tuple[int, str], pd.DataFrame] = {}
-        self._loading: dict[tuple[int, str], threading.Lock] = {}
+        self._frames: dict[tuple[Any, ...], Any] = {}
+        self._loading: dict[tuple[Any, ...], threading.Lock] = {}
         self._answers: OrderedDict[Hashable, Any] = OrderedDict()
+        self._in_use: set[str] = set()
+        self._stop = threading.Event()
         questionnaire = load_questionnaire()
         self._child_below = questionnaire.child_age_below
 
@@ -136,10 +140,52 @@ class Analytics:
     def frame(self, index_version: str) -> pd.DataFrame:
         """The current submissions with their ``index_version`` scores, one row each.
 
-        Sorted by returnee, then interview date; ``rkey`` numbers the returnees. Scores are
-        missing where this version has not scored a submission. Built once per data version.
+        Sorted by returnee, then round; ``rkey`` numbers the returnees. Scores are missing
+        where this version has not scored a submission. Built once per data version: the
+        submissions once, then each index version's scores beside them.
         """
-        key = (self.data_version(), index_version)
+        version = self.data_version()
+        self._in_use.add(index_version)
+        base = self._once((version, "base"), self._read_base)
+        return self._once(
+            (version, "scores", index_version), lambda: self._with_scores(base, index_version)
+        )
+
+    def keep_warm(self, interval: float = 2.0) -> threading.Thread:
+        """Reload the frames of the index versions in use whenever the data version moves.
+
+        A daemon thread: after an upload, the first request finds the new frame loaded (or
+        waits only for the rest of its loading) instead of paying for the whole load.
+        """
+
+        def watch() -> None:
+            seen = -1
+            while not self._stop.wait(interval):
+                try:
+                    version = self.data_version()
+                    if version != seen:
+                        for label in list(self._in_use):
+                            self.frame(label)
+                        seen = version
+                except Exception:  # a store briefly unreachable must not end the watcher
+                    logger.exception("reloading the analytics frames failed; will retry")
+
+        thread = threading.Thread(target=watch, name="analytics-warm", daemon=True)
+        thread.start()
+        return thread
+
+    def close(self) -> None:
+        """Stop the thread of :meth:`keep_warm`."""
+        self._stop.set()
+
+    def _assistance_of(self, frame: pd.DataFrame) -> pd.Series:
+        version = self.data_version()
+        texts = self._once((version, "assistance"), self._read_assistance)
+        found = texts.reindex(frame["id"].to_numpy()).fillna("").to_numpy()
+        return pd.Series(found, index=frame.index, dtype=object)
+
+    def _once(self, key: tuple[Any, ...], load: Callable[[], Any]) -> Any:
+        """``load()`` once per key, however many threads ask at the same time."""
         with self._lock:
             if key in self._frames:
                 return self._frames[key]
@@ -148,85 +194,32 @@ class Analytics:
             with self._lock:
                 if key in self._frames:
                     return self._frames[key]
-            frame = self._load(index_version)
+            value = load()
             with self._lock:
-                # Older versions are dropped: only the newest data is ever asked for again.
-                self._frames = {k: v for k, v in self._frames.items() if k[0] >= key[0]}
-                self._frames[key] = frame
+                # Older data versions are dropped: only the newest data is asked for again.
+                newest = key[0]
+                self._frames = {k: v for k, v in self._frames.items() if k[0] >= newest}
+                self._frames[key] = value
                 self._loading.pop(key, None)
-        return frame
+        return value
 
-    def _load(self, index_version: str) -> pd.DataFrame:
-        s, r, sc = submission.c, returnee.c, score.c
-        joined = submission.join(returnee, r.key == s.returnee_key).outerjoin(
-            score, (sc.submission_pk == s.id) & (sc.index_version == index_version)
-        )
-        query = (
-            sa.select(
-                s.returnee_key,
-                s.submission_id,
-                s.interview_date,
-                s.return_date,
-                s.months_since_return,
-                s.survey_round,
-                s.assistance,
-                r.sex,
-                r.age_at_return,
-                r.return_type,
-                r.country,
-                sc.economic,
-                sc.social,
-                sc.psychosocial,
-                sc.composite,
-                sc.level,
-                sc.sustainable,
-            )  # fmt: skip
-            .select_from(joined)
-            .where(s.current.is_(True))
-        )
+    def _read_base(self) -> pd.DataFrame:
         with self._reader.connect() as conn:
-            # The driver's own rows: SQLAlchemy's per-value type processing would cost seconds.
-            compiled = query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
-            rows = conn.exec_driver_sql(str(compiled)).fetchall()
-        columns = [c.name for c in query.selected_columns]
-        raw = pd.DataFrame.from_records(rows, columns=columns, coerce_float=True)
-        return self._shape(raw)
-
-    def _shape(self, raw: pd.DataFrame) -> pd.DataFrame:
-        interview = _days(raw["interview_date"])
-        returned = _days(raw["return_date"])
-        order = np.lexsort((raw["submission_id"].to_numpy(), interview, raw["returnee_key"]))
-        raw = raw.iloc[order].reset_index(drop=True)
-        interview, returned = interview[order], returned[order]
-        keys = raw["returnee_key"].to_numpy()
-        starts = np.r_[True, keys[1:] != keys[:-1]] if len(keys) else np.zeros(0, bool)
-        age = pd.to_numeric(raw["age_at_return"], errors="coerce").to_numpy(float)
-        months = raw["months_since_return"].to_numpy(float)
-        frame = pd.DataFrame(
-            {
-                "rkey": np.cumsum(starts) - 1,
-                "interview_day": interview,
-                "round": pd.to_numeric(raw["survey_round"], errors="coerce").fillna(0).astype(int),
-                "months_since_return": months,
-                "months_band": pd.Categorical(
-                    months_band(months), [*(b[2] for b in MONTH_BANDS), LAST_BAND]
-                ),
-                "cohort": pd.Categorical(_cohort(returned)),
-                "sex": pd.Categorical(raw["sex"]),
-                "age_group": pd.Categorical.from_codes(
-                    np.where(np.isnan(age), -1, (age >= self._child_below).astype(int)),
-                    ["child", "adult"],
-                ),
-                "return_type": pd.Categorical(raw["return_type"]),
-                "country": pd.Categorical(raw["country"]),
-                "assistance": raw["assistance"].fillna("").astype(object),
-                "level": pd.Categorical(raw["level"], list(LEVELS)),
-                "sustainable": pd.to_numeric(raw["sustainable"], errors="coerce").astype("float64"),
-            }
+            base = read_base(conn, self._child_below)
+        bands = pd.Categorical(
+            months_band(base["months_since_return"].to_numpy()),
+            [*(b[2] for b in MONTH_BANDS), LAST_BAND],
         )
-        for figure in FIGURES:
-            frame[figure] = pd.to_numeric(raw[figure], errors="coerce").astype("float64")
-        return frame
+        return base.assign(months_band=bands, cohort=pd.Categorical(_cohort(base["return_day"])))
+
+    def _with_scores(self, base: pd.DataFrame, index_version: str) -> pd.DataFrame:
+        with self._reader.connect() as conn:
+            scores = read_scores(conn, base["id"].to_numpy(), index_version)
+        return pd.concat([base, scores.set_axis(base.index)], axis=1)
+
+    def _read_assistance(self) -> pd.Series:
+        with self._reader.connect() as conn:
+            return read_assistance(conn)
 
     # -- selection ------------------------------------------------------------------------------
 
@@ -358,7 +351,7 @@ class Analytics:
 
     def _assistance(self, filters: Filters, index_version: str) -> pd.DataFrame:
         records = self._records(filters, index_version, ())
-        codes = records["assistance"].str.split()
+        codes = self._assistance_of(records).str.split()
         exploded = records.assign(assistance=codes.map(lambda c: c or ["none"])).explode(
             "assistance"
         )
@@ -459,10 +452,6 @@ def _plain(table: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
     for key in by:
         out[key] = out[key].map(lambda v: TOTAL if v == TOTAL else (None if pd.isna(v) else str(v)))
     return out.reset_index(drop=True)
-
-
-def _days(values: pd.Series) -> np.ndarray:
-    return pd.to_datetime(values).to_numpy("datetime64[D]").astype(np.int64)
 
 
 def _day(value: date) -> int:
