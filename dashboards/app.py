@@ -30,11 +30,11 @@ PAGES = (
     "breakdowns",
     "trajectories",
     "assistance",
-    # "worklist",
+    "worklist",
     # "models",
-    # "quality",
-    # "upload",
-    # "admin",
+    "quality",
+    "upload",
+    "admin",
     "not_found_404",
 )
 ASSETS = Path(__file__).with_name("assets")

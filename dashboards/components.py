@@ -3,6 +3,7 @@ headline numbers, tables, and the sync of a page's filters into the address bar.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -76,6 +77,19 @@ def table(
     **kwargs: Any,
 ) -> dash_table.DataTable:
     """A sortable table of ``rows`` with ``columns`` as (key, title)."""
+    # Dash announces DataTable's move out of its core package in favour of dash-ag-grid, which
+    # is not a dependency here; the warning says nothing a user of this app can act on.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", r"\s*The dash_table.DataTable", DeprecationWarning)
+        return _data_table(element_id, rows, columns, **kwargs)
+
+
+def _data_table(
+    element_id: str,
+    rows: Sequence[dict[str, Any]],
+    columns: Sequence[tuple[str, str]],
+    **kwargs: Any,
+) -> dash_table.DataTable:
     return dash_table.DataTable(
         id=element_id,
         data=list(rows),

@@ -21,6 +21,8 @@ from dashboards.figures.common import (
 )
 from reintegration.aggregate import LEVELS
 
+NOBODY = "No scored returnee matches these filters"
+
 
 def means_figure(means: pd.DataFrame, *, index_version: str, n: float | None) -> go.Figure:
     """Mean of each score with its 95% interval.
@@ -35,6 +37,8 @@ def means_figure(means: pd.DataFrame, *, index_version: str, n: float | None) ->
         Returnees behind the means (None or NaN when suppressed).
     """
     known = means.dropna(subset=["mean"])
+    if n == 0:
+        return empty_figure(NOBODY, index_version, title="Mean scores")
     if known.empty:
         return empty_figure("Too few returnees to show a mean", index_version, title="Mean scores")
     extra = f"n = {int(n):,} returnees" if n is not None and n == n else ""
@@ -119,14 +123,20 @@ def histogram_figure(
     return fig
 
 
-def levels_figure(levels: pd.DataFrame, *, index_version: str, min_cell: int) -> go.Figure:
+def levels_figure(
+    levels: pd.DataFrame, *, index_version: str, min_cell: int, n: float | None = None
+) -> go.Figure:
     """Share of returnees in each level band (low, medium, high).
 
     Parameters
     ----------
     levels : DataFrame
         Columns ``level`` and ``share`` (0 to 1; NaN when suppressed), in band order.
+    n : float, optional
+        Returnees behind the shares (0: nobody matches).
     """
+    if n == 0:
+        return empty_figure(NOBODY, index_version, title="Level bands")
     if levels["share"].isna().all():
         return empty_figure(
             f"Suppressed: {suppressed_label(min_cell)} returnees",

@@ -55,12 +55,17 @@ def _number(value: Any, *, min_cell: int) -> str:
 
 def _headlines(summary: dict[str, Any], min_cell: int) -> list[html.Div]:
     composite = summary["means"]["composite"]
-    if composite["mean"] is None:
+    if summary["returnees"] == 0:
+        mean, interval = "none", "no scored returnee matches these filters"
+    elif composite["mean"] is None:
         mean, interval = suppressed_label(min_cell), "returnees: too few to show"
     else:
         mean = f"{composite['mean']:.2f}"
         interval = f"95% interval {composite['low']:.2f} to {composite['high']:.2f}"
     share = summary["share_sustainable"]
+    share_text = suppressed_label(min_cell) if share is None else f"{share:.0%}"
+    if summary["returnees"] == 0:
+        share_text = "none"
     return [
         headline(
             "Returnees",
@@ -74,7 +79,7 @@ def _headlines(summary: dict[str, Any], min_cell: int) -> list[html.Div]:
         headline("Mean composite", mean, interval),
         headline(
             "Sustainable",
-            suppressed_label(min_cell) if share is None else f"{share:.0%}",
+            share_text,
             "composite ≥ 0.66, no dimension below 0.33",
         ),
         headline(
@@ -96,7 +101,9 @@ def _figures(summary: dict[str, Any], version: str, min_cell: int) -> list[Any]:
             min_cell=min_cell,
             thresholds=(index.medium_from, index.high_from),
         ),
-        levels_figure(frames["levels"], index_version=version, min_cell=min_cell),
+        levels_figure(
+            frames["levels"], index_version=version, min_cell=min_cell, n=summary["returnees"]
+        ),
     ]
 
 

@@ -1,0 +1,224 @@
+"""Admin: users and their tokens (add, shown once; revoke), and the audit log."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import dash
+from dash import Input, Output, State, dcc, html
+from dash.exceptions import PreventUpdate
+
+from dashboards.access import guarded, page_layout
+from dashboards.auth import services
+from dashboards.components import table
+from reintegration import batch_views
+from reintegration.errors import UserError
+from reintegration.roles import Capability, Role
+from reintegration.users import User, add_user, list_users, revoke_user
+
+dash.register_page(
+    __name__,
+    path="/admin",
+    name="Admin",
+    title="Admin · Reintegration",
+    order=9,
+    capability=Capability.ADMIN,
+)
+
+PAGE = "admin"
+AUDIT_ROWS = 500
+USER_COLUMNS = (("name", "Name"), ("role", "Role"), ("countries", "Countries"))
+AUDIT_COLUMNS = (
+    ("at", "When (UTC)"),
+    ("actor", "Who"),
+    ("action", "Action"),
+    ("target", "On"),
+    ("batch_id", "Batch"),
+    ("detail", "Detail"),
+)
+
+
+def _users() -> list[dict[str, Any]]:
+    return [
+        {
+            "name": u.name,
+            "role": u.role.value,
+            "countries": ", ".join(sorted(u.countries)) if u.countries else "all",
+        }
+        for u in list_users(services().engine)
+    ]
+
+
+def _audit() -> list[dict[str, Any]]:
+    return [
+        {
+            "at": entry["at"].strftime("%Y-%m-%d %H:%M:%S") if entry["at"] else "",
+            "actor": entry["actor"],
+            "action": entry["action"],
+            "target": entry["target"] or "",
+            "batch_id": entry["batch_id"] or "",
+            "detail": json.dumps(entry["detail"], ensure_ascii=False) if entry["detail"] else "",
+        }
+        for entry in batch_views.audit_entries(services().engine, limit=AUDIT_ROWS)
+    ]
+
+
+def _user_options() -> list[dict[str, str]]:
+    return [{"label": f"{u['name']} ({u['role']})", "value": u["name"]} for u in _users()]
+
+
+@page_layout(__name__)
+def layout(user: User, **_: str) -> html.Div:
+    return html.Div(
+        className=f"page page-{PAGE}",
+        children=[
+            html.H1("Admin"),
+            html.Section(
+                className="section",
+                children=[
+                    html.H2("Users"),
+                    table(f"{PAGE}-users-table", _users(), USER_COLUMNS, page_size=10),
+                    html.H2("Add a user"),
+                    html.Div(
+                        className="page-controls",
+                        children=[
+                            html.Div(
+                                className="filter",
+                                children=[
+                                    html.Label("Name", htmlFor=f"{PAGE}-name-input"),
+                                    dcc.Input(id=f"{PAGE}-name-input", type="text", maxLength=200),
+                                ],
+                            ),
+                            html.Div(
+                                className="filter",
+                                children=[
+                                    html.Label("Role", htmlFor=f"{PAGE}-role-input"),
+                                    dcc.Dropdown(
+                                        id=f"{PAGE}-role-input",
+                                        options=[
+                                            {"label": r.value, "value": r.value} for r in Role
+                                        ],
+                                        value=Role.MANAGER.value,
+                                        clearable=False,
+                                    ),
+                                ],
+                            ),
+                            html.Div(
+                                className="filter",
+                                children=[
+                                    html.Label(
+                                        "Countries (ISO codes, comma-separated; empty: all)",
+                                        htmlFor=f"{PAGE}-countries-input",
+                                    ),
+                                    dcc.Input(id=f"{PAGE}-countries-input", type="text"),
+                                ],
+                            ),
+                            html.Button("Add user", id=f"{PAGE}-add-button", n_clicks=0),
+                        ],
+                    ),
+                    html.Div(id=f"{PAGE}-add-result"),
+                    html.H2("Revoke a user"),
+                    html.Div(
+                        className="page-controls",
+                        children=[
+                            dcc.Dropdown(id=f"{PAGE}-revoke-input", options=_user_options()),
+                            dcc.ConfirmDialogProvider(
+                                html.Button("Revoke", className="button-secondary"),
+                                id=f"{PAGE}-revoke-confirm",
+                                message="Revoke this user? Their token stops working at once.",
+                            ),
+                        ],
+                    ),
+                    html.Div(id=f"{PAGE}-revoke-result"),
+                ],
+            ),
+            html.Section(
+                className="section",
+                children=[
+                    html.H2("Audit log"),
+                    html.P(
+                        f"The {AUDIT_ROWS} most recent entries: who did what, when; never answers.",
+                        className="muted",
+                    ),
+                    table(
+                        f"{PAGE}-audit-table",
+                        _audit(),
+                        AUDIT_COLUMNS,
+                        page_size=15,
+                        filter_action="native",
+                    ),
+                ],
+            ),
+        ],
+    )
+
+
+def register_callbacks(app: dash.Dash) -> None:
+    @app.callback(
+        Output(f"{PAGE}-add-result", "children"),
+        Output(f"{PAGE}-users-table", "data"),
+        Output(f"{PAGE}-revoke-input", "options"),
+        Output(f"{PAGE}-audit-table", "data"),
+        Input(f"{PAGE}-add-button", "n_clicks"),
+        State(f"{PAGE}-name-input", "value"),
+        State(f"{PAGE}-role-input", "value"),
+        State(f"{PAGE}-countries-input", "value"),
+        prevent_initial_call=True,
+    )
+    @guarded(Capability.ADMIN)
+    def add(
+        user: User, clicks: int, name: str | None, role: str | None, countries: str | None
+    ) -> tuple[Any, ...]:
+        if not clicks:
+            raise PreventUpdate
+        codes = [c for c in (countries or "").replace(";", ",").split(",") if c.strip()]
+        try:
+            token = add_user(
+                services().engine, name or "", role or "", codes or None, actor=user.name
+            )
+        except UserError as exc:
+            message: Any = html.P(
+                f"Not added: {exc}.", className="notice notice-refused", id=f"{PAGE}-add-error"
+            )
+        else:
+            message = html.Div(
+                className="notice",
+                children=[
+                    html.P(
+                        f"{name} can log in with this token. Copy it now: it is shown only once."
+                    ),
+                    html.Div(token, className="token", id=f"{PAGE}-new-token"),
+                ],
+            )
+        return message, _users(), _user_options(), _audit()
+
+    @app.callback(
+        Output(f"{PAGE}-revoke-result", "children"),
+        Output(f"{PAGE}-users-table", "data", allow_duplicate=True),
+        Output(f"{PAGE}-revoke-input", "options", allow_duplicate=True),
+        Output(f"{PAGE}-audit-table", "data", allow_duplicate=True),
+        Input(f"{PAGE}-revoke-confirm", "submit_n_clicks"),
+        State(f"{PAGE}-revoke-input", "value"),
+        prevent_initial_call=True,
+    )
+    @guarded(Capability.ADMIN)
+    def revoke(user: User, clicks: int | None, name: str | None) -> tuple[Any, ...]:
+        if not clicks or not name:
+            raise PreventUpdate
+        if name == user.name:
+            message: Any = html.P(
+                "You cannot revoke your own token here: ask another administrator, or use "
+                "`reintegration users revoke`.",
+                className="notice notice-refused",
+            )
+        else:
+            try:
+                revoke_user(services().engine, name, actor=user.name)
+            except UserError as exc:
+                message = html.P(f"Not revoked: {exc}.", className="notice notice-refused")
+            else:
+                message = html.P(
+                    f"{name} is revoked: their token no longer works.", className="notice"
+                )
+        return message, _users(), _user_options(), _audit()

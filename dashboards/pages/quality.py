@@ -1,0 +1,294 @@
+"""Data quality: batches with their accepted, rejected and duplicate counts, a batch's error
+table and fixable file; for row-level roles, missing answers per item and enumerators who
+stand out. An enumerator (upload only) sees their own batches and nothing else."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash
+import pandas as pd
+from dash import Input, Output, State, dcc, html
+from dash.exceptions import PreventUpdate
+
+from dashboards import data, rows
+from dashboards.access import guarded, page_layout
+from dashboards.components import figure_card, headline, table, url_sync
+from dashboards.figures.quality import enumerator_figure, missingness_figure
+from dashboards.filters import FilterState
+from dashboards.labels import item_labels, value_labels
+from reintegration.batch_views import COUNTS
+from reintegration.quality import BLANK
+from reintegration.questionnaire import load_questionnaire
+from reintegration.roles import Capability, allowed
+from reintegration.users import User
+
+dash.register_page(
+    __name__,
+    path="/quality",
+    name="Data quality",
+    title="Data quality · Reintegration",
+    order=7,
+    capability=(Capability.ROW_LEVEL, Capability.UPLOAD),
+)
+
+PAGE = "quality"
+ERRORS_SHOWN = 500
+BATCH_COLUMNS = (
+    ("created_at", "Uploaded"),
+    ("file_name", "File"),
+    ("uploader", "Uploader"),
+    ("status", "Status"),
+    ("received", "Received"),
+    ("accepted", "Accepted"),
+    ("rejected", "Rejected"),
+    ("duplicate", "Duplicate"),
+    ("updated", "Updated"),
+)
+ERROR_COLUMNS = (("row", "Row"), ("column", "Column"), ("value", "Value"), ("message", "Problem"))
+ENUMERATOR_COLUMNS = (
+    ("enumerator_id", "Enumerator"),
+    ("country", "Country"),
+    ("interviews", "Interviews"),
+    ("share_missing", "Missing"),
+    ("relative_composite", "Score vs country"),
+    ("reasons", "Why flagged"),
+)
+
+
+def _batch_rows(user: User) -> list[dict[str, Any]]:
+    out = []
+    for found in rows.batches(user):
+        shown = {key: found.get(key) for key, _ in BATCH_COLUMNS}
+        shown["created_at"] = (
+            found["created_at"].strftime("%Y-%m-%d %H:%M") if found["created_at"] else ""
+        )
+        shown["id"] = found["id"]
+        out.append(shown)
+    return out
+
+
+@page_layout(__name__)
+def layout(user: User, batch: str | None = None, **_: str) -> html.Div:
+    listed = _batch_rows(user)
+    selected = [i for i, row in enumerate(listed) if row["id"] == batch]
+    row_level = allowed(user.role, Capability.ROW_LEVEL)
+    whose = "every batch" if rows.sees_every_batch(user) else "the batches you uploaded"
+    children: list[Any] = [
+        html.H1("Data quality"),
+        html.P(
+            f"Uploads and what became of their rows: {whose}. Select a batch for its error "
+            "table and the fixable file (rejected rows with an error column, to correct and "
+            "upload again).",
+            className="intro",
+        ),
+        dcc.Store(id=f"{PAGE}-query"),
+        html.Section(
+            className="section",
+            children=[
+                html.H2("Batches"),
+                table(
+                    f"{PAGE}-batches-table",
+                    listed,
+                    BATCH_COLUMNS,
+                    row_selectable="single",
+                    selected_rows=selected,
+                    page_size=10,
+                ),
+            ],
+        ),
+        html.Section(className="section", id=f"{PAGE}-batch-detail"),
+        html.Div(
+            className="card-actions",
+            children=[
+                html.Button(
+                    "Download the fixable file (CSV)",
+                    id=f"{PAGE}-fixable-button",
+                    className="button-secondary",
+                    n_clicks=0,
+                ),
+                dcc.Download(id=f"{PAGE}-fixable"),
+            ],
+        ),
+    ]
+    if row_level:
+        children += [
+            html.H2("Answers and enumerators"),
+            html.P(
+                "Of the selected batch, or of the most recent interviews when none is selected. "
+                "Enumerators are compared with each other; a flag is a prompt for a supervisor's "
+                "check, not a finding.",
+                className="muted",
+                id=f"{PAGE}-scope-note",
+            ),
+            html.Div(
+                className="cards",
+                children=[
+                    figure_card(PAGE, "missingness"),
+                    figure_card(PAGE, "enumerators"),
+                ],
+            ),
+            table(f"{PAGE}-enumerators-table", [], ENUMERATOR_COLUMNS, page_size=10),
+        ]
+    return html.Div(className=f"page page-{PAGE}", children=children)
+
+
+def _selected(table_rows: list[dict[str, Any]] | None, selected: list[int] | None) -> str | None:
+    if not table_rows or not selected:
+        return None
+    index = selected[0]
+    return str(table_rows[index]["id"]) if 0 <= index < len(table_rows) else None
+
+
+def _detail(user: User, batch_id: str | None) -> list[Any]:
+    found = rows.batch(user, batch_id)
+    if found is None:
+        return [html.P("Select a batch above to see its errors.", className="muted")]
+    report = found["report"]
+    out: list[Any] = [
+        html.H2(f"Batch {found['file_name']}"),
+        html.P(f"Id {found['id']} · uploaded by {found['uploader']} · status {found['status']}"),
+        html.Div(
+            className="headlines",
+            children=[headline(k.capitalize(), f"{found[k]:,}") for k in COUNTS],
+        ),
+    ]
+    if found.get("reason"):
+        out.append(html.P(f"Why it failed: {found['reason']}", className="notice notice-refused"))
+    for warning in report["warnings"]:
+        where = f"row {warning['row']}, column {warning['column']}: " if warning.get("row") else ""
+        out.append(
+            html.P(f"Warning: {where}{warning['message']}", className="notice notice-warning")
+        )
+    for label, columns in (
+        ("Ignored columns", report["ignored_columns"]),
+        ("Missing item columns", report["missing_columns"]),
+        ("Identifier columns dropped", report["dropped_identifier_columns"]),
+    ):
+        if columns:
+            out.append(html.P(f"{label}: {', '.join(columns)}", className="muted"))
+    errors = rows.batch_errors(found["id"])
+    if errors:
+        out += [
+            html.H2(f"Rejected cells ({len(errors):,})"),
+            table(f"{PAGE}-errors-table", errors[:ERRORS_SHOWN], ERROR_COLUMNS, page_size=10),
+        ]
+    else:
+        out.append(html.P("No row of this batch was rejected.", id=f"{PAGE}-no-errors"))
+    return out
+
+
+def _version() -> str | None:
+    return data.resolve_version(FilterState()).index_version
+
+
+def register_callbacks(app: dash.Dash) -> None:
+    url_sync(app, PAGE)
+
+    @app.callback(
+        Output(f"{PAGE}-batch-detail", "children"),
+        Output(f"{PAGE}-query", "data"),
+        Input(f"{PAGE}-batches-table", "selected_rows"),
+        State(f"{PAGE}-batches-table", "data"),
+    )
+    @guarded(Capability.ROW_LEVEL, Capability.UPLOAD)
+    def select(
+        user: User, selected: list[int] | None, table_rows: list[dict[str, Any]]
+    ) -> tuple[Any, str]:
+        batch_id = _selected(table_rows, selected)
+        return _detail(user, batch_id), f"?batch={batch_id}" if batch_id else ""
+
+    @app.callback(
+        Output(f"{PAGE}-fixable", "data"),
+        Input(f"{PAGE}-fixable-button", "n_clicks"),
+        State(f"{PAGE}-batches-table", "selected_rows"),
+        State(f"{PAGE}-batches-table", "data"),
+        prevent_initial_call=True,
+    )
+    @guarded(Capability.ROW_LEVEL, Capability.UPLOAD)
+    def fixable(
+        user: User, clicks: int, selected: list[int] | None, table_rows: list[dict[str, Any]]
+    ) -> Any:
+        found = rows.batch(user, _selected(table_rows, selected))
+        if not clicks or found is None:
+            raise PreventUpdate
+        return dcc.send_string(rows.fixable_file(found["id"]), f"fixable-{found['id']}.csv")
+
+    @app.callback(
+        Output(f"{PAGE}-missingness-graph", "figure"),
+        Output(f"{PAGE}-enumerators-graph", "figure"),
+        Output(f"{PAGE}-enumerators-table", "data"),
+        Input(f"{PAGE}-batches-table", "selected_rows"),
+        State(f"{PAGE}-batches-table", "data"),
+    )
+    @guarded(Capability.ROW_LEVEL)
+    def answers(
+        user: User, selected: list[int] | None, table_rows: list[dict[str, Any]]
+    ) -> tuple[Any, ...]:
+        batch_id = _selected(table_rows, selected)
+        missing, enumerators = _frames(user, batch_id)
+        kinds = [BLANK, *(o.code for o in load_questionnaire().missing_codes)]
+        labels = {**value_labels(), **item_labels()}
+        version = _version() or "none"
+        shown = enumerators.assign(
+            share_missing=enumerators["share_missing"].map(lambda v: f"{v:.1%}"),
+            relative_composite=enumerators["relative_composite"].map(
+                lambda v: "" if pd.isna(v) else f"{v:+.2f}"
+            ),
+            reasons=enumerators["reasons"].map("; ".join),
+        )
+        columns = [key for key, _ in ENUMERATOR_COLUMNS]
+        return (
+            missingness_figure(missing, missing_columns=kinds, labels=labels),
+            enumerator_figure(enumerators, index_version=version),
+            shown[columns].to_dict("records"),
+        )
+
+    for name in ("missingness", "enumerators"):
+        _register_download(app, name)
+
+
+def _frames(user: User, batch_id: str | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    if batch_id is not None and rows.batch(user, batch_id) is None:
+        batch_id = None
+    version = _version()
+    missing = rows.missingness(user, batch_id)
+    enumerators = (
+        rows.anomalies(user, batch_id, version)
+        if version
+        else pd.DataFrame(
+            columns=[
+                "enumerator_id",
+                "country",
+                "interviews",
+                "share_missing",
+                "relative_composite",
+                "reasons",
+                "flagged",
+            ]
+        )
+    )
+    return missing, enumerators
+
+
+def _register_download(app: dash.Dash, name: str) -> None:
+    @app.callback(
+        Output(f"{PAGE}-{name}-csv", "data"),
+        Input(f"{PAGE}-{name}-csv-button", "n_clicks"),
+        State(f"{PAGE}-batches-table", "selected_rows"),
+        State(f"{PAGE}-batches-table", "data"),
+        prevent_initial_call=True,
+    )
+    @guarded(Capability.ROW_LEVEL)
+    def download(
+        user: User, clicks: int, selected: list[int] | None, table_rows: list[dict[str, Any]]
+    ) -> Any:
+        if not clicks:
+            raise PreventUpdate
+        missing, enumerators = _frames(user, _selected(table_rows, selected))
+        frame = (
+            missing
+            if name == "missingness"
+            else enumerators.assign(reasons=enumerators["reasons"].map("; ".join))
+        )
+        return data.csv_download(frame, f"quality-{name}.csv")

@@ -1,0 +1,194 @@
+"""Upload: drag and drop a batch file, follow its progress, then read its report. The ingest
+runs in the background through the same ``Uploads`` object as the API's upload route."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import dash
+from dash import Input, Output, State, dcc, html
+from dash.exceptions import PreventUpdate
+
+from dashboards import rows
+from dashboards.access import guarded, page_layout
+from dashboards.auth import page_url, services
+from dashboards.components import headline, table
+from reintegration.batch_views import COUNTS
+from reintegration.errors import ReintegrationError
+from reintegration.roles import Capability
+from reintegration.users import User
+
+dash.register_page(
+    __name__,
+    path="/upload",
+    name="Upload",
+    title="Upload · Reintegration",
+    order=8,
+    capability=Capability.UPLOAD,
+)
+
+PAGE = "upload"
+POLL_MS = 500
+ERRORS_SHOWN = 100
+ACCEPTED = ".csv,.txt,.xlsx,.jsonl,.json,.zip"
+ERROR_COLUMNS = (("row", "Row"), ("column", "Column"), ("value", "Value"), ("message", "Problem"))
+_SAFE_NAME = 200
+
+
+def _limit_mb() -> int:
+    return int(services().settings.max_upload_mb)
+
+
+@page_layout(__name__)
+def layout(user: User, **_: str) -> html.Div:
+    limit = _limit_mb()
+    scope = (
+        f" Rows of countries other than {', '.join(sorted(user.countries))} are rejected."
+        if user.countries
+        else ""
+    )
+    return html.Div(
+        className=f"page page-{PAGE}",
+        children=[
+            html.H1("Upload a batch"),
+            html.P(
+                "A canonical CSV, XLSX or JSON lines file, or a Kobo or ODK Central export of the "
+                f"shipped form, up to {limit} MB. Rows are checked, scored and stored; the report "
+                f"lists every rejected row with the reason.{scope}",
+                className="intro",
+            ),
+            dcc.Upload(
+                id=f"{PAGE}-file",
+                className="upload-zone",
+                children=html.Div(["Drag and drop a file here, or ", html.A("choose one")]),
+                accept=ACCEPTED,
+                max_size=limit << 20,
+                multiple=False,
+            ),
+            html.Div(
+                className="section",
+                children=[
+                    html.Progress(id=f"{PAGE}-progress", max="1", value="0"),
+                    html.P("No file sent yet.", id=f"{PAGE}-status"),
+                ],
+            ),
+            dcc.Store(id=f"{PAGE}-batch"),
+            dcc.Interval(id=f"{PAGE}-poll", interval=POLL_MS, disabled=True),
+            html.Div(id=f"{PAGE}-report"),
+        ],
+    )
+
+
+def _receive(contents: str, file_name: str) -> Path:
+    """Write the uploaded file alone in a new folder (the upload owns and removes both)."""
+    _, _, encoded = contents.partition(",")
+    try:
+        raw = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("the file arrived damaged; send it again") from None
+    limit = _limit_mb()
+    if len(raw) > limit << 20:
+        raise ValueError(
+            f"the file is larger than the upload limit of {limit} MB; split it into smaller "
+            "batches (or ingest it with the command line, which has no limit)"
+        )
+    folder = services().settings.home / "uploads"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = Path(tempfile.mkdtemp(prefix="upload-", dir=folder))
+    name = Path(file_name or "batch.csv").name[:_SAFE_NAME] or "batch.csv"
+    path = target / name
+    path.write_bytes(raw)
+    return path
+
+
+def _report(user: User, batch_id: str) -> list[Any]:
+    found = rows.batch(user, batch_id)
+    if found is None:
+        return [html.P("This batch is not known here.", className="notice notice-refused")]
+    out: list[Any] = [
+        html.H2(f"Report of {found['file_name']}"),
+        html.P(f"Batch {found['id']} · status {found['status']}", id=f"{PAGE}-batch-status"),
+    ]
+    if found["status"] == "failed":
+        out.append(
+            html.P(
+                f"Nothing was stored: {found.get('reason') or 'the batch failed'}",
+                className="notice notice-refused",
+                id=f"{PAGE}-failed",
+            )
+        )
+        return out
+    out.append(
+        html.Div(
+            className="headlines",
+            id=f"{PAGE}-counts",
+            children=[headline(k.capitalize(), f"{found[k]:,}") for k in COUNTS],
+        )
+    )
+    for warning in found["report"]["warnings"]:
+        where = f"row {warning['row']}, column {warning['column']}: " if warning.get("row") else ""
+        out.append(
+            html.P(f"Warning: {where}{warning['message']}", className="notice notice-warning")
+        )
+    errors = rows.batch_errors(found["id"])
+    if errors:
+        out += [
+            html.H2(f"Rejected cells ({len(errors):,})"),
+            table(f"{PAGE}-errors-table", errors[:ERRORS_SHOWN], ERROR_COLUMNS, page_size=10),
+        ]
+    out.append(
+        dcc.Link(
+            "See this batch on the data quality page (and download the fixable file)",
+            href=page_url(f"/quality?batch={found['id']}"),
+        )
+    )
+    return out
+
+
+def register_callbacks(app: dash.Dash) -> None:
+    @app.callback(
+        Output(f"{PAGE}-batch", "data"),
+        Output(f"{PAGE}-poll", "disabled"),
+        Output(f"{PAGE}-status", "children"),
+        Output(f"{PAGE}-progress", "value"),
+        Output(f"{PAGE}-report", "children"),
+        Input(f"{PAGE}-file", "contents"),
+        State(f"{PAGE}-file", "filename"),
+        prevent_initial_call=True,
+    )
+    @guarded(Capability.UPLOAD)
+    def send(user: User, contents: str | None, file_name: str | None) -> tuple[Any, ...]:
+        if not contents:
+            raise PreventUpdate
+        try:
+            path = _receive(contents, file_name or "batch.csv")
+            batch_id = services().uploads.submit(path, path.name, user)
+        except (ValueError, ReintegrationError) as exc:
+            return None, True, f"Not uploaded: {exc}", "0", []
+        return batch_id, False, f"Processing {path.name}...", "0", []
+
+    @app.callback(
+        Output(f"{PAGE}-progress", "value", allow_duplicate=True),
+        Output(f"{PAGE}-status", "children", allow_duplicate=True),
+        Output(f"{PAGE}-poll", "disabled", allow_duplicate=True),
+        Output(f"{PAGE}-report", "children", allow_duplicate=True),
+        Input(f"{PAGE}-poll", "n_intervals"),
+        State(f"{PAGE}-batch", "data"),
+        prevent_initial_call=True,
+    )
+    @guarded(Capability.UPLOAD)
+    def poll(user: User, _ticks: int, batch_id: str | None) -> tuple[Any, ...]:
+        if not batch_id:
+            raise PreventUpdate
+        progress = services().uploads.progress(batch_id)
+        if progress is not None and progress < 1.0:
+            return f"{progress:.3f}", f"Processing: {progress:.0%} of the rows read.", False, []
+        if progress is None:  # started by another server process: its record tells
+            found = rows.batch(user, batch_id)
+            if found is not None and found["status"] == "processing":
+                return "0", "Processing...", False, []
+        return "1", "Done.", True, _report(user, batch_id)

@@ -1,0 +1,269 @@
+"""The dashboard over a real store: a synthetic panel ingested once per session, services as the
+API builds them (with the built-in index as champion and no model registry), users of every
+role, and a Flask client that logs in and calls callbacks the way the browser does."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reintegration.index import ReintegrationIndex
+from reintegration.ingest import ingest_file
+from reintegration.questionnaire import load_questionnaire
+from reintegration.roles import Role
+from reintegration.settings import Settings
+from reintegration.store.engine import open_store
+from reintegration.synth import generate_panel, write_panel
+from reintegration.users import add_user
+
+RETURNEES = 1500
+LABEL = "rss-v1-provisional"
+SCOPED_COUNTRY = "SEN"
+
+
+class FixedChampions:
+    """The built-in index as champion; a risk champion only when a test says so."""
+
+    def __init__(self) -> None:
+        self._index = ReintegrationIndex().fit()
+        self.risk_version: int | None = None
+
+    def index(self) -> tuple[ReintegrationIndex, str, int | None]:
+        return self._index, LABEL, None
+
+    def risk(self) -> tuple[Any, int] | None:
+        return None if self.risk_version is None else (object(), self.risk_version)
+
+    def refresh(self) -> None:
+        return None
+
+
+@dataclass
+class NoRegistry:
+    """The model lifecycle of a server whose registry has nothing yet."""
+
+    versions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    cards: dict[tuple[str, int], str] = field(default_factory=dict)
+
+    def list_models(self) -> list[dict[str, Any]]:
+        return [{"name": name} for name in self.versions]
+
+    def resolve_name(self, name: str) -> str:
+        return name
+
+    def list_versions(self, name: str) -> list[dict[str, Any]]:
+        return self.versions.get(name, [])
+
+    def model_card(self, name: str, version: int) -> str:
+        return self.cards[(name, version)]
+
+
+def build_services(home: Path, panel: Path | None) -> Any:
+    """Services over a new store in ``home``, with ``panel`` ingested."""
+    from api.services import Services
+    from api.uploads import Uploads
+    from reintegration.analytics import Analytics
+
+    url = f"sqlite:///{home / 'reintegration.db'}"
+    settings = Settings(home=home, database_url=url, mlflow_tracking_uri="")
+    engine = open_store(url)
+    questionnaire = load_questionnaire()
+    champions = FixedChampions()
+    if panel is not None:
+        ingest_file(
+            panel,
+            engine,
+            scorer=champions.index()[0],
+            questionnaire=questionnaire,
+            secret=settings.secret_key_bytes(),
+            uploader="enumerator",
+        )
+    return Services(
+        settings=settings,
+        engine=engine,
+        questionnaire=questionnaire,
+        analytics=Analytics(engine, min_cell=settings.min_cell),
+        champions=champions,
+        uploads=Uploads(engine, questionnaire, champions, secret=settings.secret_key_bytes),
+        lifecycle=NoRegistry(),
+    )
+
+
+@dataclass
+class Dashboard:
+    """A store, its services, the Dash app over them and one token per user."""
+
+    services: Any
+    app: Any
+    tokens: dict[str, str]
+    truth: dict[str, Any]
+
+
+def _users(services: Any) -> dict[str, str]:
+    tokens = {role.value: add_user(services.engine, role.value, role) for role in Role}
+    tokens["scoped-manager"] = add_user(
+        services.engine, "scoped-manager", Role.MANAGER, [SCOPED_COUNTRY]
+    )
+    tokens["scoped-analyst"] = add_user(
+        services.engine, "scoped-analyst", Role.ANALYST, [SCOPED_COUNTRY]
+    )
+    return tokens
+
+
+@pytest.fixture(scope="session")
+def panel_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    folder = tmp_path_factory.mktemp("dashboard-panel")
+    frame, truth = generate_panel(RETURNEES, 3, seed=11)
+    write_panel(frame, folder / "panel.csv")
+    return folder / "panel.csv", truth
+
+
+@pytest.fixture(scope="session")
+def dashboard(tmp_path_factory: pytest.TempPathFactory, panel_file) -> Iterator[Dashboard]:
+    """One store for the session's read-only tests (do not change its data)."""
+    from dashboards.app import create_dash_app
+
+    services = build_services(tmp_path_factory.mktemp("dashboard-home"), panel_file[0])
+    tokens = _users(services)
+    yield Dashboard(services, create_dash_app(services), tokens, panel_file[1])
+    services.close()
+
+
+@pytest.fixture
+def own_dashboard(tmp_path: Path, panel_file) -> Iterator[Dashboard]:
+    """A store of its own, for tests that write (uploads, users, risk rows)."""
+    from dashboards.app import create_dash_app
+
+    services = build_services(tmp_path / "home", panel_file[0])
+    tokens = _users(services)
+    yield Dashboard(services, create_dash_app(services), tokens, panel_file[1])
+    services.close()
+
+
+def _outputs(spec: str) -> list[str]:
+    """The ``id.prop`` outputs of a callback as ``_dash-dependencies`` spells them."""
+    parts = spec[2:-2].split("...") if spec.startswith("..") else [spec]
+    return [part.split("@")[0] for part in parts]
+
+
+class Client:
+    """A browser stand-in: logs in through the login form, then calls pages and callbacks."""
+
+    def __init__(self, dashboard: Dashboard) -> None:
+        from werkzeug.test import Client as WerkzeugClient
+
+        from dashboards.standalone import wsgi_app
+
+        self.dashboard = dashboard
+        self.http = WerkzeugClient(wsgi_app(dashboard.app))
+        self._dependencies: list[dict[str, Any]] | None = None
+
+    def login(self, who: str) -> Any:
+        return self.http.post(
+            "/dashboard/login",
+            data={"token": self.dashboard.tokens[who], "next": "/dashboard/overview"},
+        )
+
+    def dependencies(self) -> list[dict[str, Any]]:
+        if self._dependencies is None:
+            self._dependencies = self.http.get("/dashboard/_dash-dependencies").get_json()
+        return self._dependencies
+
+    def callback(
+        self,
+        output: str,
+        inputs: dict[str, Any],
+        states: dict[str, Any] | None = None,
+        *,
+        changed: list[str] | None = None,
+    ) -> Any:
+        """Call the callback whose outputs include ``output`` (``id.prop``), with values of
+        its inputs and states by ``id.prop`` (missing ones are None)."""
+        states = states or {}
+        given = {*inputs, *states}
+        candidates = [
+            d
+            for d in self.dependencies()
+            if not d.get("clientside_function")
+            and output in _outputs(d["output"])
+            and given <= {f"{i['id']}.{i['property']}" for i in d["inputs"] + d["state"]}
+        ]
+        assert candidates, f"no callback outputs {output} with inputs {sorted(given)}"
+        dependency = candidates[0]
+
+        def values(items: list[dict[str, Any]], given: dict[str, Any]) -> list[dict[str, Any]]:
+            return [
+                {
+                    "id": i["id"],
+                    "property": i["property"],
+                    "value": given.get(f"{i['id']}.{i['property']}"),
+                }
+                for i in items
+            ]
+
+        outputs = [
+            {"id": part.rsplit(".", 1)[0], "property": part.rsplit(".", 1)[1]}
+            for part in _outputs(dependency["output"])
+        ]
+        body = {
+            "output": dependency["output"],
+            "outputs": outputs if len(outputs) > 1 else outputs[0],
+            "inputs": values(dependency["inputs"], inputs),
+            "state": values(dependency["state"], states),
+            "changedPropIds": changed or [next(iter(inputs), "")],
+        }
+        return self.http.post(
+            "/dashboard/_dash-update-component",
+            data=json.dumps(body),
+            content_type="application/json",
+        )
+
+    def page(self, path: str, search: str = "") -> Any:
+        """The page router's answer for ``path``: the layout the browser would render."""
+        return self.callback(
+            "_pages_content.children",
+            {"_pages_location.pathname": f"/dashboard{path}", "_pages_location.search": search},
+        )
+
+
+def response_text(response: Any) -> str:
+    """Every string in a callback's JSON answer, joined: what the page would read."""
+    strings: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, str):
+            strings.append(node)
+        elif isinstance(node, dict):
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(response.get_json())
+    return " ".join(strings)
+
+
+@pytest.fixture
+def client(dashboard: Dashboard) -> Client:
+    return Client(dashboard)
+
+
+def array(value: Any) -> list[Any]:
+    """A figure's array as the browser gets it: a list, or Plotly's typed array
+    (``{"dtype", "bdata"}``, base64 of the raw values)."""
+    import base64
+
+    import numpy as np
+
+    if isinstance(value, dict) and "bdata" in value:
+        data = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+        if "shape" in value:
+            data = data.reshape([int(n) for n in str(value["shape"]).split(",")])
+        return data.tolist()
+    return list(value)
