@@ -1,28 +1,33 @@
-"""The one-command demo: a synthetic panel, scored, summarised for a programme manager.
+"""The one-command demo's own data folder, its synthetic data, and its terminal summary.
 
-Until the server exists (the API and dashboards issues), the demo prints its summary with rich:
-mean scores with 95% intervals by sex, child or adult, and forced or voluntary return, and
-the trajectory by survey round. Every aggregate follows the suppression rule of DESIGN.md.
+``reintegration demo`` (the composition root, ``reintegration/cli.py``) builds the folder and
+the data with these functions, then trains the models and starts the server. The folder is
+``REINTEGRATION_HOME/demo``, marked as the demo's: it is reused on the next run, rebuilt with
+``--fresh``, and a folder the demo did not create is never used or removed.
 """
 
 from __future__ import annotations
 
-import tempfile
-from collections.abc import Sequence
+import shutil
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from rich.console import Console
+import sqlalchemy as sa
 from rich.table import Table
 
-from reintegration.aggregate import TOTAL, add_groups, breakdown, latest_per_returnee
+from reintegration.aggregate import TOTAL
+from reintegration.errors import DemoError
 from reintegration.index import ReintegrationIndex
+from reintegration.ingest import BatchReport, ingest_file
 from reintegration.questionnaire import load_questionnaire
-from reintegration.scoring import scored_records
 from reintegration.synth import generate_panel, write_panel
 
 MIN_CELL = 5
+MARKER = ".reintegration-demo"
+READY = "ready"
 SHORT = {"psychosocial": "psychosoc."}  # keeps the table within a terminal's width
 
 
@@ -67,52 +72,80 @@ def summary_table(
     return out
 
 
-def run_demo(
-    returnees: int = 2000, rounds: int = 3, seed: int = 0, console: Console | None = None
-) -> pd.DataFrame:
-    """Generate, score and summarise a synthetic panel; returns the scored records.
+def demo_folder(home: Path, *, fresh: bool) -> tuple[Path, bool]:
+    """The demo's data folder, ``home/demo``, and whether its data must be built.
 
-    Nothing is stored: the panel lives in a temporary folder that is removed afterwards.
+    Parameters
+    ----------
+    home : Path
+        ``REINTEGRATION_HOME``.
+    fresh : bool
+        Remove the demo's folder and build it again.
+
+    Returns
+    -------
+    (Path, bool)
+        The folder, and True when it is new (or was left half-built by an interrupted run).
+
+    Raises
+    ------
+    DemoError
+        ``home/demo`` exists but the demo did not create it.
     """
-    if console is None:
-        console = Console()
-        if not console.is_terminal:  # piped output: wide enough for every column
-            console = Console(width=110)
+    folder = Path(home) / "demo"
+    if folder.exists():
+        if not (folder / MARKER).is_file():
+            raise DemoError(
+                f"{folder} exists but was not created by the demo, so the demo will not use or "
+                "remove it: move it away, or set REINTEGRATION_HOME to another folder"
+            )
+        if not fresh and (folder / READY).is_file():
+            return folder, False
+        shutil.rmtree(folder)  # asked for, or half-built by an interrupted run
+    folder.mkdir(parents=True)
+    (folder / MARKER).write_text(
+        f"created by `reintegration demo` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n",
+        encoding="utf-8",
+    )
+    return folder, True
+
+
+def build_demo_data(
+    engine: sa.Engine,
+    folder: Path,
+    *,
+    scorer: ReintegrationIndex,
+    secret: bytes,
+    returnees: int = 5000,
+    rounds: int = 3,
+    seed: int = 0,
+    model_version: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> BatchReport:
+    """Generate a synthetic panel as a KoboToolbox export and ingest it, as a field team would.
+
+    Returns
+    -------
+    BatchReport
+        The report of the upload.
+    """
     questionnaire = load_questionnaire()
-    index = ReintegrationIndex().fit()
-    with (
-        console.status("Generating a synthetic panel and scoring it…"),
-        tempfile.TemporaryDirectory() as tmp,
-    ):
-        frame, _ = generate_panel(returnees, rounds, seed=seed, questionnaire=questionnaire)
-        path = Path(tmp) / "panel.csv"
-        write_panel(frame, path, "csv")
-        records, report = scored_records(path, index, questionnaire)
-    records = add_groups(records, questionnaire)
-    records["returnee_key"] = records["returnee_id"]
-    records["round"] = (
-        records.groupby("returnee_key")["interview_date"].rank(method="first").astype(int)
+    frame, truth = generate_panel(returnees, rounds, seed=seed, questionnaire=questionnaire)
+    path = folder / "uploads" / "demo-panel-kobo.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_panel(frame, path, "kobo", questionnaire=questionnaire)
+    return ingest_file(
+        path,
+        engine,
+        scorer=scorer,
+        questionnaire=questionnaire,
+        secret=secret,
+        uploader="demo-enumerator",
+        model_version=model_version,
+        progress=progress,
     )
-    latest = latest_per_returnee(records)
-    figures = [*index.dimensions_, "composite"]
-    console.print(
-        f"Cells with fewer than {MIN_CELL} returnees are suppressed (<{MIN_CELL}).", style="dim"
-    )
-    console.print(
-        f"[bold]Reintegration sustainability[/bold] — "
-        f"{records['returnee_key'].nunique()} returnees, "
-        f"{len(records)} interviews in {rounds} rounds ({report.rejected_rows} rows rejected). "
-        f"Each returnee counts once, at their latest scored interview."
-    )
-    for by, title in (
-        ("sex", "By sex"),
-        ("age_group", "Child and adult returnees"),
-        ("return_type", "Forced and voluntary return"),
-    ):
-        table = breakdown(latest, [by], figures=figures, min_cell=MIN_CELL)
-        console.print(summary_table(table, by, title, figures, index.label_))
-    by_round = breakdown(records, ["round"], figures=figures, min_cell=MIN_CELL)
-    console.print(
-        summary_table(by_round, "round", "By survey round (every interview)", figures, index.label_)
-    )
-    return records
+
+
+def mark_ready(folder: Path) -> None:
+    """Record that the demo's data and models are complete, so the next run reuses them."""
+    (Path(folder) / READY).write_text("ready\n", encoding="utf-8")

@@ -41,3 +41,19 @@ class UserError(ReintegrationError):
 
 class QueryError(ReintegrationError):
     """An aggregate was asked for something it cannot answer (an unknown grouping)."""
+
+
+class ModelError(ReintegrationError):
+    """A model cannot be trained, found, loaded or promoted as asked."""
+
+
+class PromotionRefused(ModelError):
+    """The promotion gate refused a model version; the message names the metric and group."""
+
+
+class JobError(ReintegrationError):
+    """A background job cannot be submitted or read as asked."""
+
+
+class DemoError(ReintegrationError):
+    """The demo cannot set up its data folder or its server (a foreign folder, a taken port)."""

@@ -1,4 +1,4 @@
-"""`reintegration demo`, `synth` and `form` as the README shows them."""
+"""`reintegration synth` and `form` as the README shows them (the demo: tests/test_demo.py)."""
 
 from __future__ import annotations
 
@@ -9,23 +9,6 @@ from typer.testing import CliRunner
 
 from reintegration.cli import app
 from reintegration.form import build_xlsform
-
-
-def test_demo_prints_means_by_sex_age_group_and_return_type():
-    result = CliRunner().invoke(app, ["demo", "--returnees", "300", "--rounds", "2"])
-    assert result.exit_code == 0, result.output
-    out = result.stdout
-    for heading in (
-        "By sex",
-        "Child and adult returnees",
-        "Forced and voluntary return",
-        "By survey round",
-    ):
-        assert heading in out
-    for group in ("female", "male", "child", "adult", "forced", "voluntary"):
-        assert group in out
-    assert "rss-v1-provisional" in out
-    assert "300 returnees" in out
 
 
 def test_synth_writes_the_panel_and_its_ground_truth(tmp_path):
