@@ -197,6 +197,8 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         for operation in operations.values():
             responses = operation.setdefault("responses", {})
             wanted = [422] if public else [401, 403, 422]
+            if "requestBody" in operation:
+                wanted.append(400)
             for status, entry in problem_responses(*wanted).items():
                 responses[str(status)] = entry
             for status, entry in responses.items():

@@ -142,6 +142,9 @@ async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
         detail = f"there is nothing at {request.url.path}; the API lives under /api/v1 (see /docs)"
     elif status == 405:
         detail = f"{request.method} is not allowed on {request.url.path}"
+    elif status == 400:
+        # FastAPI's answer to a body it cannot decode at all (not UTF-8, cut short).
+        detail = "the body cannot be read: send UTF-8 JSON as the Content-Type says"
     else:
         detail = str(exc.detail) if exc.detail else HTTPStatus(status).phrase
     return problem_response(status, detail, headers=getattr(exc, "headers", None))
