@@ -7,10 +7,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
+import sqlalchemy as sa
 
 from reintegration.index import ReintegrationIndex
 from reintegration.ingest import ingest_file
@@ -18,12 +21,14 @@ from reintegration.questionnaire import load_questionnaire
 from reintegration.roles import Role
 from reintegration.settings import Settings
 from reintegration.store.engine import open_store
+from reintegration.store.schema import returnee, risk, submission
 from reintegration.synth import generate_panel, write_panel
 from reintegration.users import add_user
 
 RETURNEES = 1500
 LABEL = "rss-v1-provisional"
 SCOPED_COUNTRY = "SEN"
+RISK_MODEL = "reintegration-risk"
 
 
 class FixedChampions:
@@ -267,3 +272,36 @@ def array(value: Any) -> list[Any]:
             data = data.reshape([int(n) for n in str(value["shape"]).split(",")])
         return data.tolist()
     return list(value)
+
+
+def add_risk_rows(engine: sa.Engine, version: int = 1) -> pd.DataFrame:
+    """Risk rows for every returnee's first survey: probability rising with the row number."""
+    with engine.begin() as conn:
+        firsts = conn.execute(
+            sa.select(submission.c.id, submission.c.returnee_key, returnee.c.country)
+            .join(returnee, returnee.c.key == submission.c.returnee_key)
+            .where(submission.c.survey_round == 1, submission.c.current.is_(True))
+            .order_by(submission.c.id)
+        ).all()
+        rows = [
+            {
+                "submission_pk": pk,
+                "model": RISK_MODEL,
+                "model_version": version,
+                "returnee_key": key,
+                "probability": (n + 1) / (len(firsts) + 1),
+                "band": "high" if n > 0.8 * len(firsts) else "low",
+                "weakest_dimension": "economic",
+                "reasons": ["=cmd|' /C calc'!A0"] if n == len(firsts) - 1 else [],
+                "created_at": datetime.now(UTC),
+            }
+            for n, (pk, key, _) in enumerate(firsts)
+        ]
+        conn.execute(risk.insert(), rows)
+    return pd.DataFrame(
+        [
+            (r["returnee_key"], c, r["probability"])
+            for r, (_, _, c) in zip(rows, firsts, strict=True)
+        ],
+        columns=["key", "country", "probability"],
+    )

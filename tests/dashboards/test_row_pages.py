@@ -7,53 +7,18 @@ from __future__ import annotations
 import base64
 import io
 import time
-from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from reintegration.store.schema import audit, returnee, risk, submission
+from reintegration.store.schema import audit
 from reintegration.users import authenticate
 from tests.conftest import canonical_row, write_csv
-from tests.dashboards.conftest import SCOPED_COUNTRY, Client, response_text
+from tests.dashboards.conftest import SCOPED_COUNTRY, Client, add_risk_rows, response_text
 from tests.dashboards.test_aggregate_pages import outputs
 
-RISK_MODEL = "reintegration-risk"
 WORKLIST_FILTERS = ("country", "sex", "age", "return", "band")
-
-
-def add_risk_rows(engine: sa.Engine, version: int = 1) -> pd.DataFrame:
-    """Risk rows for every returnee's first survey: probability rising with the row number."""
-    with engine.begin() as conn:
-        firsts = conn.execute(
-            sa.select(submission.c.id, submission.c.returnee_key, returnee.c.country)
-            .join(returnee, returnee.c.key == submission.c.returnee_key)
-            .where(submission.c.survey_round == 1, submission.c.current.is_(True))
-            .order_by(submission.c.id)
-        ).all()
-        rows = [
-            {
-                "submission_pk": pk,
-                "model": RISK_MODEL,
-                "model_version": version,
-                "returnee_key": key,
-                "probability": (n + 1) / (len(firsts) + 1),
-                "band": "high" if n > 0.8 * len(firsts) else "low",
-                "weakest_dimension": "economic",
-                "reasons": ["=cmd|' /C calc'!A0"] if n == len(firsts) - 1 else [],
-                "created_at": datetime.now(UTC),
-            }
-            for n, (pk, key, _) in enumerate(firsts)
-        ]
-        conn.execute(risk.insert(), rows)
-    return pd.DataFrame(
-        [
-            (r["returnee_key"], c, r["probability"])
-            for r, (_, _, c) in zip(rows, firsts, strict=True)
-        ],
-        columns=["key", "country", "probability"],
-    )
 
 
 def worklist_values(**chosen) -> dict:
