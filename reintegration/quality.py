@@ -304,3 +304,62 @@ def _flags(row: pd.Series, table: pd.DataFrame, judged: pd.Series, rule: Anomaly
             f"{reference['sd_composite'].median():.2f})"
         )
     return out
+
+
+def drift_by_item(
+    engine: sa.Engine, *, model: str, model_version: int, last_batches: int = 10
+) -> pd.DataFrame:
+    """Population stability of each item in the most recent batches, against the data the
+    model version was trained on (the ``drift`` rows written after each batch).
+
+    Parameters
+    ----------
+    engine : sqlalchemy.Engine
+    model : str
+        Registered model name.
+    model_version : int
+    last_batches : int
+        How many of the most recent batches with drift rows to summarise.
+
+    Returns
+    -------
+    DataFrame
+        One row per item, largest latest PSI first: ``item``, ``batches``, ``n`` (answers
+        compared, summed), ``psi_latest`` (the most recent batch's), ``psi_mean``,
+        ``psi_max``. Empty when the version has no drift rows.
+    """
+    from reintegration.store.schema import batch, drift
+
+    recent = (
+        sa.select(drift.c.batch_id, sa.func.max(batch.c.created_at).label("at"))
+        .join(batch, batch.c.id == drift.c.batch_id)
+        .where(drift.c.model == model, drift.c.model_version == model_version)
+        .group_by(drift.c.batch_id)
+        .order_by(sa.desc("at"))
+        .limit(last_batches)
+        .subquery()
+    )
+    query = (
+        sa.select(drift.c.item, drift.c.psi, drift.c.n, recent.c.at)
+        .join(recent, recent.c.batch_id == drift.c.batch_id)
+        .where(drift.c.model == model, drift.c.model_version == model_version)
+    )
+    with for_reading(engine).connect() as conn:
+        rows = pd.DataFrame(conn.execute(query).all(), columns=["item", "psi", "n", "at"])
+    columns = ["item", "batches", "n", "psi_latest", "psi_mean", "psi_max"]
+    if rows.empty:
+        return pd.DataFrame(columns=columns)
+    rows = rows.sort_values("at", kind="stable")
+    grouped = rows.groupby("item", sort=False)
+    table = pd.DataFrame(
+        {
+            "batches": grouped.size(),
+            "n": grouped["n"].sum(),
+            "psi_latest": grouped["psi"].last(),
+            "psi_mean": grouped["psi"].mean(),
+            "psi_max": grouped["psi"].max(),
+        }
+    ).reset_index()
+    return table.sort_values("psi_latest", ascending=False, kind="stable").reset_index(drop=True)[
+        columns
+    ]

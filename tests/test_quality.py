@@ -125,3 +125,60 @@ def test_anomalies_keep_to_a_users_countries(panel_store, questionnaire):
     table = enumerator_anomalies(engine, questionnaire, index_version=LABEL, countries={"SEN"})
     assert set(table["country"]) == {"SEN"}
     assert table["enumerator_id"].str.startswith("SEN-").all()
+
+
+def test_drift_summarises_the_latest_batches_per_item(engine, questionnaire, small_batch, tmp_path):
+    from datetime import UTC, datetime
+
+    from reintegration.quality import drift_by_item
+    from reintegration.store.schema import drift
+
+    first_batch = small_batch[0]
+    later = _ingest(
+        engine, write_csv(tmp_path / "later.csv", [canonical_row(questionnaire, 9)]), questionnaire
+    )
+    a, b = questionnaire.item_ids[:2]
+    now = datetime.now(UTC)
+    rows = [
+        (first_batch, a, 0.30, 5),
+        (first_batch, b, 0.02, 5),
+        (later.batch_id, a, 0.05, 1),
+        (later.batch_id, b, 0.40, 1),
+    ]
+    with engine.begin() as conn:
+        conn.execute(
+            drift.insert(),
+            [
+                {
+                    "batch_id": batch,
+                    "model": "rss-index",
+                    "model_version": 2,
+                    "item": item,
+                    "psi": psi,
+                    "n": n,
+                    "created_at": now,
+                }
+                for batch, item, psi, n in rows
+            ]
+            + [
+                {
+                    "batch_id": first_batch,
+                    "model": "rss-index",
+                    "model_version": 1,
+                    "item": a,
+                    "psi": 9.0,
+                    "n": 5,
+                    "created_at": now,
+                }
+            ],
+        )
+    table = drift_by_item(engine, model="rss-index", model_version=2)
+    assert list(table["item"]) == [b, a]  # the latest batch's largest shift first
+    by_item = table.set_index("item")
+    assert by_item.loc[b, "psi_latest"] == pytest.approx(0.40)
+    assert by_item.loc[a, "psi_mean"] == pytest.approx(0.175)
+    assert by_item.loc[a, "psi_max"] == pytest.approx(0.30)
+    assert by_item.loc[a, "n"] == 6 and by_item.loc[a, "batches"] == 2
+    only_latest = drift_by_item(engine, model="rss-index", model_version=2, last_batches=1)
+    assert only_latest.set_index("item").loc[a, "batches"] == 1
+    assert drift_by_item(engine, model="rss-index", model_version=3).empty

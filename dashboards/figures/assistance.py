@@ -45,14 +45,17 @@ def assistance_figure(
             "text": f"{FIGURE_LABELS.get(figure, figure)} by assistance received",
             "subtitle": {"text": subtitle(index_version, "association, not effect")},
         },
-        margin={"b": 70},
+        # The note takes the legend's place: suppressed groups read "fewer than 5" anyway.
+        showlegend=False,
+        margin={"b": 100},
     )
     fig.add_annotation(
         text=ASSOCIATION_NOTE,
         xref="paper",
         yref="paper",
         x=0,
-        y=-0.02,
+        y=0,
+        yshift=-58,  # pixels: below the axis title
         yanchor="top",
         xanchor="left",
         showarrow=False,

@@ -79,9 +79,17 @@ def base_figure(
         colorway=list(COLORWAY),
         template="simple_white",
         height=height,
-        margin={"l": 10, "r": 20, "t": 80, "b": 40},
+        margin={"l": 10, "r": 20, "t": 80, "b": 80},
         font={"family": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", "size": 13},
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1},
+        # Below the plot, clear of the title and its subtitle whatever their length.
+        legend={
+            "orientation": "h",
+            "yref": "container",
+            "y": 0.0,
+            "yanchor": "bottom",
+            "x": 0.0,
+            "xanchor": "left",
+        },
         meta={"index_version": index_version},
     )
     return fig

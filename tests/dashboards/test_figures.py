@@ -311,3 +311,67 @@ def test_enumerator_figure_sets_flagged_enumerators_apart():
     assert list(traces["not flagged"].text) == ["E1", "E2"]
     assert traces["flagged"].customdata[0][1] == "scores higher than other enumerators'"
     assert VERSION in fig.layout.title.subtitle.text
+
+
+# -- models -------------------------------------------------------------------------------------
+
+
+def test_calibration_draws_observed_against_predicted_with_the_diagonal():
+    from dashboards.figures.models import calibration_figure
+
+    table = pd.DataFrame(
+        {
+            "bin_low": [0.0, 0.1, 0.2],
+            "bin_high": [0.1, 0.2, 0.3],
+            "n": [40, 0, 12],
+            "mean_predicted": [0.05, None, 0.26],
+            "observed": [0.1, None, 0.2],
+        }
+    )
+    fig = calibration_figure(table, model_version="reintegration-risk v2", index_version=VERSION)
+    diagonal, points = fig.data
+    assert list(diagonal.x) == [0, 1] and list(diagonal.y) == [0, 1]
+    assert list(points.x) == [0.05, 0.26] and list(points.y) == [0.1, 0.2]
+    assert list(points.customdata) == [40, 12]
+    assert fig.layout.title.subtitle.text == f"Index version {VERSION} · reintegration-risk v2"
+
+
+def test_subgroup_metrics_mark_groups_too_small_to_judge():
+    from dashboards.figures.models import subgroup_figure
+
+    rows = pd.DataFrame(
+        {
+            "group": ["overall", "sex=female", "sex=other"],
+            "n": ["900", "300", "fewer than 5"],
+            "roc_auc": [0.81, 0.78, None],
+        }
+    )
+    fig = subgroup_figure(rows, metric="roc_auc", model_version="v2", index_version=VERSION)
+    assert list(bars(fig).y) == ["overall", "sex=female"]
+    assert list(bars(fig).text) == ["n = 900", "n = 300"]
+    (marks,) = [t for t in fig.data if t.type == "scatter"]
+    assert list(marks.y) == ["sex=other"] and list(marks.text) == ["insufficient data"]
+
+
+def test_drift_colours_items_by_how_far_they_moved():
+    from dashboards.figures.common import BLUE, ORANGE, VERMILLION
+    from dashboards.figures.models import drift_figure
+
+    table = pd.DataFrame(
+        {
+            "item": ["a", "b", "c"],
+            "batches": [1, 1, 1],
+            "n": [50, 50, 50],
+            "psi_latest": [0.3, 0.12, 0.01],
+            "psi_mean": [0.3, 0.12, 0.01],
+            "psi_max": [0.3, 0.12, 0.01],
+        }
+    )
+    fig = drift_figure(table, index_version=VERSION, labels={"a": "Item A"})
+    assert list(bars(fig).y) == ["Item A", "b", "c"]
+    assert list(bars(fig).marker.color) == [VERMILLION, ORANGE, BLUE]
+    assert [s.x0 for s in fig.layout.shapes] == [0.1, 0.25]
+    empty = drift_figure(table.iloc[0:0], index_version=VERSION, labels={})
+    assert empty.layout.annotations[0].text == (
+        "No drift measured yet: it is computed after each upload"
+    )
