@@ -21,6 +21,7 @@ from dashboards.figures.common import (
     n_text,
     suppressed_label,
     value_columns,
+    vline,
 )
 
 BAR_HEIGHT_PX = 30
@@ -115,12 +116,7 @@ def breakdown_figure(
     total = frame.iloc[-1]
     total_mean = value_columns(frame.iloc[[-1]], figure)[0].iloc[0]
     if not bool(total["suppressed"]) and total_mean == total_mean:
-        fig.add_vline(
-            x=total_mean,
-            line={"dash": "dash", "color": GREY, "width": 1},
-            annotation_text=f"all: {total_mean:.2f}",
-            annotation_position="top",
-        )
+        vline(fig, total_mean, text=f"all: {total_mean:.2f}", align="right")
     fig.update_xaxes(
         range=[0, N_COLUMN_X + 0.2],
         tickvals=[0, 0.2, 0.4, 0.6, 0.8, 1.0],

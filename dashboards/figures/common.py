@@ -73,26 +73,80 @@ def base_figure(
     title: str, index_version: str | None, *, extra: str = "", height: int = 380
 ) -> go.Figure:
     """An empty figure with the shared look, its title and the index version under it."""
-    fig = go.Figure()
-    fig.update_layout(
-        title={"text": title, "subtitle": {"text": subtitle(index_version, extra)}, "x": 0.01},
-        colorway=list(COLORWAY),
-        template="simple_white",
-        height=height,
-        margin={"l": 10, "r": 20, "t": 80, "b": 80},
-        font={"family": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", "size": 13},
-        # Below the plot, clear of the title and its subtitle whatever their length.
-        legend={
-            "orientation": "h",
-            "yref": "container",
-            "y": 0.0,
-            "yanchor": "bottom",
-            "x": 0.0,
-            "xanchor": "left",
-        },
-        meta={"index_version": index_version},
+    # The axes are styled here rather than through a named template: a template is copied and
+    # validated into every figure, which cost more than all else a filter change does.
+    axis = {
+        "showline": True,
+        "linecolor": "#444444",
+        "ticks": "outside",
+        "tickcolor": "#444444",
+        "showgrid": False,
+        "zeroline": False,
+        "automargin": True,
+    }
+    return go.Figure(
+        layout={
+            "title": {
+                "text": title,
+                "subtitle": {"text": subtitle(index_version, extra)},
+                "x": 0.01,
+            },
+            "colorway": list(COLORWAY),
+            "template": {},
+            "plot_bgcolor": "white",
+            "paper_bgcolor": "white",
+            "xaxis": axis,
+            "yaxis": axis,
+            "height": height,
+            "margin": {"l": 10, "r": 20, "t": 80, "b": 80},
+            "font": {
+                "family": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif",
+                "size": 13,
+            },
+            # Below the plot, clear of the title and its subtitle whatever their length.
+            "legend": {
+                "orientation": "h",
+                "yref": "container",
+                "y": 0.0,
+                "yanchor": "bottom",
+                "x": 0.0,
+                "xanchor": "left",
+            },
+            "meta": {"index_version": index_version},
+        }
     )
-    return fig
+
+
+def vline(
+    fig: go.Figure, x: float, *, text: str = "", dash: str = "dash", align: str = "left"
+) -> None:
+    """A vertical reference line across the plot at ``x``, with an optional label above it.
+
+    Cheaper than ``Figure.add_vline``, which resolves every axis of the figure for each line.
+    """
+    fig.add_shape(
+        type="line",
+        x0=x,
+        x1=x,
+        xref="x",
+        y0=0,
+        y1=1,
+        yref="paper",
+        layer="above",
+        line={"dash": dash, "color": GREY, "width": 1},
+    )
+    if text:
+        fig.add_annotation(
+            x=x,
+            xref="x",
+            y=1,
+            yref="paper",
+            yanchor="bottom",
+            xanchor="right" if align == "left" else "left",
+            text=text,
+            showarrow=False,
+            font={"size": 11, "color": GREY},
+        )
 
 
 def empty_figure(message: str, index_version: str | None, *, title: str = "") -> go.Figure:

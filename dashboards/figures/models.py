@@ -14,6 +14,7 @@ from dashboards.figures.common import (
     VERMILLION,
     base_figure,
     empty_figure,
+    vline,
 )
 
 PSI_MODERATE = 0.1
@@ -143,7 +144,7 @@ def drift_figure(table: pd.DataFrame, *, index_version: str, labels: dict[str, s
         showlegend=False,
     )
     for value in (PSI_MODERATE, PSI_MAJOR):
-        fig.add_vline(x=value, line={"dash": "dash", "color": GREY, "width": 1})
+        vline(fig, value)
     fig.update_xaxes(title="Population stability index", rangemode="tozero")
     fig.update_yaxes(autorange="reversed")
     return fig

@@ -18,6 +18,7 @@ from dashboards.figures.common import (
     base_figure,
     empty_figure,
     suppressed_label,
+    vline,
 )
 from reintegration.aggregate import LEVELS
 
@@ -110,14 +111,7 @@ def histogram_figure(
             hovertemplate=f"{suppressed_label(min_cell)} returnees: not shown<extra></extra>",
         )
     for value, level in zip(thresholds, LEVELS[1:], strict=False):
-        fig.add_vline(
-            x=value,
-            line={"dash": "dash", "color": GREY, "width": 1},
-            layer="above",
-            annotation_text=f"{level} from {value:.2f}",
-            annotation_position="top left",
-            annotation_font={"size": 11, "color": GREY},
-        )
+        vline(fig, value, text=f"{level} from {value:.2f}")
     fig.update_xaxes(range=[0, 1], title="Composite score")
     fig.update_yaxes(title="Returnees", rangemode="tozero")
     return fig

@@ -14,8 +14,8 @@ from dashboards.figures.common import (
     SKY_BLUE,
     VERMILLION,
     base_figure,
-    colour,
     empty_figure,
+    vline,
 )
 
 ITEM_BAR_PX = 22
@@ -110,7 +110,7 @@ def enumerator_figure(frame: pd.DataFrame, *, index_version: str) -> go.Figure:
             hovertemplate="%{text}: %{customdata[0]:,} interviews<br>%{customdata[1]}"
             "<extra></extra>",
         )
-    fig.add_vline(x=0, line={"dash": "dot", "color": colour(6), "width": 1})
+    vline(fig, 0, dash="dot")
     fig.update_xaxes(title="Mean composite minus the country's mean", zeroline=False)
     fig.update_yaxes(title="Share of answers missing", tickformat=".0%", rangemode="tozero")
     return fig
