@@ -128,6 +128,13 @@ def serve(
     if why:
         _fail(why)
         return
+    import logging
+
+    # Batch ids, counts and one line per request (by route template): never answers or
+    # case numbers, which nothing logs.
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         import uvicorn
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import anyio.to_thread
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -16,7 +17,7 @@ from api.access import rule_of
 from api.problems import ApiProblem
 from api.services import Services
 from reintegration.roles import Capability, allowed
-from reintegration.users import User, authenticate
+from reintegration.users import User, authenticate, token_hash
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -33,8 +34,8 @@ WHAT = {
 CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
-def get_services(request: Request) -> Services:
-    """The services of the app serving this request."""
+async def get_services(request: Request) -> Services:
+    """The services of the app serving this request (async: no thread for a lookup)."""
     services: Services = request.app.state.services
     return services
 
@@ -42,12 +43,14 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def authorize(
+async def authorize(
     request: Request,
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> User | None:
     """Check the caller's token against the route's rule; the caller, or None on a public route.
+
+    A token seen in the last second is known without a database read (``api.caches``).
 
     Raises
     ------
@@ -64,11 +67,16 @@ def authorize(
             "this request needs a token: send the header Authorization: Bearer <token>",
             headers=CHALLENGE,
         )
-    user = authenticate(services.engine, credentials.credentials)
+    token = credentials.credentials
+    digest = token_hash(token)
+    user = services.tokens.get(digest)
     if user is None:
-        raise ApiProblem(
-            401, "the token is not valid: it is unknown or was revoked", headers=CHALLENGE
-        )
+        user = await anyio.to_thread.run_sync(authenticate, services.engine, token)
+        if user is None:
+            raise ApiProblem(
+                401, "the token is not valid: it is unknown or was revoked", headers=CHALLENGE
+            )
+        services.tokens.put(digest, user)
     if rule.capability is not None and not allowed(user.role, rule.capability):
         raise ApiProblem(403, f"the {user.role.value} role may not {WHAT[rule.capability]}")
     if rule.every_country and user.countries is not None:
@@ -81,7 +89,7 @@ def authorize(
     return user
 
 
-def current_user(user: Annotated[User | None, Depends(authorize)]) -> User:
+async def current_user(user: Annotated[User | None, Depends(authorize)]) -> User:
     """The caller of a route that is not public."""
     assert user is not None, "current_user on a public route"
     return user

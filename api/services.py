@@ -9,14 +9,12 @@ implementation calls ``models/``.
 from __future__ import annotations
 
 import logging
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import sqlalchemy as sa
 
+from api.caches import AnswerCache, DataVersionClock, TokenCache
 from api.uploads import ChampionSource, Uploads
 from reintegration.analytics import Analytics
 from reintegration.questionnaire import Questionnaire, load_questionnaire
@@ -25,7 +23,6 @@ from reintegration.store.engine import open_store
 
 log = logging.getLogger(__name__)
 
-ANSWERS_KEPT = 1024
 # models.registry.RISK_MODEL, whose risk rows the worklist ranks (a test checks they agree);
 # spelled here so that building Services does not import MLflow.
 RISK_MODEL = "reintegration-risk"
@@ -88,6 +85,7 @@ class RegistryLifecycle:
 
     def train(self, name: str, *, actor: str, params: dict[str, Any]) -> str:
         from models.jobs import submit_job
+
         from models.registry import INDEX_MODEL
 
         kind = "train-index" if name == INDEX_MODEL else "train-risk"
@@ -104,31 +102,6 @@ class RegistryLifecycle:
         return list_jobs(self.engine)
 
 
-class AnswerCache:
-    """Serialised answers keyed on the data version and the question, least recently used out.
-
-    Analytics caches frames; this keeps the JSON bytes too, so a repeated question costs a
-    dictionary lookup, not a conversion of a frame.
-    """
-
-    def __init__(self, size: int = ANSWERS_KEPT) -> None:
-        self.size = size
-        self._lock = threading.Lock()
-        self._answers: OrderedDict[Hashable, bytes] = OrderedDict()
-
-    def get(self, key: Hashable, compute: Callable[[], bytes]) -> bytes:
-        with self._lock:
-            if key in self._answers:
-                self._answers.move_to_end(key)
-                return self._answers[key]
-        value = compute()
-        with self._lock:
-            self._answers[key] = value
-            while len(self._answers) > self.size:
-                self._answers.popitem(last=False)
-        return value
-
-
 @dataclass
 class Services:
     """Everything the routes and the dashboards need, built once per process."""
@@ -142,6 +115,13 @@ class Services:
     lifecycle: ModelLifecycle
     risk_model_name: str = RISK_MODEL
     answers: AnswerCache = field(default_factory=AnswerCache)
+    tokens: TokenCache = field(default_factory=TokenCache)
+    versions: DataVersionClock = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.versions = DataVersionClock(self.analytics.data_version)
+        # A batch stored through this process shows in the next answer, not a moment later.
+        self.uploads.on_stored = self.versions.invalidate
 
     def close(self) -> None:
         """Wait for uploads in flight, then release the store's connections."""

@@ -109,6 +109,7 @@ class Uploads:
         self.champions = champions
         self.secret = secret
         self.after_batch = after_batch
+        self.on_stored: Callable[[], None] | None = None  # told when a batch is stored
         self._lock = threading.Lock()
         self._by_ticket: dict[str, Upload] = {}
         self._by_batch: OrderedDict[str, Upload] = OrderedDict()
@@ -210,7 +211,9 @@ class Uploads:
                 model_version=version,
                 progress=upload.advance,
             )
+            self._stored()
             self._after(upload.report.batch_id)
+            self._stored()  # the hook's risk rows count too
         except ReintegrationError as exc:
             upload.error = str(exc)  # the batch record says failed, with this reason
         except Exception as exc:  # the ingest logged it; the batch record says failed
@@ -225,6 +228,10 @@ class Uploads:
                 self._threads.discard(threading.current_thread())
             upload.known.set()
             upload.done.set()
+
+    def _stored(self) -> None:
+        if self.on_stored is not None:
+            self.on_stored()
 
     def _after(self, batch_id: str) -> None:
         if self.after_batch is None:

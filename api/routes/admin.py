@@ -83,6 +83,7 @@ def revoke_user_route(services: ServicesDep, user: CurrentUser, name: UserName) 
         revoke_user(services.engine, name, actor=user.name)
     except UserError as exc:
         raise ApiProblem(404, str(exc)) from None
+    services.tokens.clear()  # the token stops working here at once, not a second later
     return Response(status_code=204)
 
 

@@ -1,9 +1,10 @@
 """Aggregates, trajectories and the overview, with suppression and country scopes.
 
 Answers come from ``reintegration.analytics.Analytics`` and are kept as JSON bytes keyed on the
-data version and the question, so a repeated question costs two indexed reads (the token, the
-data version) and a dictionary lookup. A token limited to some countries sees only them: the
-countries asked for are intersected with the token's.
+data version and the question (``api.caches``): a repeated question is answered from the event
+loop with a dictionary lookup, without a thread or a database read. The query parameters are
+one model per route, validated in one pass. A token limited to some countries sees only them:
+the countries asked for are intersected with the token's.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from collections.abc import Callable, Hashable, Sequence
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Response
+import anyio.to_thread
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import CurrentUser, ServicesDep
 from api.params import AGE_GROUPS, checked, choices, listed, scoped_countries
@@ -22,67 +25,93 @@ from api.problems import ApiProblem, problem_responses
 from api.schemas.analytics import Aggregates, IndexVersions, Overview, Trajectories
 from api.services import Services
 from reintegration.analytics import FIGURES, Filters
+from reintegration.users import User
 
 router = APIRouter(tags=["aggregates"])
 
 SHARES = ("share_sustainable", "share_low", "share_medium", "share_high")
 
 
-def filters_of(
-    services: ServicesDep,
-    user: CurrentUser,
-    country: Annotated[
-        list[str] | None,
-        Query(description="ISO3 codes, repeated or comma-separated; narrowed to the token's."),
-    ] = None,
-    date_from: Annotated[
-        date | None, Query(alias="from", description="First interview date (included).")
-    ] = None,
-    date_to: Annotated[
-        date | None, Query(alias="to", description="Last interview date (included).")
-    ] = None,
-    survey_round: Annotated[
-        list[str] | None, Query(alias="round", description="Survey rounds (1, 2, ...).")
-    ] = None,
-    sex: Annotated[list[str] | None, Query()] = None,
-    age_group: Annotated[list[str] | None, Query(description="child or adult.")] = None,
-    return_type: Annotated[list[str] | None, Query()] = None,
-) -> Filters:
-    """The filters of an aggregate question, checked, with countries narrowed to the token's."""
-    if date_from is not None and date_to is not None and date_from > date_to:
-        raise ApiProblem(422, f"query parameter from ({date_from}) is after to ({date_to})")
+class FilterQuery(BaseModel):
+    """What an aggregate question covers (lists: repeated or comma-separated)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    country: list[str] = Field(
+        default_factory=list,
+        description="ISO3 codes; narrowed to the token's countries.",
+    )
+    date_from: date | None = Field(
+        default=None, alias="from", description="First interview date (included)."
+    )
+    date_to: date | None = Field(
+        default=None, alias="to", description="Last interview date (included)."
+    )
+    survey_round: list[str] = Field(
+        default_factory=list, alias="round", description="Survey rounds (1, 2, ...)."
+    )
+    sex: list[str] = Field(default_factory=list)
+    age_group: list[str] = Field(default_factory=list, description="child or adult.")
+    return_type: list[str] = Field(default_factory=list)
+    index_version: str | None = Field(
+        default=None, max_length=100, description="Index label (default: the champion's)."
+    )
+
+
+class BreakdownQuery(FilterQuery):
+    """An aggregate question with its groupings."""
+
+    by: list[str] = Field(
+        default_factory=list,
+        description="Groupings: sex, age_group, return_type, country, round, months_band, "
+        "cohort (or assistance alone).",
+    )
+
+
+class TrajectoryQuery(BreakdownQuery):
+    """A trajectory question: the axis first, then the groupings."""
+
+    axis: Literal["months", "cohort"] = Field(
+        default="months",
+        description="months: bands 0-3, 3-6, 6-12, 12-18, 18+; cohort: the return quarter.",
+    )
+    follow: bool = Field(
+        default=False, description="Only returnees scored in every round (a balanced panel)."
+    )
+
+
+def filters_of(services: Services, user: User, query: FilterQuery) -> Filters:
+    """The filters of a question, checked, with countries narrowed to the token's.
+
+    Raises
+    ------
+    ApiProblem
+        422 naming the first parameter that is not valid.
+    """
+    if query.date_from and query.date_to and query.date_from > query.date_to:
+        raise ApiProblem(
+            422, f"query parameter from ({query.date_from}) is after to ({query.date_to})"
+        )
     rounds = set()
-    for value in listed(survey_round, "round"):
+    for value in listed(query.survey_round, "round"):
         if not value.isdigit() or not 1 <= int(value) <= 1000:
             raise ApiProblem(
                 422, f"query parameter round: {value!r} is not a survey round (1, 2, ...)"
             )
         rounds.add(int(value))
     return Filters(
-        countries=scoped_countries(listed(country, "country"), user),
-        date_from=date_from,
-        date_to=date_to,
+        countries=scoped_countries(listed(query.country, "country"), user),
+        date_from=query.date_from,
+        date_to=query.date_to,
         rounds=frozenset(rounds) if rounds else None,
-        sex=checked(listed(sex, "sex"), choices(services, "sex"), "sex"),
-        age_group=checked(listed(age_group, "age_group"), AGE_GROUPS, "age_group"),
+        sex=checked(listed(query.sex, "sex"), choices(services, "sex"), "sex"),
+        age_group=checked(listed(query.age_group, "age_group"), AGE_GROUPS, "age_group"),
         return_type=checked(
-            listed(return_type, "return_type"), choices(services, "return_type"), "return_type"
+            listed(query.return_type, "return_type"),
+            choices(services, "return_type"),
+            "return_type",
         ),
     )
-
-
-FiltersDep = Annotated[Filters, Depends(filters_of)]
-By = Annotated[
-    list[str] | None,
-    Query(
-        description="Groupings, comma-separated: sex, age_group, return_type, country, round, "
-        "months_band, cohort (or assistance alone)."
-    ),
-]
-IndexVersion = Annotated[
-    str | None,
-    Query(max_length=100, description="Index label (default: the champion's)."),
-]
 
 
 def _label(services: Services, asked: str | None) -> str:
@@ -98,12 +127,26 @@ def _known_label(services: Services, label: str) -> None:
         )
 
 
-def _answer(services: Services, key: tuple[Hashable, ...], compute: Callable[[], Any]) -> Response:
-    def render() -> bytes:
-        return json.dumps(compute(), separators=(",", ":"), allow_nan=False).encode("utf-8")
+async def _answer(
+    services: Services, key: tuple[Hashable, ...], compute: Callable[[int], Any]
+) -> Response:
+    """The answer to a question, as JSON bytes kept per data version.
 
-    full = (services.analytics.data_version(), *key)
-    return Response(services.answers.get(full, render), media_type="application/json")
+    A kept answer is sent from the event loop without a thread or a database read; a new one
+    is computed in a worker thread.
+    """
+    version = services.versions.fresh()
+    if version is None:
+        version = await anyio.to_thread.run_sync(services.versions.read)
+    full = (version, *key)
+    body = services.answers.peek(full)
+    if body is None:
+
+        def render() -> bytes:
+            return json.dumps(compute(version), separators=(",", ":"), allow_nan=False).encode()
+
+        body = await anyio.to_thread.run_sync(services.answers.get, full, render)
+    return Response(body, media_type="application/json")
 
 
 def _number(value: Any) -> float | None:
@@ -156,7 +199,9 @@ def _applied(filters: Filters) -> dict[str, Any]:
     }
 
 
-def _frame(services: Services, label: str, by: list[str], filters: Filters) -> dict[str, Any]:
+def _frame(
+    services: Services, version: int, label: str, by: list[str], filters: Filters
+) -> dict[str, Any]:
     return {
         "index_version": label,
         "by": by,
@@ -164,7 +209,7 @@ def _frame(services: Services, label: str, by: list[str], filters: Filters) -> d
         "suppression": f"cells with fewer than {services.analytics.min_cell} returnees are "
         "hidden (null, suppressed true), and so are complementary cells, so that no hidden "
         "value can be recovered from the others",
-        "data_version": services.analytics.data_version(),
+        "data_version": version,
         "filters": _applied(filters),
     }
 
@@ -175,26 +220,25 @@ def _frame(services: Services, label: str, by: list[str], filters: Filters) -> d
     summary="Scores per group, with suppression",
     responses=problem_responses(404, 422),
 )
-def get_aggregates(
+async def get_aggregates(
     services: ServicesDep,
     user: CurrentUser,
-    filters: FiltersDep,
-    by: By = None,
-    index_version: IndexVersion = None,
+    query: Annotated[BreakdownQuery, Query()],
 ) -> Response:
     """Per group: distinct returnees (each one's latest scored survey in the window), unscored
     records, mean, sd and 95% interval of each dimension and the composite, the share
     sustainable and per level; the last cell is the total."""
-    groups = listed(by, "by")
-    label = _label(services, index_version)
+    filters = filters_of(services, user, query)
+    groups = listed(query.by, "by")
+    label = _label(services, query.index_version)
 
-    def compute() -> dict[str, Any]:
+    def compute(version: int) -> dict[str, Any]:
         _known_label(services, label)
         table = services.analytics.aggregates(groups, filters, label)
         names = [c for c in table.columns if c in groups] or groups
-        return {**_frame(services, label, names, filters), "cells": cells(table, names)}
+        return {**_frame(services, version, label, names, filters), "cells": cells(table, names)}
 
-    return _answer(services, ("aggregates", tuple(groups), filters, label), compute)
+    return await _answer(services, ("aggregates", tuple(groups), filters, label), compute)
 
 
 @router.get(
@@ -203,37 +247,31 @@ def get_aggregates(
     summary="Scores by months since return or return cohort",
     responses=problem_responses(404, 422),
 )
-def get_trajectories(
+async def get_trajectories(
     services: ServicesDep,
     user: CurrentUser,
-    filters: FiltersDep,
-    by: By = None,
-    index_version: IndexVersion = None,
-    axis: Annotated[
-        Literal["months", "cohort"],
-        Query(description="months: bands 0-3, 3-6, 6-12, 12-18, 18+; cohort: return quarter."),
-    ] = "months",
-    follow: Annotated[
-        bool, Query(description="Only returnees scored in every round (a balanced panel).")
-    ] = False,
+    query: Annotated[TrajectoryQuery, Query()],
 ) -> Response:
     """As /aggregates, broken out first by months since return (bands) or return cohort."""
-    groups = listed(by, "by")
-    label = _label(services, index_version)
+    filters = filters_of(services, user, query)
+    groups = listed(query.by, "by")
+    label = _label(services, query.index_version)
+    axis, follow = query.axis, query.follow
     first = "months_band" if axis == "months" else "cohort"
 
-    def compute() -> dict[str, Any]:
+    def compute(version: int) -> dict[str, Any]:
         _known_label(services, label)
         table = services.analytics.trajectories(groups, filters, label, axis=axis, follow=follow)
         names = [first, *(g for g in groups if g != first)]
         return {
-            **_frame(services, label, names, filters),
+            **_frame(services, version, label, names, filters),
             "axis": axis,
             "follow": follow,
             "cells": cells(table, names),
         }
 
-    return _answer(services, ("trajectories", tuple(groups), filters, label, axis, follow), compute)
+    key = ("trajectories", tuple(groups), filters, label, axis, follow)
+    return await _answer(services, key, compute)
 
 
 @router.get(
@@ -242,21 +280,21 @@ def get_trajectories(
     summary="Headline figures",
     responses=problem_responses(404, 422),
 )
-def get_overview(
+async def get_overview(
     services: ServicesDep,
     user: CurrentUser,
-    filters: FiltersDep,
-    index_version: IndexVersion = None,
+    query: Annotated[FilterQuery, Query()],
 ) -> Response:
     """Returnees, surveys, unscored, means with intervals, shares per level and a histogram
     of the composite (bins under min_cell shown as null)."""
-    label = _label(services, index_version)
+    filters = filters_of(services, user, query)
+    label = _label(services, query.index_version)
 
-    def compute() -> dict[str, Any]:
+    def compute(version: int) -> dict[str, Any]:
         _known_label(services, label)
         return services.analytics.overview(filters, label)
 
-    return _answer(services, ("overview", filters, label), compute)
+    return await _answer(services, ("overview", filters, label), compute)
 
 
 @router.get("/index-versions", response_model=IndexVersions, summary="Index versions")

@@ -121,6 +121,7 @@ def promote_model_version(
         registered, version, reason=reason or None, force=body.force, actor=user.name
     )
     services.champions.refresh()
+    services.versions.invalidate()  # a new index champion changes the default answers
     return result
 
 

@@ -9,11 +9,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class ModelSummary(BaseModel):
-    """A registered model (further fields as the registry gives them)."""
+    """A registered model: its versions, champion and challenger."""
 
     model_config = ConfigDict(extra="allow")
 
     name: str
+    short_name: str | None = None
+    versions: int | None = None
+    champion: int | None = None
+    challenger: int | None = None
 
 
 class ModelVersion(BaseModel):
@@ -24,7 +28,7 @@ class ModelVersion(BaseModel):
     version: int
     label: str | None = None
     aliases: list[str] = []
-    created_at: datetime | str | None = None
+    created_at: datetime | None = None
     metrics: dict[str, Any] = {}
     run_id: str | None = None
     description: str | None = None

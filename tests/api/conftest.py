@@ -65,7 +65,10 @@ class FakeLifecycle:
     refuse: str | None = None
 
     def list_models(self) -> list[dict[str, Any]]:
-        return [{"name": INDEX_MODEL, "champion": 1}, {"name": RISK_MODEL, "champion": None}]
+        return [
+            {"name": INDEX_MODEL, "short_name": "index", "versions": 1, "champion": 1},
+            {"name": RISK_MODEL, "short_name": "risk", "versions": 0, "champion": None},
+        ]
 
     def resolve_name(self, name: str) -> str:
         names = {"index": INDEX_MODEL, "risk": RISK_MODEL, INDEX_MODEL: INDEX_MODEL}
@@ -75,7 +78,17 @@ class FakeLifecycle:
         return names[name]
 
     def list_versions(self, name: str) -> list[dict[str, Any]]:
-        return [{"version": 1, "label": "rss-v1-provisional", "aliases": ["champion"]}]
+        return [
+            {
+                "version": 1,
+                "label": "rss-v1-provisional",
+                "aliases": ["champion"],
+                "created_at": 1795000000000,
+                "metrics": {},
+                "run_id": "r1",
+                "description": None,
+            }
+        ]
 
     def model_card(self, name: str, version: int) -> str:
         if version != 1:

@@ -152,18 +152,31 @@ def test_the_overview_and_the_index_versions(panel):
     assert versions == {"champion": "rss-v1-provisional", "stored": ["rss-v1-provisional"]}
 
 
-def test_a_new_batch_changes_the_answer(fresh, batch_file):
-    from tests.api.conftest import ingest_panel
+def test_a_batch_uploaded_here_shows_in_the_next_answer(fresh, batch_file):
+    from tests.api.test_batches import upload
 
-    ingest_panel(fresh, batch_file(*({} for _ in range(6)), name="six.csv"))
+    upload(fresh, "analyst", batch_file(*({} for _ in range(6)), name="six.csv"), wait=30)
     before = fresh.get(AGGREGATES, "manager").json()
-    ingest_panel(
-        fresh,
-        batch_file(
-            *({"submission_id": f"x{k}", "returnee_id": f"N{k}"} for k in range(6)), name="more.csv"
-        ),
-    )
+    more = ({"submission_id": f"x{k}", "returnee_id": f"N{k}"} for k in range(6))
+    upload(fresh, "analyst", batch_file(*more, name="more.csv"), wait=30)
     after = fresh.get(AGGREGATES, "manager").json()
 
     assert total(before)["returnees"] == 6 and total(after)["returnees"] == 12
     assert after["data_version"] > before["data_version"]
+
+
+def test_a_batch_stored_by_another_process_shows_within_the_version_ttl(fresh, batch_file):
+    import time
+
+    from api.caches import VERSION_TTL_S
+    from tests.api.conftest import ingest_panel
+
+    ingest_panel(fresh, batch_file(*({} for _ in range(6)), name="six.csv"))
+    time.sleep(VERSION_TTL_S)
+    before = fresh.get(AGGREGATES, "manager").json()
+    more = ({"submission_id": f"x{k}", "returnee_id": f"N{k}"} for k in range(6))
+    ingest_panel(fresh, batch_file(*more, name="more.csv"))
+    time.sleep(VERSION_TTL_S)
+    after = fresh.get(AGGREGATES, "manager").json()
+
+    assert total(before)["returnees"] == 6 and total(after)["returnees"] == 12
