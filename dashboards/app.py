@@ -31,7 +31,7 @@ PAGES = (
     "trajectories",
     "assistance",
     "worklist",
-    # "models",
+    "models",
     "quality",
     "upload",
     "admin",

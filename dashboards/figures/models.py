@@ -20,6 +20,11 @@ from dashboards.figures.common import (
 PSI_MODERATE = 0.1
 PSI_MAJOR = 0.25
 BAR_PX = 24
+METRIC_NAMES = {
+    "roc_auc": "ROC AUC",
+    "average_precision": "Average precision",
+    "brier": "Brier score",
+}
 
 
 def calibration_figure(table: pd.DataFrame, *, model_version: str, index_version: str) -> go.Figure:
@@ -69,7 +74,7 @@ def subgroup_figure(
         ``group`` (``overall`` first), ``n`` (as people may see it), and ``metric`` (None when
         insufficient).
     """
-    title = f"{metric.replace('_', ' ').upper() if metric == 'roc_auc' else metric} by subgroup"
+    title = f"{METRIC_NAMES.get(metric, metric)} by subgroup"
     if rows.empty:
         return empty_figure("No evaluation data for this version", index_version, title=title)
     fig = base_figure(
@@ -85,7 +90,7 @@ def subgroup_figure(
         x=values[shown],
         orientation="h",
         marker_color=BLUE,
-        text=[f"n = {n}" for n in rows.loc[shown, "n"]],
+        text=[_n(n) for n in rows.loc[shown, "n"]],
         textposition="outside",
         cliponaxis=False,
         hovertemplate="%{y}: %{x:.3f}, %{text}<extra></extra>",
@@ -102,9 +107,19 @@ def subgroup_figure(
             name="insufficient data",
             hoverinfo="skip",
         )
-    fig.update_xaxes(range=[0, 1.15], tickvals=[0, 0.25, 0.5, 0.75, 1], title=metric)
+    fig.update_xaxes(
+        range=[0, 1.15], tickvals=[0, 0.25, 0.5, 0.75, 1], title=METRIC_NAMES.get(metric, metric)
+    )
     fig.update_yaxes(autorange="reversed")
     return fig
+
+
+def _n(n: object) -> str:
+    """A group size as sent (a count, or the models' suppression words) beside its bar."""
+    text = str(n)
+    if text.isdigit():
+        return f"n = {int(text):,}"
+    return "n suppressed" if text == "suppressed" else text
 
 
 def drift_figure(table: pd.DataFrame, *, index_version: str, labels: dict[str, str]) -> go.Figure:

@@ -50,10 +50,11 @@ class FixedChampions:
 
 @dataclass
 class NoRegistry:
-    """The model lifecycle of a server whose registry has nothing yet."""
+    """The model lifecycle of a server whose registry has nothing yet (or what a test puts in)."""
 
     versions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     cards: dict[tuple[str, int], str] = field(default_factory=dict)
+    runs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def list_models(self) -> list[dict[str, Any]]:
         return [{"name": name} for name in self.versions]
@@ -66,6 +67,123 @@ class NoRegistry:
 
     def model_card(self, name: str, version: int) -> str:
         return self.cards[(name, version)]
+
+    def run_details(self, run_id: str) -> dict[str, Any]:
+        return self.runs.get(run_id, {"params": {}, "evaluation": None})
+
+
+def registry_with_models(engine: sa.Engine) -> NoRegistry:
+    """A registry holding risk versions 1 (champion) and 2 (challenger) with their evaluations,
+    and the built-in index as version 1 (champion), with drift rows against it."""
+    from reintegration.store.schema import batch, drift
+
+    index = ReintegrationIndex().fit()
+    params = {
+        f"weight/{d}/{i}": f"{w:.6f}"
+        for d, items in index.item_weights_.items()
+        for i, w in items.items()
+    } | {f"dimension_weight/{d}": f"{w:.6f}" for d, w in index.dimension_weights_.items()}
+    calibration = [
+        {
+            "bin_low": k / 10,
+            "bin_high": (k + 1) / 10,
+            "n": 40,
+            "mean_predicted": k / 10 + 0.05,
+            "observed": min(1.0, k / 10 + 0.08),
+        }
+        for k in range(10)
+    ]
+    subgroups = [
+        {"group": "sex=female", "n": 300, "positives": 120, "sufficient": True, "roc_auc": 0.74},
+        {"group": "sex=male", "n": 600, "positives": 200, "sufficient": True, "roc_auc": 0.79},
+        {"group": "sex=other", "n": 3, "positives": 1, "sufficient": False, "roc_auc": None},
+        {
+            "group": "sex=female & return_type=forced",
+            "n": 90,
+            "positives": 50,
+            "sufficient": True,
+            "roc_auc": 0.7,
+        },
+    ]
+    evaluation = {
+        "model": {
+            "n": 903,
+            "positives": 321,
+            "roc_auc": 0.78,
+            "average_precision": 0.66,
+            "brier": 0.18,
+        },
+        "baseline": {"n": 903, "positives": 321, "roc_auc": 0.74},
+        "subgroups": subgroups,
+        "calibration": calibration,
+    }
+    registry = NoRegistry(
+        versions={
+            RISK_MODEL: [
+                {
+                    "version": 2,
+                    "label": None,
+                    "aliases": ["challenger"],
+                    "created_at": 1_790_000_000_000,
+                    "metrics": {"roc_auc": 0.77},
+                    "run_id": "risk-2",
+                    "description": "challenger",
+                },
+                {
+                    "version": 1,
+                    "label": None,
+                    "aliases": ["champion"],
+                    "created_at": 1_780_000_000_000,
+                    "metrics": {
+                        "roc_auc": 0.78,
+                        "average_precision": 0.66,
+                        "brier": 0.18,
+                        "baseline_roc_auc": 0.74,
+                    },
+                    "run_id": "risk-1",
+                    "description": "first",
+                },
+            ],
+            "rss-index": [
+                {
+                    "version": 1,
+                    "label": LABEL,
+                    "aliases": ["champion"],
+                    "created_at": 1_770_000_000_000,
+                    "metrics": {},
+                    "run_id": "index-1",
+                    "description": "built-in",
+                },
+            ],
+        },
+        cards={
+            (RISK_MODEL, 1): "# Risk model v1\n\nHeld-out ROC AUC 0.78.",
+            ("rss-index", 1): "# Index v1",
+        },
+        runs={
+            "risk-1": {"params": {}, "evaluation": evaluation},
+            "risk-2": {"params": {}, "evaluation": {**evaluation, "calibration": calibration[:3]}},
+            "index-1": {"params": params, "evaluation": None},
+        },
+    )
+    with engine.begin() as conn:
+        batch_id = conn.execute(sa.select(batch.c.id).limit(1)).scalar_one()
+        conn.execute(
+            drift.insert(),
+            [
+                {
+                    "batch_id": batch_id,
+                    "model": "rss-index",
+                    "model_version": 1,
+                    "item": item,
+                    "psi": 0.3 if n == 0 else 0.01 * n,
+                    "n": 500,
+                    "created_at": datetime.now(UTC),
+                }
+                for n, item in enumerate(load_questionnaire().item_ids)
+            ],
+        )
+    return registry
 
 
 def build_services(home: Path, panel: Path | None) -> Any:

@@ -11,7 +11,13 @@ from typing import Any
 import pytest
 
 from reintegration.roles import Role
-from tests.dashboards.conftest import Dashboard, _users, add_risk_rows, build_services
+from tests.dashboards.conftest import (
+    Dashboard,
+    _users,
+    add_risk_rows,
+    build_services,
+    registry_with_models,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -27,6 +33,7 @@ PAGES = {
         "trajectories",
         "assistance",
         "worklist",
+        "models",
         "quality",
         "upload",
     ],
@@ -36,13 +43,15 @@ PAGES = {
         "trajectories",
         "assistance",
         "worklist",
+        "models",
         "quality",
         "upload",
         "admin",
     ],
 }
 # What shows that a page drew its data: every chart has traces, or these tables have rows.
-PLOTS = {"overview": 3, "breakdowns": 2, "trajectories": 1, "assistance": 1}
+PLOTS = {"overview": 3, "breakdowns": 2, "trajectories": 1, "assistance": 1, "models": 3}
+ROW_LEVEL_PLOTS = {"quality": 2}  # missing answers and enumerators, not for an enumerator
 TABLES = {
     "worklist": "#worklist-table",
     "quality": "#quality-batches-table",
@@ -67,6 +76,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Dashbo
     services = build_services(folder / "home", folder / "panel.csv")
     add_risk_rows(services.engine)
     services.champions.risk_version = 1
+    services.lifecycle = registry_with_models(services.engine)
     dashboard = Dashboard(services, create_dash_app(services), _users(services), truth)
     server = serve_in_thread(wsgi_app(dashboard.app))
     yield f"http://127.0.0.1:{server.server_port}/dashboard", dashboard
@@ -122,12 +132,13 @@ def watched(browser: Any) -> Iterator[Watched]:
     page.close()
 
 
-def _open(page: Any, name: str) -> None:
+def _open(page: Any, name: str, role: str = "admin") -> None:
     """Open a page through the navigation and wait until it shows its data."""
     page.click(f"#nav-{name}")
     page.wait_for_selector(f".page-{name}")
-    if name in PLOTS:
-        page.wait_for_function(DRAWN, arg=PLOTS[name])
+    plots = PLOTS.get(name) or (ROW_LEVEL_PLOTS.get(name) if role != "enumerator" else None)
+    if plots:
+        page.wait_for_function(DRAWN, arg=plots)
     if name in TABLES:
         page.wait_for_selector(f"{TABLES[name]} td.dash-cell")
     if name == "upload":
@@ -152,7 +163,7 @@ def test_each_role_opens_its_pages_and_changes_a_filter(live, watched, role):
     )
     assert nav == sorted(PAGES[role])
     for name in PAGES[role]:
-        _open(page, name)
+        _open(page, name, role)
     if "overview" in PAGES[role]:
         _open(page, "overview")
         before = page.inner_text("#overview-returnees .headline-value")
@@ -170,7 +181,7 @@ def test_each_role_opens_its_pages_and_changes_a_filter(live, watched, role):
         page.wait_for_function(DRAWN, arg=PLOTS["overview"])
         assert page.inner_text("#overview-sex-filter") == "Female"
     else:
-        _open(page, "quality")
+        _open(page, "quality", role)
         page.locator("#quality-batches-table input[type=radio]").first.check()
         page.wait_for_url("**/quality?batch=*")
         page.wait_for_selector("#quality-batch-detail h2")
