@@ -67,6 +67,7 @@ class Upload:
     batch_id: str | None = None
     report: BatchReport | None = None
     error: str | None = None
+    internal: bool = False
     known: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
 
@@ -75,7 +76,14 @@ class Upload:
 
 
 class UploadError(ReintegrationError):
-    """An upload ended before its batch record existed (nothing was stored)."""
+    """An upload ended before its batch record existed (nothing was stored).
+
+    ``internal`` says the cause was the server's (the store failed), not the file's.
+    """
+
+    def __init__(self, message: str, *, internal: bool = False) -> None:
+        super().__init__(message)
+        self.internal = internal
 
 
 class Uploads:
@@ -188,12 +196,13 @@ class Uploads:
         with self._lock:
             self._threads.add(thread)
         thread.start()
-        while not upload.known.wait(0.5):
-            if upload.done.is_set() and upload.batch_id is None:
-                raise UploadError(upload.error or "the upload stopped before it was recorded")
-            if upload.done.is_set():
-                break
-        assert upload.batch_id is not None
+        # Set when the batch record is committed, or when the ingest ended without one.
+        upload.known.wait()
+        if upload.batch_id is None:
+            raise UploadError(
+                upload.error or "the upload stopped before it was recorded",
+                internal=upload.internal,
+            )
         return upload.batch_id
 
     def _run(self, upload: Upload) -> None:
@@ -218,6 +227,7 @@ class Uploads:
             upload.error = str(exc)  # the batch record says failed, with this reason
         except Exception as exc:  # the ingest logged it; the batch record says failed
             upload.error = f"internal error ({type(exc).__name__})"
+            upload.internal = True
             log.error("upload %s: %s", upload.batch_id or upload.ticket, upload.error)
         finally:
             shutil.rmtree(upload.path.parent, ignore_errors=True)
@@ -269,12 +279,12 @@ def _estimate_rows(path: Path) -> int | None:
     """Rows of a text file (its line count less the header); None for workbooks and zips."""
     try:
         fmt = detect_format(path)
-    except ReintegrationError:
-        return None
-    if fmt not in ("csv", "jsonl"):
-        return None
-    lines = 0
-    with path.open("rb") as fh:
-        while block := fh.read(1 << 20):
-            lines += block.count(b"\n")
+        if fmt not in ("csv", "jsonl"):
+            return None
+        lines = 0
+        with path.open("rb") as fh:
+            while block := fh.read(1 << 20):
+                lines += block.count(b"\n")
+    except (ReintegrationError, OSError):
+        return None  # the ingest will say what is wrong with the file
     return max(lines - (1 if fmt == "csv" else 0), 1)

@@ -106,7 +106,7 @@ def _report(stored: dict[str, Any]) -> Report:
     openapi_extra=UPLOAD_BODY,
     responses={
         201: {"model": UploadReport, "description": "Done within ?wait: the report."},
-        **problem_responses(413, 415, 422),
+        **problem_responses(413, 415, 422, 503),
     },
 )
 async def upload_batch(
@@ -142,6 +142,10 @@ async def upload_batch(
         )
     except UploadError as exc:
         received.discard()
+        if exc.internal:
+            raise ApiProblem(
+                503, "the upload could not be recorded because of a server problem; send it again"
+            ) from None
         raise ApiProblem(422, str(exc)) from None
     accepted = UploadAccepted(
         batch_id=batch_id, status="processing", status_url=_status_url(batch_id)
