@@ -17,6 +17,7 @@ from typing import IO
 from fastapi import Request
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.requests import ClientDisconnect
 
 from api.problems import ApiProblem
 
@@ -161,6 +162,10 @@ async def receive_file(request: Request, *, limit_mb: int, folder: Path) -> Rece
             parser.finalize()
         except (MultipartParseError, ValueError) as exc:
             raise ApiProblem(422, "the multipart body is malformed and cannot be read") from exc
+        except ClientDisconnect:
+            raise ApiProblem(
+                400, "the upload was interrupted before the whole file arrived; send it again"
+            ) from None
         finally:
             sink.close()
         if not sink.found or sink.file_name is None:
