@@ -1,15 +1,16 @@
 """What a server remembers between requests so that a repeated question costs microseconds.
 
 * :class:`AnswerCache`: serialised answers keyed on the data version and the question.
-* :class:`DataVersionClock`: the store's data version, read at most every ``ttl`` seconds
-  (and at once after a write this process made).
+* :class:`TimedValue`: a value read at most every ``ttl`` seconds (and at once after this
+  process changed it): the store's data version, the champion index's label.
 * :class:`TokenCache`: who holds a token, for ``ttl`` seconds (and forgotten at once when a
   user is revoked through this process).
 
-The two short lifetimes are the price of answering a cached aggregate without a database
-read: an aggregate can lag a batch stored by another process by at most
-:data:`VERSION_TTL_S`, and a token revoked from the command line (or another server process)
-works for at most :data:`TOKEN_TTL_S` more.
+The short lifetimes are the price of answering a cached aggregate from the event loop, without
+a database or registry read: an aggregate can lag a batch stored by another process by at most
+:data:`VERSION_TTL_S` (a promotion made elsewhere by :data:`LABEL_TTL_S` plus the registry
+check of ``models.serving``), and a token revoked from the command line (or another server
+process) works for at most :data:`TOKEN_TTL_S` more.
 """
 
 from __future__ import annotations
@@ -18,12 +19,16 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
 
 from reintegration.users import User
+
+T = TypeVar("T")
 
 ANSWERS_KEPT = 1024
 TOKENS_KEPT = 10_000
 VERSION_TTL_S = 0.25
+LABEL_TTL_S = 1.0
 TOKEN_TTL_S = 1.0
 
 
@@ -56,35 +61,35 @@ class AnswerCache:
         return value
 
 
-class DataVersionClock:
-    """The data version, read through ``read`` at most every ``ttl`` seconds."""
+class TimedValue(Generic[T]):
+    """A value read through ``read`` at most every ``ttl`` seconds."""
 
-    def __init__(self, read: Callable[[], int], ttl: float = VERSION_TTL_S) -> None:
+    def __init__(self, read: Callable[[], T], ttl: float) -> None:
         self._read = read
         self.ttl = ttl
-        self._version = 0
+        self._value: T | None = None
         self._checked = float("-inf")
 
-    def fresh(self) -> int | None:
-        """The version when it was read less than ``ttl`` ago, else None (never reads)."""
+    def fresh(self) -> T | None:
+        """The value when it was read less than ``ttl`` ago, else None (never reads)."""
         if time.monotonic() - self._checked < self.ttl:
-            return self._version
+            return self._value
         return None
 
-    def read(self) -> int:
-        """Read the version now (blocking: call it off the event loop)."""
+    def read(self) -> T:
+        """Read the value now (it may block: call it off the event loop)."""
         checked = time.monotonic()
-        self._version = self._read()
-        self._checked = checked
-        return self._version
+        value = self._read()
+        self._value, self._checked = value, checked
+        return value
 
-    def current(self) -> int:
-        """The fresh version, reading it when it is stale."""
+    def current(self) -> T:
+        """The fresh value, reading it when it is stale."""
         found = self.fresh()
         return found if found is not None else self.read()
 
     def invalidate(self) -> None:
-        """Forget the version: this process has just written to the store."""
+        """Forget the value: this process has just changed it."""
         self._checked = float("-inf")
 
 

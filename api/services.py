@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
-from api.caches import AnswerCache, DataVersionClock, TokenCache
+from api.caches import LABEL_TTL_S, VERSION_TTL_S, AnswerCache, TimedValue, TokenCache
 from api.uploads import ChampionSource, Uploads
 from reintegration.analytics import Analytics
 from reintegration.questionnaire import Questionnaire, load_questionnaire
@@ -85,7 +85,6 @@ class RegistryLifecycle:
 
     def train(self, name: str, *, actor: str, params: dict[str, Any]) -> str:
         from models.jobs import submit_job
-
         from models.registry import INDEX_MODEL
 
         kind = "train-index" if name == INDEX_MODEL else "train-risk"
@@ -116,10 +115,12 @@ class Services:
     risk_model_name: str = RISK_MODEL
     answers: AnswerCache = field(default_factory=AnswerCache)
     tokens: TokenCache = field(default_factory=TokenCache)
-    versions: DataVersionClock = field(init=False)
+    versions: TimedValue[int] = field(init=False)
+    labels: TimedValue[str] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.versions = DataVersionClock(self.analytics.data_version)
+        self.versions = TimedValue(self.analytics.data_version, VERSION_TTL_S)
+        self.labels = TimedValue(lambda: self.champions.index()[1], LABEL_TTL_S)
         # A batch stored through this process shows in the next answer, not a moment later.
         self.uploads.on_stored = self.versions.invalidate
 

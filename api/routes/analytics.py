@@ -114,9 +114,14 @@ def filters_of(services: Services, user: User, query: FilterQuery) -> Filters:
     )
 
 
-def _label(services: Services, asked: str | None) -> str:
-    champion = services.champions.index()[1]
-    return asked if asked else champion
+async def _label(services: Services, asked: str | None) -> str:
+    """The index label asked for, or the champion's (known without blocking the loop)."""
+    if asked:
+        return asked
+    label = services.labels.fresh()
+    if label is None:
+        label = await anyio.to_thread.run_sync(services.labels.read)
+    return label
 
 
 def _known_label(services: Services, label: str) -> None:
@@ -230,7 +235,7 @@ async def get_aggregates(
     sustainable and per level; the last cell is the total."""
     filters = filters_of(services, user, query)
     groups = listed(query.by, "by")
-    label = _label(services, query.index_version)
+    label = await _label(services, query.index_version)
 
     def compute(version: int) -> dict[str, Any]:
         _known_label(services, label)
@@ -255,7 +260,7 @@ async def get_trajectories(
     """As /aggregates, broken out first by months since return (bands) or return cohort."""
     filters = filters_of(services, user, query)
     groups = listed(query.by, "by")
-    label = _label(services, query.index_version)
+    label = await _label(services, query.index_version)
     axis, follow = query.axis, query.follow
     first = "months_band" if axis == "months" else "cohort"
 
@@ -288,7 +293,7 @@ async def get_overview(
     """Returnees, surveys, unscored, means with intervals, shares per level and a histogram
     of the composite (bins under min_cell shown as null)."""
     filters = filters_of(services, user, query)
-    label = _label(services, query.index_version)
+    label = await _label(services, query.index_version)
 
     def compute(version: int) -> dict[str, Any]:
         _known_label(services, label)

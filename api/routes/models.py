@@ -122,6 +122,7 @@ def promote_model_version(
     )
     services.champions.refresh()
     services.versions.invalidate()  # a new index champion changes the default answers
+    services.labels.invalidate()
     return result
 
 
