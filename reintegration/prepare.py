@@ -31,19 +31,22 @@ from reintegration.index import ReintegrationIndex
 from reintegration.pseudonym import KEY_PREFIX, returnee_keys
 from reintegration.questionnaire import Questionnaire
 from reintegration.reading import Chunk, FileNote, Layout
+from reintegration.store.answers import encode_answers
 
 DAYS_PER_MONTH = 30.4375
 ID = "submission_id"
 CASE = "returnee_id"
 COUNTRY = "country"
 FIELD_SEPARATOR = "\x1f"
+HASH_DIGITS = 32  # 128 bits: no collision among the interviews of any survey
 
 
 @dataclass
 class PreparedChunk:
     """A chunk's rows, coded; accepted rows carry everything the store needs.
 
-    Text columns (``metadata``, ``answers_json``) are Arrow string arrays, '' where blank;
+    Text columns (``metadata``) are Arrow string arrays, '' where blank; ``answers`` is each
+    row's answers in the stored form (:func:`~reintegration.store.answers.encode_answers`);
     ``days`` holds the interview and return dates as int64 days since 1970-01-01.
     """
 
@@ -54,7 +57,7 @@ class PreparedChunk:
     submission_id: np.ndarray
     returnee_key: np.ndarray
     content_hash: np.ndarray
-    answers_json: pa.Array
+    answers: pa.Array
     metadata: dict[str, pa.Array]
     days: dict[str, np.ndarray]
     months_since_return: np.ndarray
@@ -111,10 +114,12 @@ def canonical_metadata(coded: CodedChunk, questionnaire: Questionnaire) -> dict[
 def content_hashes(
     metadata: dict[str, pa.Array], codes: dict[str, pa.Array], keys: np.ndarray
 ) -> np.ndarray:
-    """SHA-256 of every canonical value of a row but its identity, in a fixed order.
+    """128-bit content hash (SHA-256 cut to 32 hex digits) of every canonical value of a row
+    but its identity, in a fixed order.
 
     The column names are part of what is hashed, so a batch lacking a column and one holding
-    it blank differ only where they really do.
+    it blank differ only where they really do. Rows stored before the cut keep the whole
+    SHA-256, whose first 32 digits are this hash: the store compares those.
     """
     names = [k for k in sorted(metadata) if k not in (ID, CASE)]
     columns = [pa.array(keys, pa.string())] + [metadata[k] for k in names]
@@ -123,26 +128,9 @@ def content_hashes(
     joined = pc.binary_join_element_wise(*columns, FIELD_SEPARATOR) if columns else None
     texts = joined.to_pylist() if joined is not None else [""] * len(keys)
     sha = hashlib.sha256
-    return np.array([sha((header + t).encode()).hexdigest() for t in texts], dtype=object)
-
-
-def answers_json(codes: dict[str, pa.Array], n: int) -> pa.Array:
-    """The answers of each row as a JSON object of item id to code (blanks left out).
-
-    Codes are identifiers of the spec (letters, digits, underscores and the spaces between
-    the codes of a select-multiple answer), so they need no escaping.
-    """
-    parts = []
-    for item in sorted(codes):
-        code = codes[item]
-        quoted = pc.binary_join_element_wise(f'"{item}":"', code, '"', "")
-        parts.append(pc.if_else(pc.equal(code, ""), "", quoted))
-    if not parts:
-        return pa.array(["{}"] * n, pa.string())
-    body = pc.binary_join_element_wise(*parts, ",")
-    body = pc.replace_substring_regex(body, pattern=",{2,}", replacement=",")
-    body = pc.utf8_trim(body, characters=",")
-    return pc.binary_join_element_wise("{", body, "}", "")
+    return np.array(
+        [sha((header + t).encode()).hexdigest()[:HASH_DIGITS] for t in texts], dtype=object
+    )
 
 
 def prepare_chunk(
@@ -203,7 +191,7 @@ def prepare_chunk(
         submission_id=np.asarray(_text(coded.metadata[ID]).to_pylist(), dtype=object),
         returnee_key=keys,
         content_hash=content_hashes(metadata, codes, keys),
-        answers_json=answers_json(codes, n),
+        answers=encode_answers(codes, questionnaire, n),
         metadata=metadata,
         days={"interview_date": interview, "return_date": returned},
         months_since_return=months,

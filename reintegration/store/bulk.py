@@ -8,10 +8,13 @@ same connection, in the same transaction, so atomicity is unchanged.
 from __future__ import annotations
 
 import io
+import itertools
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeAlias
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import sqlalchemy as sa
@@ -52,19 +55,40 @@ def insert_rows(
         cursor.close()
 
 
-def insert_columns(
-    conn: sa.Connection, table: str, names: Sequence[str], columns: Sequence[Sequence[Any]]
-) -> None:
-    """Insert rows given column by column (lists of equal length, in ``names`` order).
+@dataclass(frozen=True)
+class Constant:
+    """A column holding one value in every row (see :func:`constant`)."""
 
-    On PostgreSQL the columns become one Arrow table written as CSV and sent with a single
+    value: Any
+    length: int
+
+    def __len__(self) -> int:
+        return self.length
+
+
+def constant(value: Any, length: int) -> Constant:
+    """A column of ``length`` rows that all hold ``value``, for :func:`insert_columns`."""
+    return Constant(value, length)
+
+
+Column: TypeAlias = "Sequence[Any] | np.ndarray | pa.Array | pa.ChunkedArray | Constant"
+
+
+def insert_columns(
+    conn: sa.Connection, table: str, names: Sequence[str], columns: Sequence[Column]
+) -> None:
+    """Insert rows given column by column (of equal length, in ``names`` order).
+
+    A column is a list (or any sequence), a NumPy array (NaN is NULL), an Arrow array, or a
+    :func:`constant`. On SQLite the rows go to ``executemany`` as tuples. On PostgreSQL the
+    columns become one Arrow table written as CSV and sent with a single
     ``COPY ... (FORMAT csv)``: no Python work per row. Arrow quotes every text value, so an
     empty text stays empty and only a missing value (an unquoted empty field) is NULL.
     """
     if not is_postgres(conn):
-        insert_rows(conn, table, names, zip(*columns, strict=True))
+        insert_rows(conn, table, names, zip(*map(_python, columns), strict=True))
         return
-    arrays = [pa.array(list(values)) for values in columns]
+    arrays = [_arrow(values) for values in columns]
     buffer = io.BytesIO()
     pacsv.write_csv(
         pa.table(arrays, names=[f"c{k}" for k in range(len(names))]),
@@ -75,6 +99,32 @@ def insert_columns(
     with driver.cursor() as cursor:  # type: ignore[union-attr]
         with cursor.copy(f"COPY {table} ({', '.join(names)}) FROM STDIN (FORMAT csv)") as copy:
             copy.write(buffer.getbuffer())
+
+
+def _python(values: Column) -> Iterable[Any]:
+    """A column as Python values, for the SQLite driver."""
+    if isinstance(values, Constant):
+        return itertools.repeat(values.value, values.length)
+    if isinstance(values, pa.Array | pa.ChunkedArray):
+        return values.to_pylist()
+    if isinstance(values, np.ndarray):
+        if values.dtype.kind == "f":
+            return pa.array(values, from_pandas=True).to_pylist()
+        return values.tolist()
+    return values
+
+
+def _arrow(values: Column) -> pa.Array | pa.ChunkedArray:
+    """A column as an Arrow array, for the CSV sent to PostgreSQL."""
+    if isinstance(values, Constant):
+        if values.value is None:
+            return pa.nulls(values.length)
+        return pa.repeat(pa.scalar(values.value), values.length)
+    if isinstance(values, pa.Array | pa.ChunkedArray):
+        return values
+    if isinstance(values, np.ndarray):
+        return pa.array(values, from_pandas=True)
+    return pa.array(list(values))
 
 
 def scratch_table(conn: sa.Connection, name: str, columns: dict[str, str]) -> None:

@@ -22,10 +22,16 @@ import sqlalchemy as sa
 
 from reintegration.coding import RowIssue, day_number, iso_day
 from reintegration.index import LEVELS, ReintegrationIndex
-from reintegration.prepare import PreparedChunk
+from reintegration.prepare import HASH_DIGITS, PreparedChunk
 from reintegration.questionnaire import Questionnaire
 from reintegration.reading import FileNote
-from reintegration.store.bulk import insert_columns, insert_rows, scratch_table, timestamp
+from reintegration.store.bulk import (
+    constant,
+    insert_columns,
+    insert_rows,
+    scratch_table,
+    timestamp,
+)
 from reintegration.store.panel_state import PanelState
 from reintegration.store.schema import rejected_row, submission, tombstone
 
@@ -46,26 +52,6 @@ LATEST_COLUMNS = {
     "country": "TEXT",
 }
 OPTIONAL_TEXT = ("admin1", "enumerator_id", "form_version", "interview_mode", "assistance")
-SUBMISSION_COLUMNS = (
-    "id",
-    "submission_id",
-    "version",
-    "current",
-    "content_hash",
-    "batch_id",
-    "returnee_key",
-    "interview_date",
-    "return_date",
-    "months_since_return",
-    "sex",
-    "age_at_return",
-    "return_type",
-    "country",
-    *OPTIONAL_TEXT,
-    "answers",
-    "spec_version",
-    "created_at",
-)
 
 
 @dataclass
@@ -175,11 +161,15 @@ class BatchWriter:
         column = chunk.header("returnee_id")
         chunk.reject(hit, [RowIssue(int(chunk.rows[i]), column, "", ERASED) for i in hit])
 
-    def _reject_late_returns(self, chunk: PreparedChunk) -> None:
-        """A return date after another round's interview of the same returnee is an error."""
+    def _reject_late_returns(self, chunk: PreparedChunk) -> np.ndarray:
+        """A return date after another round's interview of the same returnee is an error.
+
+        Returns each row's state id (see :class:`PanelState`), -1 for rows rejected before.
+        """
+        state_ids = np.full(len(chunk.accepted), -1, dtype=np.int64)
         positions = np.flatnonzero(chunk.accepted)
         if not len(positions):
-            return
+            return state_ids
         keys = chunk.returnee_key[positions]
         frame = pd.DataFrame(
             {
@@ -188,6 +178,7 @@ class BatchWriter:
             }
         )
         ids = self._add_to_state(keys)
+        state_ids[positions] = ids
         first = frame["interview"].groupby(ids).transform("min")
         first = pd.Series(np.minimum(first.to_numpy(), self.state["min_day"][ids]))
         late = frame["returned"].to_numpy() > first.to_numpy()
@@ -203,12 +194,13 @@ class BatchWriter:
             for k, i in zip(np.flatnonzero(late), positions[late], strict=True)
         ]
         chunk.reject(positions[late], issues)
+        return state_ids
 
     # -- writing -------------------------------------------------------------------------------
     def write(self, chunk: PreparedChunk) -> Counts:
         """Store a chunk's accepted rows (new or updated); count duplicates and rejections."""
         self._reject_erased(chunk)
-        self._reject_late_returns(chunk)
+        state_ids = self._reject_late_returns(chunk)
         counts = Counts()
         positions = np.flatnonzero(chunk.accepted)
         frame = pd.DataFrame(
@@ -220,7 +212,8 @@ class BatchWriter:
         )
         known = self._versions(sorted(set(frame["sid"])))
         pairs = frame["sid"] + "\x00" + frame["hash"]
-        stored_pairs = known["sid"] + "\x00" + known["hash"]
+        # Hashes stored before they were cut to 128 bits keep all 64 digits: compare the first 32.
+        stored_pairs = known["sid"] + "\x00" + known["hash"].str[:HASH_DIGITS]
         duplicate = pairs.isin(stored_pairs).to_numpy() | pairs.duplicated().to_numpy()
         counts.duplicate = int(duplicate.sum())
         new = frame[~duplicate].reset_index(drop=True)
@@ -241,75 +234,85 @@ class BatchWriter:
                     submission.update().where(submission.c.id.in_(part)).values(current=False)
                 )
         if len(new):
-            self._insert(chunk, new)
+            # In identity order (a stable sort keeps an identity's versions in file order), the
+            # unique index on identities takes a chunk as one ordered run instead of random
+            # inserts all over its pages.
+            new = new.sort_values("sid", kind="stable", ignore_index=True)
+            self._insert(chunk, new, state_ids[new["pos"].to_numpy()])
         rejected = np.flatnonzero(~chunk.accepted)
         counts.rejected = len(rejected)
         if counts.rejected:
             self._store_rejected(chunk, rejected)
         return counts
 
-    def _insert(self, chunk: PreparedChunk, new: pd.DataFrame) -> None:
+    def _insert(self, chunk: PreparedChunk, new: pd.DataFrame, state_ids: np.ndarray) -> None:
+        """Insert a chunk's new rows (in ``new``'s order) and their scores.
+
+        Columns stay Arrow or NumPy arrays; :func:`insert_columns` hands them to the driver.
+        """
         pos = new["pos"].to_numpy()
         take = pa.array(pos)
         meta = {name: pc.take(values, take) for name, values in chunk.metadata.items()}
         n = len(new)
-        ids = list(range(self.next_id, self.next_id + n))
+        ids = np.arange(self.next_id, self.next_id + n, dtype=np.int64)
         self.next_id += n
         now = timestamp(self.conn, datetime.now(UTC))
         keys = chunk.returnee_key[pos]
+        blank = pa.nulls(n, pa.string())
 
-        def optional(name: str) -> list[Any]:
+        def optional(name: str) -> pa.Array:
             if name not in meta:
-                return [None] * n
-            return pc.if_else(pc.equal(meta[name], ""), None, meta[name]).to_pylist()
+                return blank
+            return pc.if_else(pc.equal(meta[name], ""), None, meta[name])
 
-        sids = new["sid"].tolist()
-        sex = meta["sex"].to_pylist()
-        ages = pc.cast(meta["age_at_return"], pa.int64()).to_pylist()
-        return_types = meta["return_type"].to_pylist()
-        countries = meta["country"].to_pylist()
-        columns: list[list[Any] | Any] = [
-            ids,
-            sids,
-            new["version"].tolist(),
-            new["current"].tolist(),
-            new["hash"].tolist(),
-            [self.batch_id] * n,
-            keys.tolist(),
-            meta["interview_date"].to_pylist(),
-            meta["return_date"].to_pylist(),
-            chunk.months_since_return[pos].tolist(),
-            sex,
-            ages,
-            return_types,
-            countries,
-            *(optional(name) for name in OPTIONAL_TEXT),
-            pc.take(chunk.answers_json, take).to_pylist(),
-            [self.questionnaire.spec_version] * n,
-            [now] * n,
-        ]
-        if self.form_version is None:
-            versions = [v for v in optional("form_version") if v]
-            self.form_version = versions[0] if versions else None
-        state_ids, _ = self.state.ids(keys.tolist())
+        sids = new["sid"].to_numpy()
+        sex = meta["sex"].to_numpy(zero_copy_only=False)
+        ages = pc.cast(meta["age_at_return"], pa.int64()).to_numpy(zero_copy_only=False)
+        return_types = meta["return_type"].to_numpy(zero_copy_only=False)
+        countries = meta["country"].to_numpy(zero_copy_only=False)
+        form_versions = optional("form_version")
+        if self.form_version is None:  # the first one in the file
+            found = pc.drop_null(pc.take(form_versions, pa.array(np.argsort(pos))))
+            self.form_version = found[0].as_py() if len(found) else None
         panel = pd.DataFrame(
             {
                 "id": state_ids,
-                "sid": new["sid"].to_numpy(),
+                "sid": sids,
                 "current": new["current"].to_numpy(),
                 "replaces": new["replaces"].to_numpy(),
                 "day": chunk.days["interview_date"][pos],
                 "rday": chunk.days["return_date"][pos],
-                "sex": pd.Series(sex, dtype=object),
+                "sex": sex,
                 "age": ages,
-                "rtype": pd.Series(return_types, dtype=object),
-                "country": pd.Series(countries, dtype=object),
+                "rtype": return_types,
+                "country": countries,
                 "row": chunk.rows[pos],
             }
         )
-        columns.append(self.state.track(panel))
+        rounds = self.state.track(panel)
+        columns: dict[str, Any] = {
+            "id": ids,
+            "submission_id": sids,
+            "version": new["version"].to_numpy(),
+            "current": new["current"].to_numpy(),
+            "content_hash": new["hash"].to_numpy(),
+            "batch_id": constant(self.batch_id, n),
+            "returnee_key": keys,
+            "interview_date": meta["interview_date"],
+            "return_date": meta["return_date"],
+            "months_since_return": chunk.months_since_return[pos],
+            "sex": sex,
+            "age_at_return": ages,
+            "return_type": return_types,
+            "country": countries,
+            **{name: optional(name) for name in OPTIONAL_TEXT},
+            "answers": pc.take(chunk.answers, take),
+            "spec_version": constant(self.questionnaire.spec_version, n),
+            "created_at": constant(now, n),
+            "survey_round": rounds,
+        }
         if self.empty_store:
-            self.stored_sids.update(map(hash, sids))
+            self.stored_sids.update(map(hash, sids.tolist()))
         unique_ids = np.unique(state_ids)
         placeholders = unique_ids[~self.state["has_row"][unique_ids]]
         if len(placeholders):  # the returnee row comes first (foreign key); filled at the end
@@ -321,47 +324,29 @@ class BatchWriter:
                 ((keys_of[i], now) for i in placeholders.tolist()),
             )
             self.state.set("has_row", placeholders, True)
-        insert_columns(self.conn, "submission", (*SUBMISSION_COLUMNS, "survey_round"), columns)
+        insert_columns(self.conn, "submission", tuple(columns), list(columns.values()))
         self._insert_scores(chunk, pos, ids, now)
 
     def _insert_scores(
-        self, chunk: PreparedChunk, pos: np.ndarray, ids: list[int], now: Any
+        self, chunk: PreparedChunk, pos: np.ndarray, ids: np.ndarray, now: Any
     ) -> None:
         scores = chunk.scores
         dims = tuple(self.scorer.dimensions_)
         n = len(pos)
-        names = [
-            *dims,
-            "composite",
-            *(f"coverage_{d}" for d in dims),
-        ]
-        columns: list[list[Any]] = [
-            ids,
-            [self.questionnaire.index.name] * n,
-            [self.scorer.label_] * n,
-            [self.model_version] * n,
-            *(pa.array(scores[name][pos], from_pandas=True).to_pylist() for name in names),
-            _labels(scores["level"][pos], LEVELS),
-            _labels(scores["weakest_dimension"][pos], dims),
-            [None if v < 0 else bool(v) for v in scores["sustainable"][pos].tolist()],
-            [now] * n,
-        ]
-        insert_columns(
-            self.conn,
-            "score",
-            (
-                "submission_pk",
-                "model",
-                "index_version",
-                "model_version",
-                *names,
-                "level",
-                "weakest_dimension",
-                "sustainable",
-                "created_at",
-            ),
-            columns,
-        )
+        figures = [*dims, "composite", *(f"coverage_{d}" for d in dims)]
+        sustainable = scores["sustainable"][pos]
+        columns: dict[str, Any] = {
+            "submission_pk": ids,
+            "model": constant(self.questionnaire.index.name, n),
+            "index_version": constant(self.scorer.label_, n),
+            "model_version": constant(self.model_version, n),
+            **{name: pa.array(scores[name][pos], from_pandas=True) for name in figures},
+            "level": _labels(scores["level"][pos], LEVELS),
+            "weakest_dimension": _labels(scores["weakest_dimension"][pos], dims),
+            "sustainable": pa.array(sustainable > 0, mask=sustainable < 0),
+            "created_at": constant(now, n),
+        }
+        insert_columns(self.conn, "score", tuple(columns), list(columns.values()))
 
     def _store_rejected(self, chunk: PreparedChunk, positions: np.ndarray) -> None:
         by_row: dict[int, list[dict[str, str]]] = {}
@@ -503,8 +488,9 @@ def _frame(rows: Sequence[Any], columns: list[str]) -> pd.DataFrame:
     return frame.astype({c: object for c in columns if frame[c].dtype == "str"})
 
 
-def _labels(codes: np.ndarray, labels: tuple[str, ...]) -> list[str | None]:
-    return [labels[c] if c >= 0 else None for c in codes.tolist()]
+def _labels(codes: np.ndarray, labels: tuple[str, ...]) -> pa.Array:
+    """Label of each code (-1: missing), gathered by Arrow."""
+    return pc.take(pa.array(labels, pa.string()), pa.array(codes, mask=codes < 0))
 
 
 def _show(value: Any) -> str:
