@@ -97,7 +97,14 @@ def _data_table(
         sort_action="native",
         page_size=kwargs.pop("page_size", 15),
         style_table={"overflowX": "auto"},
-        style_cell={"textAlign": "left", "fontFamily": "inherit", "fontSize": "13px"},
+        style_cell={
+            "textAlign": "left",
+            "fontFamily": "inherit",
+            "fontSize": "13px",
+            "whiteSpace": "normal",
+            "height": "auto",
+            "maxWidth": "480px",
+        },
         style_header={"fontWeight": "600"},
         **kwargs,
     )

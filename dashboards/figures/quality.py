@@ -82,7 +82,7 @@ def enumerator_figure(frame: pd.DataFrame, *, index_version: str) -> go.Figure:
     fig = base_figure(
         title,
         index_version,
-        extra="flagged enumerators in vermillion, for a supervisor's check",
+        extra="flagged in vermillion, for a supervisor's check",
         height=420,
     )
     size = 6 + 14 * (frame["interviews"] / frame["interviews"].max()) ** 0.5
@@ -109,8 +109,16 @@ def enumerator_figure(frame: pd.DataFrame, *, index_version: str) -> go.Figure:
             customdata=list(zip(frame.loc[rows, "interviews"], reasons, strict=True)),
             hovertemplate="%{text}: %{customdata[0]:,} interviews<br>%{customdata[1]}"
             "<extra></extra>",
+            cliponaxis=False,
         )
     vline(fig, 0, dash="dot")
     fig.update_xaxes(title="Mean composite minus the country's mean", zeroline=False)
-    fig.update_yaxes(title="Share of answers missing", tickformat=".0%", rangemode="tozero")
+    top = frame["share_missing"].max()
+    top = 0.0 if pd.isna(top) else float(top)
+    # A little room below zero: enumerators with no missing answer sit on the axis, in view.
+    fig.update_yaxes(
+        title="Share of answers missing",
+        tickformat=".0%",
+        range=[-0.05 * top - 0.002, 1.1 * top + 0.002],
+    )
     return fig

@@ -127,7 +127,7 @@ def layout(user: User, model: str | None = None, version: str | None = None, **_
                 children=[
                     html.Div(figure_card(PAGE, "calibration"), id=f"{PAGE}-calibration-card"),
                     html.Div(figure_card(PAGE, "subgroups"), id=f"{PAGE}-subgroups-card"),
-                    figure_card(PAGE, "drift"),
+                    figure_card(PAGE, "drift", wide=True),
                 ],
             ),
             html.Section(

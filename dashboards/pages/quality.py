@@ -124,8 +124,8 @@ def layout(user: User, batch: str | None = None, **_: str) -> html.Div:
             html.Div(
                 className="cards",
                 children=[
-                    figure_card(PAGE, "missingness"),
-                    figure_card(PAGE, "enumerators"),
+                    figure_card(PAGE, "missingness", wide=True),
+                    figure_card(PAGE, "enumerators", wide=True),
                 ],
             ),
             table(f"{PAGE}-enumerators-table", [], ENUMERATOR_COLUMNS, page_size=10),
