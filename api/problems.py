@@ -35,7 +35,7 @@ DOMAIN_STATUS: dict[type[Exception], int] = {
     errors.IndexParameterError: 422,
     errors.ConfigurationError: 503,
 }
-for _name, _status in (("PromotionRefused", 409), ("ModelError", 404), ("JobError", 409)):
+for _name, _status in (("PromotionRefused", 409), ("ModelError", 422), ("JobError", 422)):
     # Added to reintegration.errors by the models issue; mapped once they exist.
     if hasattr(errors, _name):
         DOMAIN_STATUS[getattr(errors, _name)] = _status

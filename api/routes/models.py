@@ -23,6 +23,8 @@ from api.schemas.models import (
     Promotion,
     TrainRequest,
 )
+from api.services import Services
+from reintegration.errors import ReintegrationError
 
 router = APIRouter(tags=["models"])
 
@@ -37,6 +39,23 @@ Name = Annotated[
 ]
 Version = Annotated[int, Path(ge=1, le=2**31 - 1, description="The registry's version number.")]
 JobId = Annotated[str, Path(min_length=1, max_length=36, pattern=r"^[0-9A-Za-z-]+$")]
+CHAMPION = "champion"
+
+
+def _registered(services: Services, name: str) -> str:
+    """The registered name of ``name``; 404 with the registry's sentence when unknown."""
+    try:
+        return services.lifecycle.resolve_name(name)
+    except ReintegrationError as exc:
+        raise ApiProblem(404, str(exc)) from None
+
+
+def _version(services: Services, registered: str, version: int) -> dict[str, Any]:
+    """A registered version's entry; 404 when the model has no such version."""
+    for entry in services.lifecycle.list_versions(registered):
+        if entry["version"] == version:
+            return entry
+    raise ApiProblem(404, f"{registered} has no version {version}")
 
 
 @router.get("/models", response_model=list[ModelSummary], summary="Registered models")
@@ -53,7 +72,7 @@ def list_models(services: ServicesDep, user: CurrentUser) -> Any:
 )
 def list_model_versions(services: ServicesDep, user: CurrentUser, name: Name) -> Any:
     """Every version of a model: label, aliases (champion, challenger), metrics, run."""
-    return services.lifecycle.list_versions(services.lifecycle.resolve_name(name))
+    return services.lifecycle.list_versions(_registered(services, name))
 
 
 @router.get(
@@ -70,7 +89,9 @@ def get_model_card(
 ) -> PlainTextResponse:
     """The model card of a version: data, metrics overall and per subgroup (small groups
     suppressed), intended use."""
-    card = services.lifecycle.model_card(services.lifecycle.resolve_name(name), version)
+    registered = _registered(services, name)
+    _version(services, registered, version)
+    card = services.lifecycle.model_card(registered, version)
     return PlainTextResponse(card, media_type="text/markdown; charset=utf-8")
 
 
@@ -89,7 +110,7 @@ def train_model(
 ) -> Any:
     """Queue a training run of the model; it registers a new version as challenger. Answers
     202 with the job's id; follow it at ``/jobs/{id}``."""
-    registered = services.lifecycle.resolve_name(name)
+    registered = _registered(services, name)
     job_id = services.lifecycle.train(
         registered, actor=user.name, params=(body or TrainRequest()).params
     )
@@ -115,7 +136,9 @@ def promote_model_version(
     """Make a version champion, through the gate: a risk model must not lose ROC AUC beyond
     the tolerance overall or in any subgroup (409 names the metric and the group unless
     ``force``); an index version needs a reason and records how figures would move."""
-    registered = services.lifecycle.resolve_name(name)
+    registered = _registered(services, name)
+    if CHAMPION in _version(services, registered, version).get("aliases", []):
+        raise ApiProblem(409, f"{registered} version {version} is already the champion")
     reason = body.reason.strip() if body.reason else None
     result = services.lifecycle.promote(
         registered, version, reason=reason or None, force=body.force, actor=user.name

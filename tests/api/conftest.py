@@ -80,19 +80,18 @@ class FakeLifecycle:
     def list_versions(self, name: str) -> list[dict[str, Any]]:
         return [
             {
-                "version": 1,
-                "label": "rss-v1-provisional",
-                "aliases": ["champion"],
-                "created_at": 1795000000000,
-                "metrics": {},
-                "run_id": "r1",
+                "version": number,
+                "label": f"rss-v{number}-derived" if number > 1 else "rss-v1-provisional",
+                "aliases": aliases,
+                "created_at": 1795000000000 + number,
+                "metrics": {"roc_auc": 0.8} if number > 1 else {},
+                "run_id": f"r{number}",
                 "description": None,
             }
+            for number, aliases in ((3, ["challenger"]), (2, []), (1, ["champion"]))
         ]
 
     def model_card(self, name: str, version: int) -> str:
-        if version != 1:
-            raise _model_error(f"{name} has no version {version}")
         return f"# {name} version {version}\n"
 
     def promote(

@@ -10,8 +10,10 @@ def test_models_and_their_versions_are_listed(panel):
     versions = panel.get(f"{MODELS}/index/versions", "analyst").json()
 
     assert [m["name"] for m in models] == ["rss-index", "reintegration-risk"]
-    assert versions[0]["label"] == "rss-v1-provisional"
-    assert versions[0]["aliases"] == ["champion"]
+    assert [v["version"] for v in versions] == [3, 2, 1]
+    assert versions[-1]["label"] == "rss-v1-provisional"
+    assert versions[-1]["aliases"] == ["champion"]
+    assert versions[0]["created_at"].startswith("2026-")  # the registry's milliseconds, as a date
 
 
 def test_an_unknown_model_is_404_with_the_registrys_sentence(panel):
@@ -19,6 +21,21 @@ def test_an_unknown_model_is_404_with_the_registrys_sentence(panel):
 
     assert response.status_code == 404
     assert response.json()["detail"] == "there is no model named 'forest': use index or risk."
+
+
+def test_an_unknown_version_is_404(panel):
+    card = panel.get(f"{MODELS}/rss-index/versions/9/card", "analyst")
+    promote = panel.post(f"{MODELS}/risk/versions/9/promote", "analyst", json={"reason": "x"})
+
+    assert card.status_code == promote.status_code == 404
+    assert card.json()["detail"] == "rss-index has no version 9."
+
+
+def test_promoting_the_champion_is_409(panel):
+    response = panel.post(f"{MODELS}/index/versions/1/promote", "analyst", json={"reason": "x"})
+
+    assert response.status_code == 409
+    assert response.json()["detail"] == "rss-index version 1 is already the champion."
 
 
 def test_a_model_card_is_markdown(panel):
