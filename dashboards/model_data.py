@@ -88,7 +88,8 @@ def weights(params: dict[str, Any]) -> pd.DataFrame:
     Returns
     -------
     DataFrame
-        ``dimension``, ``dimension_weight``, ``item``, ``weight`` (within the dimension).
+        ``dimension``, ``dimension_weight``, ``item``, ``weight`` (as stored), ``share`` (of
+        its dimension: weights are normalised within each dimension when scoring).
     """
     dimension_weights = {
         key.removeprefix(DIMENSION_WEIGHT_PREFIX): float(value)
@@ -107,7 +108,9 @@ def weights(params: dict[str, Any]) -> pd.DataFrame:
                     "weight": float(value),
                 }
             )
-    return pd.DataFrame(rows, columns=["dimension", "dimension_weight", "item", "weight"])
+    frame = pd.DataFrame(rows, columns=["dimension", "dimension_weight", "item", "weight"])
+    totals = frame.groupby("dimension")["weight"].transform("sum")
+    return frame.assign(share=(frame["weight"] / totals).where(totals > 0))
 
 
 def drift(index_version: int | None) -> pd.DataFrame:

@@ -46,7 +46,7 @@ WEIGHT_COLUMNS = (
     ("dimension_weight", "Dimension weight"),
     ("item", "Item"),
     ("question", "Question"),
-    ("weight", "Weight in its dimension"),
+    ("share", "Share of its dimension"),
 )
 SUBGROUP_METRIC = "roc_auc"
 FIGURES = ("calibration", "subgroups", "drift")
@@ -315,7 +315,7 @@ def register_callbacks(app: dash.Dash) -> None:
             {
                 **row,
                 "question": questions.get(row["item"], ""),
-                "weight": f"{row['weight']:.3f}",
+                "share": "" if pd.isna(row["share"]) else f"{row['share']:.1%}",
                 "dimension_weight": ""
                 if row["dimension_weight"] is None
                 else f"{row['dimension_weight']:.3f}",

@@ -227,7 +227,7 @@ class Dashboard:
     truth: dict[str, Any]
 
 
-def _users(services: Any) -> dict[str, str]:
+def make_users(services: Any) -> dict[str, str]:
     tokens = {role.value: add_user(services.engine, role.value, role) for role in Role}
     tokens["scoped-manager"] = add_user(
         services.engine, "scoped-manager", Role.MANAGER, [SCOPED_COUNTRY]
@@ -252,7 +252,7 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory, panel_file) -> Iterator[
     from dashboards.app import create_dash_app
 
     services = build_services(tmp_path_factory.mktemp("dashboard-home"), panel_file[0])
-    tokens = _users(services)
+    tokens = make_users(services)
     yield Dashboard(services, create_dash_app(services), tokens, panel_file[1])
     services.close()
 
@@ -263,7 +263,7 @@ def own_dashboard(tmp_path: Path, panel_file) -> Iterator[Dashboard]:
     from dashboards.app import create_dash_app
 
     services = build_services(tmp_path / "home", panel_file[0])
-    tokens = _users(services)
+    tokens = make_users(services)
     yield Dashboard(services, create_dash_app(services), tokens, panel_file[1])
     services.close()
 

@@ -13,9 +13,9 @@ import pytest
 from reintegration.roles import Role
 from tests.dashboards.conftest import (
     Dashboard,
-    _users,
     add_risk_rows,
     build_services,
+    make_users,
     registry_with_models,
 )
 
@@ -77,7 +77,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Dashbo
     add_risk_rows(services.engine)
     services.champions.risk_version = 1
     services.lifecycle = registry_with_models(services.engine)
-    dashboard = Dashboard(services, create_dash_app(services), _users(services), truth)
+    dashboard = Dashboard(services, create_dash_app(services), make_users(services), truth)
     server = serve_in_thread(wsgi_app(dashboard.app))
     yield f"http://127.0.0.1:{server.server_port}/dashboard", dashboard
     server.shutdown()

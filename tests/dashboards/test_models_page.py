@@ -82,6 +82,8 @@ def test_an_index_version_shows_its_weights(with_models, questionnaire):
     first = questionnaire.items[0]
     row = next(r for r in weights if r["item"] == first.id)
     assert row["dimension"] == first.dimension and row["dimension_weight"] == "0.333"
+    in_dimension = len(questionnaire.items_of(first.dimension))
+    assert row["share"] == f"{1 / in_dimension:.1%}"  # the spec weighs items equally
     assert row["question"] and answer["models-weights-section.style"] == {}
     assert answer["models-calibration-card.style"] == {"display": "none"}
 
