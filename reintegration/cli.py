@@ -82,10 +82,15 @@ class _SilentProgress:
 
 
 def current_index():  # type: ignore[no-untyped-def]
-    """The index version ``score`` uses: the registry's champion once it exists, else v1."""
-    from reintegration.index import ReintegrationIndex
+    """The index version ``score`` uses: the registry's champion once it exists, else v1.
 
-    return ReintegrationIndex().fit()
+    Looking creates nothing: without a tracking store (no file, for the SQLite default) the
+    built-in v1 is used and MLflow is not even imported.
+    """
+    from models.serving import shared_champions
+    from reintegration.settings import get_settings
+
+    return shared_champions(get_settings()).index()[0]
 
 
 @app.command()
@@ -245,6 +250,10 @@ def ingest(
             )
     except ReintegrationError as exc:
         _fail_json(str(exc), as_json)
+    from models.hooks import after_batch
+    from models.serving import shared_champions
+
+    after_batch(engine, report.batch_id, shared_champions(settings))
     if as_json:
         typer.echo(json.dumps(report.to_json(), ensure_ascii=False))
     else:

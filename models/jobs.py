@@ -1,0 +1,124 @@
+"""Training as a background job: a process of its own, its state in the ``job`` table.
+
+A server submits a job and stays responsive; the worker (``python -m models.worker JOB_ID``)
+marks it running, reports progress, registers the model as its very last step and marks it
+done, or failed with the reason. A worker that dies (killed, out of memory) leaves a job that
+the next look at the jobs finds and marks failed, and no registered version.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+
+from reintegration.derive import parse_dimension_weights
+from reintegration.errors import JobError, ModelError
+from reintegration.questionnaire import load_questionnaire
+from reintegration.settings import get_settings
+from reintegration.store import jobs as store
+
+KINDS = ("train-index", "train-risk")
+PARAMS = {"train-index": ("date_from", "date_to", "dimension_weights"), "train-risk": ()}
+
+
+def check_params(kind: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Validate a job's parameters before anything starts; returns them as stored (JSON).
+
+    Raises
+    ------
+    JobError
+        An unknown kind or parameter, a date that is not ISO, invalid dimension weights.
+    """
+    if kind not in KINDS:
+        raise JobError(f"there is no job kind {kind!r}; use one of {', '.join(KINDS)}")
+    unknown = sorted(set(params) - set(PARAMS[kind]))
+    if unknown:
+        raise JobError(f"{kind} takes no parameter {unknown[0]!r}")
+    out: dict[str, Any] = {}
+    for name in ("date_from", "date_to"):
+        value = params.get(name)
+        if value in (None, ""):
+            continue
+        try:
+            out[name] = date.fromisoformat(str(value)).isoformat()
+        except ValueError:
+            raise JobError(f"{name} {value!r} is not a date; write it as YYYY-MM-DD") from None
+    if "date_from" in out and "date_to" in out and out["date_from"] > out["date_to"]:
+        raise JobError(f"date_from {out['date_from']} is after date_to {out['date_to']}")
+    weights = params.get("dimension_weights")
+    if weights not in (None, "", {}):
+        text = (
+            weights
+            if isinstance(weights, str)
+            else ",".join(f"{k}={v}" for k, v in dict(weights).items())
+        )
+        try:
+            out["dimension_weights"] = parse_dimension_weights(text, load_questionnaire())
+        except ModelError as exc:
+            raise JobError(str(exc).replace("--dimension-weights", "dimension_weights")) from None
+    return out
+
+
+def submit_job(engine: sa.Engine, kind: str, *, actor: str, params: dict[str, Any]) -> str:
+    """Queue a training job and start its worker process; returns the job id.
+
+    Parameters
+    ----------
+    engine : sqlalchemy.Engine
+        The app's store; the worker opens the same database.
+    kind : {"train-index", "train-risk"}
+    actor : str
+        Who asked (recorded, and with the model's run).
+    params : dict
+        ``train-index``: ``date_from``, ``date_to`` (ISO dates), ``dimension_weights``
+        (``{"economic": 0.5, ...}`` or ``"economic=0.5,..."``); ``train-risk``: none.
+
+    Raises
+    ------
+    JobError
+        Invalid kind or parameters (nothing is queued).
+    """
+    checked = check_params(kind, params)
+    store.recover_jobs(engine)
+    job_id = store.create_job(engine, kind, actor=actor, params=checked)
+    settings = get_settings()
+    logs = settings.home / "jobs"
+    logs.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        "REINTEGRATION_DATABASE_URL": engine.url.render_as_string(hide_password=False),
+        "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
+        "REINTEGRATION_HOME": str(settings.home),
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+    }
+    with (logs / f"{job_id}.log").open("ab") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "models.worker", job_id],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    store.set_process(engine, job_id, process.pid)
+    # Reap the worker when it exits, so a dead worker is seen as gone, not as a zombie.
+    threading.Thread(target=process.wait, name=f"job-{job_id}", daemon=True).start()
+    return job_id
+
+
+def get_job(engine: sa.Engine, job_id: str) -> dict[str, Any] | None:
+    """A job (id, kind, status, progress, message, params, result, actor, times), or None."""
+    store.recover_jobs(engine)
+    return store.get_job(engine, job_id)
+
+
+def list_jobs(engine: sa.Engine) -> list[dict[str, Any]]:
+    """Recent jobs, newest first (jobs whose worker died are marked failed first)."""
+    store.recover_jobs(engine)
+    return store.list_jobs(engine)

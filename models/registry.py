@@ -1,0 +1,331 @@
+"""The MLflow registry of this platform: two registered models, their versions and aliases.
+
+``rss-index`` holds index versions (weights and thresholds); each version carries the tag
+``index_version``, its label (``rss-v1-provisional`` for the built-in v1, ``rss-vN-derived``
+for a derived version N), which every stored score names. ``reintegration-risk`` holds the
+early-warning classifier. Each has the aliases ``champion`` (in use) and ``challenger``
+(newly trained). A version is registered as the very last step of its training run, so a
+training that fails leaves at most a failed run, never a half-registered model.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import logging
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from models import _mlflow
+from reintegration.errors import ModelError
+from reintegration.index import ReintegrationIndex
+from reintegration.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities.model_registry import ModelVersion
+
+log = logging.getLogger(__name__)
+
+INDEX_MODEL = "rss-index"
+RISK_MODEL = "reintegration-risk"
+SHORT_NAMES = {"index": INDEX_MODEL, "risk": RISK_MODEL}
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+LABEL_TAG = "index_version"
+CARD = "model_card.md"
+EVALUATION = "evaluation.json"
+REFERENCE = "reference_distribution.json"
+MODEL_ARTIFACT = "model"
+RUNTIME = ("numpy", "pandas", "scipy", "scikit-learn", "PyYAML", "pyarrow")
+"""Packages a logged model needs at load time, pinned to the versions of pyproject.toml."""
+
+
+def resolve_name(name: str) -> str:
+    """The registered name for a short (``index``, ``risk``) or registered name.
+
+    Raises
+    ------
+    ModelError
+        For any other name.
+
+    Examples
+    --------
+    >>> resolve_name("risk"), resolve_name("rss-index")
+    ('reintegration-risk', 'rss-index')
+    """
+    if name in SHORT_NAMES:
+        return SHORT_NAMES[name]
+    if name in SHORT_NAMES.values():
+        return name
+    known = ", ".join([*SHORT_NAMES, *SHORT_NAMES.values()])
+    raise ModelError(f"there is no model called {name!r}; use one of {known}")
+
+
+def derived_label(version: int) -> str:
+    """The label of derived index version N: ``rss-vN-derived``."""
+    return f"rss-v{version}-derived"
+
+
+def pip_requirements() -> list[str]:
+    """The runtime packages of a logged model, pinned as the project pins them."""
+    try:
+        declared = importlib.metadata.requires("reintegration") or []
+    except importlib.metadata.PackageNotFoundError:  # a source checkout that is not installed
+        declared = []
+    pins = {}
+    for requirement in declared:
+        spec = requirement.split(";")[0].strip()
+        name = spec.split("==")[0].split("[")[0].strip()
+        if "==" in spec and ";" not in requirement:
+            pins[name.lower()] = f"{name}=={spec.split('==')[1].strip()}"
+    out = []
+    for name in RUNTIME:
+        pinned = pins.get(name.lower())
+        out.append(pinned or f"{name}=={importlib.metadata.version(name)}")
+    out.append(f"skops=={importlib.metadata.version('skops')}")
+    return out
+
+
+def _client(settings: Settings | None) -> tuple[MlflowClient, Settings]:
+    settings = settings or get_settings()
+    return _mlflow.client(settings), settings
+
+
+def get_version(client: MlflowClient, name: str, version: int) -> ModelVersion:
+    """A registered version, or ModelError naming it."""
+    try:
+        return client.get_model_version(name, str(version))
+    except Exception as exc:
+        if _mlflow.is_missing(exc):
+            raise ModelError(f"{name} has no version {version}") from None
+        raise
+
+
+def version_by_alias(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
+    """The version an alias points to, or None (also when the model is not registered)."""
+    try:
+        return client.get_model_version_by_alias(name, alias)
+    except Exception as exc:
+        if _mlflow.is_missing(exc):
+            return None
+        raise
+
+
+def label_of(version: ModelVersion) -> str | None:
+    """The index label of an ``rss-index`` version (its tag), None for other models."""
+    return (version.tags or {}).get(LABEL_TAG)
+
+
+def load_index(client: MlflowClient, version: ModelVersion) -> ReintegrationIndex:
+    """Load an index version; its label is the version's tag, whatever the artifact says."""
+    import mlflow.sklearn
+
+    model = mlflow.sklearn.load_model(f"models:/{version.name}/{version.version}")
+    if not isinstance(model, ReintegrationIndex):
+        raise ModelError(f"{version.name} version {version.version} is not an index")
+    label = label_of(version) or model.label_
+    return model.set_params(label=label).fit()
+
+
+def load_model(client: MlflowClient, version: ModelVersion) -> Any:
+    """Load any registered version's scikit-learn object."""
+    import mlflow.sklearn
+
+    return mlflow.sklearn.load_model(f"models:/{version.name}/{version.version}")
+
+
+def _ensure_registered(client: MlflowClient, name: str, description: str) -> None:
+    try:
+        client.create_registered_model(name, description=description)
+    except Exception as exc:
+        if "already exists" not in str(exc).lower():
+            raise
+
+
+def next_version(client: MlflowClient, name: str) -> int:
+    """The version number MLflow will give the next registration of ``name``."""
+    try:
+        versions = client.search_model_versions(f"name='{name}'")
+    except Exception as exc:
+        if _mlflow.is_missing(exc):
+            return 1
+        raise
+    return 1 + max((int(v.version) for v in versions), default=0)
+
+
+DESCRIPTIONS = {
+    INDEX_MODEL: "The reintegration sustainability index (RSS.md): item and dimension weights.",
+    RISK_MODEL: (
+        "Early warning: probability that a returnee is not sustainable at the first follow-up "
+        "9 or more months after return, from the first survey (within 4 months)."
+    ),
+}
+
+
+def register(
+    client: MlflowClient,
+    name: str,
+    *,
+    run_id: str,
+    model_uri: str,
+    tags: Mapping[str, str],
+    alias: str,
+) -> int:
+    """Register a logged model as a new version with tags and an alias; returns the version."""
+    _ensure_registered(client, name, DESCRIPTIONS[name])
+    created = client.create_model_version(
+        name, source=model_uri, run_id=run_id, tags=dict(tags), description=tags.get("summary")
+    )
+    version = int(created.version)
+    label = tags.get(LABEL_TAG, "")
+    if label.endswith("-derived") and label != derived_label(version):
+        # Another registration took the number this one expected: the label follows the number.
+        client.set_model_version_tag(name, str(version), LABEL_TAG, derived_label(version))
+    client.set_registered_model_alias(name, alias, str(version))
+    return version
+
+
+def log_artifacts(client: MlflowClient, run_id: str, texts: Mapping[str, str]) -> None:
+    """Write text artifacts (cards, JSON) into a run."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for file_name, text in texts.items():
+            path = Path(tmp) / file_name
+            path.write_text(text, encoding="utf-8")
+            client.log_artifact(run_id, str(path))
+
+
+def read_artifact(client: MlflowClient, run_id: str, file_name: str) -> str | None:
+    """A text artifact of a run, or None when the run has none by that name."""
+    import mlflow.artifacts
+
+    try:
+        path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=file_name)
+    except Exception as exc:
+        if _mlflow.is_missing(exc) or "no such file" in str(exc).lower():
+            return None
+        raise
+    return Path(path).read_text(encoding="utf-8")
+
+
+def read_json_artifact(client: MlflowClient, run_id: str, file_name: str) -> Any:
+    """A JSON artifact of a run, or None."""
+    text = read_artifact(client, run_id, file_name)
+    return json.loads(text) if text is not None else None
+
+
+def list_versions(name: str, settings: Settings | None = None) -> list[dict[str, Any]]:
+    """Every version of a registered model, newest first.
+
+    Returns
+    -------
+    list of dict
+        version, label (``rss-index`` only, else None), aliases, created_at (ms since the
+        epoch), metrics (the run's), run_id, description. Empty when nothing is registered
+        (or there is no tracking store yet, which this does not create).
+    """
+    settings = settings or get_settings()
+    name = resolve_name(name)
+    if not _mlflow.store_exists(settings):
+        return []
+    client = _mlflow.client(settings)
+    try:
+        versions = client.search_model_versions(f"name='{name}'")
+    except Exception as exc:
+        if _mlflow.is_missing(exc):
+            return []
+        raise
+    if not versions:
+        return []
+    aliases: dict[int, list[str]] = {}
+    for alias, number in client.get_registered_model(name).aliases.items():
+        aliases.setdefault(int(number), []).append(alias)
+    out = []
+    for v in sorted(versions, key=lambda v: int(v.version), reverse=True):
+        metrics = dict(client.get_run(v.run_id).data.metrics) if v.run_id else {}
+        out.append(
+            {
+                "version": int(v.version),
+                "label": label_of(v),
+                "aliases": sorted(aliases.get(int(v.version), [])),
+                "created_at": v.creation_timestamp,
+                "metrics": metrics,
+                "run_id": v.run_id,
+                "description": v.description,
+            }
+        )
+    return out
+
+
+def list_models(settings: Settings | None = None) -> list[dict[str, Any]]:
+    """Both registered models: name, short name, versions, champion and challenger versions."""
+    settings = settings or get_settings()
+    out = []
+    for short, name in SHORT_NAMES.items():
+        versions = list_versions(name, settings)
+        by_alias = {a: v["version"] for v in versions for a in v["aliases"]}
+        out.append(
+            {
+                "name": name,
+                "short_name": short,
+                "versions": len(versions),
+                "champion": by_alias.get(CHAMPION),
+                "challenger": by_alias.get(CHALLENGER),
+            }
+        )
+    return out
+
+
+def model_card(name: str, version: int, settings: Settings | None = None) -> str:
+    """The Markdown model card of a version.
+
+    Raises
+    ------
+    ModelError
+        When the version does not exist or has no card.
+    """
+    settings = settings or get_settings()
+    name = resolve_name(name)
+    if not _mlflow.store_exists(settings):
+        raise ModelError(f"{name} has no version {version}: no model is registered yet")
+    client = _mlflow.client(settings)
+    found = get_version(client, name, version)
+    text = read_artifact(client, found.run_id, CARD) if found.run_id else None
+    if text is None:
+        raise ModelError(f"{found.name} version {version} has no model card")
+    return text
+
+
+def ensure_builtin_index(settings: Settings | None = None) -> int:
+    """Register the built-in index v1 (the spec's weights) as champion when there is none.
+
+    Idempotent: with a champion in place nothing changes; with v1 registered but no champion,
+    v1 becomes champion again.
+
+    Returns
+    -------
+    int
+        The champion's version.
+    """
+    from models.index_training import log_builtin_index
+
+    client, settings = _client(settings)
+    champion = version_by_alias(client, INDEX_MODEL, CHAMPION)
+    if champion is not None:
+        return int(champion.version)
+    builtin = ReintegrationIndex().fit().label_
+    existing: list[ModelVersion] = []
+    try:
+        existing = list(client.search_model_versions(f"name='{INDEX_MODEL}'"))
+    except Exception as exc:
+        if not _mlflow.is_missing(exc):
+            raise
+    for v in existing:
+        if label_of(v) == builtin:
+            client.set_registered_model_alias(INDEX_MODEL, CHAMPION, v.version)
+            return int(v.version)
+    version = log_builtin_index(client, settings)
+    log.info("registered the built-in index %s as version %d", builtin, version)
+    return version
