@@ -134,7 +134,8 @@ def build_services(settings: Settings | None = None) -> Services:
     """The services of a server, from the settings (default: the environment).
 
     Opens (and migrates) the store, checks that the pseudonymisation key can be read (in
-    production: that it is set), and wires the champions and the after-batch hook of
+    production: that it is set), creates the model registry with the built-in index as
+    champion when it has none, and wires the champions and the after-batch hook of
     ``models/``.
 
     Raises
@@ -143,11 +144,16 @@ def build_services(settings: Settings | None = None) -> Services:
         Invalid settings, a production server without a secret, an unknown database.
     """
     from models.hooks import after_batch
+    from models.registry import RISK_MODEL as registered_risk
+    from models.registry import ensure_builtin_index
     from models.serving import Champions
 
     settings = settings or get_settings()
     settings.secret_key_bytes()
     engine = open_store(settings.database_url)
+    # The registry is created (and migrated) here, once, before any request or training job
+    # could race to create it; the built-in index v1 becomes champion when there is none.
+    ensure_builtin_index(settings)
     questionnaire = load_questionnaire()
     champions = Champions(settings)
     return Services(
@@ -164,4 +170,5 @@ def build_services(settings: Settings | None = None) -> Services:
             after_batch=after_batch,
         ),
         lifecycle=RegistryLifecycle(engine),
+        risk_model_name=registered_risk,
     )
