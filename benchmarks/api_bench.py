@@ -14,7 +14,7 @@ and /aggregates while a training job runs.
    GIL. Reports requests/s, p50 and p99. Target: p99 under 150 ms.
 3. **Upload vs CLI**: a ``--upload-rows`` canonical CSV, stored into a fresh home by
    ``reintegration ingest FILE`` (the baseline, the command's wall time) and by
-   ``POST /api/v1/batches?wait=900`` to a server on another fresh home (the request's wall
+   ``POST /api/v1/batches?wait=600`` to a server on another fresh home (the request's wall
    time); the ratio API/CLI.
 4. **Aggregates during training**: ``POST /api/v1/models/risk/train`` on the big store, then
    the same load as in 2; p99 target under 500 ms; says whether the job was still running at
@@ -257,7 +257,7 @@ def bench_upload(rows: int) -> None:
             started = time.perf_counter()
             status, answer = server.request(
                 "POST",
-                "/api/v1/batches?wait=900",
+                "/api/v1/batches?wait=600",
                 auth,
                 body,
                 **{"Content-Type": f"multipart/form-data; boundary={boundary}"},
