@@ -18,7 +18,7 @@ and /aggregates while a training job runs.
    time); the ratio API/CLI.
 4. **Aggregates during training**: ``POST /api/v1/models/risk/train`` on the big store, then
    the same load as in 2; p99 target under 500 ms; says whether the job was still running at
-   the end of the window.
+   the end of the window (its worker is then stopped: it is the benchmark's own process).
 
 Only the standard library and NumPy are imported here; the server and the commands are child
 processes.
@@ -32,6 +32,7 @@ import json
 import multiprocessing
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -186,7 +187,9 @@ async def _load(port: int, path: str, auth: str, clients: int, seconds: float) -
     return latencies
 
 
-def _load_child(port: int, path: str, auth: str, clients: int, seconds: float, queue: object) -> None:
+def _load_child(
+    port: int, path: str, auth: str, clients: int, seconds: float, queue: object
+) -> None:
     queue.put(asyncio.run(_load(port, path, auth, clients, seconds)))  # type: ignore[attr-defined]
 
 
@@ -229,7 +232,11 @@ def bench_aggregates(home: Path, clients: int, seconds: float) -> None:
         started = time.perf_counter()
         status, _ = server.request("GET", AGGREGATES, auth)
         print(f"first request (loads the frame): {time.perf_counter() - started:.2f} s, {status}")
-        show_load(f"{clients} clients for {seconds:.0f} s", load(server.port, auth, clients, seconds), TARGET_P99_MS)
+        show_load(
+            f"{clients} clients for {seconds:.0f} s",
+            load(server.port, auth, clients, seconds),
+            TARGET_P99_MS,
+        )
     finally:
         server.stop()
 
@@ -238,7 +245,16 @@ def bench_upload(rows: int) -> None:
     with tempfile.TemporaryDirectory(prefix="api-bench-upload-") as folder:
         root = Path(folder)
         batch = root / "batch.csv"
-        run(root, "synth", "--returnees", str(round(rows / ROWS_PER_RETURNEE)), "--rounds", "3", "--out", str(batch))
+        run(
+            root,
+            "synth",
+            "--returnees",
+            str(round(rows / ROWS_PER_RETURNEE)),
+            "--rounds",
+            "3",
+            "--out",
+            str(batch),
+        )
         size_mb = batch.stat().st_size / 2**20
         cli_home, api_home = root / "cli", root / "api"
         started = time.perf_counter()
@@ -251,9 +267,13 @@ def bench_upload(rows: int) -> None:
         try:
             boundary = secrets.token_hex(16)
             body = (
-                f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
-                f"filename=\"batch.csv\"\r\nContent-Type: text/csv\r\n\r\n"
-            ).encode() + batch.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
+                (
+                    f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+                    f'filename="batch.csv"\r\nContent-Type: text/csv\r\n\r\n'
+                ).encode()
+                + batch.read_bytes()
+                + f"\r\n--{boundary}--\r\n".encode()
+            )
             started = time.perf_counter()
             status, answer = server.request(
                 "POST",
@@ -281,7 +301,9 @@ def bench_training(home: Path, clients: int, seconds: float) -> None:
     server = Server(home)
     try:
         server.request("GET", AGGREGATES, auth)  # warm: the frame is loaded before the job
-        status, answer = server.request("POST", "/api/v1/models/risk/train", auth, b"{}", **{"Content-Type": "application/json"})
+        status, answer = server.request(
+            "POST", "/api/v1/models/risk/train", auth, b"{}", **{"Content-Type": "application/json"}
+        )
         if status != 202:
             raise SystemExit(f"training answered {status}: {answer[:500]!r}")
         job_id = json.loads(answer)["job_id"]
@@ -289,6 +311,9 @@ def bench_training(home: Path, clients: int, seconds: float) -> None:
         figures = load(server.port, auth, clients, seconds)
         _, job = server.request("GET", f"/api/v1/jobs/{job_id}", auth)
         state = json.loads(job)
+        if state["status"] in ("queued", "running") and state.get("pid"):
+            # The worker is this benchmark's own process: it is not left training on.
+            os.kill(int(state["pid"]), signal.SIGTERM)
         show_load(
             f"{clients} clients for {seconds:.0f} s while training (job {state['status']} at the "
             f"end, progress {state.get('progress', 0):.2f})",
@@ -301,7 +326,9 @@ def bench_training(home: Path, clients: int, seconds: float) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--home", type=Path, default=Path(tempfile.gettempdir()) / "reintegration-api-bench")
+    parser.add_argument(
+        "--home", type=Path, default=Path(tempfile.gettempdir()) / "reintegration-api-bench"
+    )
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--upload-rows", type=int, default=100_000)
