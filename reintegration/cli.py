@@ -198,16 +198,159 @@ def form(
     _stderr().print(f"Wrote the XLSForm to {out}.", markup=False)
 
 
+DEMO_ROLES = ("enumerator", "manager", "analyst", "admin")
+
+
 @app.command()
 def demo(
-    returnees: Annotated[int, typer.Option("--returnees", min=50, help="Returnees.")] = 2000,
-    rounds: Annotated[int, typer.Option("--rounds", min=1, max=6, help="Rounds.")] = 3,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to serve on.")] = 8000,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Rebuild the demo's data folder from scratch.")
+    ] = False,
+    host: Annotated[str, typer.Option("--host", help="Address to serve on.")] = "127.0.0.1",
+    returnees: Annotated[
+        int, typer.Option("--returnees", min=200, help="Returnees in the synthetic panel.")
+    ] = 5000,
+    rounds: Annotated[int, typer.Option("--rounds", min=2, max=6, help="Survey rounds.")] = 3,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic panel.")] = 0,
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Start the server when ready.", hidden=True)
+    ] = True,
 ) -> None:
-    """Generate a synthetic panel, score it and print who reintegrates sustainably."""
-    from reintegration.demo import run_demo
+    """The whole platform on synthetic data: its own data folder, a panel of returnees
+    ingested as a KoboToolbox export, trained models, and the server with one token per role."""
+    import os
 
-    run_demo(returnees=returnees, rounds=rounds, seed=seed)
+    from api.cli import port_taken
+    from reintegration.errors import ReintegrationError
+
+    why = port_taken(host, port) if serve_after else None
+    if why:
+        _fail(why)
+    try:
+        folder, build = _demo_folder(fresh)
+        engine, settings = _demo_store(folder)
+        if build:
+            _build_demo(engine, settings, folder, returnees=returnees, rounds=rounds, seed=seed)
+        tokens = _demo_tokens(engine)
+        _print_demo_summary(engine, settings)
+    except ReintegrationError as exc:
+        _fail(str(exc))
+    shown = f"[{host}]" if ":" in host else host
+    out = _stdout()
+    out.print(f"\n[bold]Dashboards:[/bold] http://{shown}:{port}/dashboard/  (log in with a token)")
+    out.print(f"[bold]API:[/bold]        http://{shown}:{port}/api/v1  (docs at /docs)")
+    out.print(f"[bold]Data folder:[/bold] {folder}")
+    out.print("\nOne token per role (shown once; `reintegration demo` makes new ones each run):")
+    for role, token in tokens.items():
+        out.print(f"  {role:<11} {token}", markup=False, highlight=False)
+    if not serve_after:
+        return
+    os.environ["REINTEGRATION_HOME"] = str(folder)  # the server reads the demo's settings
+    from api.cli import serve
+
+    serve(host=host, port=port)
+
+
+def _stdout():  # type: ignore[no-untyped-def]
+    from rich.console import Console
+
+    console = Console(highlight=False, soft_wrap=True)
+    if not console.is_terminal:  # piped: wide enough for every column of the summary tables
+        console = Console(highlight=False, soft_wrap=True, width=110)
+    return console
+
+
+def _demo_folder(fresh: bool):  # type: ignore[no-untyped-def]
+    from reintegration.demo import demo_folder
+    from reintegration.settings import get_settings
+
+    return demo_folder(get_settings().home, fresh=fresh)
+
+
+def _demo_store(folder: Path):  # type: ignore[no-untyped-def]
+    """The demo runs on the embedded stores of its own folder, whatever the environment says."""
+    import os
+
+    from reintegration.settings import get_settings
+    from reintegration.store.engine import open_store
+
+    for name in ("REINTEGRATION_DATABASE_URL", "MLFLOW_TRACKING_URI", "REINTEGRATION_SECRET_KEY"):
+        os.environ.pop(name, None)
+    os.environ["REINTEGRATION_HOME"] = str(folder)
+    os.environ["REINTEGRATION_ENV"] = "development"
+    get_settings.cache_clear()
+    settings = get_settings()
+    return open_store(settings.database_url), settings
+
+
+def _build_demo(engine, settings, folder, *, returnees, rounds, seed) -> None:  # type: ignore[no-untyped-def]
+    from models.demo import train_demo_models
+    from models.hooks import after_batch
+    from models.registry import ensure_builtin_index
+    from models.serving import Champions
+    from reintegration.demo import build_demo_data, mark_ready
+
+    err = _stderr()
+    with err.status("Registering the built-in index (rss-v1-provisional)…"):
+        ensure_builtin_index()
+    champions = Champions(settings)
+    index, _label, version = champions.index()
+    with _progress("Ingesting the synthetic panel (KoboToolbox export)…") as bar:
+        task = bar.add_task("ingest", total=None)
+        report = build_demo_data(
+            engine,
+            folder,
+            scorer=index,
+            secret=settings.secret_key_bytes(),
+            returnees=returnees,
+            rounds=rounds,
+            seed=seed,
+            model_version=version,
+            progress=lambda n: bar.update(task, completed=n),
+        )
+    err.print(f"Ingested {report.accepted} interviews ({report.rejected} rejected).", markup=False)
+    after_batch(engine, report.batch_id, champions)  # drift of the batch, as an upload gets
+    with err.status("Training the models (index weights, early-warning risk)…"):
+        trained = train_demo_models(engine, settings)
+    for line in trained:
+        err.print(line, markup=False)
+    mark_ready(folder)
+
+
+def _demo_tokens(engine) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    from reintegration.errors import UserError
+    from reintegration.users import add_user, revoke_user
+
+    tokens = {}
+    for role in DEMO_ROLES:
+        name = f"demo-{role}"
+        try:
+            revoke_user(engine, name, actor="demo")
+        except UserError:
+            pass  # the first run: nobody to revoke
+        tokens[role] = add_user(engine, name, role, actor="demo")
+    return tokens
+
+
+def _print_demo_summary(engine, settings) -> None:  # type: ignore[no-untyped-def]
+    from reintegration.analytics import Analytics, Filters
+    from reintegration.demo import summary_table
+
+    analytics = Analytics(engine, min_cell=settings.min_cell)
+    labels = analytics.index_versions()
+    if not labels:
+        return
+    label = "rss-v1-provisional" if "rss-v1-provisional" in labels else labels[0]
+    out = _stdout()
+    figures = ["economic", "social", "psychosocial", "composite"]
+    for by, title in (
+        ("sex", "By sex"),
+        ("age_group", "Child and adult returnees"),
+        ("return_type", "Forced and voluntary return"),
+    ):
+        table = analytics.aggregates([by], Filters(), label)
+        out.print(summary_table(table, by, title, figures, label))
 
 
 def _store():  # type: ignore[no-untyped-def]

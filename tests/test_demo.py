@@ -50,3 +50,70 @@ def test_a_folder_the_demo_did_not_create_is_left_alone(tmp_path, fresh):
         "it: move it away, or set REINTEGRATION_HOME to another folder"
     )
     assert (foreign / "thesis.docx").read_text() == "years of work"
+
+
+def test_the_demo_serves_the_api_and_dashboards_with_a_token_per_role(tmp_path):
+    """What `make run` does, end to end: build, train, serve, print URLs and tokens."""
+    import os
+    import re
+    import socket
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REINTEGRATION_", "MLFLOW_"))}
+    env["REINTEGRATION_HOME"] = str(tmp_path / "var")
+    command = Path(sys.executable).with_name("reintegration")
+    server = subprocess.Popen(
+        [str(command), "demo", "--port", str(port), "--returnees", "400"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            line = server.stdout.readline()  # type: ignore[union-attr]
+            assert line or server.poll() is None, "".join(lines)
+            lines.append(line)
+            if line.strip().startswith("admin "):
+                break
+        text = "".join(lines)
+        tokens = dict(re.findall(r"^  (enumerator|manager|analyst|admin) +(\S+)$", text, re.M))
+        assert set(tokens) == {"enumerator", "manager", "analyst", "admin"}, text
+        assert f"http://127.0.0.1:{port}/dashboard/" in text
+        base = f"http://127.0.0.1:{port}"
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        manager = {"Authorization": f"Bearer {tokens['manager']}"}
+        aggregates = httpx.get(
+            f"{base}/api/v1/aggregates", params={"by": "sex"}, headers=manager, timeout=30
+        )
+        assert aggregates.status_code == 200, aggregates.text
+        assert httpx.get(f"{base}/api/v1/audit", headers=manager, timeout=10).status_code == 403
+        analyst = {"Authorization": f"Bearer {tokens['analyst']}"}
+        worklist = httpx.get(f"{base}/api/v1/worklist", headers=analyst, timeout=30)
+        assert worklist.status_code == 200, worklist.text
+        ranked = worklist.json()
+        assert ranked["model"] == "reintegration-risk" and ranked["items"], ranked
+        assert ranked["items"][0]["reasons"], ranked["items"][0]
+        login = httpx.get(f"{base}/dashboard/", timeout=30, follow_redirects=True)
+        assert login.status_code == 200 and '<div id="react-entry-point">' in login.text
+        assert (tmp_path / "var" / "demo" / READY).is_file()
+        assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "mlruns").exists()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
