@@ -15,7 +15,7 @@ from dashboards import data, rows
 from dashboards.access import guarded, page_layout
 from dashboards.components import table, url_sync
 from dashboards.filters import AGE_GROUPS, FilterState, encode_query, parse_query, problems_note
-from dashboards.labels import choices, country_label, value_labels
+from dashboards.labels import choices, country_label, item_labels, value_labels
 from reintegration.fixable import neutralise
 from reintegration.roles import Capability
 from reintegration.users import User
@@ -31,6 +31,7 @@ dash.register_page(
 
 PAGE = "worklist"
 BANDS = ("high", "medium", "low")
+KEY_SHOWN = 12  # the table shows the key's start; the export has it whole
 COLUMNS = (
     ("rank", "Rank"),
     ("key", "Returnee key"),
@@ -123,7 +124,17 @@ def layout(user: User, **query: str) -> html.Div:
                     dcc.Download(id=f"{PAGE}-csv"),
                 ],
             ),
-            table(f"{PAGE}-table", [], COLUMNS, page_size=25, filter_action="native"),
+            table(
+                f"{PAGE}-table",
+                [],
+                COLUMNS,
+                page_size=25,
+                filter_action="native",
+                # The reasons are sentences: give them the room, the codes need little.
+                style_cell_conditional=[
+                    {"if": {"column_id": "reasons"}, "minWidth": "440px", "width": "40%"}
+                ],
+            ),
         ],
     )
 
@@ -152,21 +163,24 @@ def _chosen(values: tuple[Any, ...]) -> tuple[dict[str, Any], str]:
 
 def _display(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     labels = value_labels()
+    short = item_labels()
     out = []
     for rank, item in enumerate(items, start=1):
         out.append(
             {
                 "rank": rank,
-                "key": item["key"],
+                "key": item["key"][:KEY_SHOWN] + "…",
                 "country": item["country"],
                 "sex": labels.get(item["sex"], item["sex"]),
                 "age_group": labels.get(item["age_group"] or "", item["age_group"]),
                 "return_type": labels.get(item["return_type"], item["return_type"]),
                 "interview_date": str(item["interview_date"]),
-                "risk": f"{item['probability']:.0%}",
+                "risk": f"{item['probability']:.1%}",
                 "band": item["band"],
                 "weakest_dimension": item["weakest_dimension"],
-                "reasons": "; ".join(r["question"] or r["item"] for r in item["reasons"]),
+                "reasons": "; ".join(
+                    short.get(r["item"], r["question"] or r["item"]) for r in item["reasons"]
+                ),
             }
         )
     return out
@@ -220,6 +234,7 @@ def register_callbacks(app: dash.Dash) -> None:
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow([key for key, _ in COLUMNS] + ["probability", "model_version"])
         for shown, item in zip(_display(items), items, strict=True):
+            shown = {**shown, "key": item["key"]}
             writer.writerow(
                 [neutralise(str(shown[key])) for key, _ in COLUMNS]
                 + [f"{item['probability']:.4f}", champion[1]]
