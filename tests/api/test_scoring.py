@@ -85,3 +85,75 @@ def test_scoring_stores_nothing(panel, questionnaire):
     with panel.services.engine.connect() as conn:
         after = conn.execute(sa.select(sa.func.count()).select_from(submission)).scalar_one()
     assert after == before
+
+
+class FakeRiskModel:
+    """Answers like models.estimators.RiskModel, checking it is given the model's features."""
+
+    def __init__(self, questionnaire):
+        from reintegration.risk_features import feature_columns
+
+        self.columns = list(feature_columns(questionnaire))
+        self.seen = None
+
+    def risk(self, X):
+        assert list(X.columns) == self.columns
+        self.seen = X
+        return [0.8] * len(X)
+
+    def bands(self, probabilities):
+        return ["high" if p >= 2 / 3 else "low" for p in probabilities]
+
+
+def test_first_surveys_get_the_risk_champions_estimate(fresh, questionnaire):
+    model = FakeRiskModel(questionnaire)
+    fresh.services.champions.risk_ = (model, 4)
+    records = [
+        canonical_row(questionnaire, 1, return_date="2025-04-01"),  # 2 months: a first survey
+        canonical_row(questionnaire, 2, return_date="2024-06-01"),  # a year: a follow-up
+        {k: v for k, v in canonical_row(questionnaire, 3).items() if k != "return_date"},
+    ]
+
+    body = fresh.post(SCORE, "analyst", json={"records": records}).json()
+
+    risks = [s["risk"] for s in body["scores"]]
+    assert risks == [{"model_version": 4, "probability": 0.8, "band": "high"}, None, None]
+    assert model.seen["country"].tolist() == ["SEN"]
+    assert model.seen["assistance_cash"].tolist() == [1.0]
+
+
+def test_without_a_risk_champion_no_record_has_a_risk(panel, questionnaire):
+    record = canonical_row(questionnaire, 1, return_date="2025-04-01")
+
+    body = panel.post(SCORE, "analyst", json={"records": [record]}).json()
+
+    assert body["scores"][0]["risk"] is None
+
+
+def test_the_real_risk_model_scores_the_features_built_here(fresh, questionnaire):
+    import numpy as np
+
+    from models.risk_training import build_model
+
+    records = [
+        canonical_row(
+            questionnaire,
+            k,
+            return_date="2025-04-01",
+            sex=("female", "male")[k % 2],
+            country=("SEN", "GIN", "MLI")[k % 3],
+        )
+        for k in range(1, 61)
+    ]
+    capture = FakeRiskModel(questionnaire)
+    fresh.services.champions.risk_ = (capture, 1)
+    fresh.post(SCORE, "analyst", json={"records": records})
+    model = build_model(fresh.services.champions.index_)
+    model.fit(capture.seen, np.arange(len(capture.seen)) % 2)
+    fresh.services.champions.risk_ = (model, 2)
+
+    body = fresh.post(SCORE, "analyst", json={"records": records[:3]}).json()
+
+    for entry in body["scores"]:
+        assert 0.0 <= entry["risk"]["probability"] <= 1.0
+        assert entry["risk"]["band"] in ("low", "medium", "high")
