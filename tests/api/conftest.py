@@ -164,10 +164,12 @@ CALLERS = {
 }
 
 
-def build_stack(home: Path, questionnaire: Questionnaire, *, min_cell: int = 5) -> Stack:
+def build_stack(
+    home: Path, questionnaire: Questionnaire, *, min_cell: int = 5, database_url: str = ""
+) -> Stack:
     settings = Settings(
         home=home,
-        database_url=f"sqlite:///{home / 'store.db'}",
+        database_url=database_url or f"sqlite:///{home / 'store.db'}",
         mlflow_tracking_uri=f"sqlite:///{home / 'mlflow.db'}",
         secret_key=SecretStr(SECRET),
         min_cell=min_cell,
@@ -242,6 +244,22 @@ def panel(
 def fresh(tmp_path: Path, questionnaire: Questionnaire) -> Iterator[Stack]:
     """The app on an empty store of its own (uploads welcome)."""
     stack = build_stack(tmp_path / "home", questionnaire)
+    with stack.client:
+        yield stack
+    stack.services.close()
+
+
+@pytest.fixture
+def fresh_pg(tmp_path: Path, questionnaire: Questionnaire, postgres_url: str) -> Iterator[Stack]:
+    """The app on the PostgreSQL test database, emptied first."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(postgres_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+        conn.execute(sa.text("CREATE SCHEMA public"))
+    engine.dispose()
+    stack = build_stack(tmp_path / "home", questionnaire, database_url=postgres_url)
     with stack.client:
         yield stack
     stack.services.close()

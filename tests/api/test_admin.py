@@ -84,3 +84,16 @@ def test_the_audit_trail_shows_who_did_what(fresh):
         ("user_add", "new"),
     ]
     assert [e["target"] for e in revokes] == ["new"]
+
+
+def test_a_token_revoked_elsewhere_stops_within_the_cache_lifetime(fresh):
+    import time
+
+    from api.caches import TOKEN_TTL_S
+    from reintegration.users import revoke_user
+
+    assert fresh.get("/api/v1/me", "manager").status_code == 200
+    revoke_user(fresh.services.engine, "manager", actor="cli")  # as the command line does
+    time.sleep(TOKEN_TTL_S)
+
+    assert fresh.get("/api/v1/me", "manager").status_code == 401
