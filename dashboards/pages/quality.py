@@ -34,6 +34,7 @@ dash.register_page(
 
 PAGE = "quality"
 ERRORS_SHOWN = 500
+WARNINGS_SHOWN = 50
 BATCH_COLUMNS = (
     ("created_at", "Uploaded"),
     ("file_name", "File"),
@@ -155,11 +156,14 @@ def _detail(user: User, batch_id: str | None) -> list[Any]:
     ]
     if found.get("reason"):
         out.append(html.P(f"Why it failed: {found['reason']}", className="notice notice-refused"))
-    for warning in report["warnings"]:
+    for warning in report["warnings"][:WARNINGS_SHOWN]:
         where = f"row {warning['row']}, column {warning['column']}: " if warning.get("row") else ""
         out.append(
             html.P(f"Warning: {where}{warning['message']}", className="notice notice-warning")
         )
+    if len(report["warnings"]) > WARNINGS_SHOWN:
+        hidden = len(report["warnings"]) - WARNINGS_SHOWN
+        out.append(html.P(f"... and {hidden:,} more warnings.", className="muted"))
     for label, columns in (
         ("Ignored columns", report["ignored_columns"]),
         ("Missing item columns", report["missing_columns"]),

@@ -34,6 +34,7 @@ dash.register_page(
 PAGE = "upload"
 POLL_MS = 500
 ERRORS_SHOWN = 100
+WARNINGS_SHOWN = 5
 ACCEPTED = ".csv,.txt,.xlsx,.jsonl,.json,.zip"
 ERROR_COLUMNS = (("row", "Row"), ("column", "Column"), ("value", "Value"), ("message", "Problem"))
 _SAFE_NAME = 200
@@ -129,10 +130,18 @@ def _report(user: User, batch_id: str) -> list[Any]:
             children=[headline(k.capitalize(), f"{found[k]:,}") for k in COUNTS],
         )
     )
-    for warning in found["report"]["warnings"]:
+    warnings = found["report"]["warnings"]
+    for warning in warnings[:WARNINGS_SHOWN]:
         where = f"row {warning['row']}, column {warning['column']}: " if warning.get("row") else ""
         out.append(
             html.P(f"Warning: {where}{warning['message']}", className="notice notice-warning")
+        )
+    if len(warnings) > WARNINGS_SHOWN:
+        out.append(
+            html.P(
+                f"... and {len(warnings) - WARNINGS_SHOWN:,} more warnings.",
+                className="muted",
+            )
         )
     errors = rows.batch_errors(found["id"])
     if errors:
