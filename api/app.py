@@ -18,6 +18,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio.to_thread
+import sqlalchemy as sa
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import RedirectResponse
@@ -26,7 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.access import api_routes, check_rules, rule_of
 from api.deps import ServicesDep, authorize
-from api.problems import PROBLEM_JSON, Problem, install_handlers, problem_responses
+from api.problems import PROBLEM_JSON, ApiProblem, Problem, install_handlers, problem_responses
 from api.routes import admin, analytics, batches, casework, models, scoring
 from api.services import Services, build_services
 from reintegration.store.data_version import read_data_version
@@ -109,11 +110,20 @@ def create_app(services: Services | None = None, *, dashboard: bool = True) -> F
     app.state.services = services
     install_handlers(app)
 
-    @app.get("/healthz", tags=["health"], summary="Liveness and store check")
+    @app.get(
+        "/healthz",
+        tags=["health"],
+        summary="Liveness and store check",
+        responses=problem_responses(503),
+    )
     def healthz(services: ServicesDep) -> dict[str, Any]:
-        """``ok`` and the data version when the store answers."""
-        with for_reading(services.engine).connect() as conn:
-            version = read_data_version(conn)
+        """``ok`` and the data version when the store answers; 503 when it does not."""
+        try:
+            with for_reading(services.engine).connect() as conn:
+                version = read_data_version(conn)
+        except sa.exc.SQLAlchemyError:
+            log.error("healthz: the store does not answer", exc_info=True)
+            raise ApiProblem(503, "the store does not answer; see the server's log") from None
         return {"status": "ok", "data_version": version}
 
     api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(authorize)])

@@ -93,3 +93,18 @@ def test_access_lines_name_the_route_template_not_the_path(panel, caplog):
     lines = [r.getMessage() for r in caplog.records if r.name == "api.access"]
     assert lines and all("CASE-NUMBER" not in line for line in lines)
     assert any(line.startswith("GET /api/v1/returnees/{key} 422") for line in lines)
+
+
+def test_healthz_is_503_when_the_store_does_not_answer(fresh, tmp_path):
+    from dataclasses import replace
+
+    from reintegration.store.engine import create_store_engine
+
+    gone = create_store_engine(f"sqlite:///{tmp_path / 'missing' / 'x.db'}")
+    broken = replace(fresh.services, engine=gone)
+    app = create_app(broken, dashboard=False)
+    with TestClient(app) as client:
+        response = client.get("/healthz")
+
+    assert response.status_code == 503
+    assert response.json()["detail"] == "the store does not answer; see the server's log."
