@@ -28,11 +28,12 @@ from api.schemas.batches import (
     UploadAccepted,
     UploadReport,
 )
+from api.services import Services
 from api.uploads import UploadError
 from reintegration import batch_views
 from reintegration.errors import UnreadableFileError
 from reintegration.fixable import fixable_csv, neutralise
-from reintegration.reading import detect_format
+from reintegration.reading import SNIFF_BYTES, detect_format
 from reintegration.users import User
 
 router = APIRouter(prefix="/batches", tags=["batches"])
@@ -75,7 +76,7 @@ def _status_url(batch_id: str) -> str:
     return f"{PREFIX}/{batch_id}"
 
 
-def _visible(services: Any, user: User, batch_id: str) -> dict[str, Any]:
+def _visible(services: Services, user: User, batch_id: str) -> dict[str, Any]:
     found = batch_views.get_batch(services.engine, batch_id)
     if found is None:
         upload = services.uploads.get(batch_id)
@@ -130,12 +131,16 @@ async def upload_batch(
     received = await receive_file(
         request, limit_mb=limit, folder=services.settings.home / "uploads"
     )
+    with received.path.open("rb") as fh:
+        empty = not fh.read(SNIFF_BYTES).strip()
+    if empty:
+        received.discard()
+        raise ApiProblem(422, f"{received.file_name} is empty; send the batch's rows in it")
     try:
         detect_format(received.path)
     except UnreadableFileError as exc:
         received.discard()
-        status = 422 if "empty" in str(exc) else 415
-        raise ApiProblem(status, f"{exc}; send a CSV, XLSX or JSON lines file") from None
+        raise ApiProblem(415, f"{exc}; send a CSV, XLSX or JSON lines file") from None
     try:
         batch_id = await anyio.to_thread.run_sync(
             services.uploads.submit, received.path, received.file_name, user
@@ -158,7 +163,7 @@ async def upload_batch(
         return JSONResponse(accepted.model_dump(), status_code=202, headers=headers)
     if upload.report is None:
         raise ApiProblem(
-            422,
+            503 if upload.internal else 422,
             f"batch {batch_id} failed, nothing was stored: {upload.error}",
             batch_id=batch_id,
             status_url=accepted.status_url,

@@ -126,7 +126,7 @@ def test_an_empty_file_is_refused_with_422(fresh):
     response = upload(fresh, "enumerator", None, name="empty.csv", content=b"")
 
     assert response.status_code == 422
-    assert response.json()["detail"].startswith("empty.csv is empty")
+    assert response.json()["detail"] == "empty.csv is empty; send the batch's rows in it."
 
 
 def test_a_batch_missing_a_required_column_fails_and_says_why(fresh, tmp_path, questionnaire):
