@@ -127,6 +127,20 @@ def _arrow(values: Column) -> pa.Array | pa.ChunkedArray:
     return pa.array(list(values))
 
 
+def defer_foreign_keys(conn: sa.Connection) -> bool:
+    """Check this transaction's foreign keys when it commits instead of row by row, where the
+    database can; True when it does.
+
+    SQLite (``PRAGMA defer_foreign_keys``) still refuses to commit a row whose parent is
+    missing, so a child may be inserted before its parent inside the transaction. PostgreSQL's
+    constraints are not deferrable: False.
+    """
+    if is_postgres(conn):
+        return False
+    conn.exec_driver_sql("PRAGMA defer_foreign_keys = ON")
+    return True
+
+
 def scratch_table(conn: sa.Connection, name: str, columns: dict[str, str]) -> None:
     """An empty temporary table of this connection (created once, emptied on every use)."""
     spec = ", ".join(f"{c} {t}" for c, t in columns.items())

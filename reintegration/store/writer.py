@@ -27,6 +27,7 @@ from reintegration.questionnaire import Questionnaire
 from reintegration.reading import FileNote
 from reintegration.store.bulk import (
     constant,
+    defer_foreign_keys,
     insert_columns,
     insert_rows,
     scratch_table,
@@ -50,6 +51,7 @@ LATEST_COLUMNS = {
     "child": "BOOLEAN",
     "return_type": "TEXT",
     "country": "TEXT",
+    "stored": "BOOLEAN",  # the returnee has a row already
 }
 OPTIONAL_TEXT = ("admin1", "enumerator_id", "form_version", "interview_mode", "assistance")
 
@@ -93,6 +95,10 @@ class BatchWriter:
         # Hashes of the ids stored by this batch: a collision only costs a lookup.
         self.stored_sids: set[int] = set()
         self.form_version: str | None = None
+        # Returnees new to the store get their row at the end, with their attributes, rather
+        # than a placeholder before their first interview and an update at the end; the
+        # foreign keys of submissions are then checked when the transaction commits.
+        self.late_returnees = defer_foreign_keys(conn)
 
     # -- checks that need the store -------------------------------------------------------------
     def _load(self, table: sa.TableClause, column: str, values: list[str]) -> None:
@@ -234,10 +240,12 @@ class BatchWriter:
                     submission.update().where(submission.c.id.in_(part)).values(current=False)
                 )
         if len(new):
-            # In identity order (a stable sort keeps an identity's versions in file order), the
-            # unique index on identities takes a chunk as one ordered run instead of random
-            # inserts all over its pages.
-            new = new.sort_values("sid", kind="stable", ignore_index=True)
+            # Keys and identities are random (HMACs, UUIDs), so rows in file order land all
+            # over the B-trees keyed by them. In returnee order, the two largest (the returnee
+            # index of submissions, the returnees' keys) take a chunk as one ordered run. The
+            # sort is stable: an identity's versions stay in file order.
+            new["key"] = chunk.returnee_key[new["pos"].to_numpy()]
+            new = new.sort_values(["key", "sid"], kind="stable", ignore_index=True)
             self._insert(chunk, new, state_ids[new["pos"].to_numpy()])
         rejected = np.flatnonzero(~chunk.accepted)
         counts.rejected = len(rejected)
@@ -257,7 +265,7 @@ class BatchWriter:
         ids = np.arange(self.next_id, self.next_id + n, dtype=np.int64)
         self.next_id += n
         now = timestamp(self.conn, datetime.now(UTC))
-        keys = chunk.returnee_key[pos]
+        keys = new["key"].to_numpy()
         blank = pa.nulls(n, pa.string())
 
         def optional(name: str) -> pa.Array:
@@ -313,17 +321,9 @@ class BatchWriter:
         }
         if self.empty_store:
             self.stored_sids.update(map(hash, sids.tolist()))
-        unique_ids = np.unique(state_ids)
-        placeholders = unique_ids[~self.state["has_row"][unique_ids]]
-        if len(placeholders):  # the returnee row comes first (foreign key); filled at the end
-            keys_of = self.state.keys
-            insert_rows(
-                self.conn,
-                "returnee",
-                ("key", "updated_at"),
-                ((keys_of[i], now) for i in placeholders.tolist()),
-            )
-            self.state.set("has_row", placeholders, True)
+        if not self.late_returnees:  # the returnee row comes first; filled at the end
+            unique_ids = np.unique(state_ids)
+            self._placeholders(unique_ids[~self.state["has_row"][unique_ids]], now)
         insert_columns(self.conn, "submission", tuple(columns), list(columns.values()))
         self._insert_scores(chunk, pos, ids, now)
 
@@ -372,9 +372,16 @@ class BatchWriter:
         self.conn.execute(rejected_row.insert(), rows)
 
     # -- after the last chunk -----------------------------------------------------------------
+    def _placeholders(self, ids: np.ndarray, now: Any) -> None:
+        """Rows of returnees that have none yet, to be filled by :meth:`finish`."""
+        if len(ids):
+            keys = self.state.keys
+            insert_rows(self.conn, "returnee", ("key", "updated_at"), ((keys[i], now) for i in ids))
+            self.state.set("has_row", ids, True)
+
     def finish(self) -> list[FileNote]:
-        """Renumber out-of-order returnees, refresh the returnees this batch touched; warn
-        where rounds differ."""
+        """Renumber out-of-order returnees, store or refresh the returnees this batch touched;
+        warn where rounds differ."""
         state = self.state
         touched = np.flatnonzero(state["touched"])
         if not len(touched):
@@ -383,36 +390,45 @@ class BatchWriter:
         keys = np.array(state.keys, dtype=object)
         dirty = touched[state["dirty"][touched]]
         if len(dirty):
+            self._placeholders(dirty[~state["has_row"][dirty]], now)
             self._renumber(sorted(keys[dirty].tolist()), now)
         clean = touched[~state["dirty"][touched]]
         if len(clean):
-            # Bulk-loaded and applied in one statement: one UPDATE per returnee costs a round
-            # trip each on PostgreSQL.
+            # Bulk-loaded and applied in two statements (one per returnee would cost a round
+            # trip each on PostgreSQL): stored returnees are updated, new ones inserted.
             child = self.questionnaire.child_age_below
-            ages = state["age"][clean].tolist()
             scratch_table(self.conn, LATEST, LATEST_COLUMNS)
-            insert_rows(
+            insert_columns(
                 self.conn,
                 LATEST,
                 tuple(LATEST_COLUMNS),
-                zip(
-                    keys[clean].tolist(),
-                    state["sex"][clean].tolist(),
-                    ages,
-                    [age < child for age in ages],
-                    state["rtype"][clean].tolist(),
-                    state["country"][clean].tolist(),
-                    strict=True,
-                ),
+                [
+                    keys[clean],
+                    state["sex"][clean],
+                    state["age"][clean],
+                    state["age"][clean] < child,
+                    state["rtype"][clean],
+                    state["country"][clean],
+                    state["has_row"][clean],
+                ],
             )
+            attributes = "sex, age_at_return, child, return_type, country"
             self.conn.execute(
                 sa.text(
                     f"UPDATE returnee SET sex = t.sex, age_at_return = t.age_at_return,"
                     f" child = t.child, return_type = t.return_type, country = t.country,"
-                    f" updated_at = :now FROM {LATEST} t WHERE returnee.key = t.key"
+                    f" updated_at = :now FROM {LATEST} t WHERE t.stored AND returnee.key = t.key"
                 ),
                 {"now": now},
             )
+            self.conn.execute(
+                sa.text(
+                    f"INSERT INTO returnee (key, {attributes}, updated_at)"
+                    f" SELECT key, {attributes}, :now FROM {LATEST} WHERE NOT stored ORDER BY key"
+                ),
+                {"now": now},
+            )
+            state.set("has_row", clean, True)
         notes: list[FileNote] = []
         differing = touched[state["differs"][touched]]
         differing = differing[np.argsort(state["first_row"][differing], kind="stable")]
