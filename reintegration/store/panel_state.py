@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 NO_DAY_LOW = np.iinfo(np.int64).min // 2  # before any interview (halved: no overflow)
 NO_DAY_HIGH = np.iinfo(np.int64).max // 2
@@ -67,8 +69,8 @@ class PanelState:
                 self._ids[key] = start + offset
             self.keys.extend(new)
             self._grow(len(self.keys))
-        ids = self._ids
-        return np.fromiter((ids[k] for k in keys), dtype=np.int64, count=len(keys)), new
+        found = map(self._ids.__getitem__, keys)
+        return np.fromiter(found, dtype=np.int64, count=len(keys)), new
 
     def _grow(self, size: int) -> None:
         capacity = len(self.arrays["count"])
@@ -94,9 +96,19 @@ class PanelState:
         a = self.arrays
         rounds: list[Any] = [None] * len(panel)
         dirty_ids = np.unique(panel["id"].to_numpy()[panel["replaces"].to_numpy()])
-        current = panel[panel["current"].to_numpy()].sort_values(
-            ["id", "day", "sid"], kind="stable"
+        current = panel[panel["current"].to_numpy()]
+        # By returnee, interview date, then identity (Arrow sorts the text in C).
+        order = pc.sort_indices(
+            pa.table(
+                {
+                    "id": current["id"].to_numpy(),
+                    "day": current["day"].to_numpy(),
+                    "sid": current["sid"].to_numpy(),
+                }
+            ),
+            sort_keys=[("id", "ascending"), ("day", "ascending"), ("sid", "ascending")],
         )
+        current = current.iloc[order.to_numpy()]
         if current.empty:
             a["dirty"][dirty_ids] = True
             return rounds

@@ -144,10 +144,11 @@ class BatchWriter:
         return ids
 
     def _versions(self, sids: list[str]) -> pd.DataFrame:
+        """The stored versions of these identities."""
         if self.empty_store and not self.stored_sids.intersection(map(hash, sids)):
             # Nothing was stored before this batch, and no row of it bears these ids yet.
             return _frame([], ["sid", "id", "version", "hash", "current"])
-        self._load(SIDS, "sid", sids)
+        self._load(SIDS, "sid", sorted(sids))
         rows = self.conn.execute(
             sa.select(
                 submission.c.submission_id,
@@ -209,43 +210,63 @@ class BatchWriter:
         state_ids = self._reject_late_returns(chunk)
         counts = Counts()
         positions = np.flatnonzero(chunk.accepted)
-        frame = pd.DataFrame(
+        sids = chunk.submission_id[positions]
+        hashes = chunk.content_hash[positions]
+        sid_codes, unique_sids = pd.factorize(sids)
+        hash_codes, unique_hashes = pd.factorize(hashes)
+        pairs = pd.Series(sid_codes.astype(np.int64) * len(unique_hashes) + hash_codes)
+        duplicate = pairs.duplicated().to_numpy().copy()
+        known = self._versions(unique_sids.tolist())
+        if len(known):
+            # Hashes stored before they were cut to 128 bits keep all 64 digits: compare the
+            # first 32.
+            stored_pairs = known["sid"] + "\x00" + known["hash"].str[:HASH_DIGITS]
+            pairs_text = pd.Series(sids, dtype=object) + "\x00" + pd.Series(hashes, dtype=object)
+            duplicate |= pairs_text.isin(stored_pairs).to_numpy()
+        counts.duplicate = int(duplicate.sum())
+        keep = ~duplicate
+        new = pd.DataFrame(
             {
-                "pos": positions,
-                "sid": pd.Series(chunk.submission_id[positions], dtype=object),
-                "hash": pd.Series(chunk.content_hash[positions], dtype=object),
+                "pos": positions[keep],
+                "sid": pd.Series(sids[keep], dtype=object),
+                "hash": pd.Series(hashes[keep], dtype=object),
             }
         )
-        known = self._versions(sorted(set(frame["sid"])))
-        pairs = frame["sid"] + "\x00" + frame["hash"]
-        # Hashes stored before they were cut to 128 bits keep all 64 digits: compare the first 32.
-        stored_pairs = known["sid"] + "\x00" + known["hash"].str[:HASH_DIGITS]
-        duplicate = pairs.isin(stored_pairs).to_numpy() | pairs.duplicated().to_numpy()
-        counts.duplicate = int(duplicate.sum())
-        new = frame[~duplicate].reset_index(drop=True)
-        rank = new.groupby("sid").cumcount().to_numpy() + 1
-        top = known.groupby("sid")["version"].max()
-        new["version"] = new["sid"].map(top).fillna(0).astype(int).to_numpy() + rank
-        new["current"] = ~new.duplicated("sid", keep="last")
-        stored_current = known[known["current"].astype(bool)]
-        replaces = new["sid"].isin(set(stored_current["sid"])).to_numpy() | (rank > 1)
+        codes = pd.Series(sid_codes[keep])
+        if codes.duplicated().any():  # an identity edited inside the file
+            rank = codes.groupby(codes.to_numpy()).cumcount().to_numpy() + 1
+            new["current"] = ~codes.duplicated(keep="last").to_numpy()
+        else:
+            rank = np.ones(len(new), dtype=np.int64)
+            new["current"] = True
+        new["version"] = rank
+        replaces = rank > 1
+        superseded: list[int] = []
+        if len(known):
+            top = known.groupby("sid")["version"].max()
+            new["version"] += new["sid"].map(top).fillna(0).astype(int).to_numpy()
+            stored_current = known[known["current"].astype(bool)]
+            replaces |= new["sid"].isin(set(stored_current["sid"])).to_numpy()
+            superseded = stored_current[stored_current["sid"].isin(set(new["sid"]))]["id"].tolist()
         new["replaces"] = replaces
         counts.updated = int(replaces.sum())
         counts.accepted = len(new)
-        superseded = stored_current[stored_current["sid"].isin(set(new["sid"]))]["id"].tolist()
-        if superseded:
-            for k in range(0, len(superseded), 500):
-                part = [int(x) for x in superseded[k : k + 500]]
-                self.conn.execute(
-                    submission.update().where(submission.c.id.in_(part)).values(current=False)
-                )
+        for k in range(0, len(superseded), 500):
+            part = [int(x) for x in superseded[k : k + 500]]
+            self.conn.execute(
+                submission.update().where(submission.c.id.in_(part)).values(current=False)
+            )
         if len(new):
             # Keys and identities are random (HMACs, UUIDs), so rows in file order land all
             # over the B-trees keyed by them. In returnee order, the two largest (the returnee
             # index of submissions, the returnees' keys) take a chunk as one ordered run. The
             # sort is stable: an identity's versions stay in file order.
             new["key"] = chunk.returnee_key[new["pos"].to_numpy()]
-            new = new.sort_values(["key", "sid"], kind="stable", ignore_index=True)
+            order = pc.sort_indices(
+                pa.table({"key": new["key"].to_numpy(), "sid": new["sid"].to_numpy()}),
+                sort_keys=[("key", "ascending"), ("sid", "ascending")],
+            )
+            new = new.take(order.to_numpy()).reset_index(drop=True)
             self._insert(chunk, new, state_ids[new["pos"].to_numpy()])
         rejected = np.flatnonzero(~chunk.accepted)
         counts.rejected = len(rejected)
