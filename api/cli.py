@@ -66,7 +66,7 @@ def users_revoke(
     name: Annotated[str, typer.Argument(help="The user whose token stops working.")],
     actor: Annotated[str, typer.Option("--actor", help="Who revokes (audited).")] = "cli",
 ) -> None:
-    """Remove a user; their token stops working at once."""
+    """Remove a user; their token stops working (a running server notices within a second)."""
     from reintegration.cli import _stderr
     from reintegration.errors import ReintegrationError
     from reintegration.users import revoke_user
