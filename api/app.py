@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -49,27 +48,12 @@ def _lifespan(owned: bool) -> Any:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS
-        if owned:
-            threading.Thread(
-                target=_warm, args=(app.state.services,), name="warm-analytics", daemon=True
-            ).start()
+        app.state.services.start_warming()
         yield
         if owned:
             app.state.services.close()
 
     return lifespan
-
-
-def _warm(services: Services) -> None:
-    """Load the champion's analytics frame before the first question needs it (seconds for a
-    million interviews), so that the first person to ask does not wait for it."""
-    started = time.perf_counter()
-    try:
-        services.analytics.frame(services.champions.index()[1])
-    except Exception:
-        log.exception("could not load the analytics frame ahead of the first request")
-        return
-    log.info("analytics frame loaded in %.1f s", time.perf_counter() - started)
 
 
 def create_app(services: Services | None = None, *, dashboard: bool = True) -> FastAPI:

@@ -9,6 +9,8 @@ implementation calls ``models/``.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -115,14 +117,38 @@ class Services:
     risk_model_name: str = RISK_MODEL
     answers: AnswerCache = field(default_factory=AnswerCache)
     tokens: TokenCache = field(default_factory=TokenCache)
+    warm: bool = False
+    """Load the champion's analytics frame ahead of questions: at start and after a batch."""
     versions: TimedValue[int] = field(init=False)
     labels: TimedValue[str] = field(init=False)
+    _warming: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.versions = TimedValue(self.analytics.data_version, VERSION_TTL_S)
         self.labels = TimedValue(lambda: self.champions.index()[1], LABEL_TTL_S)
+        self.uploads.on_stored = self._stored
+
+    def _stored(self) -> None:
         # A batch stored through this process shows in the next answer, not a moment later.
-        self.uploads.on_stored = self.versions.invalidate
+        self.versions.invalidate()
+        self.start_warming()
+
+    def start_warming(self) -> None:
+        """Load the champion's analytics frame in the background (seconds for a million
+        interviews), so that the next question does not wait for all of it; one at a time."""
+        if self.warm and self._warming.acquire(blocking=False):
+            threading.Thread(target=self._warm, name="warm-analytics", daemon=True).start()
+
+    def _warm(self) -> None:
+        started = time.perf_counter()
+        try:
+            self.analytics.frame(self.champions.index()[1])
+        except Exception:
+            log.exception("could not load the analytics frame ahead of the questions")
+        else:
+            log.info("analytics frame loaded in %.1f s", time.perf_counter() - started)
+        finally:
+            self._warming.release()
 
     def close(self) -> None:
         """Wait for uploads in flight, then release the store's connections."""
@@ -171,4 +197,5 @@ def build_services(settings: Settings | None = None) -> Services:
         ),
         lifecycle=RegistryLifecycle(engine),
         risk_model_name=registered_risk,
+        warm=True,
     )

@@ -87,3 +87,27 @@ def _user(stack, name):
     from reintegration.users import authenticate
 
     return authenticate(stack.services.engine, stack.tokens[name])
+
+
+def test_a_stored_batch_has_the_analytics_frame_reloaded_in_the_background(fresh, batch_file):
+    import time
+
+    from tests.api.test_batches import upload
+
+    loaded = []
+    analytics = fresh.services.analytics
+    original = analytics.frame
+
+    def frame(label):
+        loaded.append((analytics.data_version(), label))
+        return original(label)
+
+    analytics.frame = frame
+    fresh.services.warm = True
+    upload(fresh, "analyst", batch_file({}), wait=30)
+    deadline = time.monotonic() + 10
+    while not loaded and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+    assert loaded and loaded[-1][1] == "rss-v1-provisional"
+    assert loaded[-1][0] >= 1  # the data version of the stored batch
