@@ -128,17 +128,58 @@ def _arrow(values: Column) -> pa.Array | pa.ChunkedArray:
 
 
 def defer_foreign_keys(conn: sa.Connection) -> bool:
-    """Check this transaction's foreign keys when it commits instead of row by row, where the
-    database can; True when it does.
+    """Stop checking this transaction's foreign keys row by row, where the database allows it.
 
-    SQLite (``PRAGMA defer_foreign_keys``) still refuses to commit a row whose parent is
-    missing, so a child may be inserted before its parent inside the transaction. PostgreSQL's
-    constraints are not deferrable: False.
+    On SQLite (``PRAGMA defer_foreign_keys``) the database checks them when the transaction
+    commits, and refuses to commit a row whose parent is missing. On PostgreSQL, whose
+    constraints are not deferrable, the checks (one trigger query per inserted row) are
+    skipped (``session_replication_role = replica``, as ``pg_restore --disable-triggers``
+    does) when the role may do so (a superuser, or a role granted ``SET`` on that
+    parameter); the caller must then check set-wise before it commits, with
+    :func:`check_references`.
+
+    Returns
+    -------
+    bool
+        True when a child row may now be inserted before its parent.
     """
-    if is_postgres(conn):
+    if not is_postgres(conn):
+        conn.exec_driver_sql("PRAGMA defer_foreign_keys = ON")
+        return True
+    allowed = conn.exec_driver_sql(
+        "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
+    ).scalar()
+    if not allowed and (conn.dialect.server_version_info or (0,)) >= (15,):
+        allowed = conn.exec_driver_sql(
+            "SELECT has_parameter_privilege('session_replication_role', 'SET')"
+        ).scalar()
+    if not allowed:
         return False
-    conn.exec_driver_sql("PRAGMA defer_foreign_keys = ON")
+    conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
     return True
+
+
+def check_references(conn: sa.Connection, checks: Sequence[tuple[str, sa.Executable]]) -> None:
+    """Check foreign keys set-wise after :func:`defer_foreign_keys` on PostgreSQL, and check
+    them row by row again from then on.
+
+    Parameters
+    ----------
+    checks : sequence of (str, sqlalchemy.Executable)
+        What is checked (named in the error) and a query counting the rows that break it.
+
+    Raises
+    ------
+    sqlalchemy.exc.IntegrityError
+        When a query counts a row: the caller's transaction must not commit.
+    """
+    if not is_postgres(conn):
+        return  # SQLite checks deferred foreign keys itself when the transaction commits
+    for what, query in checks:
+        broken = conn.execute(query).scalar()
+        if broken:
+            raise sa.exc.IntegrityError(str(query), None, Exception(f"{broken} rows break {what}"))
+    conn.exec_driver_sql("SET LOCAL session_replication_role = DEFAULT")
 
 
 def scratch_table(conn: sa.Connection, name: str, columns: dict[str, str]) -> None:

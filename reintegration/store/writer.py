@@ -26,6 +26,7 @@ from reintegration.prepare import HASH_DIGITS, PreparedChunk
 from reintegration.questionnaire import Questionnaire
 from reintegration.reading import FileNote
 from reintegration.store.bulk import (
+    check_references,
     constant,
     defer_foreign_keys,
     insert_columns,
@@ -99,6 +100,7 @@ class BatchWriter:
         # than a placeholder before their first interview and an update at the end; the
         # foreign keys of submissions are then checked when the transaction commits.
         self.late_returnees = defer_foreign_keys(conn)
+        self.first_id = self.next_id
 
     # -- checks that need the store -------------------------------------------------------------
     def _load(self, table: sa.TableClause, column: str, values: list[str]) -> None:
@@ -415,41 +417,9 @@ class BatchWriter:
             self._renumber(sorted(keys[dirty].tolist()), now)
         clean = touched[~state["dirty"][touched]]
         if len(clean):
-            # Bulk-loaded and applied in two statements (one per returnee would cost a round
-            # trip each on PostgreSQL): stored returnees are updated, new ones inserted.
-            child = self.questionnaire.child_age_below
-            scratch_table(self.conn, LATEST, LATEST_COLUMNS)
-            insert_columns(
-                self.conn,
-                LATEST,
-                tuple(LATEST_COLUMNS),
-                [
-                    keys[clean],
-                    state["sex"][clean],
-                    state["age"][clean],
-                    state["age"][clean] < child,
-                    state["rtype"][clean],
-                    state["country"][clean],
-                    state["has_row"][clean],
-                ],
-            )
-            attributes = "sex, age_at_return, child, return_type, country"
-            self.conn.execute(
-                sa.text(
-                    f"UPDATE returnee SET sex = t.sex, age_at_return = t.age_at_return,"
-                    f" child = t.child, return_type = t.return_type, country = t.country,"
-                    f" updated_at = :now FROM {LATEST} t WHERE t.stored AND returnee.key = t.key"
-                ),
-                {"now": now},
-            )
-            self.conn.execute(
-                sa.text(
-                    f"INSERT INTO returnee (key, {attributes}, updated_at)"
-                    f" SELECT key, {attributes}, :now FROM {LATEST} WHERE NOT stored ORDER BY key"
-                ),
-                {"now": now},
-            )
-            state.set("has_row", clean, True)
+            self._store_returnees(clean, keys[clean], now)
+        if self.late_returnees:
+            self._check_references()
         notes: list[FileNote] = []
         differing = touched[state["differs"][touched]]
         differing = differing[np.argsort(state["first_row"][differing], kind="stable")]
@@ -468,6 +438,75 @@ class BatchWriter:
             ).all()
             notes += self._disagreements(int(first_row), history)
         return notes
+
+    def _store_returnees(self, ids: np.ndarray, keys: np.ndarray, now: Any) -> None:
+        """Returnees whose interviews arrived in order: attributes of the latest interview.
+
+        Bulk-loaded and applied in two statements (one per returnee would cost a round trip
+        each on PostgreSQL): stored returnees are updated, new ones inserted.
+        """
+        state = self.state
+        scratch_table(self.conn, LATEST, LATEST_COLUMNS)
+        insert_columns(
+            self.conn,
+            LATEST,
+            tuple(LATEST_COLUMNS),
+            [
+                keys,
+                state["sex"][ids],
+                state["age"][ids],
+                state["age"][ids] < self.questionnaire.child_age_below,
+                state["rtype"][ids],
+                state["country"][ids],
+                state["has_row"][ids],
+            ],
+        )
+        attributes = "sex, age_at_return, child, return_type, country"
+        self.conn.execute(
+            sa.text(
+                "UPDATE returnee SET sex = t.sex, age_at_return = t.age_at_return,"
+                " child = t.child, return_type = t.return_type, country = t.country,"
+                f" updated_at = :now FROM {LATEST} t WHERE t.stored AND returnee.key = t.key"
+            ),
+            {"now": now},
+        )
+        self.conn.execute(
+            sa.text(
+                f"INSERT INTO returnee (key, {attributes}, updated_at)"
+                f" SELECT key, {attributes}, :now FROM {LATEST} WHERE NOT stored ORDER BY key"
+            ),
+            {"now": now},
+        )
+        state.set("has_row", ids, True)
+
+    def _check_references(self) -> None:
+        """The foreign keys of this batch's submissions and scores, checked set-wise."""
+
+        def missing(child: str, column: str, since: str, parent: str, key: str) -> sa.Executable:
+            # The distinct values the batch's new rows refer to, without their parent row.
+            return sa.text(
+                f"SELECT count(*) FROM (SELECT DISTINCT {column} AS ref FROM {child}"
+                f" WHERE {since} >= :first) c"
+                f" WHERE NOT EXISTS (SELECT 1 FROM {parent} p WHERE p.{key} = c.ref)"
+            ).bindparams(first=self.first_id)
+
+        check_references(
+            self.conn,
+            [
+                (
+                    "submission.returnee_key -> returnee.key",
+                    missing("submission", "returnee_key", "id", "returnee", "key"),
+                ),
+                (
+                    "submission.batch_id -> batch.id",
+                    missing("submission", "batch_id", "id", "batch", "id"),
+                ),
+                (
+                    "score.submission_pk -> submission.id",
+                    missing("score", "submission_pk", "submission_pk", "submission", "id"),
+                ),
+            ],
+        )
 
     def _renumber(self, keys: list[str], now: Any) -> None:
         """Rounds and returnee attributes of returnees whose history changed out of order."""
