@@ -86,7 +86,7 @@ def insert_columns(
     empty text stays empty and only a missing value (an unquoted empty field) is NULL.
     """
     if not is_postgres(conn):
-        insert_rows(conn, table, names, zip(*map(_python, columns), strict=True))
+        _insert_sqlite(conn, table, names, columns)
         return
     arrays = [_arrow(values) for values in columns]
     buffer = io.BytesIO()
@@ -99,6 +99,38 @@ def insert_columns(
     with driver.cursor() as cursor:  # type: ignore[union-attr]
         with cursor.copy(f"COPY {table} ({', '.join(names)}) FROM STDIN (FORMAT csv)") as copy:
             copy.write(buffer.getbuffer())
+
+
+def _insert_sqlite(
+    conn: sa.Connection, table: str, names: Sequence[str], columns: Sequence[Column]
+) -> None:
+    # A constant goes into the statement as a literal: nothing to convert and bind per row.
+    literals = [_sqlite_literal(c.value) if isinstance(c, Constant) else None for c in columns]
+    varying = [c for c, literal in zip(columns, literals, strict=True) if literal is None]
+    rows: Iterable[Sequence[Any]] = (
+        zip(*map(_python, varying), strict=True)
+        if varying
+        else itertools.repeat((), len(columns[0]) if columns else 0)
+    )
+    values = ", ".join("?" if literal is None else literal for literal in literals)
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(f"INSERT INTO {table} ({', '.join(names)}) VALUES ({values})", rows)
+    finally:
+        cursor.close()
+
+
+def _sqlite_literal(value: Any) -> str | None:
+    """``value`` as an SQLite literal, or None when it is bound as a parameter instead."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    return None
 
 
 def _python(values: Column) -> Iterable[Any]:

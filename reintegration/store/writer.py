@@ -45,6 +45,7 @@ ERASED = (
 KEYS = sa.table("_ingest_keys", sa.column("key"))
 SIDS = sa.table("_ingest_sids", sa.column("sid"))
 LATEST = "_ingest_latest"  # each returnee's attributes from their latest interview
+RETURNEE_ATTRIBUTES = ("sex", "age_at_return", "child", "return_type", "country")
 LATEST_COLUMNS = {
     "key": "TEXT PRIMARY KEY",
     "sex": "TEXT",
@@ -52,7 +53,6 @@ LATEST_COLUMNS = {
     "child": "BOOLEAN",
     "return_type": "TEXT",
     "country": "TEXT",
-    "stored": "BOOLEAN",  # the returnee has a row already
 }
 OPTIONAL_TEXT = ("admin1", "enumerator_id", "form_version", "interview_mode", "assistance")
 
@@ -442,41 +442,41 @@ class BatchWriter:
     def _store_returnees(self, ids: np.ndarray, keys: np.ndarray, now: Any) -> None:
         """Returnees whose interviews arrived in order: attributes of the latest interview.
 
-        Bulk-loaded and applied in two statements (one per returnee would cost a round trip
-        each on PostgreSQL): stored returnees are updated, new ones inserted.
+        New returnees are inserted, in key order (the key index takes them as one run);
+        stored ones are bulk-loaded into a scratch table and updated in one statement (one
+        UPDATE per returnee would cost a round trip each on PostgreSQL).
         """
         state = self.state
-        scratch_table(self.conn, LATEST, LATEST_COLUMNS)
-        insert_columns(
-            self.conn,
-            LATEST,
-            tuple(LATEST_COLUMNS),
-            [
-                keys,
-                state["sex"][ids],
-                state["age"][ids],
-                state["age"][ids] < self.questionnaire.child_age_below,
-                state["rtype"][ids],
-                state["country"][ids],
-                state["has_row"][ids],
-            ],
-        )
-        attributes = "sex, age_at_return, child, return_type, country"
-        self.conn.execute(
-            sa.text(
-                "UPDATE returnee SET sex = t.sex, age_at_return = t.age_at_return,"
-                " child = t.child, return_type = t.return_type, country = t.country,"
-                f" updated_at = :now FROM {LATEST} t WHERE t.stored AND returnee.key = t.key"
-            ),
-            {"now": now},
-        )
-        self.conn.execute(
-            sa.text(
-                f"INSERT INTO returnee (key, {attributes}, updated_at)"
-                f" SELECT key, {attributes}, :now FROM {LATEST} WHERE NOT stored ORDER BY key"
-            ),
-            {"now": now},
-        )
+        stored = state["has_row"][ids]
+        for rows, table in ((~stored, "returnee"), (stored, LATEST)):
+            if not rows.any():
+                continue
+            chosen = ids[rows]
+            order = pc.sort_indices(pa.array(keys[rows], pa.string())).to_numpy()
+            chosen, chosen_keys = chosen[order], keys[rows][order]
+            columns = [
+                chosen_keys,
+                state["sex"][chosen],
+                state["age"][chosen],
+                state["age"][chosen] < self.questionnaire.child_age_below,
+                state["rtype"][chosen],
+                state["country"][chosen],
+            ]
+            if table == LATEST:
+                scratch_table(self.conn, LATEST, LATEST_COLUMNS)
+                insert_columns(self.conn, LATEST, tuple(LATEST_COLUMNS), columns)
+            else:
+                columns.append(constant(now, len(chosen)))
+                insert_columns(self.conn, table, (*LATEST_COLUMNS, "updated_at"), columns)
+        if stored.any():
+            assignments = ", ".join(f"{name} = t.{name}" for name in RETURNEE_ATTRIBUTES)
+            self.conn.execute(
+                sa.text(
+                    f"UPDATE returnee SET {assignments}, updated_at = :now"
+                    f" FROM {LATEST} t WHERE returnee.key = t.key"
+                ),
+                {"now": now},
+            )
         state.set("has_row", ids, True)
 
     def _check_references(self) -> None:
