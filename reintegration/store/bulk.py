@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +19,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import sqlalchemy as sa
+
+ROWS_PER_STATEMENT = 50  # SQLite: rows of one INSERT statement in a bulk load
 
 
 def is_postgres(conn: sa.Connection) -> bool:
@@ -107,15 +110,28 @@ def _insert_sqlite(
     # A constant goes into the statement as a literal: nothing to convert and bind per row.
     literals = [_sqlite_literal(c.value) if isinstance(c, Constant) else None for c in columns]
     varying = [c for c, literal in zip(columns, literals, strict=True) if literal is None]
-    rows: Iterable[Sequence[Any]] = (
-        zip(*map(_python, varying), strict=True)
-        if varying
-        else itertools.repeat((), len(columns[0]) if columns else 0)
-    )
-    values = ", ".join("?" if literal is None else literal for literal in literals)
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    n = len(columns[0]) if columns else 0
+    row = "(" + ", ".join("?" if literal is None else literal for literal in literals) + ")"
+    insert = f"INSERT INTO {table} ({', '.join(names)}) VALUES "
+    driver = conn.connection.driver_connection
+    cursor = driver.cursor()  # type: ignore[union-attr]
     try:
-        cursor.executemany(f"INSERT INTO {table} ({', '.join(names)}) VALUES ({values})", rows)
+        if not varying:
+            cursor.executemany(insert + row, itertools.repeat((), n))
+            return
+        # Several rows per statement: the driver's per-statement work is shared by them.
+        width = len(varying)
+        limit = driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)  # type: ignore[union-attr]
+        per = max(1, min(ROWS_PER_STATEMENT, limit // width))
+        flat = list(itertools.chain.from_iterable(zip(*map(_python, varying), strict=True)))
+        whole = n - n % per
+        step = per * width
+        cursor.executemany(
+            insert + ", ".join([row] * per),
+            (flat[k : k + step] for k in range(0, whole * width, step)),
+        )
+        if whole < n:
+            cursor.execute(insert + ", ".join([row] * (n - whole)), flat[whole * width :])
     finally:
         cursor.close()
 
