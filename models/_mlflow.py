@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -86,12 +88,7 @@ def _quiet() -> None:
 
 
 def client(settings: Settings) -> MlflowClient:
-    """An MLflow client on the configured store, created (and migrated) on first use.
-
-    Also points MLflow's fluent API (``mlflow.start_run``, ``log_model``) at the same store,
-    for the process that trains.
-    """
-    import mlflow
+    """An MLflow client on the configured store, created (and migrated) on first use."""
     from mlflow import MlflowClient
 
     _quiet()
@@ -100,9 +97,32 @@ def client(settings: Settings) -> MlflowClient:
         path = _sqlite_path(uri)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+@contextmanager
+def fluent(settings: Settings) -> Iterator[None]:
+    """Point MLflow's fluent API (``start_run``, ``log_model``) at the configured store.
+
+    ``mlflow.set_tracking_uri`` also writes ``MLFLOW_TRACKING_URI`` into the environment (for
+    subprocesses); the settings read that variable, so it is put back as it was on the way
+    out, and a later ``get_settings()`` still sees the operator's configuration.
+    """
+    import mlflow
+
+    names = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+    saved = {name: os.environ.get(name) for name in names}
+    uri = tracking_uri(settings)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
-    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def experiment_id(mlflow_client: MlflowClient, settings: Settings, name: str) -> str:

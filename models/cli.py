@@ -202,7 +202,7 @@ def list_command() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from models.registry import INDEX_MODEL, list_versions
+    from models.registry import INDEX_MODEL, RISK_MODEL, list_versions
     from reintegration.errors import ReintegrationError
     from reintegration.settings import get_settings
 
@@ -212,8 +212,11 @@ def list_command() -> None:
     except ReintegrationError as exc:
         _root()._fail(str(exc))
     table = Table(title="Registered models", title_justify="left")
-    for name in ("model", "version", "label", "aliases", "headline metrics", "summary"):
-        table.add_column(name)
+    table.add_column("model", no_wrap=True)
+    table.add_column("version", justify="right")
+    table.add_column("label", no_wrap=True)
+    table.add_column("aliases", no_wrap=True)
+    table.add_column("headline metrics", overflow="fold")
     for short, versions in found.items():
         for v in versions:
             metrics = v["metrics"]
@@ -226,16 +229,15 @@ def list_command() -> None:
             else:
                 headline = ", ".join(
                     f"{k} {metrics[k]:.3f}"
-                    for k in ("roc_auc", "baseline_roc_auc", "average_precision", "brier")
+                    for k in ("roc_auc", "baseline_roc_auc", "brier")
                     if k in metrics
                 )
             table.add_row(
-                INDEX_MODEL if short == "index" else "reintegration-risk",
+                INDEX_MODEL if short == "index" else RISK_MODEL,
                 str(v["version"]),
                 v["label"] or "",
                 ", ".join(v["aliases"]),
-                headline,
-                v["description"] or "",
+                headline or (v["description"] or ""),
             )
     if not any(found.values()):
         _root()._stderr().print("No model is registered yet.", markup=False)
@@ -277,7 +279,7 @@ def promote_command(
                 progress=lambda n, total: bar.update(task, completed=n, total=total),
             )
     except PromotionRefused as exc:
-        cli._stderr().print(f"refused: {exc}.", markup=False)
+        cli._stderr().print(f"{exc}.", markup=False)
         raise typer.Exit(cli.EXIT_REJECTED) from None
     except ReintegrationError as exc:
         cli._fail(str(exc))

@@ -98,7 +98,10 @@ def _log_index(
     from models.estimators import TRUSTED_TYPES
 
     experiment = _mlflow.experiment_id(client, settings, registry.INDEX_MODEL)
-    with mlflow.start_run(experiment_id=experiment, run_name=run_name) as run:
+    with (
+        _mlflow.fluent(settings),
+        mlflow.start_run(experiment_id=experiment, run_name=run_name) as run,
+    ):
         run_id = run.info.run_id
         mlflow.log_params({**params, **_params_of_index(index)})
         if metrics:

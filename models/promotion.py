@@ -123,7 +123,8 @@ def refusal_message(
     name: str, version: int, champion_version: int, comparison: dict[str, Any]
 ) -> str:
     """One paragraph naming the metric and every group where the challenger falls short."""
-    worst = sorted(comparison["refusals"], key=lambda r: r["change"])
+    # Overall first, then the groups where the challenger falls furthest behind.
+    worst = sorted(comparison["refusals"], key=lambda r: (r["group"] != OVERALL, r["change"]))
     shown = worst[:5]
     groups = "; ".join(
         f"{r['group']}: {r['challenger']:.3f} against {r['champion']:.3f}" for r in shown

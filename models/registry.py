@@ -121,9 +121,7 @@ def label_of(version: ModelVersion) -> str | None:
 
 def load_index(client: MlflowClient, version: ModelVersion) -> ReintegrationIndex:
     """Load an index version; its label is the version's tag, whatever the artifact says."""
-    import mlflow.sklearn
-
-    model = mlflow.sklearn.load_model(f"models:/{version.name}/{version.version}")
+    model = load_model(client, version)
     if not isinstance(model, ReintegrationIndex):
         raise ModelError(f"{version.name} version {version.version} is not an index")
     label = label_of(version) or model.label_
@@ -134,7 +132,9 @@ def load_model(client: MlflowClient, version: ModelVersion) -> Any:
     """Load any registered version's scikit-learn object."""
     import mlflow.sklearn
 
-    return mlflow.sklearn.load_model(f"models:/{version.name}/{version.version}")
+    # The version's own storage location: no process-wide registry URI is involved.
+    location = client.get_model_version_download_uri(version.name, version.version)
+    return mlflow.sklearn.load_model(location)
 
 
 def _ensure_registered(client: MlflowClient, name: str, description: str) -> None:
@@ -199,15 +199,14 @@ def log_artifacts(client: MlflowClient, run_id: str, texts: Mapping[str, str]) -
 
 def read_artifact(client: MlflowClient, run_id: str, file_name: str) -> str | None:
     """A text artifact of a run, or None when the run has none by that name."""
-    import mlflow.artifacts
-
-    try:
-        path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=file_name)
-    except Exception as exc:
-        if _mlflow.is_missing(exc) or "no such file" in str(exc).lower():
-            return None
-        raise
-    return Path(path).read_text(encoding="utf-8")
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = client.download_artifacts(run_id, file_name, tmp)
+        except Exception as exc:
+            if _mlflow.is_missing(exc) or "no such file" in str(exc).lower():
+                return None
+            raise
+        return Path(path).read_text(encoding="utf-8")
 
 
 def read_json_artifact(client: MlflowClient, run_id: str, file_name: str) -> Any:

@@ -297,7 +297,10 @@ def log_risk_model(
             metrics[metric_key("roc_auc", row["group"])] = row["roc_auc"]
     experiment = _mlflow.experiment_id(client, settings, registry.RISK_MODEL)
     X = data.X
-    with mlflow.start_run(experiment_id=experiment, run_name="early warning") as run:
+    with (
+        _mlflow.fluent(settings),
+        mlflow.start_run(experiment_id=experiment, run_name="early warning") as run,
+    ):
         run_id = run.info.run_id
         mlflow.log_params(
             {

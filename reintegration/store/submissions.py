@@ -26,6 +26,7 @@ from reintegration.store.schema import submission
 
 MISSING = float("nan")
 METADATA = (
+    "submission_id",
     "returnee_key",
     "batch_id",
     "interview_date",
