@@ -49,7 +49,7 @@ def safe_file_name(name: str | None) -> str:
     ('upload', 'upload.csv')
     """
     base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
-    base = _UNSAFE.sub("", base).strip(" .")[:200]
+    base = _UNSAFE.sub("", base).strip(" ").rstrip(".")[:200]
     if not base:
         return "upload"
     if base.startswith("."):
