@@ -226,27 +226,36 @@ def _ingest(
     with engine.begin() as conn:
         store.lock_for_ingest(conn)
         writer = BatchWriter(conn, batch_id, scorer, questionnaire, model_version)
-        keys: dict[str, str] = {}  # case number -> returnee key, for this batch only
-        for chunk in reader.chunks():
-            prepared = prepare_chunk(
-                chunk, layout, questionnaire, scorer, secret, countries=countries, key_cache=keys
-            )
-            timings["prepare"] += time.perf_counter() - clock
-            clock = time.perf_counter()
-            counts = writer.write(prepared)
-            report.received += chunk.num_rows
-            report.accepted += counts.accepted
-            report.rejected += counts.rejected
-            report.duplicate += counts.duplicate
-            report.updated += counts.updated
-            report.errors.extend(prepared.issues)
-            report.warnings.extend(prepared.notes)
-            if progress is not None:
-                progress(report.received)
-            timings["store"] += time.perf_counter() - clock
-            clock = time.perf_counter()
-        report.warnings[:0] = layout.notes
-        report.warnings.extend(writer.finish())
+        try:
+            keys: dict[str, str] = {}  # case number -> returnee key, for this batch only
+            for chunk in reader.chunks():
+                prepared = prepare_chunk(
+                    chunk,
+                    layout,
+                    questionnaire,
+                    scorer,
+                    secret,
+                    countries=countries,
+                    key_cache=keys,
+                )
+                timings["prepare"] += time.perf_counter() - clock
+                clock = time.perf_counter()
+                counts = writer.write(prepared)
+                report.received += chunk.num_rows
+                report.accepted += counts.accepted
+                report.rejected += counts.rejected
+                report.duplicate += counts.duplicate
+                report.updated += counts.updated
+                report.errors.extend(prepared.issues)
+                report.warnings.extend(prepared.notes)
+                if progress is not None:
+                    progress(report.received)
+                timings["store"] += time.perf_counter() - clock
+                clock = time.perf_counter()
+            report.warnings[:0] = layout.notes
+            report.warnings.extend(writer.finish())
+        finally:
+            writer.close()
         report.status = "done"
         store.complete_batch(
             conn, batch_id, report.to_json(), uploader, layout.fmt, writer.form_version

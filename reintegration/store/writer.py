@@ -10,6 +10,7 @@ the driver and to word the messages of rejected rows.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -31,6 +32,7 @@ from reintegration.store.bulk import (
     defer_foreign_keys,
     insert_columns,
     insert_rows,
+    is_postgres,
     scratch_table,
     timestamp,
 )
@@ -78,7 +80,14 @@ class BatchWriter:
         questionnaire: Questionnaire,
         model_version: int | None,
     ) -> None:
-        self.conn = conn
+        self._conn = conn
+        # On PostgreSQL a chunk's COPY runs in a thread while the caller reads and prepares
+        # the next chunk (the driver waits for the server without holding the GIL); every
+        # other use of the connection (the ``conn`` property) waits for it first.
+        self._background = (
+            ThreadPoolExecutor(1, thread_name_prefix="ingest-load") if is_postgres(conn) else None
+        )
+        self._pending: Future[None] | None = None
         self.batch_id = batch_id
         self.scorer = scorer
         self.questionnaire = questionnaire
@@ -101,6 +110,24 @@ class BatchWriter:
         # foreign keys of submissions are then checked when the transaction commits.
         self.late_returnees = defer_foreign_keys(conn)
         self.first_id = self.next_id
+
+    @property
+    def conn(self) -> sa.Connection:
+        """The transaction's connection, once the load running in the background is done."""
+        self._wait()
+        return self._conn
+
+    def _wait(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()  # its error, if it failed
+
+    def close(self) -> None:
+        """Let the load running in the background end, and stop its thread; call it before
+        the transaction ends, whether or not the batch failed. An error of that load is
+        raised by the next use of :attr:`conn` (:meth:`finish` uses it), not here."""
+        if self._background is not None:
+            self._background.shutdown(wait=True)
 
     # -- checks that need the store -------------------------------------------------------------
     def _load(self, table: sa.TableClause, column: str, values: list[str]) -> None:
@@ -287,7 +314,7 @@ class BatchWriter:
         n = len(new)
         ids = np.arange(self.next_id, self.next_id + n, dtype=np.int64)
         self.next_id += n
-        now = timestamp(self.conn, datetime.now(UTC))
+        now = timestamp(self._conn, datetime.now(UTC))
         keys = new["key"].to_numpy()
         blank = pa.nulls(n, pa.string())
 
@@ -347,12 +374,21 @@ class BatchWriter:
         if not self.late_returnees:  # the returnee row comes first; filled at the end
             unique_ids = np.unique(state_ids)
             self._placeholders(unique_ids[~self.state["has_row"][unique_ids]], now)
-        insert_columns(self.conn, "submission", tuple(columns), list(columns.values()))
-        self._insert_scores(chunk, pos, ids, now)
+        scores = self._score_columns(chunk, pos, ids, now)
+        conn = self.conn  # a load still running in the background ends first
 
-    def _insert_scores(
+        def load() -> None:
+            insert_columns(conn, "submission", tuple(columns), list(columns.values()))
+            insert_columns(conn, "score", tuple(scores), list(scores.values()))
+
+        if self._background is None:
+            load()
+        else:  # the database loads this chunk while the next one is read and prepared
+            self._pending = self._background.submit(load)
+
+    def _score_columns(
         self, chunk: PreparedChunk, pos: np.ndarray, ids: np.ndarray, now: Any
-    ) -> None:
+    ) -> dict[str, Any]:
         scores = chunk.scores
         dims = tuple(self.scorer.dimensions_)
         n = len(pos)
@@ -369,7 +405,7 @@ class BatchWriter:
             "sustainable": pa.array(sustainable > 0, mask=sustainable < 0),
             "created_at": constant(now, n),
         }
-        insert_columns(self.conn, "score", tuple(columns), list(columns.values()))
+        return columns
 
     def _store_rejected(self, chunk: PreparedChunk, positions: np.ndarray) -> None:
         by_row: dict[int, list[dict[str, str]]] = {}

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from reintegration.index import ReintegrationIndex
 from reintegration.ingest import ingest_file
 from reintegration.store import writer as writer_module
+from reintegration.store.bulk import insert_columns
 from reintegration.store.schema import batch, returnee, score, submission
 from reintegration.store.writer import BatchWriter
 from tests.conftest import canonical_row, write_csv
@@ -130,3 +131,52 @@ def test_foreign_keys_are_checked_row_by_row_again_after_a_batch(
                     created_at=sa.func.current_timestamp(),
                 )
             )
+
+
+@pytest.fixture
+def in_blocks(monkeypatch):
+    """Ingest streams every file in blocks of about 25 rows."""
+    import reintegration.ingest as ingest_module
+
+    monkeypatch.setattr(ingest_module, "STREAM_ABOVE_BYTES", 0)
+    monkeypatch.setattr(ingest_module, "STREAM_BLOCK_BYTES", 8 << 10)
+
+
+def test_a_file_in_blocks_ends_as_the_whole_file(tmp_path, questionnaire, engine, in_blocks):
+    # On PostgreSQL each block is loaded in the background while the next one is prepared.
+    from reintegration.store.engine import open_store
+
+    path = write_csv(tmp_path / "panel.csv", panel_rows(questionnaire, returnees=40))
+    index = ReintegrationIndex().fit()
+    whole = open_store(f"sqlite:///{tmp_path / 'whole.db'}")
+    for store in (engine, whole):
+        report = ingest_file(
+            path, store, scorer=index, questionnaire=questionnaire, secret=SECRET, uploader="t"
+        )
+        assert (report.received, report.accepted, report.updated) == (121, 121, 1)
+    assert survey(engine) == survey(whole)
+    whole.dispose()
+
+
+def test_a_load_that_fails_in_a_later_block_fails_the_batch(
+    tmp_path, questionnaire, engine, ingest, in_blocks, monkeypatch
+):
+    loads = []
+
+    def failing(conn, table, names, columns):
+        loads.append(table)
+        if table == "score" and loads.count("score") == 2:
+            raise RuntimeError("the server went away")
+        insert_columns(conn, table, names, columns)
+
+    monkeypatch.setattr(writer_module, "insert_columns", failing)
+    with pytest.raises(RuntimeError, match="the server went away"):
+        ingest(write_csv(tmp_path / "panel.csv", panel_rows(questionnaire, returnees=40)))
+    assert loads.count("score") == 2  # the second block failed; no block was loaded after it
+    with engine.connect() as conn:
+        counts = [conn.execute(sa.select(sa.func.count()).select_from(t)).scalar() for t in SURVEY]
+        assert counts == [0, 0, 0]
+        assert conn.execute(sa.select(batch.c.status, batch.c.reason)).one() == (
+            "failed",
+            "internal error (RuntimeError)",
+        )
