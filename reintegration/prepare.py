@@ -125,12 +125,16 @@ def content_hashes(
     columns = [pa.array(keys, pa.string())] + [metadata[k] for k in names]
     columns += [codes[k] for k in sorted(codes)]
     header = FIELD_SEPARATOR.join(names + sorted(codes)) + "\x1e"
-    joined = pc.binary_join_element_wise(*columns, FIELD_SEPARATOR) if columns else None
-    texts = joined.to_pylist() if joined is not None else [""] * len(keys)
-    sha = hashlib.sha256
-    return np.array(
-        [sha((header + t).encode()).hexdigest()[:HASH_DIGITS] for t in texts], dtype=object
-    )
+    joined = pc.binary_join_element_wise(*columns, FIELD_SEPARATOR)
+    # The header is the same for every row: hash it once and continue from a copy per row.
+    start = hashlib.sha256(header.encode())
+
+    def digest(row: bytes) -> str:
+        sha = start.copy()
+        sha.update(row)
+        return sha.hexdigest()[:HASH_DIGITS]
+
+    return np.array([digest(row) for row in joined.cast(pa.binary()).to_pylist()], dtype=object)
 
 
 def prepare_chunk(
