@@ -70,12 +70,17 @@ def index_records(
 
 
 def _params_of_index(index: ReintegrationIndex) -> dict[str, str]:
+    """The whole index version as run parameters (``repr`` keeps every float exact)."""
     params = {
-        f"weight/{d}/{i}": f"{w:.6f}"
+        f"{registry.WEIGHT_PARAM}{d}/{i}": repr(w)
         for d, items in index.item_weights_.items()
         for i, w in items.items()
     }
-    params |= {f"dimension_weight/{d}": f"{w:.6f}" for d, w in index.dimension_weights_.items()}
+    params |= {
+        f"{registry.DIMENSION_WEIGHT_PARAM}{d}": repr(w)
+        for d, w in index.dimension_weights_.items()
+    }
+    params |= {f"{registry.THRESHOLD_PARAM}{k}": repr(v) for k, v in index.thresholds_.items()}
     return params
 
 
@@ -95,8 +100,6 @@ def _log_index(
     import mlflow
     import mlflow.sklearn
 
-    from models.estimators import TRUSTED_TYPES
-
     experiment = _mlflow.experiment_id(client, settings, registry.INDEX_MODEL)
     with (
         _mlflow.fluent(settings),
@@ -108,11 +111,14 @@ def _log_index(
             mlflow.log_metrics(dict(metrics))
         mlflow.set_tags({"index_version": index.label_, **tags})
         registry.log_artifacts(client, run_id, artifacts)
+        # The platform rebuilds an index version from its parameters and never unpickles
+        # this artifact; it is there for whoever exports the version (see registry.load_index).
+        # Pickle spares the seconds that importing skops costs a command that trains.
         info = mlflow.sklearn.log_model(
             index,
             name=registry.MODEL_ARTIFACT,
             pip_requirements=registry.pip_requirements(),
-            skops_trusted_types=TRUSTED_TYPES,
+            serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_PICKLE,
         )
         version = registry.register(
             client,

@@ -97,15 +97,19 @@ def submit_job(engine: sa.Engine, kind: str, *, actor: str, params: dict[str, An
         "REINTEGRATION_HOME": str(settings.home),
         "MLFLOW_DISABLE_TELEMETRY": "true",
     }
-    with (logs / f"{job_id}.log").open("ab") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "models.worker", job_id],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    try:
+        with (logs / f"{job_id}.log").open("ab") as log_file:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "models.worker", job_id],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+    except OSError as exc:
+        store.fail_job(engine, job_id, f"the worker could not be started: {exc.strerror or exc}")
+        raise JobError(f"the worker could not be started: {exc.strerror or exc}") from exc
     store.set_process(engine, job_id, process.pid)
     # Reap the worker when it exits, so a dead worker is seen as gone, not as a zombie.
     threading.Thread(target=process.wait, name=f"job-{job_id}", daemon=True).start()

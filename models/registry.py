@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from models import _mlflow
 from reintegration.errors import ModelError
 from reintegration.index import ReintegrationIndex
+from reintegration.questionnaire import load_questionnaire
 from reintegration.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -39,6 +40,9 @@ CARD = "model_card.md"
 EVALUATION = "evaluation.json"
 REFERENCE = "reference_distribution.json"
 MODEL_ARTIFACT = "model"
+WEIGHT_PARAM = "weight/"
+DIMENSION_WEIGHT_PARAM = "dimension_weight/"
+THRESHOLD_PARAM = "threshold/"
 RUNTIME = ("numpy", "pandas", "scipy", "scikit-learn", "PyYAML", "pyarrow")
 """Packages a logged model needs at load time, pinned to the versions of pyproject.toml."""
 
@@ -120,12 +124,54 @@ def label_of(version: ModelVersion) -> str | None:
 
 
 def load_index(client: MlflowClient, version: ModelVersion) -> ReintegrationIndex:
-    """Load an index version; its label is the version's tag, whatever the artifact says."""
-    model = load_model(client, version)
-    if not isinstance(model, ReintegrationIndex):
-        raise ModelError(f"{version.name} version {version.version} is not an index")
-    label = label_of(version) or model.label_
-    return model.set_params(label=label).fit()
+    """An index version, rebuilt from its run's parameters; its label is the version's tag.
+
+    An index is its weights and thresholds, all recorded exactly as run parameters, so nothing
+    is deserialised (no code from an artifact runs, and no serialisation library loads).
+    Items and dimensions follow the spec's order, which breaks ties of the weakest dimension.
+
+    Raises
+    ------
+    ModelError
+        When the version is not an index, or its run lacks the weights.
+    """
+    params = dict(client.get_run(version.run_id).data.params) if version.run_id else {}
+    weights: dict[str, dict[str, float]] = {}
+    for key, value in params.items():
+        if key.startswith(WEIGHT_PARAM):
+            dimension, item = key.removeprefix(WEIGHT_PARAM).split("/", 1)
+            weights.setdefault(dimension, {})[item] = float(value)
+    if not weights:
+        raise ModelError(f"{version.name} version {version.version} is not an index version")
+    spec = load_questionnaire()
+    unknown = sorted(set(weights) - set(spec.index.dimensions))
+    if unknown:
+        raise ModelError(
+            f"{version.name} version {version.version} weights a dimension this spec does not "
+            f"have: {unknown[0]}"
+        )
+    order = {item: k for k, item in enumerate(spec.item_ids)}
+    ordered = {
+        d: dict(sorted(weights[d].items(), key=lambda kv: order.get(kv[0], len(order))))
+        for d in spec.index.dimensions
+        if d in weights
+    }
+    dimension_weights = {
+        d: float(params[f"{DIMENSION_WEIGHT_PARAM}{d}"])
+        for d in ordered
+        if f"{DIMENSION_WEIGHT_PARAM}{d}" in params
+    }
+    thresholds = {
+        key.removeprefix(THRESHOLD_PARAM): float(value)
+        for key, value in params.items()
+        if key.startswith(THRESHOLD_PARAM)
+    }
+    return ReintegrationIndex(
+        item_weights=ordered,
+        dimension_weights=dimension_weights or None,
+        label=label_of(version),
+        **thresholds,
+    ).fit()
 
 
 def load_model(client: MlflowClient, version: ModelVersion) -> Any:
