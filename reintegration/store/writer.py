@@ -110,6 +110,7 @@ class BatchWriter:
         # foreign keys of submissions are then checked when the transaction commits.
         self.late_returnees = defer_foreign_keys(conn)
         self.first_id = self.next_id
+        self.referenced: set[str] = set()  # returnee keys written by this batch
 
     @property
     def conn(self) -> sa.Connection:
@@ -132,7 +133,7 @@ class BatchWriter:
     # -- checks that need the store -------------------------------------------------------------
     def _load(self, table: sa.TableClause, column: str, values: list[str]) -> None:
         scratch_table(self.conn, table.name, {column: "TEXT PRIMARY KEY"})
-        insert_rows(self.conn, table.name, (column,), ((v,) for v in values))
+        insert_columns(self.conn, table.name, (column,), [np.array(values, dtype=object)])
 
     def _add_to_state(self, keys: np.ndarray) -> np.ndarray:
         """State rows of a chunk's returnees; those new to the batch start from the store."""
@@ -371,6 +372,7 @@ class BatchWriter:
         }
         if self.empty_store:
             self.stored_sids.update(map(hash, sids.tolist()))
+        self.referenced.update(keys.tolist())
         if not self.late_returnees:  # the returnee row comes first; filled at the end
             unique_ids = np.unique(state_ids)
             self._placeholders(unique_ids[~self.state["has_row"][unique_ids]], now)
@@ -454,7 +456,7 @@ class BatchWriter:
         clean = touched[~state["dirty"][touched]]
         if len(clean):
             self._store_returnees(clean, keys[clean], now)
-        if self.late_returnees:
+        if self.late_returnees and is_postgres(self._conn):
             self._check_references()
         notes: list[FileNote] = []
         differing = touched[state["differs"][touched]]
@@ -516,30 +518,33 @@ class BatchWriter:
         state.set("has_row", ids, True)
 
     def _check_references(self) -> None:
-        """The foreign keys of this batch's submissions and scores, checked set-wise."""
-
-        def missing(child: str, column: str, since: str, parent: str, key: str) -> sa.Executable:
-            # The distinct values the batch's new rows refer to, without their parent row.
-            return sa.text(
-                f"SELECT count(*) FROM (SELECT DISTINCT {column} AS ref FROM {child}"
-                f" WHERE {since} >= :first) c"
-                f" WHERE NOT EXISTS (SELECT 1 FROM {parent} p WHERE p.{key} = c.ref)"
-            ).bindparams(first=self.first_id)
-
+        """PostgreSQL, where :func:`defer_foreign_keys` stopped the row-by-row checks: the
+        parent of every foreign key value this batch wrote, looked up set-wise."""
+        self._load(KEYS, "key", sorted(self.referenced))
         check_references(
             self.conn,
             [
                 (
                     "submission.returnee_key -> returnee.key",
-                    missing("submission", "returnee_key", "id", "returnee", "key"),
+                    sa.text(
+                        f"SELECT count(*) FROM {KEYS.name} k"
+                        " WHERE NOT EXISTS (SELECT 1 FROM returnee r WHERE r.key = k.key)"
+                    ),
                 ),
                 (
                     "submission.batch_id -> batch.id",
-                    missing("submission", "batch_id", "id", "batch", "id"),
+                    sa.text("SELECT 1 - count(*) FROM batch WHERE id = :batch").bindparams(
+                        batch=self.batch_id
+                    ),
                 ),
-                (
+                (  # the scores refer to the ids this batch gave its submissions, first to last
                     "score.submission_pk -> submission.id",
-                    missing("score", "submission_pk", "submission_pk", "submission", "id"),
+                    sa.text(
+                        "SELECT :written - count(*) FROM submission"
+                        " WHERE id >= :first AND id < :next"
+                    ).bindparams(
+                        written=self.next_id - self.first_id, first=self.first_id, next=self.next_id
+                    ),
                 ),
             ],
         )

@@ -180,3 +180,21 @@ def test_a_load_that_fails_in_a_later_block_fails_the_batch(
             "failed",
             "internal error (RuntimeError)",
         )
+
+
+def test_scores_whose_submissions_are_missing_are_never_committed(
+    tmp_path, questionnaire, engine, ingest, in_blocks, monkeypatch
+):
+    loads = []
+
+    def losing_one(conn, table, names, columns):
+        loads.append(table)
+        if not (table == "submission" and loads.count("submission") == 2):
+            insert_columns(conn, table, names, columns)
+
+    monkeypatch.setattr(writer_module, "insert_columns", losing_one)
+    with pytest.raises(sa.exc.IntegrityError, match="FOREIGN KEY constraint failed|submission"):
+        ingest(write_csv(tmp_path / "panel.csv", panel_rows(questionnaire, returnees=40)))
+    with engine.connect() as conn:
+        counts = [conn.execute(sa.select(sa.func.count()).select_from(t)).scalar() for t in SURVEY]
+        assert counts == [0, 0, 0]
