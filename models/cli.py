@@ -260,11 +260,16 @@ def promote_command(
     from rich.table import Table
 
     from models.promotion import promote
+    from models.registry import INDEX_MODEL, resolve_name
     from reintegration.errors import PromotionRefused, ReintegrationError
     from reintegration.settings import get_settings
 
     cli = _root()
-    bar = cli._progress("Rescoring")
+    try:
+        rescoring = resolve_name(name) == INDEX_MODEL
+    except ReintegrationError as exc:
+        cli._fail(str(exc))
+    bar = cli._progress("Rescoring" if rescoring else "Promoting")
     try:
         with bar:
             task = bar.add_task("rescore", total=None)

@@ -47,15 +47,21 @@ class Champions:
     def __init__(self, settings: Settings, *, check_every: float = CHECK_EVERY_S) -> None:
         self.settings = settings
         self.check_every = check_every
-        self._lock = threading.Lock()
+        # One lock per model: loading the risk model never holds up a request for the index.
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
         self._checked: dict[str, float] = {}
         self._current: dict[str, Any] = {}
         self._loaded: dict[str, tuple[int, Any, Any]] = {}
 
     def refresh(self) -> None:
         """Look at the registry again on the next request (e.g. right after a promotion)."""
-        with self._lock:
+        with self._guard:
             self._checked.clear()
+
+    def _lock(self, name: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(name, threading.Lock())
 
     def _version(self, name: str) -> Any:
         """The champion's ModelVersion of ``name`` (looked up at most every few seconds)."""
@@ -90,7 +96,7 @@ class Champions:
         """The champion index, its label and registry version (v1 built in, version None)."""
         from models.registry import INDEX_MODEL
 
-        with self._lock:
+        with self._lock(INDEX_MODEL):
             loaded = self._load(INDEX_MODEL, _load_index)
         if loaded is None:
             builtin = _builtin()
@@ -102,7 +108,7 @@ class Champions:
         """Item distributions of the champion index's training data (None for the built-in)."""
         from models.registry import INDEX_MODEL
 
-        with self._lock:
+        with self._lock(INDEX_MODEL):
             loaded = self._load(INDEX_MODEL, _load_index)
         return None if loaded is None else loaded[2]
 
@@ -110,7 +116,7 @@ class Champions:
         """The champion risk model (a ``RiskModel``) and its version, or None."""
         from models.registry import RISK_MODEL
 
-        with self._lock:
+        with self._lock(RISK_MODEL):
             loaded = self._load(RISK_MODEL, _load_risk)
         return None if loaded is None else (loaded[1], loaded[0])
 

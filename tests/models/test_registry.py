@@ -88,3 +88,32 @@ def test_a_postgresql_uri_goes_through_psycopg_3():
         home="/srv", database_url="", mlflow_tracking_uri="postgresql://u@h:5432/mlflow"
     )
     assert _mlflow.tracking_uri(settings) == "postgresql+psycopg://u@h:5432/mlflow"
+
+
+def test_the_package_switches_telemetry_off_itself():
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_DISABLE_TELEMETRY"}
+    shown = subprocess.run(
+        [sys.executable, "-c", "import models, os; print(os.environ['MLFLOW_DISABLE_TELEMETRY'])"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert shown.stdout.strip() == "true"
+
+
+def test_registering_writes_under_the_data_folder_only(mlflow_template, tmp_path, monkeypatch):
+    from tests.models.conftest import copy_sqlite
+
+    monkeypatch.chdir(tmp_path)
+    home = tmp_path / "var"
+    copy_sqlite(mlflow_template, home / "mlflow.db")
+    settings = Settings(home=home, database_url="", mlflow_tracking_uri="")
+    assert registry.ensure_builtin_index(settings) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["var"]
+    assert (home / "mlartifacts" / "rss-index").is_dir()
+    assert registry.list_versions("index", settings)[0]["aliases"] == ["champion"]
