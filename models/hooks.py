@@ -147,21 +147,22 @@ def score_risks(
     with one_thread():
         probabilities = model.risk(features(first, questionnaire))
     weakest, lowest = reasons(first[list(questionnaire.item_ids)], index)
+    bands = model.bands(probabilities)
     with engine.begin() as conn:
         lock_for_ingest(conn)
         # Rows another process added meanwhile are left as they are.
-        fresh = ~first["pk"].isin(scored_submissions(conn, RISK_MODEL, version)).to_numpy()
-        pick = [k for k, keep in enumerate(fresh) if keep]
+        taken = scored_submissions(conn, RISK_MODEL, version)
+        keep = [k for k, pk in enumerate(first["pk"].tolist()) if pk not in taken]
         added = insert_risks(
             conn,
             model=RISK_MODEL,
             version=version,
-            submission_pks=first["pk"].to_numpy()[fresh].tolist(),
-            returnee_keys=first["returnee_key"].to_numpy()[fresh].tolist(),
-            probabilities=probabilities[fresh],
-            bands=[b for k, b in enumerate(model.bands(probabilities)) if fresh[k]],
-            weakest=[weakest[k] for k in pick],
-            reasons=[lowest[k] for k in pick],
+            submission_pks=first["pk"].to_numpy()[keep].tolist(),
+            returnee_keys=first["returnee_key"].to_numpy()[keep].tolist(),
+            probabilities=probabilities[keep],
+            bands=[bands[k] for k in keep],
+            weakest=[weakest[k] for k in keep],
+            reasons=[lowest[k] for k in keep],
         )
         if added:
             bump_data_version(conn)
