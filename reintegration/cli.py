@@ -377,26 +377,30 @@ def ingest(
 
     if not file.is_file():
         _fail_json(f"{file} does not exist or is not a file", as_json)
+    from models.serving import shared_champions
+
     try:
         settings = get_settings()
         engine = _store()
+        champions = shared_champions(settings)
+        index, _label, index_version = champions.index()  # every score names its version
         with _progress("Ingesting") as bar:
             task = bar.add_task("ingest", total=None)
             report = ingest_file(
                 file,
                 engine,
-                scorer=current_index(),
+                scorer=index,
                 questionnaire=load_questionnaire(),
                 secret=settings.secret_key_bytes(),
                 uploader=uploader,
+                model_version=index_version,
                 progress=lambda n: bar.update(task, completed=n),
             )
     except ReintegrationError as exc:
         _fail_json(str(exc), as_json)
     from models.hooks import after_batch
-    from models.serving import shared_champions
 
-    after_batch(engine, report.batch_id, shared_champions(settings))
+    after_batch(engine, report.batch_id, champions)
     if as_json:
         typer.echo(json.dumps(report.to_json(), ensure_ascii=False))
     else:

@@ -104,9 +104,11 @@ def test_after_promotion_score_and_ingest_use_the_new_index(registry_home, train
     assert (
         count(
             engine,
-            f"SELECT count(*) FROM score t {in_batch} AND t.index_version = :l",
+            f"SELECT count(*) FROM score t {in_batch} AND t.index_version = :l "
+            "AND t.model_version = :v",
             b=batch_id,
             l=label,
+            v=version,
         )
         == 40
     )
