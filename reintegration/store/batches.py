@@ -48,7 +48,8 @@ def mark_failed(engine: sa.Engine, batch_id: str, reason: str, actor: str) -> No
         _audit(conn, actor, "upload_failed", batch_id=batch_id, detail={"reason": reason})
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process of this host with this id still runs (signal 0 probes, sends nothing)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -70,7 +71,7 @@ def recover_interrupted(engine: sa.Engine) -> int:
     dead = [
         row.id
         for row in stale
-        if row.pid is None or (row.pid != os.getpid() and not _alive(row.pid))
+        if row.pid is None or (row.pid != os.getpid() and not process_alive(row.pid))
     ]
     if dead:
         with engine.begin() as conn:

@@ -15,6 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from reintegration.store.batches import process_alive
 from reintegration.store.engine import for_reading
 from reintegration.store.schema import job
 
@@ -121,16 +122,6 @@ def fail_job(engine: sa.Engine, job_id: str, message: str) -> None:
     _update(engine, job_id, status="failed", message=message, finished_at=_now(), pid=None)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def recover_jobs(engine: sa.Engine) -> int:
     """Mark failed the unfinished jobs of this host whose process is gone; return how many."""
     with for_reading(engine).connect() as conn:
@@ -141,7 +132,7 @@ def recover_jobs(engine: sa.Engine) -> int:
                 job.c.pid.is_not(None),
             )
         ).all()
-    dead = [row.id for row in stale if row.pid != os.getpid() and not _alive(row.pid)]
+    dead = [row.id for row in stale if row.pid != os.getpid() and not process_alive(row.pid)]
     if dead:
         with engine.begin() as conn:
             conn.execute(
