@@ -18,7 +18,10 @@ For each ``--rows``:
 3. For the storage step alone, a child that calls ``ingest_file`` in-process with a
    ``timings`` dict, twice (the second time all duplicates), on a fresh store of each kind:
    storage rows/s = accepted rows / ``timings["store"]`` of the first call. It also reports
-   ``timings["prepare"]`` and its own start-up, so the end-to-end time can be split.
+   ``timings["prepare"]`` and its own start-up, so the end-to-end time can be split. Both are
+   wall-clock spans of the ingesting thread: on PostgreSQL a chunk's COPY runs in the
+   background while the next chunk is prepared, so the server's work on it is partly inside
+   ``prepare`` and only the rest (waiting for it) inside ``store``.
 
 Targets (the issue): 1M rows end to end into SQLite in under 60 s; storage step
 at least 50,000 rows/s on SQLite and 75,000 rows/s on PostgreSQL; peak memory under 1.5 GB.

@@ -107,10 +107,12 @@ class BatchWriter:
         self.form_version: str | None = None
         # Returnees new to the store get their row at the end, with their attributes, rather
         # than a placeholder before their first interview and an update at the end; the
-        # foreign keys of submissions are then checked when the transaction commits.
+        # foreign keys are then checked when the transaction commits (SQLite) or set-wise at
+        # the end of the batch (PostgreSQL, see _check_references).
         self.late_returnees = defer_foreign_keys(conn)
+        self.check_set_wise = self.late_returnees and is_postgres(conn)
         self.first_id = self.next_id
-        self.referenced: set[str] = set()  # returnee keys written by this batch
+        self.referenced: set[str] = set()  # returnee keys written by this batch, to check
 
     @property
     def conn(self) -> sa.Connection:
@@ -372,7 +374,8 @@ class BatchWriter:
         }
         if self.empty_store:
             self.stored_sids.update(map(hash, sids.tolist()))
-        self.referenced.update(keys.tolist())
+        if self.check_set_wise:
+            self.referenced.update(keys.tolist())
         if not self.late_returnees:  # the returnee row comes first; filled at the end
             unique_ids = np.unique(state_ids)
             self._placeholders(unique_ids[~self.state["has_row"][unique_ids]], now)
@@ -456,7 +459,7 @@ class BatchWriter:
         clean = touched[~state["dirty"][touched]]
         if len(clean):
             self._store_returnees(clean, keys[clean], now)
-        if self.late_returnees and is_postgres(self._conn):
+        if self.check_set_wise:
             self._check_references()
         notes: list[FileNote] = []
         differing = touched[state["differs"][touched]]
