@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.champions import ChampionUnavailable
 from reintegration import errors
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,7 @@ PROBLEM_JSON = "application/problem+json"
 # Domain errors that reach a handler; the most specific class wins. A route that knows better
 # (an unknown user is a 404 when deleting) raises an ApiProblem itself.
 DOMAIN_STATUS: dict[type[Exception], int] = {
+    ChampionUnavailable: 503,
     errors.UnreadableFileError: 422,
     errors.MissingColumnsError: 422,
     errors.QueryError: 422,

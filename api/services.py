@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 
 from api.caches import LABEL_TTL_S, VERSION_TTL_S, AnswerCache, TimedValue, TokenCache
+from api.champions import GuardedChampions
 from api.uploads import ChampionSource, Uploads
 from reintegration.analytics import Analytics
 from reintegration.questionnaire import Questionnaire, load_questionnaire
@@ -126,12 +127,10 @@ class Services:
     def __post_init__(self) -> None:
         self.versions = TimedValue(self.analytics.data_version, VERSION_TTL_S)
         self.labels = TimedValue(lambda: self.champions.index()[1], LABEL_TTL_S)
-        self.uploads.on_stored = self._stored
-
-    def _stored(self) -> None:
-        # A batch stored through this process shows in the next answer, not a moment later.
-        self.versions.invalidate()
-        self.start_warming()
+        # A batch stored through this process shows in the next answer, not a moment later;
+        # the frame is reloaded once its after-batch hook is done (not competing with it).
+        self.uploads.on_stored = self.versions.invalidate
+        self.uploads.on_finished = self.start_warming
 
     def start_warming(self) -> None:
         """Load the champion's analytics frame in the background (seconds for a million
@@ -181,7 +180,7 @@ def build_services(settings: Settings | None = None) -> Services:
     # could race to create it; the built-in index v1 becomes champion when there is none.
     ensure_builtin_index(settings)
     questionnaire = load_questionnaire()
-    champions = Champions(settings)
+    champions = GuardedChampions(Champions(settings))
     return Services(
         settings=settings,
         engine=engine,

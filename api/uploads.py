@@ -27,6 +27,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlalchemy import event
 
+from api.champions import ChampionUnavailable
 from reintegration.errors import ReintegrationError
 from reintegration.index import ReintegrationIndex
 from reintegration.ingest import BatchReport, ingest_file
@@ -118,6 +119,7 @@ class Uploads:
         self.secret = secret
         self.after_batch = after_batch
         self.on_stored: Callable[[], None] | None = None  # told when a batch is stored
+        self.on_finished: Callable[[], None] | None = None  # ... and when its hook has run
         self._lock = threading.Lock()
         self._by_ticket: dict[str, Upload] = {}
         self._by_batch: OrderedDict[str, Upload] = OrderedDict()
@@ -223,6 +225,11 @@ class Uploads:
             self._stored()
             self._after(upload.report.batch_id)
             self._stored()  # the hook's risk rows count too
+            if self.on_finished is not None:
+                self.on_finished()
+        except ChampionUnavailable as exc:  # nothing was recorded: the server's problem
+            upload.error = str(exc)
+            upload.internal = True
         except ReintegrationError as exc:
             upload.error = str(exc)  # the batch record says failed, with this reason
         except Exception as exc:  # the ingest logged it; the batch record says failed

@@ -169,9 +169,9 @@ async def _client(port: int, request: bytes, until: float, out: list[float]) -> 
             for line in head.split(b"\r\n"):
                 if line.lower().startswith(b"content-length:"):
                     length = int(line.split(b":", 1)[1])
-            await reader.readexactly(length)
+            body = await reader.readexactly(length)
             if status != 200:
-                raise RuntimeError(f"status {status}")
+                raise RuntimeError(f"status {status}: {body[:300]!r}")
             out.append(time.perf_counter() - start)
     finally:
         writer.close()
@@ -190,7 +190,11 @@ async def _load(port: int, path: str, auth: str, clients: int, seconds: float) -
 def _load_child(
     port: int, path: str, auth: str, clients: int, seconds: float, queue: object
 ) -> None:
-    queue.put(asyncio.run(_load(port, path, auth, clients, seconds)))  # type: ignore[attr-defined]
+    try:
+        result: object = asyncio.run(_load(port, path, auth, clients, seconds))
+    except Exception as exc:  # the parent reports it instead of waiting for a result forever
+        result = f"{type(exc).__name__}: {exc}"
+    queue.put(result)  # type: ignore[attr-defined]
 
 
 def load(port: int, auth: str, clients: int, seconds: float) -> dict[str, float]:
@@ -199,8 +203,11 @@ def load(port: int, auth: str, clients: int, seconds: float) -> dict[str, float]
     child = ctx.Process(target=_load_child, args=(port, AGGREGATES, auth, clients, seconds, queue))
     started = time.perf_counter()
     child.start()
-    latencies = np.array(queue.get(), dtype=float) * 1000
+    result = queue.get(timeout=seconds + 120)
     child.join()
+    if isinstance(result, str):
+        raise SystemExit(f"the load failed: {result}")
+    latencies = np.array(result, dtype=float) * 1000
     elapsed = time.perf_counter() - started
     return {
         "requests": len(latencies),

@@ -125,8 +125,10 @@ async def _label(services: Services, asked: str | None) -> str:
 
 
 def _known_label(services: Services, label: str) -> None:
-    if label != services.champions.index()[1] and label not in services.analytics.index_versions():
-        stored = ", ".join(services.analytics.index_versions()) or "none yet"
+    """404 for a label with no stored scores, unless it is the champion's (an empty store)."""
+    stored_labels = services.analytics.index_versions()
+    if label not in stored_labels and label != services.labels.current():
+        stored = ", ".join(stored_labels) or "none yet"
         raise ApiProblem(
             404, f"no scores are stored for index version {label!r} (stored: {stored})"
         )

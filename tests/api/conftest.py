@@ -211,7 +211,7 @@ def ingest_panel(stack: Stack, path: Path, uploader: str = "admin") -> Any:
     return ingest_file(
         path,
         services.engine,
-        scorer=services.champions.index()[0],
+        scorer=ReintegrationIndex().fit(),
         questionnaire=services.questionnaire,
         secret=services.settings.secret_key_bytes(),
         uploader=uploader,
