@@ -2,9 +2,13 @@
 
 The same tables run on SQLite (the embedded default) and PostgreSQL; Alembic migrations in
 ``reintegration/store/migrations`` create them, and a test checks that the migrations and this
-module agree. Answers are kept as the coded canonical answers of the questionnaire spec (a JSON
-object of item id to answer code), so a change of spec needs no change of table; scores keep one
-column per dimension because every aggregate reads them.
+module agree. Answers are kept as the coded canonical answers of the questionnaire spec, so a
+change of spec needs no change of table: since the ingest throughput work, one JSON string of the
+spec version and every item's code in spec order (``"1.0.0|yes|never||…"``); rows stored before
+hold a JSON object of item id to code, and ``reintegration.store.answers.decode_answers`` reads
+both (the column's comment, which a migration would have to rebuild the table to change on
+SQLite, still names the older form). Scores keep one column per dimension because every
+aggregate reads them.
 
 No direct identifier is ever stored: a returnee is known by ``key``, the HMAC-SHA256 of their
 case number.
