@@ -17,7 +17,6 @@ complements are suppressed by :func:`reintegration.aggregate.breakdown`.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
@@ -39,7 +38,6 @@ from reintegration.store.schema import score
 
 GROUPS = ("sex", "age_group", "return_type", "country", "round", "months_band", "cohort")
 BY_ASSISTANCE = "assistance"
-logger = logging.getLogger(__name__)
 MONTH_BANDS = ((0.0, 3.0, "0-3"), (3.0, 6.0, "3-6"), (6.0, 12.0, "6-12"), (12.0, 18.0, "12-18"))
 LAST_BAND = "18+"
 HISTOGRAM_BINS = 10
@@ -100,8 +98,6 @@ class Analytics:
         self._frames: dict[tuple[Any, ...], Any] = {}
         self._loading: dict[tuple[Any, ...], threading.Lock] = {}
         self._answers: OrderedDict[Hashable, Any] = OrderedDict()
-        self._in_use: set[str] = set()
-        self._stop = threading.Event()
         questionnaire = load_questionnaire()
         self._child_below = questionnaire.child_age_below
 
@@ -145,38 +141,10 @@ class Analytics:
         submissions once, then each index version's scores beside them.
         """
         version = self.data_version()
-        self._in_use.add(index_version)
         base = self._once((version, "base"), self._read_base)
         return self._once(
             (version, "scores", index_version), lambda: self._with_scores(base, index_version)
         )
-
-    def keep_warm(self, interval: float = 2.0) -> threading.Thread:
-        """Reload the frames of the index versions in use whenever the data version moves.
-
-        A daemon thread: after an upload, the first request finds the new frame loaded (or
-        waits only for the rest of its loading) instead of paying for the whole load.
-        """
-
-        def watch() -> None:
-            seen = -1
-            while not self._stop.wait(interval):
-                try:
-                    version = self.data_version()
-                    if version != seen:
-                        for label in list(self._in_use):
-                            self.frame(label)
-                        seen = version
-                except Exception:  # a store briefly unreachable must not end the watcher
-                    logger.exception("reloading the analytics frames failed; will retry")
-
-        thread = threading.Thread(target=watch, name="analytics-warm", daemon=True)
-        thread.start()
-        return thread
-
-    def close(self) -> None:
-        """Stop the thread of :meth:`keep_warm`."""
-        self._stop.set()
 
     def _assistance_of(self, frame: pd.DataFrame) -> pd.Series:
         version = self.data_version()

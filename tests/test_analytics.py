@@ -220,25 +220,3 @@ def test_both_stores_give_the_same_answer(engine, tmp_path):
     expected = Analytics(reference, min_cell=1).aggregates(["sex"], Filters(), LABEL)
     reference.dispose()
     pd.testing.assert_frame_equal(table, expected)
-
-
-def test_keep_warm_reloads_after_a_new_batch(tmp_path):
-    import time
-
-    engine = open_store(f"sqlite:///{tmp_path / 'store.db'}")
-    analytics = Analytics(engine)
-    first, _ = generate_panel(30, 1, seed=1)
-    _ingest(engine, first, tmp_path / "a.csv")
-    analytics.frame(LABEL)
-    analytics.keep_warm(interval=0.05)
-    second, _ = generate_panel(30, 1, seed=2)
-    second["returnee_id"] = "B-" + second["returnee_id"].astype(str)
-    second["submission_id"] = "B-" + second["submission_id"].astype(str)
-    _ingest(engine, second, tmp_path / "b.csv")
-    version = analytics.data_version()
-    deadline = time.monotonic() + 10
-    while (version, "scores", LABEL) not in analytics._frames and time.monotonic() < deadline:
-        time.sleep(0.05)
-    analytics.close()
-    assert (version, "scores", LABEL) in analytics._frames
-    engine.dispose()
