@@ -54,15 +54,17 @@ class ModelLifecycle(Protocol):
 
 
 class RegistryLifecycle:
-    """:class:`ModelLifecycle` through ``models/`` (MLflow loads on first use)."""
+    """:class:`ModelLifecycle` through ``models/`` (MLflow loads on first use), on the registry
+    of the server's own settings (not whatever the environment says)."""
 
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(self, engine: sa.Engine, settings: Settings) -> None:
         self.engine = engine
+        self.settings = settings
 
     def list_models(self) -> list[dict[str, Any]]:
         from models.registry import list_models
 
-        return list_models()
+        return list_models(self.settings)
 
     def resolve_name(self, name: str) -> str:
         from models.registry import resolve_name
@@ -72,19 +74,27 @@ class RegistryLifecycle:
     def list_versions(self, name: str) -> list[dict[str, Any]]:
         from models.registry import list_versions
 
-        return list_versions(name)
+        return list_versions(name, self.settings)
 
     def model_card(self, name: str, version: int) -> str:
         from models.registry import model_card
 
-        return model_card(name, version)
+        return model_card(name, version, self.settings)
 
     def promote(
         self, name: str, version: int, *, reason: str | None, force: bool, actor: str
     ) -> dict[str, Any]:
         from models.promotion import promote
 
-        return promote(self.engine, name, version, reason=reason, force=force, actor=actor)
+        return promote(
+            self.engine,
+            name,
+            version,
+            reason=reason,
+            force=force,
+            actor=actor,
+            settings=self.settings,
+        )
 
     def train(self, name: str, *, actor: str, params: dict[str, Any]) -> str:
         from models.jobs import submit_job
@@ -194,7 +204,7 @@ def build_services(settings: Settings | None = None) -> Services:
             secret=settings.secret_key_bytes,
             after_batch=after_batch,
         ),
-        lifecycle=RegistryLifecycle(engine),
+        lifecycle=RegistryLifecycle(engine, settings),
         risk_model_name=registered_risk,
         warm=True,
     )
