@@ -423,3 +423,25 @@ def add_risk_rows(engine: sa.Engine, version: int = 1) -> pd.DataFrame:
         ],
         columns=["key", "country", "probability"],
     )
+
+
+def components(node: Any) -> Iterator[dict[str, Any]]:
+    """Every component with an ``id`` in a layout or callback answer (JSON), depth first."""
+    if isinstance(node, dict):
+        if isinstance(node.get("props"), dict) and "id" in node["props"]:
+            yield node
+        for value in node.values():
+            yield from components(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from components(value)
+
+
+def response_text_of(node: Any) -> str:
+    """:func:`response_text` of one output's JSON rather than a whole response."""
+
+    class Wrapped:
+        def get_json(self) -> Any:
+            return node
+
+    return response_text(Wrapped())

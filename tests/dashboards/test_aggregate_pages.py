@@ -10,7 +10,14 @@ import pandas as pd
 import pytest
 
 from reintegration.analytics import Filters
-from tests.dashboards.conftest import LABEL, SCOPED_COUNTRY, array, response_text
+from tests.dashboards.conftest import (
+    LABEL,
+    SCOPED_COUNTRY,
+    array,
+    components,
+    response_text,
+    response_text_of,
+)
 
 FILTERS = ("country", "round", "sex", "age", "return")
 
@@ -178,7 +185,7 @@ def test_filters_are_read_from_the_address(client):
         "Ignored in the address: " in text
         and "from: '2025-13-01' is not a date (YYYY-MM-DD)" in text
     )
-    controls = {c["props"]["id"]: c["props"] for c in _components(layout.get_json())}
+    controls = {c["props"]["id"]: c["props"] for c in components(layout.get_json())}
     assert controls["breakdowns-sex-filter"]["value"] == ["female"]
     assert controls["breakdowns-round-filter"]["value"] == [2]
     assert controls["breakdowns-by-control"]["value"] == ["country"]
@@ -189,24 +196,5 @@ def test_filters_are_read_from_the_address(client):
 def test_an_unknown_index_version_in_the_address_falls_back_to_the_champion(client):
     client.login("manager")
     layout = client.page("/overview", "?index=rss-v9-derived")
-    controls = {c["props"]["id"]: c["props"] for c in _components(layout.get_json())}
+    controls = {c["props"]["id"]: c["props"] for c in components(layout.get_json())}
     assert controls["overview-index-filter"]["value"] == LABEL
-
-
-def _components(node):
-    if isinstance(node, dict):
-        if isinstance(node.get("props"), dict) and "id" in node["props"]:
-            yield node
-        for value in node.values():
-            yield from _components(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _components(value)
-
-
-def response_text_of(node) -> str:
-    class Wrapped:
-        def get_json(self):
-            return node
-
-    return response_text(Wrapped())

@@ -6,7 +6,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.dashboards.conftest import LABEL, RISK_MODEL, Client, array, registry_with_models
+from tests.dashboards.conftest import (
+    LABEL,
+    RISK_MODEL,
+    Client,
+    array,
+    components,
+    registry_with_models,
+)
 from tests.dashboards.test_aggregate_pages import outputs
 
 
@@ -30,7 +37,7 @@ def test_the_page_opens_on_the_risk_champion(with_models):
     client = Client(with_models)
     client.login("analyst")
     layout = client.page("/models").get_json()
-    version = [c for c in _components(layout) if c["props"]["id"] == "models-version-control"][0]
+    version = [c for c in components(layout) if c["props"]["id"] == "models-version-control"][0]
     assert version["props"]["value"] == 1
     assert [o["label"] for o in version["props"]["options"]] == ["v2 · challenger", "v1 · champion"]
     picked = outputs(
@@ -121,14 +128,3 @@ def test_a_manager_cannot_read_model_callbacks(with_models):
         {"models-model-control.value": "risk"},
     )
     assert response.status_code == 204
-
-
-def _components(node):
-    if isinstance(node, dict):
-        if isinstance(node.get("props"), dict) and "id" in node["props"]:
-            yield node
-        for value in node.values():
-            yield from _components(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _components(value)

@@ -15,7 +15,14 @@ import sqlalchemy as sa
 from reintegration.store.schema import audit
 from reintegration.users import authenticate
 from tests.conftest import canonical_row, write_csv
-from tests.dashboards.conftest import SCOPED_COUNTRY, Client, add_risk_rows, response_text
+from tests.dashboards.conftest import (
+    SCOPED_COUNTRY,
+    Client,
+    add_risk_rows,
+    components,
+    response_text,
+    response_text_of,
+)
 from tests.dashboards.test_aggregate_pages import outputs
 
 WORKLIST_FILTERS = ("country", "sex", "age", "return", "band")
@@ -107,7 +114,7 @@ def test_a_batch_shows_its_errors_and_its_fixable_file(own_dashboard, questionna
     client.login("enumerator")
     listed = client.page("/quality", f"?batch={batch_id}")
     table = [
-        c for c in _components(listed.get_json()) if c["props"]["id"] == "quality-batches-table"
+        c for c in components(listed.get_json()) if c["props"]["id"] == "quality-batches-table"
     ][0]
     rows, selected = table["props"]["data"], table["props"]["selected_rows"]
     assert rows[selected[0]]["id"] == batch_id
@@ -223,7 +230,7 @@ def test_an_admin_adds_a_user_whose_token_is_shown_once_and_works(own_dashboard)
     )
     token = [
         c
-        for c in _components(answer["admin-add-result.children"])
+        for c in components(answer["admin-add-result.children"])
         if c["props"]["id"] == "admin-new-token"
     ][0]["props"]["children"]
     user = authenticate(own_dashboard.services.engine, token)
@@ -280,22 +287,3 @@ def _alone(path, tmp_path):
     folder = tmp_path / f"upload-{path.stem}"
     folder.mkdir()
     return path.rename(folder / path.name)
-
-
-def _components(node):
-    if isinstance(node, dict):
-        if isinstance(node.get("props"), dict) and "id" in node["props"]:
-            yield node
-        for value in node.values():
-            yield from _components(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _components(value)
-
-
-def response_text_of(node) -> str:
-    class Wrapped:
-        def get_json(self):
-            return node
-
-    return response_text(Wrapped())
