@@ -501,6 +501,11 @@ def _fold_split(choices: dict[str, pa.Array | pa.ChunkedArray]) -> pa.Array:
 
 
 def _cell_text(value: object) -> str:
+    """A JSON or workbook cell as the text a CSV would have held.
+
+    NUL characters are dropped: a CSV holding one is refused as not text, but JSON (``\\u0000``)
+    and workbooks (``_x0000_``) can spell one, and PostgreSQL cannot store it in text.
+    """
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -511,8 +516,10 @@ def _cell_text(value: object) -> str:
         text = value.isoformat()
         return text[:10] if text.endswith("T00:00:00") else text
     if isinstance(value, (list, dict)):
-        return json.dumps(value, ensure_ascii=False)
-    return str(value)
+        text = json.dumps(value, ensure_ascii=False)
+    else:
+        text = str(value)
+    return text.replace("\x00", "") if "\x00" in text else text
 
 
 def _xlsx_rows(path: Path, questionnaire: Questionnaire) -> list[list[Any]]:

@@ -76,3 +76,18 @@ def test_a_form_missing_an_item_column_is_reported_and_still_loads(
     report = ingest(export)
     assert report.missing_columns == ["can_borrow"]
     assert report.accepted == len(panel)
+
+
+def test_a_nul_character_spelled_in_json_lines_is_dropped_not_stored(
+    tmp_path, questionnaire, ingest, engine
+):
+    """JSON can spell a NUL (``\\u0000``) that a CSV cannot hold; PostgreSQL refuses it in
+    text, so it is dropped on reading and the row is stored on both stores."""
+    from tests.conftest import canonical_row, write_jsonl
+
+    rows = [canonical_row(questionnaire, 1, admin1="Dak\x00ar"), canonical_row(questionnaire, 2)]
+    report = ingest(write_jsonl(tmp_path / "b.jsonl", rows))
+    assert (report.status, report.accepted, report.rejected) == ("done", 2, 0)
+    with engine.connect() as conn:
+        stored = conn.execute(sa.select(submission.c.admin1).order_by(submission.c.id)).scalars()
+        assert "Dakar" in list(stored)
