@@ -330,4 +330,6 @@ def scratch_table(conn: sa.Connection, name: str, columns: dict[str, str]) -> No
     """An empty temporary table of this connection (created once, emptied on every use)."""
     spec = ", ".join(f"{c} {t}" for c, t in columns.items())
     conn.exec_driver_sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS {name} ({spec})")
-    conn.exec_driver_sql(f"DELETE FROM {name}")
+    # PostgreSQL: DELETE would leave every row behind as a dead tuple (nothing vacuums a
+    # temporary table), and a batch refills the same table once per chunk; TRUNCATE empties it.
+    conn.exec_driver_sql(f"{'TRUNCATE' if is_postgres(conn) else 'DELETE FROM'} {name}")

@@ -158,6 +158,38 @@ def test_a_file_in_blocks_ends_as_the_whole_file(tmp_path, questionnaire, engine
     whole.dispose()
 
 
+def test_blocks_probing_a_stored_batch_end_as_the_whole_file(
+    tmp_path, questionnaire, engine, monkeypatch
+):
+    """Each block checks its rows against the store through the same scratch tables, emptied
+    between blocks (on PostgreSQL by TRUNCATE): the store ends as after the whole file."""
+    import reintegration.ingest as ingest_module
+    from reintegration.store.engine import open_store
+
+    rows = panel_rows(questionnaire, returnees=40)
+    first = write_csv(tmp_path / "first.csv", rows[::2])  # every other row, all rounds
+    path = write_csv(tmp_path / "panel.csv", rows)
+    index = ReintegrationIndex().fit()
+
+    def ingest_into(store, batch):
+        return ingest_file(
+            batch, store, scorer=index, questionnaire=questionnaire, secret=SECRET, uploader="t"
+        )
+
+    whole = open_store(f"sqlite:///{tmp_path / 'whole.db'}")
+    ingest_into(whole, first)
+    expected = ingest_into(whole, path)
+    ingest_into(engine, first)
+    monkeypatch.setattr(ingest_module, "STREAM_ABOVE_BYTES", 0)
+    monkeypatch.setattr(ingest_module, "STREAM_BLOCK_BYTES", 8 << 10)  # about 25 rows a block
+    report = ingest_into(engine, path)
+    counts = ("received", "accepted", "duplicate", "updated", "rejected")
+    assert [getattr(report, c) for c in counts] == [getattr(expected, c) for c in counts]
+    assert report.duplicate == len(rows[::2])
+    assert survey(engine) == survey(whole)
+    whole.dispose()
+
+
 def test_a_load_that_fails_in_a_later_block_fails_the_batch(
     tmp_path, questionnaire, engine, ingest, in_blocks, monkeypatch
 ):
