@@ -157,6 +157,35 @@ def engine(request, tmp_path):
     store.dispose()
 
 
+SECRET = b"k" * 32  # the key of the returnee HMAC in tests that ingest through `ingest`
+
+
+@pytest.fixture
+def ingest(engine, questionnaire):
+    """Ingest a batch file with index v1: ``ingest(path, uploader, store=engine, **options)``.
+
+    The store is the test's ``engine`` unless ``store`` names another (a SQLite store to
+    compare with, say); ``options`` go to :func:`reintegration.ingest.ingest_file`.
+    """
+    from reintegration.index import ReintegrationIndex
+    from reintegration.ingest import ingest_file
+
+    index = ReintegrationIndex().fit()
+
+    def run(path, uploader="enumerator-1", *, store=None, **options):
+        return ingest_file(
+            path,
+            engine if store is None else store,
+            scorer=index,
+            questionnaire=questionnaire,
+            secret=SECRET,
+            uploader=uploader,
+            **options,
+        )
+
+    return run
+
+
 @pytest.fixture
 def home(tmp_path, monkeypatch):
     """A data folder of its own, and no REINTEGRATION_ setting from outside the test."""

@@ -3,30 +3,7 @@ the audit trail."""
 
 from __future__ import annotations
 
-import pytest
-
 from reintegration import batch_views
-from reintegration.index import ReintegrationIndex
-from reintegration.ingest import ingest_file
-
-SECRET = b"k" * 32
-
-
-@pytest.fixture
-def ingest(engine, questionnaire):
-    index = ReintegrationIndex().fit()
-
-    def run(path, uploader):
-        return ingest_file(
-            path,
-            engine,
-            scorer=index,
-            questionnaire=questionnaire,
-            secret=SECRET,
-            uploader=uploader,
-        )
-
-    return run
 
 
 def test_batches_are_listed_newest_first_and_by_uploader(engine, ingest, batch_file):

@@ -15,28 +15,9 @@ from reintegration.ingest import ingest_file
 from reintegration.pseudonym import returnee_key
 from reintegration.store import batches as store
 from reintegration.store.schema import audit, batch, rejected_row, returnee, score, submission
-from tests.conftest import canonical_row, write_csv
+from tests.conftest import SECRET, canonical_row, write_csv
 
-SECRET = b"k" * 32
 SURVEY_TABLES = (submission, score, returnee)
-
-
-@pytest.fixture
-def ingest(engine, questionnaire):
-    index = ReintegrationIndex().fit()
-
-    def run(path, **kwargs):
-        return ingest_file(
-            path,
-            engine,
-            scorer=index,
-            questionnaire=questionnaire,
-            secret=SECRET,
-            uploader="enumerator-1",
-            **kwargs,
-        )
-
-    return run
 
 
 def snapshot(engine) -> dict[str, list[tuple]]:

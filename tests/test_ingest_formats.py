@@ -5,30 +5,15 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from reintegration.index import ReintegrationIndex
-from reintegration.ingest import ingest_file
 from reintegration.store.schema import submission
 from reintegration.synth import generate_panel, write_panel
-
-SECRET = b"f" * 32
+from tests.conftest import canonical_row, write_jsonl
 
 
 @pytest.fixture(scope="module")
 def panel():
     frame, _ = generate_panel(40, 3, seed=11)
     return frame
-
-
-@pytest.fixture
-def ingest(engine, questionnaire):
-    index = ReintegrationIndex().fit()
-
-    def run(path):
-        return ingest_file(
-            path, engine, scorer=index, questionnaire=questionnaire, secret=SECRET, uploader="t"
-        )
-
-    return run
 
 
 @pytest.mark.parametrize(
@@ -83,8 +68,6 @@ def test_a_nul_character_spelled_in_json_lines_is_dropped_not_stored(
 ):
     """JSON can spell a NUL (``\\u0000``) that a CSV cannot hold; PostgreSQL refuses it in
     text, so it is dropped on reading and the row is stored on both stores."""
-    from tests.conftest import canonical_row, write_jsonl
-
     rows = [canonical_row(questionnaire, 1, admin1="Dak\x00ar"), canonical_row(questionnaire, 2)]
     report = ingest(write_jsonl(tmp_path / "b.jsonl", rows))
     assert (report.status, report.accepted, report.rejected) == ("done", 2, 0)

@@ -10,30 +10,9 @@ import pytest
 import sqlalchemy as sa
 
 from reintegration.errors import ConfigurationError
-from reintegration.index import ReintegrationIndex
-from reintegration.ingest import ingest_file
 from reintegration.store.answers import decode_answers, decode_joined_answers
 from reintegration.store.schema import submission
 from tests.conftest import canonical_row, worst_answers, write_csv
-
-SECRET = b"a" * 32
-
-
-@pytest.fixture
-def ingest(engine, questionnaire):
-    index = ReintegrationIndex().fit()
-
-    def run(path):
-        return ingest_file(
-            path,
-            engine,
-            scorer=index,
-            questionnaire=questionnaire,
-            secret=SECRET,
-            uploader="enumerator-1",
-        )
-
-    return run
 
 
 def three_rows(questionnaire):

@@ -6,33 +6,13 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from reintegration.index import ReintegrationIndex
-from reintegration.ingest import ingest_file
 from reintegration.store import writer as writer_module
 from reintegration.store.bulk import insert_columns
 from reintegration.store.schema import batch, returnee, score, submission
 from reintegration.store.writer import BatchWriter
 from tests.conftest import canonical_row, write_csv
 
-SECRET = b"w" * 32
 SURVEY = (submission, score, returnee)
-
-
-@pytest.fixture
-def ingest(engine, questionnaire):
-    index = ReintegrationIndex().fit()
-
-    def run(path):
-        return ingest_file(
-            path,
-            engine,
-            scorer=index,
-            questionnaire=questionnaire,
-            secret=SECRET,
-            uploader="enumerator-1",
-        )
-
-    return run
 
 
 def panel_rows(questionnaire, returnees: int = 6):
@@ -142,24 +122,23 @@ def in_blocks(monkeypatch):
     monkeypatch.setattr(ingest_module, "STREAM_BLOCK_BYTES", 8 << 10)
 
 
-def test_a_file_in_blocks_ends_as_the_whole_file(tmp_path, questionnaire, engine, in_blocks):
+def test_a_file_in_blocks_ends_as_the_whole_file(
+    tmp_path, questionnaire, engine, ingest, in_blocks
+):
     # On PostgreSQL each block is loaded in the background while the next one is prepared.
     from reintegration.store.engine import open_store
 
     path = write_csv(tmp_path / "panel.csv", panel_rows(questionnaire, returnees=40))
-    index = ReintegrationIndex().fit()
     whole = open_store(f"sqlite:///{tmp_path / 'whole.db'}")
     for store in (engine, whole):
-        report = ingest_file(
-            path, store, scorer=index, questionnaire=questionnaire, secret=SECRET, uploader="t"
-        )
+        report = ingest(path, store=store)
         assert (report.received, report.accepted, report.updated) == (121, 121, 1)
     assert survey(engine) == survey(whole)
     whole.dispose()
 
 
 def test_blocks_probing_a_stored_batch_end_as_the_whole_file(
-    tmp_path, questionnaire, engine, monkeypatch
+    tmp_path, questionnaire, engine, ingest, monkeypatch
 ):
     """Each block checks its rows against the store through the same scratch tables, emptied
     between blocks (on PostgreSQL by TRUNCATE): the store ends as after the whole file."""
@@ -169,20 +148,13 @@ def test_blocks_probing_a_stored_batch_end_as_the_whole_file(
     rows = panel_rows(questionnaire, returnees=40)
     first = write_csv(tmp_path / "first.csv", rows[::2])  # every other row, all rounds
     path = write_csv(tmp_path / "panel.csv", rows)
-    index = ReintegrationIndex().fit()
-
-    def ingest_into(store, batch):
-        return ingest_file(
-            batch, store, scorer=index, questionnaire=questionnaire, secret=SECRET, uploader="t"
-        )
-
     whole = open_store(f"sqlite:///{tmp_path / 'whole.db'}")
-    ingest_into(whole, first)
-    expected = ingest_into(whole, path)
-    ingest_into(engine, first)
+    ingest(first, store=whole)
+    expected = ingest(path, store=whole)
+    ingest(first)
     monkeypatch.setattr(ingest_module, "STREAM_ABOVE_BYTES", 0)
     monkeypatch.setattr(ingest_module, "STREAM_BLOCK_BYTES", 8 << 10)  # about 25 rows a block
-    report = ingest_into(engine, path)
+    report = ingest(path)
     counts = ("received", "accepted", "duplicate", "updated", "rejected")
     assert [getattr(report, c) for c in counts] == [getattr(expected, c) for c in counts]
     assert report.duplicate == len(rows[::2])
