@@ -248,3 +248,26 @@ data_version = sa.Table(
     ),
     sa.CheckConstraint("id = 1", name="single_row"),
 )
+
+# --- Added by migration 0003: dashboard sessions. ---
+
+dashboard_session = sa.Table(
+    "dashboard_session",
+    metadata,
+    sa.Column(
+        "id",
+        sa.String(64),
+        primary_key=True,
+        comment="SHA-256 of the session secret the browser's cookie holds, hex",
+    ),
+    sa.Column(
+        "token_sha256",
+        sa.String(64),
+        nullable=False,
+        comment="the token the session was opened with; its user is read again on every request",
+    ),
+    sa.Column("created_at", TIMESTAMP, nullable=False),
+    sa.Column("expires_at", TIMESTAMP, nullable=False),
+    sa.Column("revoked_at", TIMESTAMP, nullable=True, comment="set at logout"),
+)
+sa.Index("ix_dashboard_session_expires_at", dashboard_session.c.expires_at)
