@@ -57,8 +57,21 @@ def _shell() -> html.Div:
         scope = f" · {', '.join(sorted(user.countries))}" if user.countries else ""
         who = [
             html.Span(f"{user.name} ({user.role.value}{scope})", className="who", id="shell-user"),
-            html.A(
-                "Log out", href=auth.page_url(auth.LOGOUT), className="nav-link", id="shell-logout"
+            # A form, not a link: logout changes state, so it is a POST with the session's
+            # CSRF token (a link could be followed by another site, or prefetched).
+            html.Form(
+                action=auth.page_url(auth.LOGOUT),
+                method="POST",
+                className="logout-form",
+                children=[
+                    dcc.Input(
+                        type="hidden",
+                        name=auth.CSRF_FIELD,
+                        value=auth.logout_csrf_token(),
+                        id="shell-logout-csrf",
+                    ),
+                    html.Button("Log out", type="submit", className="nav-link", id="shell-logout"),
+                ],
             ),
         ]
     return html.Div(

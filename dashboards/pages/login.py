@@ -1,17 +1,31 @@
-"""The login page (public): a token in, a session cookie out (see ``dashboards.auth``)."""
+"""The login page (public): a token in, a session cookie out (see ``dashboards.auth``).
+
+The form carries the login CSRF token of the browser's cookie (set with this page, or by the
+answer that renders it), so another site cannot post a login of its own choosing.
+"""
 
 from __future__ import annotations
 
 import dash
 from dash import dcc, html
 
-from dashboards.auth import BAD_TOKEN, LOGIN, current_user, page_url
+from dashboards.auth import (
+    BAD_TOKEN,
+    CSRF_FIELD,
+    FORM_EXPIRED,
+    LOGIN,
+    current_user,
+    login_csrf_token,
+    page_url,
+)
 
 dash.register_page(__name__, path="/login", name="Log in", title="Log in · Reintegration")
 
 MESSAGES = {
     BAD_TOKEN: "This token is not valid (mistyped, or revoked). Paste it again, or ask your "
     "administrator for a new one.",
+    FORM_EXPIRED: "This login form had expired, so nobody was logged in. Paste your token "
+    "again.",
 }
 
 
@@ -58,6 +72,9 @@ def layout(error: str | None = None, next: str | None = None, **_: str) -> html.
                     debounce=True,
                 ),
                 dcc.Input(id="login-next", name="next", type="hidden", value=next or ""),
+                dcc.Input(
+                    id="login-csrf", name=CSRF_FIELD, type="hidden", value=login_csrf_token()
+                ),
                 html.Button("Log in", type="submit", id="login-submit"),
             ],
         )

@@ -287,10 +287,34 @@ class Client:
         self._dependencies: list[dict[str, Any]] | None = None
 
     def login(self, who: str) -> Any:
+        return self.post_login(self.dashboard.tokens[who], "/dashboard/overview")
+
+    def post_login(self, token: str, next: str = "") -> Any:  # noqa: A002
+        """Post the login form as the browser does: with the CSRF token the page set."""
         return self.http.post(
             "/dashboard/login",
-            data={"token": self.dashboard.tokens[who], "next": "/dashboard/overview"},
+            data={"token": token, "next": next, "csrf": self.login_csrf()},
         )
+
+    def login_csrf(self) -> str:
+        """The login form's CSRF token: the cookie the login page sets (and its form repeats)."""
+        from dashboards.auth import LOGIN_CSRF_COOKIE
+
+        self.http.get("/dashboard/login")
+        cookie = self.http.get_cookie(LOGIN_CSRF_COOKIE, path="/dashboard")
+        assert cookie is not None, "the login page set no CSRF cookie"
+        return cookie.value
+
+    def logout_csrf(self) -> str:
+        """The CSRF token of the logout form in the page's frame."""
+        layout = self.http.get("/dashboard/_dash-layout").get_json()
+        found = [c for c in components(layout) if c["props"]["id"] == "shell-logout-csrf"]
+        assert found, "the page has no logout form"
+        return str(found[0]["props"]["value"])
+
+    def logout(self) -> Any:
+        """Press the "Log out" button."""
+        return self.http.post("/dashboard/logout", data={"csrf": self.logout_csrf()})
 
     def dependencies(self) -> list[dict[str, Any]]:
         if self._dependencies is None:
