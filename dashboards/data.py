@@ -15,7 +15,7 @@ from dashboards.filters import FilterOptions, FilterState, with_version
 from reintegration.aggregate import LEVELS, TOTAL
 from reintegration.analytics import FIGURES, Filters
 from reintegration.errors import ReintegrationError
-from reintegration.fixable import neutralise
+from reintegration.people_csv import csv_text
 from reintegration.users import User
 
 log = logging.getLogger(__name__)
@@ -120,9 +120,11 @@ def overview_frames(summary: dict[str, Any]) -> dict[str, pd.DataFrame]:
 
 def csv_download(frame: pd.DataFrame, filename: str) -> dict[str, Any]:
     """A ``dcc.Download`` payload of ``frame`` as CSV: suppressed values stay empty cells (the
-    ``suppressed`` column says why), text cells neutralised against spreadsheet formulas."""
-    safe = frame.copy()
-    for column in safe.columns:
-        if safe[column].dtype == object:
-            safe[column] = safe[column].map(lambda v: neutralise(v) if isinstance(v, str) else v)
-    return dcc.send_data_frame(safe.to_csv, filename, index=False)
+    ``suppressed`` column says why), written by :mod:`reintegration.people_csv` (formula-safe)."""
+    text = frame.copy()
+    for column in frame.columns:
+        if pd.api.types.is_datetime64_any_dtype(frame[column]):
+            text[column] = frame[column].astype(str)  # as to_csv wrote them: dates alone
+    cells = text.astype(object).where(frame.notna(), None)
+    rows = [[str(c) for c in frame.columns], *cells.itertuples(index=False, name=None)]
+    return dcc.send_string(csv_text(rows), filename)

@@ -8,15 +8,13 @@ exist. Reads go through :func:`reintegration.store.engine.for_reading`.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Collection, Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from reintegration.fixable import neutralise
+from reintegration.people_csv import csv_text
 from reintegration.questionnaire import load_questionnaire
 from reintegration.store.engine import for_reading
 from reintegration.store.schema import audit, returnee, risk, score, submission
@@ -317,14 +315,12 @@ def _export_cells(row: Any) -> list[str]:
         elif isinstance(value, float):
             cells.append(f"{value:.4f}" if name in SCORE_FIGURES else f"{value:.2f}")
         else:
-            cells.append(neutralise(str(value)))
+            cells.append(str(value))  # neutralised by csv_text, like every cell
     return cells
 
 
 def _csv_lines(rows: Any) -> str:
-    out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerows(rows)
-    return out.getvalue()
+    return csv_text(rows)
 
 
 def record_export(engine: sa.Engine, actor: str, what: str, detail: dict[str, Any]) -> None:

@@ -7,36 +7,17 @@ file again: the key is taken as the returnee's key, so nothing identifying trave
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-FORMULA_STARTS = ("=", "+", "-", "@")
+from reintegration.people_csv import csv_text
+
 ERROR_COLUMN = "error"
 
 
-def neutralise(cell: str) -> str:
-    """A text cell that a spreadsheet would run as a formula gets a leading apostrophe.
-
-    Numbers (``-3``, ``+1.5``) are left alone: they are data, not formulas.
-
-    Examples
-    --------
-    >>> neutralise("=HYPERLINK(1)"), neutralise("-3"), neutralise("@sum"), neutralise("ok")
-    ("'=HYPERLINK(1)", '-3', "'@sum", 'ok')
-    """
-    if not cell or not cell.startswith(FORMULA_STARTS):
-        return cell
-    try:
-        float(cell)
-    except ValueError:
-        return "'" + cell
-    return cell
-
-
 def fixable_csv(rows: Iterable[Any], header: Sequence[str] | None = None) -> str:
-    """The rejected rows as CSV: their cells as sent plus an ``error`` column, neutralised.
+    """The rejected rows as CSV: their cells as sent plus an ``error`` column, formula-safe
+    (written by :mod:`reintegration.people_csv`).
 
     Parameters
     ----------
@@ -50,13 +31,10 @@ def fixable_csv(rows: Iterable[Any], header: Sequence[str] | None = None) -> str
     columns: list[str] = list(header or [])
     for row in materialised:
         columns.extend(c for c in row.cells if c not in columns)
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([*columns, ERROR_COLUMN])
-    for row in materialised:
+
+    def line(row: Any) -> list[str]:
         cells: Mapping[str, str] = row.cells
         message = "; ".join(f"{e['column']}: {e['message']}" for e in row.errors)
-        writer.writerow(
-            [neutralise(str(cells.get(c, "") or "")) for c in columns] + [neutralise(message)]
-        )
-    return out.getvalue()
+        return [str(cells.get(c, "") or "") for c in columns] + [message]
+
+    return csv_text([[*columns, ERROR_COLUMN], *(line(row) for row in materialised)])

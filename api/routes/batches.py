@@ -6,8 +6,6 @@ country sees all of them. A batch the caller may not see answers 404, as if it d
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from pathlib import Path
 from typing import Annotated, Any
@@ -32,7 +30,8 @@ from api.services import Services
 from api.uploads import UploadError
 from reintegration import batch_views
 from reintegration.errors import UnreadableFileError
-from reintegration.fixable import fixable_csv, neutralise
+from reintegration.fixable import fixable_csv
+from reintegration.people_csv import csv_text
 from reintegration.reading import SNIFF_BYTES, detect_format
 from reintegration.users import User
 
@@ -245,7 +244,7 @@ def get_batch_errors(
     if _wants_csv(request):
         lines = [ERRORS_CSV, *([e[k] for k in ERRORS_CSV] for e in errors)]
         return PlainTextResponse(
-            _csv(lines),
+            csv_text(lines),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{batch_id}-errors.csv"'},
         )
@@ -282,11 +281,3 @@ def get_batch_rejected(services: ServicesDep, user: CurrentUser, batch_id: Batch
 def _wants_csv(request: Request) -> bool:
     accept = request.headers.get("accept", "")
     return "text/csv" in accept and "application/json" not in accept
-
-
-def _csv(rows: list[Any]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    for row in rows:
-        writer.writerow(["" if cell is None else neutralise(str(cell)) for cell in row])
-    return out.getvalue()

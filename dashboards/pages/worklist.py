@@ -3,8 +3,6 @@ weakest dimension and the items behind it; filterable, exportable (the export is
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
 import dash
@@ -16,7 +14,7 @@ from dashboards.access import guarded, page_layout
 from dashboards.components import table, url_sync
 from dashboards.filters import AGE_GROUPS, FilterState, encode_query, parse_query, problems_note
 from dashboards.labels import choices, country_label, item_labels, value_labels
-from reintegration.fixable import neutralise
+from reintegration.people_csv import csv_text
 from reintegration.roles import Capability
 from reintegration.users import User
 
@@ -230,13 +228,11 @@ def register_callbacks(app: dash.Dash) -> None:
             "worklist",
             {"model_version": champion[1], "rows": len(items), "filters": query},
         )
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow([key for key, _ in COLUMNS] + ["probability", "model_version"])
+        lines: list[list[Any]] = [[key for key, _ in COLUMNS] + ["probability", "model_version"]]
         for shown, item in zip(_display(items), items, strict=True):
             shown = {**shown, "key": item["key"]}
-            writer.writerow(
-                [neutralise(str(shown[key])) for key, _ in COLUMNS]
+            lines.append(
+                [str(shown[key]) for key, _ in COLUMNS]
                 + [f"{item['probability']:.4f}", champion[1]]
             )
-        return dcc.send_string(out.getvalue(), f"worklist-{champion[0]}-v{champion[1]}.csv")
+        return dcc.send_string(csv_text(lines), f"worklist-{champion[0]}-v{champion[1]}.csv")
