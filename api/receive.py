@@ -2,7 +2,8 @@
 
 The body is parsed as it arrives, after the caller's token has been checked, and written to
 disk block by block; past the size limit the request is answered 413 at once, without reading
-the rest. Only the part named ``file`` is kept; other fields are ignored.
+the rest. Only the part named ``file`` is kept as a file; the few short text fields an upload
+may declare (:data:`TEXT_FIELDS`) are kept as text, any other field is ignored.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
@@ -22,6 +23,8 @@ from starlette.requests import ClientDisconnect
 from api.problems import ApiProblem
 
 FIELD = b"file"
+TEXT_FIELDS = (b"consent_recorded_elsewhere",)
+TEXT_FIELD_BYTES = 64  # a declaration is a word; a longer value is refused
 # The multipart envelope around the file: boundaries and part headers.
 ENVELOPE_BYTES = 64 << 10
 _UNSAFE = re.compile(r"[^\w.\- ()\[\]+@,]+")
@@ -33,6 +36,8 @@ class Received:
 
     path: Path
     file_name: str
+    fields: dict[str, str] = field(default_factory=dict)
+    """the declared text fields that came with the file (:data:`TEXT_FIELDS`), as sent"""
 
     def discard(self) -> None:
         shutil.rmtree(self.path.parent, ignore_errors=True)
@@ -80,10 +85,13 @@ class _Sink:
         self.written = 0
         self.found = False
         self.within_file = False
+        self.fields: dict[bytes, bytearray] = {}
+        self.text_field: bytes | None = None
 
     def on_part_begin(self) -> None:
         self.disposition = b""
         self.within_file = False
+        self.text_field = None
 
     def on_header_field(self, data: bytes, start: int, end: int) -> None:
         self.header_field += data[start:end]
@@ -98,7 +106,12 @@ class _Sink:
 
     def on_headers_finished(self) -> None:
         _, options = parse_options_header(self.disposition)
-        if options.get(b"name") != FIELD or self.found:
+        part = options.get(b"name")
+        if part in TEXT_FIELDS and b"filename" not in options and part not in self.fields:
+            self.text_field = part
+            self.fields[part] = bytearray()
+            return
+        if part != FIELD or self.found:
             return
         self.found = self.within_file = True
         name = options.get(b"filename", b"").decode("utf-8", errors="replace")
@@ -106,6 +119,14 @@ class _Sink:
         self.out = (self.folder / self.file_name).open("wb")
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        if self.text_field is not None:
+            value = self.fields[self.text_field]
+            value += data[start:end]
+            if len(value) > TEXT_FIELD_BYTES:
+                raise ApiProblem(
+                    422, f"the field {self.text_field.decode()} is too long: send true or false"
+                )
+            return
         if not self.within_file or self.out is None:
             return
         self.written += end - start
@@ -115,6 +136,7 @@ class _Sink:
 
     def on_part_end(self) -> None:
         self.within_file = False
+        self.text_field = None
 
     def close(self) -> None:
         if self.out is not None:
@@ -173,4 +195,8 @@ async def receive_file(request: Request, *, limit_mb: int, folder: Path) -> Rece
     except BaseException:
         shutil.rmtree(target, ignore_errors=True)
         raise
-    return Received(target / sink.file_name, sink.file_name)
+    fields = {
+        name.decode(): bytes(value).decode("utf-8", errors="replace")
+        for name, value in sink.fields.items()
+    }
+    return Received(target / sink.file_name, sink.file_name, fields)

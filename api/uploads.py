@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 TICKET = "reintegration_upload_ticket"
 FINISHED_KEPT = 1000  # finished uploads remembered for progress and wait()
+DECLARE_WITH_FIELD = "send the form field consent_recorded_elsewhere=true with the file"
 
 
 class ChampionSource(Protocol):
@@ -64,6 +65,8 @@ class Upload:
     file_name: str
     user: User
     total_rows: int | None
+    consent_recorded_elsewhere: bool = False
+    declare_with: str = ""
     rows_read: int = 0
     batch_id: str | None = None
     report: BatchReport | None = None
@@ -160,7 +163,15 @@ class Uploads:
 
         event.listen(conn, "commit", committed, once=True)
 
-    def submit(self, path: Path, file_name: str, user: User) -> str:
+    def submit(
+        self,
+        path: Path,
+        file_name: str,
+        user: User,
+        *,
+        consent_recorded_elsewhere: bool = False,
+        declare_with: str = DECLARE_WITH_FIELD,
+    ) -> str:
         """Start ingesting ``path`` (which the upload now owns and removes when done).
 
         Parameters
@@ -172,6 +183,12 @@ class Uploads:
         user : User
             The uploader; a token limited to some countries has other countries' rows
             rejected row by row.
+        consent_recorded_elsewhere : bool, default False
+            The uploader declares that consent was recorded outside the form (a file
+            without a consent column is refused otherwise); audited with the batch.
+        declare_with : str, optional
+            How this uploader declares it, named in the refusal of a file without a consent
+            column (default: the API's form field).
 
         Returns
         -------
@@ -189,6 +206,8 @@ class Uploads:
             file_name=file_name,
             user=user,
             total_rows=_estimate_rows(path),
+            consent_recorded_elsewhere=consent_recorded_elsewhere,
+            declare_with=declare_with,
         )
         with self._lock:
             self._by_ticket[upload.ticket] = upload
@@ -221,6 +240,8 @@ class Uploads:
                 countries=upload.user.countries,
                 model_version=version,
                 progress=upload.advance,
+                consent_recorded_elsewhere=upload.consent_recorded_elsewhere,
+                declare_with=upload.declare_with,
             )
             self._stored()
             self._after(upload.report.batch_id)

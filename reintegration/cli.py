@@ -366,6 +366,14 @@ def ingest(
     file: Annotated[Path, typer.Argument(help="Canonical batch, Kobo or ODK export.")],
     uploader: Annotated[str, typer.Option("--uploader", help="Who uploads.")] = "cli",
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    consent_recorded_elsewhere: Annotated[
+        bool,
+        typer.Option(
+            "--consent-recorded-elsewhere",
+            help="The file has no consent column because consent was recorded outside the "
+            "form (audited with the batch).",
+        ),
+    ] = False,
 ) -> None:
     """Validate, score and store a batch; print its report (rows rejected: exit status 1)."""
     import json
@@ -395,6 +403,7 @@ def ingest(
                 uploader=uploader,
                 model_version=index_version,
                 progress=lambda n: bar.update(task, completed=n),
+                consent_recorded_elsewhere=consent_recorded_elsewhere,
             )
     except ReintegrationError as exc:
         _fail_json(str(exc), as_json)

@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from reintegration.errors import MissingColumnsError, SpecError
+from reintegration.errors import ConsentColumnError, MissingColumnsError, SpecError
 from reintegration.index import NOT_APPLICABLE
 from reintegration.questionnaire import (
     Item,
@@ -66,6 +66,8 @@ class CodedChunk:
     rejected: np.ndarray
     issues: list[RowIssue] = field(default_factory=list)
     notes: list[FileNote] = field(default_factory=list)
+    refused: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    """rows without a recorded consent: rejected, and nothing of them may be stored"""
 
     @property
     def accepted(self) -> np.ndarray:
@@ -189,10 +191,26 @@ def code_chunk(
                     )
                 )
             bad |= later
+    refused = refusals(chunk, questionnaire)
+    if refused.any():
+        # A row without consent is reported by its consent cell alone: nothing else of it is
+        # read back to anyone or kept in the batch's report.
+        consent = consent_column(questionnaire)
+        assert consent is not None
+        gate = _header(layout, consent.name)
+        unheard = {int(r) for r in rows[refused]}
+        issues = [i for i in issues if i.row not in unheard or i.column == gate]
+        notes = [n for n in notes if n.row not in unheard]
     positions = {c: layout.position(c) for c in {i.column for i in issues}}
     issues.sort(key=lambda issue: (issue.row, positions[issue.column]))
     return CodedChunk(
-        rows=rows, items=items, metadata=metadata, rejected=bad, issues=issues, notes=notes
+        rows=rows,
+        items=items,
+        metadata=metadata,
+        rejected=bad | refused,
+        issues=issues,
+        notes=notes,
+        refused=refused,
     )
 
 
@@ -492,6 +510,8 @@ def _code_country(text: str) -> Any:
 
 
 def _choice_coder(spec: MetadataField, required: bool) -> Callable[[str], Any]:
+    if spec.rejects_row_on is not None:
+        return _consent_coder(spec)
     vocab = _vocabulary(spec.choices)
     blank = _blank_rule(spec, required, None)
     hint = _choices_hint(spec.choices, None)
@@ -502,12 +522,79 @@ def _choice_coder(spec: MetadataField, required: bool) -> Callable[[str], Any]:
             return blank()
         if key not in vocab:
             return _Invalid(f"'{text}' is not a valid {_words(spec.name)}; {hint}")
-        value = vocab[key]
-        if value == spec.rejects_row_on:
-            return _Invalid(f"{spec.name} is '{value}': this interview must not be recorded")
-        return value
+        return vocab[key]
 
     return code
+
+
+# -- consent -----------------------------------------------------------------------------------
+
+
+def consent_column(questionnaire: Questionnaire) -> MetadataField | None:
+    """The consent column: the choice column whose answer can refuse the interview.
+
+    Its spec names the refusing answer (``rejects_row_on``); every other choice consents.
+    """
+    for spec in questionnaire.metadata:
+        if spec.kind == "choice" and spec.rejects_row_on is not None:
+            return spec
+    return None
+
+
+def _consenting(spec: MetadataField) -> frozenset[str]:
+    return frozenset(c.code for c in spec.choices if c.code != spec.rejects_row_on)
+
+
+def consent_message(spec: MetadataField) -> str:
+    """The sentence of a row whose consent is not recorded as given."""
+    given = " or ".join(sorted(_consenting(spec)))
+    return f"{spec.name} was not recorded as {given}; nothing of this row is stored"
+
+
+def _consent_coder(spec: MetadataField) -> Callable[[str], Any]:
+    # Only a recorded yes (code or label, any case) lets a row in: a blank, a refusal and
+    # anything unreadable all mean that nobody recorded this person's consent.
+    vocab = _vocabulary(spec.choices)
+    consenting = _consenting(spec)
+    refused = _Invalid(consent_message(spec))
+
+    def code(text: str) -> Any:
+        value = vocab.get(normalise_answer(text))
+        return value if value in consenting else refused
+
+    return code
+
+
+def check_consent(
+    layout: Layout,
+    questionnaire: Questionnaire,
+    recorded_elsewhere: bool,
+    declare_with: str = "--consent-recorded-elsewhere",
+) -> None:
+    """Refuse a file without a consent column unless its uploader declares that consent was
+    recorded outside the form (DESIGN.md, "Consent").
+
+    Parameters
+    ----------
+    layout : Layout
+    questionnaire : Questionnaire
+    recorded_elsewhere : bool
+        The uploader's declaration.
+    declare_with : str
+        How this uploader declares it (a command-line flag, a form field), for the message.
+
+    Raises
+    ------
+    ConsentColumnError
+        The file has no consent column and nothing was declared.
+    """
+    spec = consent_column(questionnaire)
+    if spec is None or recorded_elsewhere or spec.name in layout.source:
+        return
+    raise ConsentColumnError(
+        f"this file has no {spec.name} column: add it, or declare that consent was recorded "
+        f"outside the form ({declare_with})"
+    )
 
 
 def _multi_choice_coder(spec: MetadataField, required: bool) -> Callable[[str], Any]:
@@ -585,7 +672,8 @@ def answer_codes(chunk: Chunk, questionnaire: Questionnaire) -> dict[str, pa.Arr
 
 
 def refusals(chunk: Chunk, questionnaire: Questionnaire) -> np.ndarray:
-    """Rows whose answer refuses the interview (consent ``no``): nothing of them is stored."""
+    """Rows without a recorded consent (blank, ``no`` or anything but ``yes``, when the file
+    has a consent column): nothing of them is stored."""
     refused = np.zeros(chunk.num_rows, dtype=bool)
     for spec in questionnaire.metadata:
         if spec.rejects_row_on is None or spec.name not in chunk.columns:
@@ -597,4 +685,5 @@ def refusals(chunk: Chunk, questionnaire: Questionnaire) -> np.ndarray:
 
 def _refusal_coder(spec: MetadataField) -> Callable[[str], bool]:
     vocab = _vocabulary(spec.choices)
-    return lambda text: vocab.get(normalise_answer(text)) == spec.rejects_row_on
+    consenting = _consenting(spec)
+    return lambda text: vocab.get(normalise_answer(text)) not in consenting

@@ -19,6 +19,11 @@ class MissingColumnsError(ReintegrationError):
     """A batch lacks a column that the command requires."""
 
 
+class ConsentColumnError(MissingColumnsError):
+    """A batch has no consent column and its uploader did not declare that consent was
+    recorded outside the form."""
+
+
 class IndexParameterError(ReintegrationError):
     """An index version was given weights or thresholds that break RSS.md's rules."""
 

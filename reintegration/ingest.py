@@ -30,7 +30,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from reintegration.coding import RowIssue, check_required
+from reintegration.coding import RowIssue, check_consent, check_required
 from reintegration.errors import ReintegrationError
 from reintegration.index import ReintegrationIndex
 from reintegration.prepare import prepare_chunk
@@ -113,6 +113,8 @@ def ingest_file(
     model_version: int | None = None,
     progress: Callable[[int], None] | None = None,
     timings: dict[str, float] | None = None,
+    consent_recorded_elsewhere: bool = False,
+    declare_with: str = "--consent-recorded-elsewhere",
 ) -> BatchReport:
     """Validate, code, score and store a batch file; return its report.
 
@@ -140,11 +142,20 @@ def ingest_file(
     timings : dict, optional
         Filled with the seconds spent reading and preparing rows (``prepare``: parse, validate,
         code, score) and storing them (``store``), for benchmarks.
+    consent_recorded_elsewhere : bool, default False
+        The uploader declares that consent was recorded outside the form: a file without a
+        consent column is then accepted, and the declaration is audited with the batch. A
+        file with the column is checked row by row either way.
+    declare_with : str, default "--consent-recorded-elsewhere"
+        How this uploader makes that declaration, named in the refusal of a file without
+        a consent column.
 
     Raises
     ------
     UnreadableFileError, MissingColumnsError
-        Nothing was stored; the batch record says failed, with the reason.
+        Nothing was stored; the batch record says failed, with the reason
+        (:class:`~reintegration.errors.ConsentColumnError` for a file without a consent
+        column and no declaration).
     """
     path = Path(path)
     store.recover_interrupted(engine)
@@ -176,6 +187,8 @@ def ingest_file(
             model_version,
             progress,
             timings if timings is not None else {},
+            consent_recorded_elsewhere,
+            declare_with,
         )
     except ReintegrationError as exc:
         store.mark_failed(engine, batch_id, str(exc), uploader)
@@ -209,6 +222,8 @@ def _ingest(
     model_version: int | None,
     progress: Callable[[int], None] | None,
     timings: dict[str, float],
+    consent_recorded_elsewhere: bool,
+    declare_with: str,
 ) -> BatchReport:
     timings.update(prepare=0.0, store=0.0)
     clock = time.perf_counter()
@@ -217,6 +232,7 @@ def _ingest(
     )
     layout = reader.layout
     check_required(layout, questionnaire, "ingest")
+    check_consent(layout, questionnaire, consent_recorded_elsewhere, declare_with)
     report = BatchReport(
         batch_id=batch_id,
         ignored_columns=list(layout.ignored),
@@ -258,7 +274,13 @@ def _ingest(
             writer.close()
         report.status = "done"
         store.complete_batch(
-            conn, batch_id, report.to_json(), uploader, layout.fmt, writer.form_version
+            conn,
+            batch_id,
+            report.to_json(),
+            uploader,
+            layout.fmt,
+            writer.form_version,
+            consent_recorded_elsewhere=consent_recorded_elsewhere,
         )
     timings["store"] += time.perf_counter() - clock
     return report

@@ -25,7 +25,6 @@ from reintegration.coding import (
     RowIssue,
     answer_codes,
     code_chunk,
-    refusals,
 )
 from reintegration.index import ReintegrationIndex
 from reintegration.pseudonym import KEY_PREFIX, returnee_keys
@@ -201,6 +200,6 @@ def prepare_chunk(
         months_since_return=months,
         scores=scorer.score_arrays(coded.items, n_rows=n),
         raw_cells=raw,
-        refused=refusals(chunk, questionnaire),
+        refused=coded.refused,
         headers=dict(layout.source),
     )

@@ -99,7 +99,7 @@ def test_consent_no_rejects_the_row(tmp_path, batch_file):
     result = run("score", str(batch_file({"consent": "no"})), "--out", str(out))
     assert result.exit_code == 1
     assert (
-        "row 2, column consent: consent is 'no': this interview must not be recorded"
+        "row 2, column consent: consent was not recorded as yes; nothing of this row is stored"
         in result.stderr
     )
     assert read_out(out) == []

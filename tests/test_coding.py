@@ -192,7 +192,7 @@ def test_distress_signs_as_one_column_per_choice(tmp_path, questionnaire):
             "'SN' is not a country code; use the three-letter ISO code, e.g. SEN",
         ),
         ({"country": "ABC"}, "country", "'ABC' is not a country code"),
-        ({"consent": "no"}, "consent", "consent is 'no': this interview must not be recorded"),
+        ({"consent": "no"}, "consent", "consent was not recorded as yes; nothing of this row"),
         ({"interview_mode": "video"}, "interview_mode", "'video' is not a valid interview mode"),
         ({"assistance": "cash lottery"}, "assistance", "'cash lottery' is not a valid assistance"),
     ],

@@ -201,7 +201,9 @@ def test_a_row_without_consent_is_rejected_and_nothing_of_it_is_stored(
 ):
     report = ingest(write_csv(tmp_path / "b.csv", rows(questionnaire, {"consent": "no"})))
     assert (report.rejected, report.accepted) == (1, 0)
-    assert report.errors[0].message == "consent is 'no': this interview must not be recorded"
+    assert report.errors[0].message == (
+        "consent was not recorded as yes; nothing of this row is stored"
+    )
     assert count(engine, rejected_row) == 0
     assert count(engine, submission) == 0
 

@@ -7,6 +7,7 @@ country sees all of them. A batch the caller may not see answers 404, as if it d
 from __future__ import annotations
 
 import re
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -62,7 +63,15 @@ UPLOAD_BODY = {
                             "format": "binary",
                             "description": "A canonical CSV, XLSX or JSON lines batch, or a "
                             "Kobo or ODK Central export of the shipped form.",
-                        }
+                        },
+                        "consent_recorded_elsewhere": {
+                            "type": "string",
+                            "enum": ["true", "false"],
+                            "default": "false",
+                            "description": "true: consent was recorded outside the form, so "
+                            "a file without a consent column is accepted (the declaration is "
+                            "audited with the batch). Without it such a file is refused.",
+                        },
                     },
                 }
             }
@@ -125,11 +134,18 @@ async def upload_batch(
 ) -> Any:
     """Upload a batch file in the multipart field ``file``: 202 and a status URL at once, or
     201 with the report when it is done within ``?wait`` seconds. Rows of countries outside
-    the token's are rejected row by row."""
+    the token's are rejected row by row, and so are rows whose consent is not ``yes``. A file
+    without a consent column fails unless the field ``consent_recorded_elsewhere`` is
+    ``true``."""
     limit = services.settings.max_upload_mb
     received = await receive_file(
         request, limit_mb=limit, folder=services.settings.home / "uploads"
     )
+    try:
+        declared = _declared(received.fields.get("consent_recorded_elsewhere"))
+    except ValueError as exc:
+        received.discard()
+        raise ApiProblem(422, str(exc)) from None
     with received.path.open("rb") as fh:
         empty = not fh.read(SNIFF_BYTES).strip()
     if empty:
@@ -142,7 +158,10 @@ async def upload_batch(
         raise ApiProblem(415, f"{exc}; send a CSV, XLSX or JSON lines file") from None
     try:
         batch_id = await anyio.to_thread.run_sync(
-            services.uploads.submit, received.path, received.file_name, user
+            partial(services.uploads.submit, consent_recorded_elsewhere=declared),
+            received.path,
+            received.file_name,
+            user,
         )
     except UploadError as exc:
         received.discard()
@@ -276,6 +295,16 @@ def get_batch_rejected(services: ServicesDep, user: CurrentUser, batch_id: Batch
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{stem}-rejected.csv"'},
     )
+
+
+def _declared(value: str | None) -> bool:
+    """The form field ``consent_recorded_elsewhere``: absent or ``false`` is False."""
+    text = (value or "").strip().lower()
+    if text in ("", "false"):
+        return False
+    if text == "true":
+        return True
+    raise ValueError("the field consent_recorded_elsewhere must be true or false")
 
 
 def _wants_csv(request: Request) -> bool:

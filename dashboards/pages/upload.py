@@ -38,6 +38,9 @@ WARNINGS_SHOWN = 5
 ACCEPTED = ".csv,.txt,.xlsx,.jsonl,.json,.zip"
 ERROR_COLUMNS = (("row", "Row"), ("column", "Column"), ("value", "Value"), ("message", "Problem"))
 _SAFE_NAME = 200
+ELSEWHERE = "elsewhere"
+ELSEWHERE_LABEL = "Consent was recorded outside the form"
+DECLARE_WITH = f"tick “{ELSEWHERE_LABEL}” and send the file again"
 
 
 def _limit_mb() -> int:
@@ -61,6 +64,18 @@ def layout(user: User, **_: str) -> html.Div:
                 f"shipped form, up to {limit} MB. Rows are checked, scored and stored; the report "
                 f"lists every rejected row with the reason.{scope}",
                 className="intro",
+            ),
+            dcc.Checklist(
+                id=f"{PAGE}-consent-elsewhere",
+                options=[{"label": f" {ELSEWHERE_LABEL}", "value": ELSEWHERE}],
+                value=[],
+                className="consent-elsewhere",
+            ),
+            html.P(
+                "A file without a consent column is refused unless you tick this box; a row "
+                "whose consent is not yes is always rejected, and nothing of it is stored. "
+                "Your declaration is recorded with the batch.",
+                className="muted",
             ),
             dcc.Upload(
                 id=f"{PAGE}-file",
@@ -167,15 +182,24 @@ def register_callbacks(app: dash.Dash) -> None:
         Output(f"{PAGE}-report", "children"),
         Input(f"{PAGE}-file", "contents"),
         State(f"{PAGE}-file", "filename"),
+        State(f"{PAGE}-consent-elsewhere", "value"),
         prevent_initial_call=True,
     )
     @guarded(Capability.UPLOAD)
-    def send(user: User, contents: str | None, file_name: str | None) -> tuple[Any, ...]:
+    def send(
+        user: User, contents: str | None, file_name: str | None, elsewhere: list[str] | None
+    ) -> tuple[Any, ...]:
         if not contents:
             raise PreventUpdate
         try:
             path = _receive(contents, file_name or "batch.csv")
-            batch_id = services().uploads.submit(path, path.name, user)
+            batch_id = services().uploads.submit(
+                path,
+                path.name,
+                user,
+                consent_recorded_elsewhere=isinstance(elsewhere, list) and ELSEWHERE in elsewhere,
+                declare_with=DECLARE_WITH,
+            )
         except (ValueError, ReintegrationError) as exc:
             return None, True, f"Not uploaded: {exc}", "0", []
         return batch_id, False, f"Processing {path.name}...", "0", []

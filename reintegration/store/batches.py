@@ -102,9 +102,16 @@ def complete_batch(
     actor: str,
     fmt: str,
     form_version: str | None,
+    *,
+    consent_recorded_elsewhere: bool = False,
 ) -> None:
-    """Mark a batch done with its counts and report, and audit the upload."""
+    """Mark a batch done with its counts and report, and audit the upload.
+
+    The uploader's declaration that consent was recorded outside the form is kept in the
+    batch's report and in the upload's audit entry.
+    """
     counts = {k: report[k] for k in ("received", "accepted", "rejected", "duplicate", "updated")}
+    declared = {"consent_recorded_elsewhere": True} if consent_recorded_elsewhere else {}
     conn.execute(
         batch.update()
         .where(batch.c.id == batch_id)
@@ -114,11 +121,12 @@ def complete_batch(
             pid=None,
             format=fmt,
             form_version=form_version,
-            report={k: report[k] for k in report if k not in counts and k != "batch_id"},
+            report={k: report[k] for k in report if k not in counts and k != "batch_id"}
+            | declared,
             **counts,
         )
     )
-    _audit(conn, actor, "upload", batch_id=batch_id, detail=counts)
+    _audit(conn, actor, "upload", batch_id=batch_id, detail=counts | declared)
     bump_data_version(conn)
     if report["updated"]:
         _audit(conn, actor, "update", batch_id=batch_id, detail={"updated": report["updated"]})
