@@ -26,6 +26,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.access import api_routes, check_rules, rule_of
 from api.deps import ServicesDep, authorize
+from api.docs import install_docs
+from api.limits import BodyGuard
 from api.problems import PROBLEM_JSON, ApiProblem, Problem, install_handlers, problem_responses
 from api.routes import admin, analytics, batches, casework, models, scoring
 from api.services import Services, build_services
@@ -39,9 +41,6 @@ DASHBOARD_PREFIX = "/dashboard"
 # Worker threads for sync routes and dependencies. anyio's default of 40 would queue the
 # 41st concurrent request; cached answers take microseconds, so more threads cost little.
 THREADS = 128
-# The whole body of any request; the upload route applies the exact file limit itself. Dash
-# uploads travel base64-encoded, a third larger than the file.
-BODY_ALLOWANCE = 1.4
 
 
 def _lifespan(owned: bool) -> Any:
@@ -77,18 +76,18 @@ def create_app(services: Services | None = None, *, dashboard: bool = True) -> F
     """
     owned = services is None
     services = services or build_services()
-    limit = int(services.settings.max_upload_mb * BODY_ALLOWANCE * (1 << 20)) + (1 << 20)
     app = FastAPI(
         title="Reintegration sustainability API",
         version="1",
         description="Uploads, reports, aggregates, trajectories, worklist, models and jobs. "
         "Send `Authorization: Bearer <token>`; errors are problem documents "
         "(`application/problem+json`) with a sentence in `detail`.",
-        docs_url="/docs",
+        # Served by install_docs, from this server's own files.
+        docs_url=None,
         redoc_url=None,
         openapi_url="/openapi.json",
         generate_unique_id_function=lambda route: route.name,
-        max_body_size=limit,
+        # No max_body_size: BodyGuard caps every body, per route, with a problem document.
         lifespan=_lifespan(owned),
     )
     app.state.services = services
@@ -115,8 +114,8 @@ def create_app(services: Services | None = None, *, dashboard: bool = True) -> F
         api.include_router(module.router)
     app.include_router(api)
     check_rules(app.routes)
-    if dashboard:
-        _mount_dashboard(app, services)
+    install_docs(app)
+    sessions = _mount_dashboard(app, services) if dashboard else None
 
     async def home(request: Request) -> RedirectResponse:
         mounted = any(getattr(r, "path", "") == DASHBOARD_PREFIX for r in app.routes)
@@ -124,6 +123,14 @@ def create_app(services: Services | None = None, *, dashboard: bool = True) -> F
 
     app.add_route("/", home, include_in_schema=False)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    # Inside the access log, so that its refusals are logged too.
+    app.add_middleware(
+        BodyGuard,
+        services=services,
+        dashboard_prefix=DASHBOARD_PREFIX if sessions else None,
+        session_user=sessions[0] if sessions else None,
+        dashboard_upload_bytes=sessions[1] if sessions else None,
+    )
     app.add_middleware(AccessLog)
     return app
 
@@ -176,18 +183,20 @@ class AccessLog:
             )
 
 
-def _mount_dashboard(app: FastAPI, services: Services) -> None:
+def _mount_dashboard(app: FastAPI, services: Services) -> tuple[Any, int] | None:
+    """Mount the dashboards; their session check and largest body (for BodyGuard), or None."""
     # Imported by name: the dashboards are optional here, and the type check of api/ stops at
     # this boundary (dashboards/ is not in mypy's packages).
     try:
         dashboards = importlib.import_module("dashboards.app")
     except ImportError:
         log.info("no dashboards to mount (dashboards.app is not there)")
-        return
+        return None
     from a2wsgi import WSGIMiddleware
 
     dash_app = dashboards.create_dash_app(services)
     app.mount(DASHBOARD_PREFIX, WSGIMiddleware(dash_app.server))  # type: ignore[arg-type]
+    return dashboards.session_user(dash_app), int(dash_app.server.config["MAX_CONTENT_LENGTH"])
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

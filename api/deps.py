@@ -13,7 +13,7 @@ import anyio.to_thread
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api.access import rule_of
+from api.access import Rule, rule_of
 from api.problems import ApiProblem
 from api.services import Services
 from reintegration.roles import Capability, allowed
@@ -50,24 +50,40 @@ async def authorize(
 ) -> User | None:
     """Check the caller's token against the route's rule; the caller, or None on a public route.
 
-    A token seen in the last second is known without a database read (``api.caches``).
+    Raises
+    ------
+    ApiProblem
+        As :func:`check_access`.
+    """
+    rule = rule_of(request.scope["route"])
+    token = credentials.credentials if credentials is not None else None
+    user = await check_access(services, rule, token)
+    if user is not None:
+        request.state.user = user
+    return user
+
+
+async def check_access(services: Services, rule: Rule, token: str | None) -> User | None:
+    """The holder of ``token`` when ``rule`` lets them in; None on a public rule.
+
+    A token seen in the last second is known without a database read (``api.caches``). The
+    route dependency and the body guard (``api.limits``, which runs before a body is read) both
+    ask here, so they cannot disagree.
 
     Raises
     ------
     ApiProblem
-        401 without a valid token; 403 when the role lacks the route's capability, or when
+        401 without a valid token; 403 when the role lacks the rule's capability, or when
         a token limited to some countries calls a route that spans every country.
     """
-    rule = rule_of(request.scope["route"])
     if rule.public:
         return None
-    if credentials is None:
+    if token is None:
         raise ApiProblem(
             401,
             "this request needs a token: send the header Authorization: Bearer <token>",
             headers=CHALLENGE,
         )
-    token = credentials.credentials
     digest = token_hash(token)
     user = services.tokens.get(digest)
     if user is None:
@@ -85,7 +101,6 @@ async def authorize(
             f"this token is limited to {', '.join(sorted(user.countries))}, and this request "
             "concerns every country: it needs a token that is not limited to some countries",
         )
-    request.state.user = user
     return user
 
 

@@ -87,6 +87,7 @@ class _Sink:
         self.within_file = False
         self.fields: dict[bytes, bytearray] = {}
         self.text_field: bytes | None = None
+        self.ended = False
 
     def on_part_begin(self) -> None:
         self.disposition = b""
@@ -138,6 +139,10 @@ class _Sink:
         self.within_file = False
         self.text_field = None
 
+    def on_end(self) -> None:
+        # Called only at the closing boundary: a body cut short never gets here.
+        self.ended = True
+
     def close(self) -> None:
         if self.out is not None:
             self.out.close()
@@ -150,7 +155,8 @@ async def receive_file(request: Request, *, limit_mb: int, folder: Path) -> Rece
     ------
     ApiProblem
         413 over ``limit_mb`` megabytes; 415 when the body is not multipart/form-data;
-        422 when it has no field ``file`` or is malformed.
+        422 when it has no field ``file`` or is malformed; 400 when it stops before its
+        closing boundary or the client leaves mid-body (the partial file is deleted).
     """
     content_type, options = parse_options_header(request.headers.get("content-type"))
     if content_type != b"multipart/form-data" or not options.get(b"boundary"):
@@ -177,6 +183,7 @@ async def receive_file(request: Request, *, limit_mb: int, folder: Path) -> Rece
                     "on_header_value": sink.on_header_value,
                     "on_header_end": sink.on_header_end,
                     "on_headers_finished": sink.on_headers_finished,
+                    "on_end": sink.on_end,
                 },
             )
             async for block in request.stream():
@@ -190,6 +197,14 @@ async def receive_file(request: Request, *, limit_mb: int, folder: Path) -> Rece
             ) from None
         finally:
             sink.close()
+        if not sink.ended:
+            # The parser takes a body that stops short of its closing boundary as if it had
+            # ended there: half a file would be stored as a whole batch.
+            raise ApiProblem(
+                400,
+                "the upload was cut short: the multipart body does not end with its closing "
+                "boundary, so the file may be incomplete; nothing was stored, send it again",
+            )
         if not sink.found or sink.file_name is None:
             raise ApiProblem(422, "the request has no field named file: send the batch in it")
     except BaseException:

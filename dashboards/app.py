@@ -139,3 +139,24 @@ def _upload_bytes(services: Any) -> int:
     # the request around it.
     megabytes = int(getattr(services.settings, "max_upload_mb", 50))
     return (megabytes << 20) * 4 // 3 + (1 << 20)
+
+
+def session_user(dash_app: dash.Dash) -> Any:
+    """The dashboard's own session check, as a function of a request's Cookie header.
+
+    The server asks it before it reads a callback's body (``api.limits``): how large a body may
+    be depends on who sends it. It runs :func:`dashboards.auth.current_user` in a request
+    context of its own, so it stays the one check every dashboard request makes.
+
+    Returns
+    -------
+    callable
+        ``user_of(cookie_header) -> User | None``.
+    """
+    server = dash_app.server
+
+    def user_of(cookie: str) -> Any:
+        with server.test_request_context("/", headers={"Cookie": cookie}):
+            return auth.current_user()
+
+    return user_of

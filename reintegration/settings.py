@@ -51,6 +51,9 @@ class Settings(BaseSettings):
         ``REINTEGRATION_MIN_CELL``: smallest number of distinct returnees an aggregate cell shows.
     max_upload_mb : int
         ``REINTEGRATION_MAX_UPLOAD_MB``: size limit of an HTTP upload, in megabytes.
+    max_score_mb : int
+        ``REINTEGRATION_MAX_SCORE_MB``: size limit of the JSON body of ``POST /api/v1/score``, in
+        megabytes (its 10,000 records of about 1.2 kB fit in 16).
     min_group : int
         ``REINTEGRATION_MIN_GROUP``: smallest subgroup whose model metrics count for promotion.
     promotion_tolerance : float
@@ -82,6 +85,7 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     min_cell: int = Field(default=5, ge=1)
     max_upload_mb: int = Field(default=50, ge=1)
+    max_score_mb: int = Field(default=16, ge=1)
     min_group: int = Field(default=30, ge=1)
     promotion_tolerance: float = Field(default=0.02, ge=0.0, le=1.0)
 
