@@ -181,8 +181,8 @@ class Uploads:
         file_name : str
             The name the client gave it (recorded with the batch).
         user : User
-            The uploader; a token limited to some countries has other countries' rows
-            rejected row by row.
+            The uploader; a token limited to some countries has other countries' rows, sent
+            or stored, rejected row by row.
         consent_recorded_elsewhere : bool, default False
             The uploader declares that consent was recorded outside the form (a file
             without a consent column is refused otherwise); audited with the batch.
@@ -235,9 +235,8 @@ class Uploads:
                 scorer=index,
                 questionnaire=self.questionnaire,
                 secret=self.secret(),
-                uploader=upload.user.name,
+                uploader=upload.user,
                 file_name=upload.file_name,
-                countries=upload.user.countries,
                 model_version=version,
                 progress=upload.advance,
                 consent_recorded_elsewhere=upload.consent_recorded_elsewhere,

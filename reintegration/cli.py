@@ -381,7 +381,9 @@ def ingest(
     from reintegration.errors import ReintegrationError
     from reintegration.ingest import ingest_file
     from reintegration.questionnaire import load_questionnaire
+    from reintegration.roles import Role
     from reintegration.settings import get_settings
+    from reintegration.users import User
 
     if not file.is_file():
         _fail_json(f"{file} does not exist or is not a file", as_json)
@@ -400,7 +402,7 @@ def ingest(
                 scorer=index,
                 questionnaire=load_questionnaire(),
                 secret=settings.secret_key_bytes(),
-                uploader=uploader,
+                uploader=User(uploader, Role.ADMIN, None),  # the CLI acts for every country
                 model_version=index_version,
                 progress=lambda n: bar.update(task, completed=n),
                 consent_recorded_elsewhere=consent_recorded_elsewhere,

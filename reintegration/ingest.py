@@ -22,7 +22,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,9 +36,11 @@ from reintegration.index import ReintegrationIndex
 from reintegration.prepare import prepare_chunk
 from reintegration.questionnaire import Questionnaire
 from reintegration.reading import BatchReader, FileNote
+from reintegration.roles import Role
 from reintegration.store import batches as store
 from reintegration.store.schema import batch as batch_table
 from reintegration.store.writer import BatchWriter
+from reintegration.users import User
 
 log = logging.getLogger(__name__)
 
@@ -107,9 +109,8 @@ def ingest_file(
     scorer: ReintegrationIndex,
     questionnaire: Questionnaire,
     secret: bytes,
-    uploader: str,
+    uploader: User | str,
     file_name: str | None = None,
-    countries: Collection[str] | None = None,
     model_version: int | None = None,
     progress: Callable[[int], None] | None = None,
     timings: dict[str, float] | None = None,
@@ -129,12 +130,14 @@ def ingest_file(
     questionnaire : Questionnaire
     secret : bytes
         Key of the HMAC that pseudonymises case numbers.
-    uploader : str
-        Who uploads (audited).
+    uploader : User or str
+        Who uploads (audited). A user limited to some countries has rows of other countries
+        rejected row by row, and rows whose returnee or interview is stored under another
+        country too; the report names stored dates, sexes and return types only to a user
+        with row-level access to every country. A name alone stands for a local process
+        acting as an admin for every country, as the CLI does.
     file_name : str, optional
         The name to record (default: the file's own name).
-    countries : collection of str, optional
-        When given, rows of other countries are rejected row by row.
     model_version : int, optional
         The registry version of ``scorer``, if it came from the registry.
     progress : callable, optional
@@ -158,13 +161,14 @@ def ingest_file(
         column and no declaration).
     """
     path = Path(path)
+    user = uploader if isinstance(uploader, User) else User(uploader, Role.ADMIN, None)
     store.recover_interrupted(engine)
     batch_id = str(uuid.uuid4())
     with engine.begin() as conn:
         conn.execute(
             batch_table.insert().values(
                 id=batch_id,
-                uploader=uploader,
+                uploader=user.name,
                 file_name=file_name or path.name,
                 sha256=file_sha256(path),
                 status="processing",
@@ -182,8 +186,7 @@ def ingest_file(
             scorer,
             questionnaire,
             secret,
-            uploader,
-            countries,
+            user,
             model_version,
             progress,
             timings if timings is not None else {},
@@ -191,11 +194,11 @@ def ingest_file(
             declare_with,
         )
     except ReintegrationError as exc:
-        store.mark_failed(engine, batch_id, str(exc), uploader)
+        store.mark_failed(engine, batch_id, str(exc), user.name)
         log.info("batch %s: failed (%s)", batch_id, type(exc).__name__)
         raise
     except BaseException as exc:
-        store.mark_failed(engine, batch_id, f"internal error ({type(exc).__name__})", uploader)
+        store.mark_failed(engine, batch_id, f"internal error ({type(exc).__name__})", user.name)
         log.exception("batch %s: internal error", batch_id)
         raise
     log.info(
@@ -217,8 +220,7 @@ def _ingest(
     scorer: ReintegrationIndex,
     questionnaire: Questionnaire,
     secret: bytes,
-    uploader: str,
-    countries: Collection[str] | None,
+    uploader: User,
     model_version: int | None,
     progress: Callable[[int], None] | None,
     timings: dict[str, float],
@@ -241,7 +243,7 @@ def _ingest(
     )
     with engine.begin() as conn:
         store.lock_for_ingest(conn)
-        writer = BatchWriter(conn, batch_id, scorer, questionnaire, model_version)
+        writer = BatchWriter(conn, batch_id, scorer, questionnaire, model_version, uploader)
         try:
             keys: dict[str, str] = {}  # case number -> returnee key, for this batch only
             for chunk in reader.chunks():
@@ -251,7 +253,7 @@ def _ingest(
                     questionnaire,
                     scorer,
                     secret,
-                    countries=countries,
+                    countries=uploader.countries,
                     key_cache=keys,
                 )
                 timings["prepare"] += time.perf_counter() - clock
@@ -277,7 +279,7 @@ def _ingest(
             conn,
             batch_id,
             report.to_json(),
-            uploader,
+            uploader.name,
             layout.fmt,
             writer.form_version,
             consent_recorded_elsewhere=consent_recorded_elsewhere,

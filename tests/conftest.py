@@ -165,14 +165,20 @@ def ingest(engine, questionnaire):
     """Ingest a batch file with index v1: ``ingest(path, uploader, store=engine, **options)``.
 
     The store is the test's ``engine`` unless ``store`` names another (a SQLite store to
-    compare with, say); ``options`` go to :func:`reintegration.ingest.ingest_file`.
+    compare with, say); ``options`` go to :func:`reintegration.ingest.ingest_file`. The
+    uploader is a :class:`~reintegration.users.User` or a name (an admin for every country);
+    ``countries`` limits a named uploader to those countries.
     """
     from reintegration.index import ReintegrationIndex
     from reintegration.ingest import ingest_file
+    from reintegration.roles import Role
+    from reintegration.users import User
 
     index = ReintegrationIndex().fit()
 
-    def run(path, uploader="enumerator-1", *, store=None, **options):
+    def run(path, uploader="enumerator-1", *, store=None, countries=None, **options):
+        if countries is not None:
+            uploader = User(uploader, Role.ADMIN, frozenset(countries))
         return ingest_file(
             path,
             engine if store is None else store,

@@ -29,10 +29,14 @@ FIELDS: dict[str, tuple[Any, Any]] = {  # name: (dtype, value of a returnee not 
     "min_day": (np.int64, NO_DAY_HIGH),
     "max_day": (np.int64, NO_DAY_LOW),
     "dirty": (bool, False),
-    "differs": (bool, False),  # sex, return type or return date differ between rounds
+    "differs": (bool, False),  # sex, return type, return date or country differ between rounds
     "ref_sex": (object, None),
     "ref_rtype": (object, None),
     "ref_rday": (np.int64, NO_DAY_LOW),
+    "ref_country": (object, None),
+    # What the store held before this batch, for an uploader limited to some countries:
+    "outside": (bool, False),  # a current interview under a country outside the scope
+    "home": (object, None),  # the one country of the current interviews ("": several)
     "has_row": (bool, False),  # the returnee row exists in the store
     "first_row": (np.int64, NO_ROW),  # the returnee's first row in this batch
     "latest_day": (np.int64, NO_DAY_LOW),
@@ -152,10 +156,12 @@ class PanelState:
         a["ref_sex"][group_ids[unset]] = current["sex"].to_numpy()[fill]
         a["ref_rtype"][group_ids[unset]] = current["rtype"].to_numpy()[fill]
         a["ref_rday"][group_ids[unset]] = current["rday"].to_numpy()[fill]
+        a["ref_country"][group_ids[unset]] = current["country"].to_numpy()[fill]
         differs = (
             (current["sex"].to_numpy() != a["ref_sex"][ids])
             | (current["rtype"].to_numpy() != a["ref_rtype"][ids])
             | (current["rday"].to_numpy() != a["ref_rday"][ids])
+            | (current["country"].to_numpy() != a["ref_country"][ids])
         )
         a["differs"][np.unique(ids[differs])] = True
         return rounds

@@ -1,10 +1,19 @@
 """The write path of an ingest: one batch, chunk by chunk, inside one transaction.
 
-Each chunk is checked against the store set-wise (erased returnees, return dates after another
-round's interview, versions already stored) with the chunk's keys and identities loaded into
+Each chunk is checked against the store set-wise (erased returnees, returnees and interviews
+stored under countries outside the uploader's scope, return dates after another round's
+interview, versions already stored) with the chunk's keys and identities loaded into
 temporary tables and probed, then classified with pandas (new, duplicate, update) and loaded
 with the driver's bulk path. Nothing here loops over rows in Python except to hand tuples to
 the driver and to word the messages of rejected rows.
+
+Who uploads decides two things (DESIGN.md, "Roles"). An uploader limited to some countries
+may not touch what the store holds under other countries: a row whose returnee or interview
+is stored under a country outside the scope is rejected before any duplicate check, with a
+sentence that names nothing stored, and a stored returnee's country changes only through an
+uploader for every country. And only an uploader who may see every stored row (row-level
+access, every country) reads stored dates, sexes and return types in its report; anyone else
+is told only what they sent.
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ from reintegration.index import LEVELS, ReintegrationIndex
 from reintegration.prepare import HASH_DIGITS, PreparedChunk
 from reintegration.questionnaire import Questionnaire
 from reintegration.reading import FileNote
+from reintegration.roles import Capability, allowed
 from reintegration.store.bulk import (
     check_references,
     constant,
@@ -37,17 +47,26 @@ from reintegration.store.bulk import (
     timestamp,
 )
 from reintegration.store.panel_state import PanelState
-from reintegration.store.schema import rejected_row, submission, tombstone
+from reintegration.store.schema import audit, rejected_row, submission, tombstone
+from reintegration.users import User
 
 ERASED = (
     "this returnee's data was erased; an admin must lift the erasure before it is uploaded again"
 )
+# Refusals of an uploader limited to some countries: they name nothing the store holds.
+CASE_OUTSIDE_SCOPE = "this case number cannot be used from your countries"
+SUBMISSION_OUTSIDE_SCOPE = "this submission id cannot be used from your countries"
+COUNTRY_CHANGE = (
+    "this returnee is stored under another country; only a user for every country can move them"
+)
+SCOPE_REFUSED = "upload_scope_refused"  # the audit action, with the batch id and counts
 # Scratch tables of a chunk's keys and identities. Queries probe them with ``IN (SELECT ...)``:
 # SQLite then searches the submission indexes per value, where a join would scan the table.
 KEYS = sa.table("_ingest_keys", sa.column("key"))
 SIDS = sa.table("_ingest_sids", sa.column("sid"))
 LATEST = "_ingest_latest"  # each returnee's attributes from their latest interview
 RETURNEE_ATTRIBUTES = ("sex", "age_at_return", "child", "return_type", "country")
+ROUND_ATTRIBUTES = ("sex", "return_type", "return_date", "country")  # warned when rounds differ
 LATEST_COLUMNS = {
     "key": "TEXT PRIMARY KEY",
     "sex": "TEXT",
@@ -79,6 +98,7 @@ class BatchWriter:
         scorer: ReintegrationIndex,
         questionnaire: Questionnaire,
         model_version: int | None,
+        uploader: User,
     ) -> None:
         self._conn = conn
         # On PostgreSQL a chunk's COPY runs in a thread while the caller reads and prepares
@@ -92,6 +112,11 @@ class BatchWriter:
         self.scorer = scorer
         self.questionnaire = questionnaire
         self.model_version = model_version
+        self.uploader = uploader
+        self.scope = uploader.countries
+        # Stored dates, sexes and return types may be named only to whom may read every row.
+        self.sees_stored = self.scope is None and allowed(uploader.role, Capability.ROW_LEVEL)
+        self.scope_refused = {"returnee_id": 0, "submission_id": 0, "country": 0}
         self.next_id = (conn.execute(sa.select(sa.func.max(submission.c.id))).scalar() or 0) + 1
         self.erased = set(
             conn.execute(
@@ -144,19 +169,24 @@ class BatchWriter:
             return ids
         self._load(KEYS, "key", fresh)
         c = submission.c
+        columns = [
+            c.returnee_key,
+            sa.func.count(),
+            sa.func.min(c.interview_date),
+            sa.func.max(c.interview_date),
+            sa.func.min(c.sex),
+            sa.func.max(c.sex),
+            sa.func.min(c.return_type),
+            sa.func.max(c.return_type),
+            sa.func.min(c.return_date),
+            sa.func.max(c.return_date),
+            sa.func.min(c.country),
+            sa.func.max(c.country),
+        ]
+        if self.scope is not None:  # whether an interview lies outside the uploader's scope
+            columns.append(sa.func.max(sa.case((c.country.in_(sorted(self.scope)), 0), else_=1)))
         rows = self.conn.execute(
-            sa.select(
-                c.returnee_key,
-                sa.func.count(),
-                sa.func.min(c.interview_date),
-                sa.func.max(c.interview_date),
-                sa.func.min(c.sex),
-                sa.func.max(c.sex),
-                sa.func.min(c.return_type),
-                sa.func.max(c.return_type),
-                sa.func.min(c.return_date),
-                sa.func.max(c.return_date),
-            )
+            sa.select(*columns)
             .where(c.returnee_key.in_(sa.select(KEYS.c.key)), c.current)
             .group_by(c.returnee_key)
         ).all()
@@ -167,19 +197,26 @@ class BatchWriter:
             state.set("min_day", stored, [day_number(row[2]) for row in rows])
             state.set("max_day", stored, [day_number(row[3]) for row in rows])
             state.set(
-                "differs", stored, [r[4] != r[5] or r[6] != r[7] or r[8] != r[9] for r in rows]
+                "differs",
+                stored,
+                [r[4] != r[5] or r[6] != r[7] or r[8] != r[9] or r[10] != r[11] for r in rows],
             )
             state.set("ref_sex", stored, [row[4] for row in rows])
             state.set("ref_rtype", stored, [row[6] for row in rows])
             state.set("ref_rday", stored, [day_number(row[8]) for row in rows])
+            state.set("ref_country", stored, [row[10] for row in rows])
             state.set("has_row", stored, True)
+            if self.scope is not None:
+                state.set("outside", stored, [bool(row[12]) for row in rows])
+                state.set("home", stored, [r[10] if r[10] == r[11] else "" for r in rows])
         return ids
 
     def _versions(self, sids: list[str]) -> pd.DataFrame:
-        """The stored versions of these identities."""
+        """The stored versions of these identities, with their country."""
+        columns = ["sid", "id", "version", "hash", "current", "country"]
         if self.empty_store and not self.stored_sids.intersection(map(hash, sids)):
             # Nothing was stored before this batch, and no row of it bears these ids yet.
-            return _frame([], ["sid", "id", "version", "hash", "current"])
+            return _frame([], columns)
         self._load(SIDS, "sid", sorted(sids))
         rows = self.conn.execute(
             sa.select(
@@ -188,58 +225,125 @@ class BatchWriter:
                 submission.c.version,
                 submission.c.content_hash,
                 submission.c.current,
+                submission.c.country,
             ).where(submission.c.submission_id.in_(sa.select(SIDS.c.sid)))
         ).all()
-        return _frame(rows, ["sid", "id", "version", "hash", "current"])
+        return _frame(rows, columns)
 
-    def _reject_erased(self, chunk: PreparedChunk) -> None:
-        positions = np.flatnonzero(chunk.accepted)
-        if not self.erased or not len(positions):
-            return
-        hit = positions[np.isin(chunk.returnee_key[positions], list(self.erased))]
+    def _reject_erased(self, chunk: PreparedChunk) -> np.ndarray:
+        """Rows of an erased returnee, whatever else was wrong with them, are rejected with
+        one error that carries no value; returns where they are (nothing of them is kept)."""
+        hit = np.zeros(len(chunk.accepted), dtype=bool)
+        if not self.erased or not len(hit):
+            return hit
+        hit = np.isin(chunk.returnee_key, list(self.erased))
+        if not hit.any():
+            return hit
+        positions = np.flatnonzero(hit)
+        rows = set(chunk.rows[positions].tolist())
+        chunk.issues[:] = [issue for issue in chunk.issues if issue.row not in rows]
+        chunk.notes[:] = [note for note in chunk.notes if note.row not in rows]
         column = chunk.header("returnee_id")
-        chunk.reject(hit, [RowIssue(int(chunk.rows[i]), column, "", ERASED) for i in hit])
+        chunk.reject(
+            positions, [RowIssue(int(chunk.rows[i]), column, "", ERASED) for i in positions]
+        )
+        return hit
 
-    def _reject_late_returns(self, chunk: PreparedChunk) -> np.ndarray:
-        """A return date after another round's interview of the same returnee is an error.
-
-        Returns each row's state id (see :class:`PanelState`), -1 for rows rejected before.
-        """
+    def _state_ids(self, chunk: PreparedChunk) -> np.ndarray:
+        """Each accepted row's state id (see :class:`PanelState`), -1 for rows rejected."""
         state_ids = np.full(len(chunk.accepted), -1, dtype=np.int64)
         positions = np.flatnonzero(chunk.accepted)
+        if len(positions):
+            state_ids[positions] = self._add_to_state(chunk.returnee_key[positions])
+        return state_ids
+
+    def _reject_outside_scope(
+        self, chunk: PreparedChunk, state_ids: np.ndarray, known: pd.DataFrame
+    ) -> None:
+        """An uploader limited to some countries touches nothing stored under another one.
+
+        A row is rejected when a current interview of its returnee, or any version of its
+        interview (a duplicate check against it would tell), is stored under a country outside
+        the scope; and when the returnee's stored interviews are not all of the row's country
+        (a change of country, which only an uploader for every country makes). Runs before
+        the duplicate check; the sentences name nothing stored. What the store holds was read
+        with the chunk's keys (:meth:`_add_to_state`) and identities (:meth:`_versions`).
+        """
+        if self.scope is None or self.empty_store:  # rows of this batch lie inside the scope
+            return
+        positions = np.flatnonzero(chunk.accepted)
         if not len(positions):
-            return state_ids
-        keys = chunk.returnee_key[positions]
+            return
+        ids = state_ids[positions]
+        case = self.state["outside"][ids]
+        interview = np.zeros(len(positions), dtype=bool)
+        if len(known):
+            foreign = known.loc[~known["country"].isin(self.scope), "sid"].unique()
+            if len(foreign):
+                interview = np.isin(chunk.submission_id[positions], foreign)
+                interview &= ~case
+        home = self.state["home"][ids]
+        sent = chunk.metadata["country"].to_numpy(zero_copy_only=False)[positions]
+        moved = ~case & ~interview & pd.notna(home) & (home != sent)
+        issues: list[RowIssue] = []
+        for mask, column, message, values in (
+            (case, "returnee_id", CASE_OUTSIDE_SCOPE, None),
+            (interview, "submission_id", SUBMISSION_OUTSIDE_SCOPE, chunk.submission_id),
+            (moved, "country", COUNTRY_CHANGE, chunk.metadata["country"]),
+        ):
+            hit = positions[mask]
+            self.scope_refused[column] += len(hit)
+            header = chunk.header(column)
+            shown = [""] * len(hit) if values is None else _texts(values, hit)
+            issues += [
+                RowIssue(int(chunk.rows[i]), header, value, message)
+                for i, value in zip(hit, shown, strict=True)
+            ]
+        if issues:
+            chunk.reject(positions[case | interview | moved], issues)
+
+    def _reject_late_returns(self, chunk: PreparedChunk, state_ids: np.ndarray) -> None:
+        """A return date after another round's interview of the same returnee is an error."""
+        positions = np.flatnonzero(chunk.accepted)
+        if not len(positions):
+            return
         frame = pd.DataFrame(
             {
                 "interview": chunk.days["interview_date"][positions],
                 "returned": chunk.days["return_date"][positions],
             }
         )
-        ids = self._add_to_state(keys)
-        state_ids[positions] = ids
+        ids = state_ids[positions]
         first = frame["interview"].groupby(ids).transform("min")
         first = pd.Series(np.minimum(first.to_numpy(), self.state["min_day"][ids]))
         late = frame["returned"].to_numpy() > first.to_numpy()
         column = chunk.header("return_date")
-        issues = [
-            RowIssue(
-                int(chunk.rows[i]),
-                column,
-                iso_day(frame["returned"].iat[k]),
-                f"return date {iso_day(frame['returned'].iat[k])} is after this returnee's "
-                f"interview of {iso_day(first.iat[k])} in another round",
-            )
-            for k, i in zip(np.flatnonzero(late), positions[late], strict=True)
-        ]
+        issues = []
+        for k, i in zip(np.flatnonzero(late), positions[late], strict=True):
+            returned = iso_day(frame["returned"].iat[k])
+            if self.sees_stored:
+                message = (
+                    f"return date {returned} is after this returnee's interview of "
+                    f"{iso_day(first.iat[k])} in another round"
+                )
+            else:  # that interview may be stored, and its date is not theirs to read
+                message = (
+                    f"return date {returned} is after an interview of this returnee "
+                    "in another round"
+                )
+            issues.append(RowIssue(int(chunk.rows[i]), column, returned, message))
         chunk.reject(positions[late], issues)
-        return state_ids
 
     # -- writing -------------------------------------------------------------------------------
     def write(self, chunk: PreparedChunk) -> Counts:
         """Store a chunk's accepted rows (new or updated); count duplicates and rejections."""
-        self._reject_erased(chunk)
-        state_ids = self._reject_late_returns(chunk)
+        erased = self._reject_erased(chunk)
+        state_ids = self._state_ids(chunk)
+        # The stored versions of the identities still accepted: the scope check and the
+        # duplicate check both read them (the rows rejected meanwhile are not looked up).
+        known = self._versions(pd.unique(chunk.submission_id[chunk.accepted]).tolist())
+        self._reject_outside_scope(chunk, state_ids, known)
+        self._reject_late_returns(chunk, state_ids)
         counts = Counts()
         positions = np.flatnonzero(chunk.accepted)
         sids = chunk.submission_id[positions]
@@ -248,7 +352,6 @@ class BatchWriter:
         hash_codes, unique_hashes = pd.factorize(hashes)
         pairs = pd.Series(sid_codes.astype(np.int64) * len(unique_hashes) + hash_codes)
         duplicate = pairs.duplicated().to_numpy().copy()
-        known = self._versions(unique_sids.tolist())
         if len(known):
             # Hashes stored before they were cut to 128 bits keep all 64 digits: compare the
             # first 32.
@@ -300,10 +403,11 @@ class BatchWriter:
             )
             new = new.take(order.to_numpy()).reset_index(drop=True)
             self._insert(chunk, new, state_ids[new["pos"].to_numpy()])
-        rejected = np.flatnonzero(~chunk.accepted)
-        counts.rejected = len(rejected)
+        rejected = ~chunk.accepted
+        counts.rejected = int(rejected.sum())
         if counts.rejected:
-            self._store_rejected(chunk, rejected)
+            # An erased returnee's rows leave nothing but their count.
+            self._store_rejected(chunk, np.flatnonzero(rejected & ~erased))
         return counts
 
     def _insert(self, chunk: PreparedChunk, new: pd.DataFrame, state_ids: np.ndarray) -> None:
@@ -445,7 +549,8 @@ class BatchWriter:
 
     def finish(self) -> list[FileNote]:
         """Renumber out-of-order returnees, store or refresh the returnees this batch touched;
-        warn where rounds differ."""
+        warn where rounds differ; audit the rows refused for the uploader's scope."""
+        self._audit_scope_refusals()
         state = self.state
         touched = np.flatnonzero(state["touched"])
         if not len(touched):
@@ -461,24 +566,46 @@ class BatchWriter:
             self._store_returnees(clean, keys[clean], now)
         if self.check_set_wise:
             self._check_references()
-        notes: list[FileNote] = []
         differing = touched[state["differs"][touched]]
         differing = differing[np.argsort(state["first_row"][differing], kind="stable")]
+        if not len(differing):
+            return []
+        histories = self._histories(keys[differing].tolist())
+        notes: list[FileNote] = []
         for key, first_row in zip(
             keys[differing].tolist(), state["first_row"][differing].tolist(), strict=True
         ):
-            history = self.conn.execute(
-                sa.select(
-                    submission.c.interview_date,
-                    submission.c.sex,
-                    submission.c.return_type,
-                    submission.c.return_date,
-                )
-                .where(submission.c.returnee_key == key, submission.c.current)
-                .order_by(submission.c.interview_date, submission.c.submission_id)
-            ).all()
-            notes += self._disagreements(int(first_row), history)
+            notes += self._disagreements(int(first_row), histories.get(key, []))
         return notes
+
+    def _audit_scope_refusals(self) -> None:
+        """One audit entry for the rows this batch refused for the uploader's scope: counts
+        by the column the refusal named, never which rows or returnees."""
+        refused = sum(self.scope_refused.values())
+        if refused:
+            self.conn.execute(
+                audit.insert().values(
+                    at=datetime.now(UTC),
+                    actor=self.uploader.name,
+                    action=SCOPE_REFUSED,
+                    batch_id=self.batch_id,
+                    detail={"rows": refused, **self.scope_refused},
+                )
+            )
+
+    def _histories(self, keys: list[str]) -> dict[str, list[Any]]:
+        """The current interviews of these returnees, by date then identity, in one query."""
+        self._load(KEYS, "key", sorted(keys))
+        c = submission.c
+        rows = self.conn.execute(
+            sa.select(c.returnee_key, c.interview_date, *(c[name] for name in ROUND_ATTRIBUTES))
+            .where(c.returnee_key.in_(sa.select(KEYS.c.key)), c.current)
+            .order_by(c.returnee_key, c.interview_date, c.submission_id)
+        ).all()
+        histories: dict[str, list[Any]] = {}
+        for row in rows:
+            histories.setdefault(row.returnee_key, []).append(row)
+        return histories
 
     def _store_returnees(self, ids: np.ndarray, keys: np.ndarray, now: Any) -> None:
         """Returnees whose interviews arrived in order: attributes of the latest interview.
@@ -581,23 +708,28 @@ class BatchWriter:
         )
 
     def _disagreements(self, row: int, history: Sequence[Any]) -> list[FileNote]:
+        """Warnings for the attributes that differ between a returnee's rounds; the values
+        and dates of each round only for an uploader who may read every stored row."""
         notes = []
-        for column in ("sex", "return_type", "return_date"):
-            values = [getattr(row, column) for row in history]
-            if len(set(values)) > 1:
+        for column in ROUND_ATTRIBUTES:
+            values = [getattr(interview, column) for interview in history]
+            if len(set(values)) < 2:
+                continue
+            what = column.replace("_", " ")
+            if self.sees_stored:
                 shown = ", ".join(
-                    f"{_show(v)} on {row.interview_date.isoformat()}"
-                    for v, row in zip(values, history, strict=True)
+                    f"{_show(v)} on {interview.interview_date.isoformat()}"
+                    for v, interview in zip(values, history, strict=True)
                 )
-                what = column.replace("_", " ")
-                notes.append(
-                    FileNote(
-                        f"this returnee's {what} differs between rounds ({shown}); "
-                        "the latest interview's is kept",
-                        row=row,
-                        column=column,
-                    )
+                message = (
+                    f"this returnee's {what} differs between rounds ({shown}); "
+                    "the latest interview's is kept"
                 )
+            else:
+                message = (
+                    f"this returnee's {what} differs between rounds; the latest interview's is kept"
+                )
+            notes.append(FileNote(message, row=row, column=column))
         return notes
 
 
@@ -606,6 +738,13 @@ def _frame(rows: Sequence[Any], columns: list[str]) -> pd.DataFrame:
     are slow for the element-wise work done here."""
     frame = pd.DataFrame.from_records([tuple(row) for row in rows], columns=columns)
     return frame.astype({c: object for c in columns if frame[c].dtype == "str"})
+
+
+def _texts(values: np.ndarray | pa.Array, positions: np.ndarray) -> list[str]:
+    """The text of these rows of a column (NumPy objects or Arrow)."""
+    if isinstance(values, pa.Array):
+        return [str(v) for v in pc.take(values, pa.array(positions, pa.int64())).to_pylist()]
+    return [str(v) for v in values[positions]]
 
 
 def _labels(codes: np.ndarray, labels: tuple[str, ...]) -> pa.Array:
