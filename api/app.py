@@ -30,6 +30,7 @@ from api.docs import install_docs
 from api.limits import BodyGuard
 from api.problems import PROBLEM_JSON, ApiProblem, Problem, install_handlers, problem_responses
 from api.routes import admin, analytics, batches, casework, models, scoring
+from api.security import install as install_security_headers
 from api.services import Services, build_services
 from reintegration.store.data_version import read_data_version
 from reintegration.store.engine import for_reading
@@ -92,6 +93,7 @@ def create_app(services: Services | None = None, *, dashboard: bool = True) -> F
     )
     app.state.services = services
     install_handlers(app)
+    install_security_headers(app)
 
     @app.get(
         "/healthz",
@@ -196,6 +198,9 @@ def _mount_dashboard(app: FastAPI, services: Services) -> tuple[Any, int] | None
 
     dash_app = dashboards.create_dash_app(services)
     app.mount(DASHBOARD_PREFIX, WSGIMiddleware(dash_app.server))  # type: ignore[arg-type]
+    # Dash's renderer and clientside callbacks are inline scripts: the policy allows them by
+    # hash (some appear at the app's first request, so they are read for every answer).
+    app.state.content_security.allow_scripts(DASHBOARD_PREFIX, lambda _root: dash_app.csp_hashes())
     return dashboards.session_user(dash_app), int(dash_app.server.config["MAX_CONTENT_LENGTH"])
 
 

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import errno
 import socket
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
+
+if TYPE_CHECKING:
+    from reintegration.settings import Settings
 
 users_app = typer.Typer(help="Add and revoke users and their tokens.", no_args_is_help=True)
 
@@ -114,6 +117,25 @@ def port_taken(host: str, port: int) -> str | None:
     return None
 
 
+def server_config(app: Any, host: str, port: int, settings: Settings | None = None) -> Any:
+    """uvicorn's configuration of ``serve``: forwarded headers believed only from the proxies
+    ``REINTEGRATION_FORWARDED_ALLOW_IPS`` names (uvicorn alone would believe 127.0.0.1)."""
+    import uvicorn
+
+    from reintegration.settings import get_settings
+
+    proxies = (settings or get_settings()).forwarded_allow_ips.strip()
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="info",
+        access_log=False,
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies or None,
+    )
+
+
 def serve(
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[
@@ -150,8 +172,7 @@ def serve(
         f"at http://{shown}:{port}/dashboard/. Ctrl-C stops.",
         markup=False,
     )
-    config = uvicorn.Config(app, host=host, port=port, log_level="info", access_log=False)
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(server_config(app, host, port))
     try:
         server.run()
     except SystemExit as exc:  # uvicorn exits 1 when it cannot bind (a race with the probe)

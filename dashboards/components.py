@@ -22,13 +22,29 @@ function(query) {
 """
 
 
+# Toolbar buttons that send a chart to a third party (Plotly's cloud, Chart Studio): figures of
+# returnees never leave the server, whatever plotly.js shows by default.
+THIRD_PARTY_BUTTONS = ("sendDataToCloud", "sendChartToCloud", "editInChartStudio")
+
+
 def graph_config(filename: str) -> dict[str, Any]:
-    """Plotly's toolbar: PNG download named after the chart, no plotly logo."""
+    """Plotly's toolbar: PNG download named after the chart; no plotly logo, and no button or
+    link that sends the chart anywhere."""
     return {
         "displaylogo": False,
-        "modeBarButtonsToRemove": ["lasso2d", "select2d"],
+        "showSendToCloud": False,
+        "showEditInChartStudio": False,
+        "showLink": False,
+        "sendData": False,
+        "plotlyServerURL": "",
+        "modeBarButtonsToRemove": ["lasso2d", "select2d", *THIRD_PARTY_BUTTONS],
         "toImageButtonOptions": {"format": "png", "filename": filename, "scale": 2},
     }
+
+
+def graph(element_id: str, filename: str, **kwargs: Any) -> dcc.Graph:
+    """A chart with :func:`graph_config`'s toolbar: build every ``dcc.Graph`` through this."""
+    return dcc.Graph(id=element_id, config=graph_config(filename), **kwargs)
 
 
 def figure_card(page: str, name: str, *, csv: bool = True, wide: bool = False) -> html.Section:
@@ -47,11 +63,7 @@ def figure_card(page: str, name: str, *, csv: bool = True, wide: bool = False) -
     return html.Section(
         className="card card-wide" if wide else "card",
         children=[
-            dcc.Graph(
-                id=f"{page}-{name}-graph",
-                config=graph_config(f"{page}-{name}"),
-                className="figure",
-            ),
+            graph(f"{page}-{name}-graph", f"{page}-{name}", className="figure"),
             html.Div(className="card-actions", children=actions),
         ],
     )

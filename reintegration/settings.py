@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     promotion_tolerance : float
         ``REINTEGRATION_PROMOTION_TOLERANCE``: how much lower (absolute ROC AUC) a challenger
         may score than the champion, overall or per subgroup.
+    forwarded_allow_ips : str
+        ``REINTEGRATION_FORWARDED_ALLOW_IPS``: the proxies (comma-separated addresses or
+        networks, or ``*``) whose ``X-Forwarded-Proto`` and ``X-Forwarded-For`` the server
+        believes, e.g. the TLS proxy in front of it, so that the session cookie is marked
+        Secure; default none.
 
     Examples
     --------
@@ -88,6 +93,7 @@ class Settings(BaseSettings):
     max_score_mb: int = Field(default=16, ge=1)
     min_group: int = Field(default=30, ge=1)
     promotion_tolerance: float = Field(default=0.02, ge=0.0, le=1.0)
+    forwarded_allow_ips: str = ""
 
     @model_validator(mode="after")
     def _derive_defaults(self) -> Settings:

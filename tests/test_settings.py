@@ -49,6 +49,7 @@ def test_defaults(tmp_path: Path) -> None:
         "max_upload_mb": 50,
         "min_group": 30,
         "promotion_tolerance": 0.02,
+        "forwarded_allow_ips": "",
     }
     assert s.secret_key is None
     assert s.mlflow_artifacts == tmp_path / "var" / "mlartifacts"
@@ -65,6 +66,7 @@ def test_environment_overrides_every_setting(monkeypatch: pytest.MonkeyPatch) ->
         "REINTEGRATION_MAX_UPLOAD_MB": "20",
         "REINTEGRATION_MIN_GROUP": "50",
         "REINTEGRATION_PROMOTION_TOLERANCE": "0.01",
+        "REINTEGRATION_FORWARDED_ALLOW_IPS": "10.0.0.0/8",
     }
     for name, value in values.items():
         monkeypatch.setenv(name, value)
@@ -80,6 +82,7 @@ def test_environment_overrides_every_setting(monkeypatch: pytest.MonkeyPatch) ->
         "max_upload_mb": 20,
         "min_group": 50,
         "promotion_tolerance": 0.01,
+        "forwarded_allow_ips": "10.0.0.0/8",
     }
     assert s.secret_key_bytes() == GOOD_SECRET.encode()
 
