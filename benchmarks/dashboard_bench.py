@@ -128,8 +128,12 @@ class Http:
 
     def __init__(self, base: str, token: str) -> None:
         self.base = base
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
-        body = f"token={token}&next=/dashboard/overview".encode()
+        jar = CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        # The login page sets the login form's CSRF cookie; the form repeats it.
+        self.opener.open(f"{base}/login").close()
+        csrf = next(c.value for c in jar if c.name == "reintegration_login_csrf")
+        body = f"token={token}&next=/dashboard/overview&csrf={csrf}".encode()
         self.opener.open(urllib.request.Request(f"{base}/login", data=body, method="POST"))
         with self.opener.open(f"{base}/_dash-dependencies") as response:
             dependencies = json.load(response)
