@@ -24,8 +24,7 @@ dash.register_page(__name__, path="/login", name="Log in", title="Log in · Rein
 MESSAGES = {
     BAD_TOKEN: "This token is not valid (mistyped, or revoked). Paste it again, or ask your "
     "administrator for a new one.",
-    FORM_EXPIRED: "This login form had expired, so nobody was logged in. Paste your token "
-    "again.",
+    FORM_EXPIRED: "This login form had expired, so nobody was logged in. Paste your token again.",
 }
 
 

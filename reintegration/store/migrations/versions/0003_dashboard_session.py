@@ -45,9 +45,7 @@ def upgrade() -> None:
         sa.Column("revoked_at", TIMESTAMP, nullable=True, comment="set at logout"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_dashboard_session")),
     )
-    op.create_index(
-        op.f("ix_dashboard_session_expires_at"), "dashboard_session", ["expires_at"]
-    )
+    op.create_index(op.f("ix_dashboard_session_expires_at"), "dashboard_session", ["expires_at"])
 
 
 def downgrade() -> None:
