@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from reintegration.limits import STORED_TEXT_CHARS
+
 metadata = sa.MetaData(
     naming_convention={
         "ix": "ix_%(column_0_label)s",
@@ -38,7 +40,7 @@ batch = sa.Table(
     sa.Column("file_name", sa.String(500), nullable=False),
     sa.Column("sha256", sa.String(64), nullable=False),
     sa.Column("format", sa.String(20), nullable=True),
-    sa.Column("form_version", sa.String(100), nullable=True),
+    sa.Column("form_version", sa.String(STORED_TEXT_CHARS["form_version"]), nullable=True),
     sa.Column("status", sa.String(20), nullable=False, comment="processing, done or failed"),
     sa.Column("reason", sa.Text, nullable=True, comment="why a batch failed"),
     sa.Column("received", sa.Integer, nullable=False, server_default="0"),
@@ -94,7 +96,12 @@ submission = sa.Table(
     "submission",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("submission_id", sa.String(200), nullable=False, comment="identity of the interview"),
+    sa.Column(
+        "submission_id",
+        sa.String(STORED_TEXT_CHARS["submission_id"]),
+        nullable=False,
+        comment="identity of the interview",
+    ),
     sa.Column("version", sa.Integer, nullable=False, comment="1, then +1 per edit"),
     sa.Column("current", sa.Boolean, nullable=False),
     sa.Column("content_hash", sa.String(64), nullable=False),
@@ -108,9 +115,9 @@ submission = sa.Table(
     sa.Column("age_at_return", sa.Integer, nullable=False),
     sa.Column("return_type", sa.String(20), nullable=False),
     sa.Column("country", sa.String(3), nullable=False),
-    sa.Column("admin1", sa.String(200), nullable=True),
-    sa.Column("enumerator_id", sa.String(200), nullable=True),
-    sa.Column("form_version", sa.String(100), nullable=True),
+    sa.Column("admin1", sa.String(STORED_TEXT_CHARS["admin1"]), nullable=True),
+    sa.Column("enumerator_id", sa.String(STORED_TEXT_CHARS["enumerator_id"]), nullable=True),
+    sa.Column("form_version", sa.String(STORED_TEXT_CHARS["form_version"]), nullable=True),
     sa.Column("interview_mode", sa.String(20), nullable=True),
     sa.Column("assistance", sa.String(500), nullable=True, comment="codes, space-separated"),
     sa.Column("answers", sa.JSON, nullable=False, comment="item id -> coded answer"),
