@@ -3,6 +3,11 @@
 An enumerator downloads the rows that were rejected, with their cells as sent (the case
 number replaced by the returnee's key) and an ``error`` column, fixes them and uploads the
 file again: the key is taken as the returnee's key, so nothing identifying travels.
+
+Only rows whose consent was recorded as yes are ever kept, so their consent cell travels with
+them and the file passes the consent rule when it comes back. A batch whose uploader declared
+that consent was recorded outside the form had no consent column: its fixable file has none
+either (nothing is made up), and its re-upload needs the same declaration.
 """
 
 from __future__ import annotations

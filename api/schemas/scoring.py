@@ -18,7 +18,8 @@ class ScoreRequest(BaseModel):
         min_length=1,
         max_length=MAX_RECORDS,
         description="Only submission_id is required; metadata present is validated as in "
-        "uploads (consent no rejects the record).",
+        "uploads (when records carry consent, a consent other than yes rejects the record; "
+        "no consent is needed).",
     )
 
 
