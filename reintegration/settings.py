@@ -18,6 +18,7 @@ from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from reintegration.errors import ConfigurationError
+from reintegration.limits import DEFAULT_MAX_ROWS
 
 MIN_SECRET_CHARS = 32
 SECRET_FILE = "secret.key"
@@ -59,6 +60,9 @@ class Settings(BaseSettings):
     promotion_tolerance : float
         ``REINTEGRATION_PROMOTION_TOLERANCE``: how much lower (absolute ROC AUC) a challenger
         may score than the champion, overall or per subgroup.
+    max_rows : int
+        ``REINTEGRATION_MAX_ROWS``: the most data rows a batch file may hold, in any format
+        (``ingest``, uploads and ``score``); a longer file is refused while it is read.
     forwarded_allow_ips : str
         ``REINTEGRATION_FORWARDED_ALLOW_IPS``: the proxies (comma-separated addresses or
         networks, or ``*``) whose ``X-Forwarded-Proto`` and ``X-Forwarded-For`` the server
@@ -93,6 +97,7 @@ class Settings(BaseSettings):
     max_score_mb: int = Field(default=16, ge=1)
     min_group: int = Field(default=30, ge=1)
     promotion_tolerance: float = Field(default=0.02, ge=0.0, le=1.0)
+    max_rows: int = Field(default=DEFAULT_MAX_ROWS, ge=1)
     forwarded_allow_ips: str = ""
 
     @model_validator(mode="after")
