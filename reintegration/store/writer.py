@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -48,7 +48,9 @@ from reintegration.store.bulk import (
 )
 from reintegration.store.panel_state import PanelState
 from reintegration.store.schema import audit, rejected_row, submission, tombstone
-from reintegration.users import User
+
+if TYPE_CHECKING:
+    from reintegration.users import User
 
 ERASED = (
     "this returnee's data was erased; an admin must lift the erasure before it is uploaded again"
