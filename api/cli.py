@@ -28,10 +28,9 @@ def _fail(message: str) -> NoReturn:
 
 
 def _engine():  # type: ignore[no-untyped-def]
-    from reintegration.settings import get_settings
-    from reintegration.store.engine import open_store
+    from reintegration.cli import _store
 
-    return open_store(get_settings().database_url)
+    return _store()  # with the housekeeping of a start, as every command that opens the store
 
 
 @users_app.command("add")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -21,6 +20,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect
 
 from api.problems import ApiProblem
+from reintegration.housekeeping import new_upload_folder
 
 FIELD = b"file"
 TEXT_FIELDS = (b"consent_recorded_elsewhere",)
@@ -168,8 +168,7 @@ async def receive_file(request: Request, *, limit_mb: int, folder: Path) -> Rece
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit_bytes + ENVELOPE_BYTES:
         raise too_large(limit_mb)
-    folder.mkdir(parents=True, exist_ok=True)
-    target = Path(tempfile.mkdtemp(prefix="upload-", dir=folder))
+    target = new_upload_folder(folder)  # named after this process (see housekeeping)
     sink = _Sink(target, limit_bytes, limit_mb)
     try:
         try:

@@ -20,6 +20,7 @@ from api.caches import LABEL_TTL_S, VERSION_TTL_S, AnswerCache, TimedValue, Toke
 from api.champions import GuardedChampions
 from api.uploads import ChampionSource, Uploads
 from reintegration.analytics import Analytics
+from reintegration.housekeeping import at_start, keep_private
 from reintegration.questionnaire import Questionnaire, load_questionnaire
 from reintegration.settings import Settings, get_settings
 from reintegration.store.engine import open_store
@@ -169,9 +170,10 @@ def build_services(settings: Settings | None = None) -> Services:
     """The services of a server, from the settings (default: the environment).
 
     Opens (and migrates) the store, checks that the pseudonymisation key can be read (in
-    production: that it is set), creates the model registry with the built-in index as
-    champion when it has none, and wires the champions and the after-batch hook of
-    ``models/``.
+    production: that it is set), does the housekeeping of a start (files private, interrupted
+    batches failed, uploads left behind removed: :mod:`reintegration.housekeeping`), creates
+    the model registry with the built-in index as champion when it has none, and wires the
+    champions and the after-batch hook of ``models/``.
 
     Raises
     ------
@@ -184,8 +186,10 @@ def build_services(settings: Settings | None = None) -> Services:
     from models.serving import Champions
 
     settings = settings or get_settings()
+    keep_private()  # before anything is created: the key, the store, MLflow's files
     settings.secret_key_bytes()
     engine = open_store(settings.database_url)
+    at_start(settings.home, engine)  # private files, interrupted batches, uploads left behind
     # The registry is created (and migrated) here, once, before any request or training job
     # could race to create it; the built-in index v1 becomes champion when there is none.
     ensure_builtin_index(settings)

@@ -216,7 +216,14 @@ class Uploads:
         )
         with self._lock:
             self._threads.add(thread)
-        thread.start()
+        try:
+            thread.start()
+        except BaseException:
+            with self._lock:
+                self._by_ticket.pop(upload.ticket, None)
+                self._threads.discard(thread)
+            shutil.rmtree(path.parent, ignore_errors=True)  # no batch will end to remove it
+            raise
         # Set when the batch record is committed, or when the ingest ended without one.
         upload.known.wait()
         if upload.batch_id is None:
@@ -242,6 +249,8 @@ class Uploads:
                 consent_recorded_elsewhere=upload.consent_recorded_elsewhere,
                 declare_with=upload.declare_with,
             )
+            # The batch has ended: its raw file (case numbers included) goes before the hook.
+            shutil.rmtree(upload.path.parent, ignore_errors=True)
             self._stored()
             self._after(upload.report.batch_id)
             self._stored()  # the hook's risk rows count too
@@ -257,7 +266,7 @@ class Uploads:
             upload.internal = True
             log.error("upload %s: %s", upload.batch_id or upload.ticket, upload.error)
         finally:
-            shutil.rmtree(upload.path.parent, ignore_errors=True)
+            shutil.rmtree(upload.path.parent, ignore_errors=True)  # whatever the outcome
             with self._lock:
                 self._by_ticket.pop(upload.ticket, None)
                 while len(self._by_batch) > FINISHED_KEPT:

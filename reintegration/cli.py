@@ -26,6 +26,16 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def _private_files() -> None:
+    # Everything a command creates (the store and its WAL, MLflow's files, the key, jobs'
+    # logs, outputs) is readable by its owner only (DESIGN.md, "Privacy rules");
+    # reintegration.housekeeping.PRIVATE_UMASK, without importing the store here.
+    import os
+
+    os.umask(0o077)
+
+
 def _stderr():  # type: ignore[no-untyped-def]
     from rich.console import Console
 
@@ -354,11 +364,18 @@ def _print_demo_summary(engine, settings) -> None:  # type: ignore[no-untyped-de
 
 
 def _store():  # type: ignore[no-untyped-def]
-    """The app's store from the settings, created and migrated on first use."""
+    """The app's store from the settings, created and migrated on first use, after the
+    housekeeping of a start (:mod:`reintegration.housekeeping`): files private, interrupted
+    batches failed, uploads left behind removed."""
+    from reintegration.housekeeping import at_start, keep_private
     from reintegration.settings import get_settings
     from reintegration.store.engine import open_store
 
-    return open_store(get_settings().database_url)
+    keep_private()
+    settings = get_settings()
+    engine = open_store(settings.database_url)
+    at_start(settings.home, engine)
+    return engine
 
 
 @app.command()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import tempfile
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from dashboards.auth import page_url, services
 from dashboards.components import headline, table
 from reintegration.batch_views import COUNTS
 from reintegration.errors import ReintegrationError
+from reintegration.housekeeping import new_upload_folder
 from reintegration.roles import Capability
 from reintegration.users import User
 
@@ -112,12 +113,14 @@ def _receive(contents: str, file_name: str) -> Path:
             f"the file is larger than the upload limit of {limit} MB; split it into smaller "
             "batches (or ingest it with the command line, which has no limit)"
         )
-    folder = services().settings.home / "uploads"
-    folder.mkdir(parents=True, exist_ok=True)
-    target = Path(tempfile.mkdtemp(prefix="upload-", dir=folder))
+    target = new_upload_folder(services().settings.home / "uploads")
     name = Path(file_name or "batch.csv").name[:_SAFE_NAME] or "batch.csv"
     path = target / name
-    path.write_bytes(raw)
+    try:
+        path.write_bytes(raw)
+    except BaseException:
+        shutil.rmtree(target, ignore_errors=True)  # no batch will end to remove it
+        raise
     return path
 
 

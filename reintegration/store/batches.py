@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
 from reintegration.store.data_version import bump_data_version
+from reintegration.store.engine import checkpoint, for_erasure
 from reintegration.store.schema import (
     audit,
     batch,
@@ -27,6 +30,11 @@ from reintegration.store.schema import (
 )
 
 INGEST_LOCK = 7_221_044  # PostgreSQL advisory lock id shared by every ingest
+INTERRUPTED = "interrupted: the process ingesting it stopped before it finished"
+# When this process loaded the store: it began no work before (see process_alive).
+_LOADED_AT = time.time()
+# Start times read from /proc are rounded to the second of boot: allow that much.
+_START_SLACK_S = 1.0
 
 
 def _now() -> datetime:
@@ -48,44 +56,111 @@ def mark_failed(engine: sa.Engine, batch_id: str, reason: str, actor: str) -> No
         _audit(conn, actor, "upload_failed", batch_id=batch_id, detail={"reason": reason})
 
 
-def process_alive(pid: int) -> bool:
-    """Whether a process of this host with this id still runs (signal 0 probes, sends nothing)."""
+def process_alive(pid: int | None, *, since: datetime | float | None = None) -> bool:
+    """Whether the process of this host that began some work still runs.
+
+    Signal 0 probes and sends nothing. Process ids are reused (a container restarted runs its
+    server under the same small pid, a reboot starts the count again), so with ``since`` the
+    process must also have started before that moment: a process younger than the work it is
+    said to be doing is another one.
+
+    Parameters
+    ----------
+    pid : int or None
+        The process id recorded with the work (None: no process, so not alive).
+    since : datetime or float, optional
+        When the work began (a datetime, or seconds since the epoch).
+
+    Returns
+    -------
+    bool
+        True also when the process exists but its start time cannot be read (another
+        operating system than Linux): the work is then left alone.
+    """
+    if pid is None or pid <= 0:  # 0 and negative ids name process groups, not a process
+        return False
+    began = _epoch(since)
+    if pid == os.getpid():
+        # This process imported this module before it began any work of its own: older work
+        # under its pid was a previous process's.
+        return began is None or began >= _LOADED_AT
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
+        pass  # it exists, under another user
+    if began is None:
         return True
-    return True
+    started = _process_started(pid)
+    return started is None or started <= began + _START_SLACK_S
+
+
+def _epoch(moment: datetime | float | None) -> float | None:
+    if moment is None or isinstance(moment, int | float):
+        return moment
+    if moment.tzinfo is None:  # SQLite gives back the stored UTC time without its zone
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def _process_started(pid: int) -> float | None:
+    """When a process started, in seconds since the epoch (Linux's /proc), or None."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+        # Fields after the command name (which may hold spaces and parentheses); the 22nd
+        # field of the line, starttime, is the 20th after it, in clock ticks since boot.
+        ticks = int(stat.rsplit(")", 1)[1].split()[19])
+        boot = next(
+            int(line.split()[1])
+            for line in Path("/proc/stat").read_text(encoding="ascii").splitlines()
+            if line.startswith("btime ")
+        )
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
 
 
 def recover_interrupted(engine: sa.Engine) -> int:
-    """Mark failed the batches still ``processing`` whose process on this host is gone."""
+    """Mark failed the batches still ``processing`` whose process on this host is gone.
+
+    Run when an ingest, a server or a command starts. A batch of another host is left alone:
+    its process cannot be probed from here. Each batch marked failed is audited, as a batch
+    that fails while its process lives is.
+
+    Parameters
+    ----------
+    engine : sqlalchemy.Engine
+        The app's store.
+
+    Returns
+    -------
+    int
+        How many batches were marked failed.
+    """
     host = socket.gethostname()
     with engine.connect() as conn:
         stale = conn.execute(
-            sa.select(batch.c.id, batch.c.pid).where(
+            sa.select(batch.c.id, batch.c.pid, batch.c.created_at, batch.c.uploader).where(
                 batch.c.status == "processing", batch.c.host == host
             )
         ).all()
-    dead = [
-        row.id
-        for row in stale
-        if row.pid is None or (row.pid != os.getpid() and not process_alive(row.pid))
-    ]
-    if dead:
-        with engine.begin() as conn:
-            conn.execute(
+    dead = [row for row in stale if not process_alive(row.pid, since=row.created_at)]
+    if not dead:
+        return 0
+    marked = 0
+    with engine.begin() as conn:
+        for row in dead:
+            done = conn.execute(
                 batch.update()
-                .where(batch.c.id.in_(dead), batch.c.status == "processing")
-                .values(
-                    status="failed",
-                    reason="interrupted: the process ingesting it stopped before it finished",
-                    finished_at=_now(),
-                    pid=None,
-                )
-            )
-    return len(dead)
+                .where(batch.c.id == row.id, batch.c.status == "processing")
+                .values(status="failed", reason=INTERRUPTED, finished_at=_now(), pid=None)
+            ).rowcount
+            if done:  # another process starting at the same time may have marked it first
+                detail = {"reason": INTERRUPTED}
+                _audit(conn, row.uploader, "upload_failed", batch_id=row.id, detail=detail)
+                marked += 1
+    return marked
 
 
 def lock_for_ingest(conn: sa.Connection) -> None:
@@ -143,7 +218,7 @@ def erase_returnee(engine: sa.Engine, key: str, actor: str) -> dict[str, int]:
     dict
         How many submissions, scores, risk rows and rejected rows were removed.
     """
-    with engine.begin() as conn:
+    with for_erasure(engine).begin() as conn:  # SQLite zeroes the bytes of what it deletes
         lock_for_ingest(conn)
         pks = sa.select(submission.c.id).where(submission.c.returnee_key == key)
         removed = {
@@ -170,6 +245,7 @@ def erase_returnee(engine: sa.Engine, key: str, actor: str) -> dict[str, int]:
             conn.execute(tombstone.insert().values(returnee_key=key, erased_at=_now()))
         _audit(conn, actor, "erase", target=key)
         bump_data_version(conn)
+    checkpoint(engine)  # no copy of the erased rows stays in SQLite's write-ahead log
     return removed
 
 

@@ -15,11 +15,17 @@ For developers, the ``alembic`` command works with the ini file beside the migra
     alembic -c reintegration/store/migrations/alembic.ini -x url=sqlite:///var/x.db upgrade head
 
 Without ``-x url=...`` it uses ``REINTEGRATION_DATABASE_URL`` (or its default).
+
+A SQLite store's file is readable by its owner only (0600; SQLite gives its ``-wal`` and ``-shm``
+files the same mode). An erasure runs through :func:`for_erasure` (its deletes overwrite the
+erased content) and is followed by :func:`checkpoint`, so no copy of the erased rows stays in
+the write-ahead log.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -47,6 +53,12 @@ PAGE_BYTES = 16384
 CACHE_KIB = 256 * 1024
 # Execution option of the transactions that only read (see for_reading).
 READ_ONLY = "reintegration_read_only"
+# Execution option of the transactions that erase (see for_erasure).
+ERASING = "reintegration_erasing"
+# How long a checkpoint after an erasure waits for readers of an older snapshot, in seconds.
+CHECKPOINT_WAIT_S = 60.0
+# Permission bits a data file or folder must not have: group and others get nothing.
+NOT_PRIVATE = 0o077
 
 
 def create_store_engine(url: str, *, busy_timeout: float = BUSY_TIMEOUT_S) -> sa.Engine:
@@ -113,10 +125,96 @@ def for_reading(engine: sa.Engine) -> sa.Engine:
     return engine.execution_options(**{READ_ONLY: True})
 
 
+def for_erasure(engine: sa.Engine) -> sa.Engine:
+    """Return the same engine (same pool) for a transaction that erases a person's rows.
+
+    On SQLite its transactions run with ``PRAGMA secure_delete = ON``: the deleted rows'
+    bytes are overwritten with zeros instead of lingering in free space. Only erasures pay for
+    that; ingests, whose deletes are scratch rows, do not. On PostgreSQL nothing changes (see
+    :func:`checkpoint`).
+
+    Parameters
+    ----------
+    engine : sqlalchemy.Engine
+        An engine from :func:`create_store_engine`.
+
+    Returns
+    -------
+    sqlalchemy.Engine
+        A view of ``engine`` with the erasing execution option.
+    """
+    return engine.execution_options(**{ERASING: True})
+
+
+def checkpoint(engine: sa.Engine) -> bool:
+    """Move the write-ahead log into the database file and empty it (after an erasure).
+
+    On SQLite this is ``PRAGMA wal_checkpoint(TRUNCATE)``: the WAL still holds the pages of
+    earlier transactions, erased rows included, until a checkpoint; TRUNCATE copies the newest
+    pages into the database file and cuts the WAL to zero bytes. It waits up to
+    ``CHECKPOINT_WAIT_S`` for readers of an older snapshot to finish.
+
+    On PostgreSQL there is nothing to do from here: its WAL and table files belong to the
+    server. Erased rows are invisible to every query once the erasure commits, VACUUM
+    (autovacuum) reclaims their space and the server recycles WAL segments after its own
+    checkpoints; what stays on disk until then, and in WAL archives and backups, is the
+    database administrator's to protect (disk encryption, archive retention).
+
+    Parameters
+    ----------
+    engine : sqlalchemy.Engine
+        An engine from :func:`create_store_engine`.
+
+    Returns
+    -------
+    bool
+        False when SQLite could not empty the WAL because readers stayed (the next checkpoint
+        will); True otherwise.
+    """
+    if engine.dialect.name != "sqlite":
+        return True
+    raw = engine.raw_connection()
+    try:
+        # The connection runs in autocommit (see _configure): the pragma is outside any
+        # transaction, as a checkpoint must be.
+        cursor = raw.cursor()
+        waited = cursor.execute("PRAGMA busy_timeout").fetchone()[0]
+        cursor.execute(f"PRAGMA busy_timeout = {int(CHECKPOINT_WAIT_S * 1000)}")
+        try:
+            busy = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        finally:
+            cursor.execute(f"PRAGMA busy_timeout = {int(waited)}")
+            cursor.close()
+    finally:
+        raw.close()
+    if busy:
+        logger.warning(
+            "the write-ahead log could not be emptied: readers were active; the next "
+            "checkpoint will empty it"
+        )
+    return not busy
+
+
+def _private_file(path: Path) -> None:
+    """Create the SQLite file readable by its owner only, or make an existing one so.
+
+    SQLite creates ``-wal`` and ``-shm`` with the mode of the database file, so once the file
+    is 0600 they are too; ones left by an older version are fixed here as well.
+    """
+    try:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))  # an empty file is an empty store
+        for each in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            if each.exists() and each.stat().st_mode & NOT_PRIVATE:
+                each.chmod(each.stat().st_mode & 0o7700)
+    except OSError as exc:  # someone else's file: SQLite says what is wrong when it opens it
+        logger.warning("could not make the store's files private (%s)", exc.strerror or exc)
+
+
 def _sqlite_engine(url: sa.URL, busy_timeout: float) -> sa.Engine:
     database = url.database or ""
     if database and database != ":memory:" and not database.startswith("file:"):
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+        Path(database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _private_file(Path(database))
     engine = sa.create_engine(url, connect_args={"timeout": busy_timeout})
 
     @event.listens_for(engine, "connect")
@@ -141,7 +239,13 @@ def _sqlite_engine(url: sa.URL, busy_timeout: float) -> sa.Engine:
 
     @event.listens_for(engine, "begin")
     def _begin(conn: sa.Connection) -> None:
-        if conn.get_execution_options().get(READ_ONLY):
+        options = conn.get_execution_options()
+        erasing = bool(options.get(ERASING))
+        record = conn.connection.info
+        if record.get(ERASING, False) != erasing:  # set per connection; outside a transaction
+            conn.exec_driver_sql(f"PRAGMA secure_delete = {'ON' if erasing else 'OFF'}")
+            record[ERASING] = erasing
+        if options.get(READ_ONLY):
             conn.exec_driver_sql("BEGIN")
         else:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
