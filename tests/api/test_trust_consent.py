@@ -182,3 +182,18 @@ def test_score_applies_the_row_rule_when_consent_is_present(stack, questionnaire
         (3, "consent", REFUSED),
     ]
     assert counts(stack.services.engine) == before
+
+
+def test_an_overlong_declaration_is_refused_before_anything_is_recorded(
+    stack, tmp_path, questionnaire
+):
+    path = no_consent_file(tmp_path, questionnaire, 1)
+
+    response = upload(stack, "enumerator", path, data={"consent_recorded_elsewhere": "t" * 65})
+
+    assert response.status_code == 422
+    assert response.json()["detail"] == (
+        "the field consent_recorded_elsewhere is too long: send true or false."
+    )
+    assert counts(stack.services.engine)["batch"] == 0
+    assert not any((stack.services.settings.home / "uploads").glob("*/*"))
