@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import re
 from collections.abc import Callable, Iterable
 
 from fastapi import FastAPI
@@ -78,7 +77,6 @@ POLICIES: tuple[tuple[str, dict[str, str]], ...] = (
 )
 
 ScriptHashes = Callable[[str], Iterable[str]]
-_INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.DOTALL | re.I)
 
 
 def script_hash(script: str) -> str:
@@ -91,17 +89,6 @@ def script_hash(script: str) -> str:
     """
     digest = hashlib.sha256(script.encode("utf-8")).digest()
     return f"'sha256-{base64.b64encode(digest).decode('ascii')}'"
-
-
-def inline_script_hashes(page: str) -> list[str]:
-    """The CSP sources allowing the inline scripts of an HTML page (not those with ``src``).
-
-    Examples
-    --------
-    >>> inline_script_hashes('<script src="/a.js"></script><script>alert(1)</script>')
-    ["'sha256-bhHHL3z2vDgxUt0W3dWQOrprscmda2Y5pLsLg4GF+pI='"]
-    """
-    return [script_hash(script) for script in _INLINE_SCRIPT.findall(page)]
 
 
 def _under(path: str, prefix: str) -> bool:
