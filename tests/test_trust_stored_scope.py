@@ -94,6 +94,20 @@ def count(engine, table, *where) -> int:
         ).scalar_one()
 
 
+def interviews(engine) -> list[tuple]:
+    """Each stored version: identity, version, current, country, round (no ids, no times)."""
+    c = submission.c
+    with engine.connect() as conn:
+        return [
+            tuple(row)
+            for row in conn.execute(
+                sa.select(
+                    c.submission_id, c.version, c.current, c.country, c.survey_round
+                ).order_by(c.submission_id, c.version)
+            ).all()
+        ]
+
+
 def errors_of(report) -> list[tuple[int, str, str, str]]:
     return [(e.row, e.column, e.value, e.message) for e in report.errors]
 
@@ -428,3 +442,42 @@ def test_rows_of_an_erased_returnee_store_nothing_but_their_count(
     fixable = fixable_csv(kept)
     assert returnee_key("C-9", SECRET) not in fixable
     assert len(fixable.strip().splitlines()) == 2  # the header and the other returnee's row
+
+
+def test_a_scoped_upload_in_blocks_is_refused_as_the_whole_file(
+    tmp_path, questionnaire, engine, ingest, monkeypatch
+):
+    # A returnee's rows fall in several blocks: each block must judge them against what was
+    # stored before the batch, as the whole file does.
+    import reintegration.ingest as ingest_module
+    from reintegration.store.engine import open_store
+
+    def person(r: int, k: int, **overrides: str) -> dict[str, str]:
+        values = {
+            "returnee_id": f"P-{r:03d}",
+            "country": "GIN" if r % 2 else "SEN",
+            "interview_date": f"2024-0{k + 1}-15",
+            "return_date": "2024-01-02",
+        }
+        return canonical_row(questionnaire, 1000 * k + r, **{**values, **overrides})
+
+    stored_rows = [person(r, k) for k in range(2) for r in range(40)]
+    later = [person(r, 2, country="SEN") for r in range(40)]
+    edits = [dict(person(r, 0, country="SEN"), currently_working="no") for r in range(40)]
+    path = write_csv(tmp_path / "sen.csv", later + edits)
+    whole = open_store(f"sqlite:///{tmp_path / 'whole.db'}")
+    for store in (engine, whole):
+        ingest(write_csv(tmp_path / "stored.csv", stored_rows), ADMIN, store=store)
+    expected = ingest(path, ENUMERATOR_SEN, store=whole)
+    monkeypatch.setattr(ingest_module, "STREAM_ABOVE_BYTES", 0)
+    monkeypatch.setattr(ingest_module, "STREAM_BLOCK_BYTES", 4 << 10)
+    report = ingest(path, ENUMERATOR_SEN)
+
+    # Senegal's returnees take their new round and their edits; Guinea's are refused.
+    assert (report.accepted, report.updated, report.rejected) == (40, 20, 40)
+    assert errors_of(report) == errors_of(expected)
+    assert {e[3] for e in errors_of(report)} == {CASE_OUTSIDE}
+    assert interviews(engine) == interviews(whole)
+    (entry,) = scope_audit(engine)
+    assert entry.detail["rows"] == 40
+    whole.dispose()
