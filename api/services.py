@@ -212,3 +212,4 @@ def build_services(settings: Settings | None = None) -> Services:
         risk_model_name=registered_risk,
         warm=True,
     )
+            max_rows=settings.max_rows,

@@ -105,6 +105,9 @@ class Uploads:
     after_batch : callable, optional
         ``after_batch(engine, batch_id, champions)``, run after every successful ingest;
         its failure is logged and leaves the batch done.
+    max_rows : int, optional
+        Most data rows an uploaded file may hold (default ``REINTEGRATION_MAX_ROWS`` of the
+        environment; the server passes its own settings').
     """
 
     def __init__(
@@ -115,8 +118,10 @@ class Uploads:
         *,
         secret: Callable[[], bytes],
         after_batch: AfterBatch | None = None,
+        max_rows: int | None = None,
     ) -> None:
         self.engine = engine
+        self.max_rows = max_rows
         self.questionnaire = questionnaire
         self.champions = champions
         self.secret = secret
@@ -248,6 +253,7 @@ class Uploads:
                 progress=upload.advance,
                 consent_recorded_elsewhere=upload.consent_recorded_elsewhere,
                 declare_with=upload.declare_with,
+                max_rows=self.max_rows,
             )
             # The batch has ended: its raw file (case numbers included) goes before the hook.
             shutil.rmtree(upload.path.parent, ignore_errors=True)

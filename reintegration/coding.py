@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 
 from reintegration.errors import ConsentColumnError, MissingColumnsError, SpecError
 from reintegration.index import NOT_APPLICABLE
+from reintegration.limits import STORED_TEXT_CHARS
 from reintegration.questionnaire import (
     Item,
     MetadataField,
@@ -30,7 +31,7 @@ from reintegration.questionnaire import (
     Questionnaire,
     normalise_answer,
 )
-from reintegration.reading import Chunk, FileNote, Layout
+from reintegration.reading import CellProblem, Chunk, FileNote, Layout
 
 MISSING = float("nan")
 PARALLEL_FROM_ROWS = 50_000
@@ -39,6 +40,8 @@ TEXT_KINDS = ("identifier", "case_number", "text")
 EPOCH = dt.date(1970, 1, 1)
 NO_DAY = np.iinfo(np.int64).min
 """Coded date of a blank or invalid date cell (dates are coded as days since 1970-01-01)."""
+SHOWN_CHARS = 40
+"""How much of a text that is too long to store a row error shows."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,8 @@ class RowIssue:
     message: str
 
     def __str__(self) -> str:
+        if not self.column:  # the whole row (a line that could not be parsed)
+            return f"row {self.row}: {self.message}"
         return f"row {self.row}, column {self.column}: {self.message}"
 
 
@@ -162,6 +167,10 @@ def code_chunk(
         if spec.kind in TEXT_KINDS:
             text = _trimmed_text(chunk.columns[spec.name])
             metadata[spec.name] = text
+            if spec.name in STORED_TEXT_CHARS:
+                bad |= _too_long_for_store(
+                    text, spec.name, rows, _header(layout, spec.name), issues
+                )
             if spec.name in required:
                 empty = np.asarray(pc.equal(text, "").to_numpy(zero_copy_only=False))
                 failed = {
@@ -191,6 +200,9 @@ def code_chunk(
                     )
                 )
             bad |= later
+    if chunk.problems:
+        bad |= _reader_problems(chunk, rows, issues)
+        issues = _drop_shadowed(issues, chunk.problems)
     refused = refusals(chunk, questionnaire)
     if refused.any():
         # A row without consent is reported by its consent cell alone: nothing else of it is
@@ -212,6 +224,53 @@ def code_chunk(
         notes=notes,
         refused=refused,
     )
+
+
+def _too_long_for_store(
+    text: pa.Array, name: str, rows: np.ndarray, column: str, issues: list[RowIssue]
+) -> np.ndarray:
+    """Reject rows whose text is longer than the store's column holds (the same limit on
+    SQLite and PostgreSQL): one vectorised length pass, Python only for the rows over it."""
+    limit = STORED_TEXT_CHARS[name]
+    over = pc.fill_null(pc.greater(pc.utf8_length(text), limit), False)
+    mask = np.asarray(over.to_numpy(zero_copy_only=False))
+    for i in np.flatnonzero(mask):
+        value = text[int(i)].as_py()
+        issues.append(
+            RowIssue(
+                int(rows[i]),
+                column,
+                f"{value[:SHOWN_CHARS]}…",
+                f"is longer than {limit} characters",
+            )
+        )
+    return mask
+
+
+def _reader_problems(chunk: Chunk, rows: np.ndarray, issues: list[RowIssue]) -> np.ndarray:
+    """Rows the reader found a cell it would not pass on in (too long, nested JSON): each
+    is rejected with that cell's sentence; the cell itself was blanked, so no value is shown."""
+    mask = np.zeros(len(rows), dtype=bool)
+    for problem in chunk.problems:
+        where = np.flatnonzero(rows == problem.row)
+        if where.size:
+            mask[where] = True
+            issues.append(RowIssue(problem.row, problem.column, "", problem.message))
+    return mask
+
+
+def _drop_shadowed(issues: list[RowIssue], problems: Iterable[CellProblem]) -> list[RowIssue]:
+    """Issues that a blanked cell caused (e.g. "is empty") say nothing the reader's own
+    sentence does not; a whole-line problem speaks for its row alone."""
+    cells = {(p.row, p.column) for p in problems if p.column}
+    lines = {p.row for p in problems if not p.column}
+    own = {(p.row, p.column, p.message) for p in problems}
+    return [
+        i
+        for i in issues
+        if (i.row, i.column, i.message) in own
+        or ((i.row, i.column) not in cells and i.row not in lines)
+    ]
 
 
 # -- the distinct-value engine ------------------------------------------------------------------

@@ -98,6 +98,10 @@ MAX_COMPRESSION_RATIO = 100
 CSVs pack 5 to 30 times; deflate can reach about 1,000, which only a zip bomb does."""
 RATIO_FLOOR_BYTES = 1 << 20
 """Members that unpack to less than this are too small to matter, whatever their ratio."""
+MAX_SHARED_STRINGS_BYTES = 64 << 20
+"""Largest shared-strings part read. Both workbook readers hold it whole in memory (about
+three times its size at worst), whatever else they stream; a workbook of a million rows
+with two distinct texts per row stays under it."""
 
 
 def header_path(header: str) -> str:
@@ -370,8 +374,9 @@ def check_workbook(path: Path, max_bytes: int, max_unzipped_bytes: int) -> None:
     ------
     UnreadableFileError
         When the file is larger than ``max_bytes``, when its parts would unpack to more than
-        ``max_unzipped_bytes`` in all, or when a part of at least :data:`RATIO_FLOOR_BYTES`
-        would unpack to more than :data:`MAX_COMPRESSION_RATIO` times its packed size.
+        ``max_unzipped_bytes`` in all, when a part of at least :data:`RATIO_FLOOR_BYTES`
+        would unpack to more than :data:`MAX_COMPRESSION_RATIO` times its packed size, or when
+        its shared strings would unpack to more than :data:`MAX_SHARED_STRINGS_BYTES`.
     """
     size = path.stat().st_size
     if size > max_bytes:
@@ -388,6 +393,12 @@ def check_workbook(path: Path, max_bytes: int, max_unzipped_bytes: int) -> None:
         raise UnreadableFileError(
             f"{path.name} would unpack to {_size(unzipped)}, more than the "
             f"{_size(max_unzipped_bytes)} allowed; export the data as CSV instead"
+        )
+    strings = sum(m.file_size for m in members if m.filename.lower() == "xl/sharedstrings.xml")
+    if strings > MAX_SHARED_STRINGS_BYTES:
+        raise UnreadableFileError(
+            f"{path.name} holds {_size(strings)} of distinct texts, more than the "
+            f"{_size(MAX_SHARED_STRINGS_BYTES)} a workbook may; export the data as CSV instead"
         )
 
 

@@ -37,6 +37,7 @@ from reintegration.prepare import prepare_chunk
 from reintegration.questionnaire import Questionnaire
 from reintegration.reading import BatchReader, FileNote
 from reintegration.roles import Role
+from reintegration.settings import get_settings
 from reintegration.store import batches as store
 from reintegration.store.schema import batch as batch_table
 from reintegration.store.writer import BatchWriter
@@ -116,6 +117,7 @@ def ingest_file(
     timings: dict[str, float] | None = None,
     consent_recorded_elsewhere: bool = False,
     declare_with: str = "--consent-recorded-elsewhere",
+    max_rows: int | None = None,
 ) -> BatchReport:
     """Validate, code, score and store a batch file; return its report.
 
@@ -152,6 +154,9 @@ def ingest_file(
     declare_with : str, default "--consent-recorded-elsewhere"
         How this uploader makes that declaration, named in the refusal of a file without
         a consent column.
+    max_rows : int, optional
+        Most data rows the file may hold (default ``REINTEGRATION_MAX_ROWS``); a longer file
+        is refused as soon as reading passes that row, and nothing of it is stored.
 
     Raises
     ------
@@ -192,6 +197,7 @@ def ingest_file(
             timings if timings is not None else {},
             consent_recorded_elsewhere,
             declare_with,
+            max_rows if max_rows is not None else get_settings().max_rows,
         )
     except ReintegrationError as exc:
         store.mark_failed(engine, batch_id, str(exc), user.name)
@@ -226,11 +232,16 @@ def _ingest(
     timings: dict[str, float],
     consent_recorded_elsewhere: bool,
     declare_with: str,
+    max_rows: int,
 ) -> BatchReport:
     timings.update(prepare=0.0, store=0.0)
     clock = time.perf_counter()
     reader = BatchReader(
-        path, questionnaire, stream_above=STREAM_ABOVE_BYTES, block_bytes=STREAM_BLOCK_BYTES
+        path,
+        questionnaire,
+        stream_above=STREAM_ABOVE_BYTES,
+        block_bytes=STREAM_BLOCK_BYTES,
+        max_rows=max_rows,
     )
     layout = reader.layout
     check_required(layout, questionnaire, "ingest")

@@ -10,7 +10,15 @@ Row numbers are those a spreadsheet shows: the header is row 1, the first data r
 CSV is parsed by Arrow on every core, straight into dictionary-encoded columns, so a column
 with a handful of distinct answers costs four bytes a cell and is coded once per distinct
 value. Files larger than :data:`STREAM_ABOVE_BYTES` are streamed in blocks so memory stays
-bounded whatever the file size.
+bounded whatever the file size. Workbooks are read row by row too once a sheet would unpack
+beyond :data:`XLSX_IN_MEMORY_BYTES`, and JSON lines a block of lines at a time.
+
+Every format has the same limits (:mod:`reintegration.limits`): a file of more than
+``REINTEGRATION_MAX_ROWS`` data rows is refused as soon as reading gets past that row; a cell
+longer than :data:`~reintegration.limits.MAX_CELL_CHARS` characters, and a JSON value that is an
+object or an array (or a line nested too deeply to parse), is a :class:`CellProblem`: the reader
+blanks the cell and its row is rejected with a row error, the text never passed on. Reasons for
+refusing a whole file never quote a cell: they say where and what, not what the file holds.
 
 Kobo and ODK Central exports of the shipped form load as they are (see
 :mod:`reintegration.exports`): label headers, system columns, the identity of each row
@@ -22,10 +30,13 @@ workbooks too large or packed like zip bombs are refused before they are opened.
 from __future__ import annotations
 
 import csv
+import functools
+import io
+import itertools
 import json
 import re
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -47,6 +58,7 @@ from reintegration.exports import (
     match_column,
     zip_kind,
 )
+from reintegration.limits import DEFAULT_MAX_ROWS, MAX_CELL_CHARS
 from reintegration.questionnaire import Questionnaire
 
 STREAM_ABOVE_BYTES = 768 << 20
@@ -59,6 +71,13 @@ MAX_XLSX_BYTES = 200 << 20
 """Largest workbook read (DESIGN.md: XLSX up to 200 MB); larger ones should come as CSV."""
 MAX_UNZIPPED_BYTES = 4 << 30
 """Largest total a workbook's parts may unpack to (a 200 MB workbook unpacks to ~2.5 GB)."""
+XLSX_IN_MEMORY_BYTES = 128 << 20
+"""Workbooks whose largest sheet unpacks to at most this are loaded whole by calamine (fast;
+memory about the sheet's size); larger ones are streamed row by row (openpyxl's read-only
+mode: memory bounded whatever the row count, several times slower)."""
+XLSX_CHUNK_ROWS = 20_000
+JSONL_LINE_LIMIT_BYTES = 16 << 20
+"""A JSON line longer than this is no batch row (a CSV row must fit Arrow's block likewise)."""
 ID = "submission_id"
 TEXT = pa.string()
 CODES = pa.dictionary(pa.int32(), pa.string())
@@ -107,12 +126,26 @@ class Layout:
 
 
 @dataclass(frozen=True)
+class CellProblem:
+    """A cell the reader would not pass on (too long, a nested JSON value): its row is rejected.
+
+    ``column`` is the header as the file writes it, or '' when the whole line is unreadable.
+    """
+
+    row: int
+    column: str
+    message: str
+
+
+@dataclass(frozen=True)
 class Chunk:
     """A block of rows: canonical columns as Arrow arrays of text, and their row numbers."""
 
     columns: dict[str, pa.Array | pa.ChunkedArray]
     rows: pa.Array
     num_rows: int
+    problems: tuple[CellProblem, ...] = ()
+    """cells blanked by the reader; each rejects its row"""
 
 
 def map_headers(headers: list[str], questionnaire: Questionnaire, fmt: str) -> Layout:
@@ -207,6 +240,10 @@ class BatchReader:
         Largest workbook read; a larger one is refused before it is opened.
     max_unzipped_bytes : int
         Largest total a workbook's parts may declare unpacked.
+    max_rows : int
+        Most data rows read; a longer file is refused as soon as reading passes that row.
+    xlsx_in_memory_bytes : int
+        Largest sheet loaded whole; larger ones are streamed row by row.
 
     Raises
     ------
@@ -224,8 +261,12 @@ class BatchReader:
         max_unzipped_bytes: int = MAX_UNZIPPED_BYTES,
         stream_above: int = STREAM_ABOVE_BYTES,
         block_bytes: int | None = None,
+        max_rows: int = DEFAULT_MAX_ROWS,
+        xlsx_in_memory_bytes: int = XLSX_IN_MEMORY_BYTES,
     ) -> None:
         self.path = Path(path)
+        self.max_rows = max_rows
+        self._rows_read = 0
         self.stream_above = stream_above
         self.block_bytes = block_bytes
         self.questionnaire = questionnaire
@@ -242,8 +283,8 @@ class BatchReader:
             headers = self._csv_headers()
         elif self.fmt == "xlsx":
             check_workbook(self.path, max_xlsx_bytes, max_unzipped_bytes)
-            self._xlsx_rows = _xlsx_rows(self.path, questionnaire)
-            headers = [str(h) if h is not None else "" for h in self._xlsx_rows[0]]
+            self._xlsx_rows = _xlsx_rows(self.path, questionnaire, xlsx_in_memory_bytes)
+            headers = self._xlsx_rows.header
         else:
             headers = _jsonl_header(self.path)
         self.layout = map_headers(headers, questionnaire, self.fmt)
@@ -301,6 +342,7 @@ class BatchReader:
         newlines = self._text_size() > self.stream_above
         while True:
             yielded = False
+            self._rows_read = 0
             try:
                 for chunk in self._csv_chunks_as(self._encoding, newlines):
                     yielded = True
@@ -309,14 +351,56 @@ class BatchReader:
             except pa.ArrowInvalid as exc:
                 text = str(exc)
                 if yielded:
-                    raise UnreadableFileError(_arrow_reason(self.path.name, exc)) from exc
+                    raise UnreadableFileError(self._csv_reason(text)) from None
                 if "UTF8" in text and self._encoding == "utf-8":
                     self._encoding = "cp1252"
                     self._note_encoding()
-                elif "Expected" in text and "columns" in text and not newlines:
+                elif _CELL_COUNT.search(text) and not newlines:
                     newlines = True
                 else:
-                    raise UnreadableFileError(_arrow_reason(self.path.name, exc)) from exc
+                    # Arrow's message quotes the offending row: it is never passed on, and
+                    # the exception is not chained, so no traceback or log can carry it.
+                    raise UnreadableFileError(self._csv_reason(text)) from None
+
+    def _csv_reason(self, arrow_text: str) -> str:
+        """Why a CSV cannot be read, from Arrow's message but without a word of its cells."""
+        name = self.path.name
+        counts = _CELL_COUNT.search(arrow_text)
+        if counts is not None:
+            expected, got = int(counts.group(1)), int(counts.group(2))
+            row = self._first_row_with_cells(expected)
+            where = f"row {row}" if row is not None else "a row"
+            return (
+                f"{name}: {where} has {got} cell{'s' if got != 1 else ''} where the header "
+                f"has {expected}; every row needs one cell per column"
+            )
+        if "straddling" in arrow_text or "block size" in arrow_text:
+            return f"{name} has a line too long to be a batch row"
+        if "UTF8" in arrow_text or "UTF-8" in arrow_text:
+            return f"{name} is not valid text in UTF-8 or Windows Latin-1"
+        return f"{name} cannot be read as CSV"
+
+    def _first_row_with_cells(self, expected: int) -> int | None:
+        """The spreadsheet row of the first record whose cell count is not ``expected``.
+
+        Only called once a file has been refused, to say where: Arrow does not know the row.
+        """
+        csv.field_size_limit(1 << 30)
+        try:
+            with self._open_binary() as raw:
+                text = io.TextIOWrapper(
+                    raw,
+                    encoding="utf-8-sig" if self._encoding == "utf-8" else self._encoding,
+                    errors="replace",
+                    newline="",
+                )
+                records = csv.reader(text, delimiter=self._delimiter)
+                for number, record in enumerate(records, start=1):
+                    if number > 1 and max(len(record), 1) != expected:
+                        return number
+        except (csv.Error, OSError):
+            return None
+        return None
 
     def _note_encoding(self) -> None:
         self.layout.notes.append(
@@ -360,34 +444,66 @@ class BatchReader:
                 )
             start = 2
             for batch in batches:
-                yield self._chunk(batch, start)
+                self._count(batch.num_rows)
+                yield self._chunk(batch, np.arange(start, start + batch.num_rows, dtype=np.int64))
                 start += batch.num_rows
         finally:
             source.close()
 
-    def _chunk(self, batch: pa.RecordBatch | pa.Table, first_row: int) -> Chunk:
+    def _count(self, rows: int) -> None:
+        """Count rows read; refuse the file as soon as it passes ``max_rows``."""
+        self._rows_read += rows
+        if self._rows_read > self.max_rows:
+            raise UnreadableFileError(
+                f"{self.path.name} has more than {self.max_rows:,} rows; split it into files of "
+                f"at most {self.max_rows:,} rows"
+            )
+
+    def _chunk(
+        self,
+        batch: pa.RecordBatch | pa.Table,
+        row_numbers: np.ndarray,
+        problems: list[CellProblem] | None = None,
+    ) -> Chunk:
         n = batch.num_rows
         names = batch.schema.names
+        problems = list(problems or [])
+        cells: dict[str, pa.Array | pa.ChunkedArray] = {}
+        for header in names:
+            values = batch.column(names.index(header))
+            long = _too_long(values)
+            if long is not None:
+                # The cell is blanked here so no coder, report or store ever sees its text.
+                values = pc.if_else(long, pa.scalar(None, TEXT), pc.cast(values, TEXT))
+                problems.extend(
+                    CellProblem(
+                        int(row_numbers[i]),
+                        header,
+                        f"is longer than {MAX_CELL_CHARS:,} characters, the most a cell may hold",
+                    )
+                    for i in np.flatnonzero(long.to_numpy(zero_copy_only=False))
+                )
+            cells[header] = values
         columns: dict[str, pa.Array | pa.ChunkedArray] = {}
         for canonical, header in self.layout.source.items():
-            if header in names and self._want(canonical) and canonical != ID:
-                columns[canonical] = batch.column(names.index(header))
+            if header in cells and self._want(canonical) and canonical != ID:
+                columns[canonical] = cells[header]
         if self.layout.identity_columns and self._want(ID):
-            columns[ID] = coalesce_identity(
-                [batch.column(names.index(h)) for h in self.layout.identity_columns]
-            )
+            columns[ID] = coalesce_identity([cells[h] for h in self.layout.identity_columns])
         for item, choices in self.layout.split.items():
             if self._want(item):
-                columns[item] = _fold_split(
-                    {code: batch.column(names.index(h)) for code, h in choices.items()}
-                )
-        rows = pa.array(np.arange(first_row, first_row + n, dtype=np.int64))
+                columns[item] = _fold_split({code: cells[h] for code, h in choices.items()})
+        rows = pa.array(row_numbers, pa.int64())
         blank = _blank_rows(columns, n)
+        if blank is not None and problems:
+            # A row whose only cells were blanked is rejected, not skipped as empty.
+            flagged = np.isin(row_numbers, [p.row for p in problems])
+            blank = pc.and_(blank, pa.array(~flagged))
         if blank is not None:
             keep = pc.invert(blank)
             columns = {k: pc.filter(v, keep) for k, v in columns.items()}
             rows = pc.filter(rows, keep)
-        return Chunk(columns=columns, rows=rows, num_rows=len(rows))
+        return Chunk(columns=columns, rows=rows, num_rows=len(rows), problems=tuple(problems))
 
     def _want(self, canonical: str) -> bool:
         return self.wanted is None or canonical in self.wanted
@@ -410,36 +526,70 @@ class BatchReader:
 
     # -- XLSX and JSON lines -----------------------------------------------------------------
     def _records_chunk(
-        self, header: list[str], records: list[list[object]], rows: list[int]
+        self,
+        header: list[str],
+        records: list[list[object]],
+        rows: list[int],
+        problems: list[CellProblem] | None = None,
     ) -> Chunk:
+        """A chunk from rows of Python values, ``records[k][j]`` under ``header[j]``."""
         arrays = {}
+        problems = list(problems or [])
         wanted = set(self._wanted_headers())
         for j, h in enumerate(header):
-            if h in wanted:
-                arrays[h] = pa.array(
-                    [_cell_text(r[j] if j < len(r) else None) for r in records], TEXT
-                )
+            if h not in wanted:
+                continue
+            texts: list[str] = []
+            for k, record in enumerate(records):
+                value = record[j] if j < len(record) else None
+                if isinstance(value, (dict, list)):
+                    problems.append(
+                        CellProblem(
+                            rows[k], h, "holds a JSON object or array; give one value instead"
+                        )
+                    )
+                    value = None
+                texts.append(_cell_text(value))
+            arrays[h] = pa.array(texts, TEXT)
         table = pa.table(arrays) if arrays else pa.table({"_": pa.nulls(len(records), TEXT)})
-        chunk = self._chunk(table, 0)
-        return Chunk(
-            columns=chunk.columns,
-            rows=pc.take(pa.array(rows, pa.int64()), chunk.rows),
-            num_rows=chunk.num_rows,
-        )
+        return self._chunk(table, np.asarray(rows, dtype=np.int64), problems)
+
+    def _xlsx_chunks(self) -> Iterator[Chunk]:
+        source = self._xlsx_rows
+        wanted = set(self._wanted_headers())
+        picked = [j for j, h in enumerate(source.header) if h in wanted]
+        header = [source.header[j] for j in picked]
+        records: list[list[object]] = []
+        rows: list[int] = []
+        for number, row in enumerate(source.rows(), start=2):
+            self._count(1)
+            records.append([row[j] if j < len(row) else None for j in picked])
+            rows.append(number)
+            if len(records) >= XLSX_CHUNK_ROWS:
+                yield self._records_chunk(header, records, rows)
+                records, rows = [], []
+        if records or not self._rows_read:
+            yield self._records_chunk(header, records, rows)
 
     def chunks(self) -> Iterator[Chunk]:
-        """Chunks of rows in file order; all-blank rows are skipped, numbering kept."""
+        """Chunks of rows in file order; all-blank rows are skipped, numbering kept.
+
+        Raises
+        ------
+        UnreadableFileError
+            When the file turns out malformed while it is read, or passes ``max_rows``.
+        """
+        self._rows_read = 0
         if self.fmt in ("csv", "zip"):
             yield from self._csv_chunks()
         elif self.fmt == "xlsx":
-            header = [str(h) if h is not None else "" for h in self._xlsx_rows[0]]
-            body = self._xlsx_rows[1:]
-            yield self._records_chunk(header, body, list(range(2, 2 + len(body))))
+            yield from self._xlsx_chunks()
         else:
             header = _jsonl_header(self.path)
             known = set(header)
             for batch in _jsonl_batches(self.path):
-                records, rows, extra = _jsonl_rows(batch, header, self.path.name)
+                self._count(len(batch))
+                records, rows, extra, problems = _jsonl_rows(batch, header, self.path.name)
                 if extra - known:
                     first = min(n for n, r in batch if isinstance(r, dict) and set(r) - known)
                     self.layout.notes.append(
@@ -449,17 +599,35 @@ class BatchReader:
                         )
                     )
                     known |= extra
-                yield self._records_chunk(header, records, rows)
+                yield self._records_chunk(header, records, rows, problems)
 
 
-def _arrow_reason(name: str, exc: Exception) -> str:
-    text = str(exc)
-    if "Expected" in text and "columns" in text:
-        first = text.splitlines()[0]
-        return f"{name} has a row with a different number of cells than the header: {first}"
-    if "straddling" in text or "block size" in text:
-        return f"{name} has a line too long to be a batch row"
-    return f"{name} cannot be read as CSV: {text.splitlines()[0]}"
+_CELL_COUNT = re.compile(r"Expected (\d+) columns, got (\d+)")
+"""Arrow's "wrong number of cells" error; only its two numbers are ever used."""
+
+
+def _too_long(values: pa.Array | pa.ChunkedArray) -> pa.Array | None:
+    """Which cells are longer than :data:`MAX_CELL_CHARS`, or None when none is.
+
+    Dictionary columns are measured through their dictionaries (a handful of distinct
+    answers), other columns with one vectorised pass: reading pays nothing per row in Python.
+    """
+    if pa.types.is_dictionary(values.type):
+        parts = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
+        if all(
+            len(p.dictionary) == 0 or pc.max(pc.utf8_length(p.dictionary)).as_py() <= MAX_CELL_CHARS
+            for p in parts
+        ):
+            return None
+        values = pc.cast(values, TEXT)
+    elif not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+        return None
+    lengths = pc.utf8_length(values)
+    longest = pc.max(lengths).as_py()
+    if longest is None or longest <= MAX_CELL_CHARS:
+        return None
+    long = pc.fill_null(pc.greater(lengths, MAX_CELL_CHARS), False)
+    return long.combine_chunks() if isinstance(long, pa.ChunkedArray) else long
 
 
 def _blank_rows(columns: dict[str, pa.Array | pa.ChunkedArray], n: int) -> pa.Array | None:
@@ -515,48 +683,149 @@ def _cell_text(value: object) -> str:
     if hasattr(value, "isoformat"):
         text = value.isoformat()
         return text[:10] if text.endswith("T00:00:00") else text
-    if isinstance(value, (list, dict)):
-        text = json.dumps(value, ensure_ascii=False)
-    else:
-        text = str(value)
+    text = str(value)
     return text.replace("\x00", "") if "\x00" in text else text
 
 
-def _xlsx_rows(path: Path, questionnaire: Questionnaire) -> list[list[Any]]:
-    """The rows of the first sheet whose header row names a canonical column."""
-    from python_calamine import CalamineWorkbook
+class _XlsxSource:
+    """The header and the data rows of the sheet a workbook's batch is on."""
 
+    def __init__(
+        self, name: str, header: list[str], rows: Iterator[Any], reopen: Callable[[], Iterator[Any]]
+    ) -> None:
+        self.name = name
+        self.header = header
+        self._rows: Iterator[Any] | None = rows
+        self._reopen = reopen
+
+    def rows(self) -> Iterator[Any]:
+        """The data rows (sheet rows 2, 3, ...), each a sequence of cell values.
+
+        The first call goes on from the header row already read; later ones read the sheet
+        again.
+        """
+        rows = self._rows
+        self._rows = None
+        if rows is None:
+            rows = self._reopen()
+            next(rows, None)
+        while True:
+            try:
+                row = next(rows)
+            except StopIteration:
+                return
+            except Exception as exc:  # corrupt XML or zip: the libraries' own error types
+                # Their messages may quote the sheet's XML, so only the kind is kept.
+                raise UnreadableFileError(
+                    f"{self.name} is not a readable Excel workbook ({type(exc).__name__})"
+                ) from None
+            yield row
+
+
+def _xlsx_rows(path: Path, questionnaire: Questionnaire, in_memory_bytes: int) -> _XlsxSource:
+    """The first sheet whose header row names a canonical column: its header and its rows.
+
+    A workbook whose sheets all unpack to at most ``in_memory_bytes`` is read by calamine,
+    which loads a sheet whole; a larger one by openpyxl's read-only mode, which parses the
+    sheet as it is iterated, so memory stays bounded whatever the row count.
+    """
+    with zipfile.ZipFile(path) as archive:
+        sheet_bytes = max(
+            (m.file_size for m in archive.infolist() if m.filename.startswith("xl/worksheets/")),
+            default=0,
+        )
     try:
-        workbook = CalamineWorkbook.from_path(str(path))
-    except Exception as exc:  # calamine raises its own error types for corrupt workbooks
-        raise UnreadableFileError(f"{path.name} is not a readable Excel workbook: {exc}") from exc
-    for name in workbook.sheet_names:
-        rows = workbook.get_sheet_by_name(name).to_python(skip_empty_area=False)
-        headers = [str(c) for c in rows[0] if c is not None] if rows else []
-        try:
-            layout = map_headers(headers, questionnaire, "xlsx")
-        except UnreadableFileError:
-            continue
-        if layout.source or layout.split:
-            return rows
+        opener = _calamine_sheets if sheet_bytes <= in_memory_bytes else _openpyxl_sheets
+        for position, rows in enumerate(opener(path)):
+            first = next(rows, None) or []
+            headers = [str(c) for c in first if c is not None and c != ""]
+            try:
+                layout = map_headers(headers, questionnaire, "xlsx")
+            except UnreadableFileError:
+                continue
+            if layout.source or layout.split:
+                header = [str(h) if h is not None else "" for h in first]
+                return _XlsxSource(
+                    path.name,
+                    header,
+                    rows,
+                    functools.partial(_nth_sheet, opener, path, position),
+                )
+    except UnreadableFileError:
+        raise
+    except Exception as exc:  # calamine and openpyxl raise their own types for corrupt files
+        raise UnreadableFileError(
+            f"{path.name} is not a readable Excel workbook ({type(exc).__name__})"
+        ) from None
     raise UnreadableFileError(
         f"{path.name} has no sheet whose first row names a column of the batch format "
         "(submission_id, the items, ...)"
     )
 
 
+def _nth_sheet(
+    opener: Callable[[Path], Iterator[Iterator[Any]]], path: Path, position: int
+) -> Iterator[Any]:
+    return next(itertools.islice(opener(path), position, None))
+
+
+def _calamine_sheets(path: Path) -> Iterator[Iterator[Any]]:
+    from python_calamine import CalamineWorkbook
+
+    workbook = CalamineWorkbook.from_path(str(path))
+    for name in workbook.sheet_names:
+        # iter_rows hands out Python values a row at a time from calamine's loaded sheet.
+        yield iter(workbook.get_sheet_by_name(name).iter_rows())
+
+
+def _openpyxl_sheets(path: Path) -> Iterator[Iterator[Any]]:
+    from openpyxl import load_workbook
+
+    # data_only: a formula's cached value, as calamine gives it, never the formula's text.
+    workbook = load_workbook(path, read_only=True, data_only=True, keep_links=False)
+    # Not closed here: each sheet's rows read from the workbook's zip until they are dropped.
+    for sheet in workbook.worksheets:
+        # The declared dimensions are not trusted: a hostile "A1:XFD1048576" would pad
+        # every row to 16,384 cells and the sheet to a million rows.
+        sheet.reset_dimensions()  # type: ignore[union-attr]
+        yield iter(sheet.iter_rows(values_only=True))
+
+
+_NESTED = object()
+"""Stands for a JSON line nested too deeply to parse (its row is rejected, not the file)."""
+
+
 def _jsonl_batches(path: Path) -> Iterator[list[tuple[int, object]]]:
     """(line number, parsed value) of every non-blank line, :data:`JSONL_CHUNK_LINES` at a
-    time, so a file of any size is read in bounded memory."""
+    time, so a file of any size is read in bounded memory.
+
+    A line that is not JSON gives None; one nested deeper than Python's parser goes gives
+    :data:`_NESTED`.
+
+    Raises
+    ------
+    UnreadableFileError
+        When a line is longer than :data:`JSONL_LINE_LIMIT_BYTES`.
+    """
     batch: list[tuple[int, object]] = []
     with path.open("rb") as fh:
-        for number, raw in enumerate(fh, start=1):
+        number = 0
+        while raw := fh.readline(JSONL_LINE_LIMIT_BYTES + 1):
+            number += 1
+            if len(raw) > JSONL_LINE_LIMIT_BYTES:
+                raise UnreadableFileError(
+                    f"{path.name}, line {number} is longer than "
+                    f"{JSONL_LINE_LIMIT_BYTES >> 20} MB: too long to be a batch row"
+                )
             line = raw.decode("utf-8-sig" if number == 1 else "utf-8", errors="replace").strip()
             if not line:
                 continue
+            record: object
             try:
                 record = json.loads(line)
-            except json.JSONDecodeError:
+            except RecursionError:
+                record = _NESTED
+            except ValueError:  # not JSON, or a number of more digits than Python parses
                 record = None
             batch.append((number, record))
             if len(batch) >= JSONL_CHUNK_LINES:
@@ -580,19 +849,33 @@ def _jsonl_header(path: Path) -> list[str]:
 
 def _jsonl_rows(
     batch: list[tuple[int, object]], header: list[str], name: str
-) -> tuple[list[list[object]], list[int], set[str]]:
-    bad = [number for number, record in batch if not isinstance(record, dict)]
+) -> tuple[list[list[object]], list[int], set[str], list[CellProblem]]:
+    bad = [
+        number for number, record in batch if record is not _NESTED and not isinstance(record, dict)
+    ]
     if bad:
         raise UnreadableFileError(
             f"{name}, line {bad[0]}: not a JSON object ({len(bad)} such line"
             f"{'s' if len(bad) > 1 else ''})"
         )
-    records = []
-    rows = []
+    records: list[list[object]] = []
+    rows: list[int] = []
+    problems: list[CellProblem] = []
     extra: set[str] = set()
     for number, record in batch:
+        rows.append(number)
+        if record is _NESTED:
+            records.append([None] * len(header))
+            problems.append(
+                CellProblem(
+                    number,
+                    "",
+                    "the line nests objects or arrays too deeply to be read; each line must "
+                    "be one flat JSON object",
+                )
+            )
+            continue
         assert isinstance(record, dict)
         records.append([record.get(h) for h in header])
-        rows.append(number)
         extra.update(record)
-    return records, rows, extra
+    return records, rows, extra, problems

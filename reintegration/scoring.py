@@ -125,12 +125,21 @@ class _CsvOut:
         )
 
 
+def _max_rows(given: int | None) -> int:
+    if given is not None:
+        return given
+    from reintegration.settings import get_settings  # pydantic only when no cap was given
+
+    return get_settings().max_rows
+
+
 def score_file(
     path: Path | str,
     out: BinaryIO,
     index: ReintegrationIndex,
     questionnaire: Questionnaire,
     progress: Callable[[int], None] | None = None,
+    max_rows: int | None = None,
 ) -> ScoreReport:
     """Score every valid row of a batch file into ``out`` (CSV, UTF-8, no BOM).
 
@@ -145,6 +154,9 @@ def score_file(
     questionnaire : Questionnaire
     progress : callable, optional
         Called with the number of rows done after each chunk.
+    max_rows : int, optional
+        Most data rows the file may hold (default ``REINTEGRATION_MAX_ROWS``); a longer file
+        is refused as soon as reading passes that row.
 
     Returns
     -------
@@ -157,7 +169,7 @@ def score_file(
     """
     wanted = {ID_COLUMN, *questionnaire.item_ids}
     wanted |= {f.name for f in questionnaire.metadata if f.kind not in ("text", "case_number")}
-    reader = BatchReader(path, questionnaire, wanted=wanted)
+    reader = BatchReader(path, questionnaire, wanted=wanted, max_rows=_max_rows(max_rows))
     check_required(reader.layout, questionnaire, "score")
     report = ScoreReport(ignored_columns=list(reader.layout.ignored))
     writer: _CsvOut | None = None
@@ -195,7 +207,7 @@ def scored_records(
     """
     import pandas as pd
 
-    reader = BatchReader(path, questionnaire)
+    reader = BatchReader(path, questionnaire, max_rows=_max_rows(None))
     check_required(reader.layout, questionnaire, "ingest")
     report = ScoreReport(ignored_columns=list(reader.layout.ignored))
     frames = []

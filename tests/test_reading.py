@@ -164,7 +164,7 @@ def test_a_row_with_too_many_cells_makes_the_csv_unreadable(tmp_path, questionna
     path.write_text("submission_id,sex\na,female\nb,male,extra\n")
     with pytest.raises(
         UnreadableFileError,
-        match="b.csv has a row with a different number of cells than the header",
+        match="b.csv: row 3 has 3 cells where the header has 2; every row needs one cell",
     ):
         list(BatchReader(path, questionnaire).chunks())
 

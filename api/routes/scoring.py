@@ -67,7 +67,9 @@ def score_records(services: ServicesDep, user: CurrentUser, body: ScoreRequest) 
             for record in body.records:
                 fh.write(json.dumps(record, ensure_ascii=False) + "\n")
         out = io.BytesIO()
-        report = score_file(path, out, index, services.questionnaire)
+        report = score_file(
+            path, out, index, services.questionnaire, max_rows=services.settings.max_rows
+        )
         champion = services.champions.risk()
         risks = _risks(path, services.questionnaire, *champion) if champion else {}
     rows = list(csv.DictReader(io.StringIO(out.getvalue().decode("utf-8"))))
