@@ -45,10 +45,12 @@ def users_add(
 ) -> None:
     """Add a user and print their token, once: only its hash is stored."""
     from reintegration.errors import ReintegrationError
+    from reintegration.policy import cli_caller
     from reintegration.users import add_user
 
     try:
-        token = add_user(_engine(), name, role, country or None, actor=actor)
+        # No --country means every country (None); the API asks for "all" explicitly.
+        token = add_user(_engine(), name, role, country or None, caller=cli_caller(actor))
     except ReintegrationError as exc:
         _fail(str(exc))
         return
@@ -71,10 +73,11 @@ def users_revoke(
     """Remove a user; their token stops working (a running server notices within a second)."""
     from reintegration.cli import _stderr
     from reintegration.errors import ReintegrationError
+    from reintegration.policy import cli_caller
     from reintegration.users import revoke_user
 
     try:
-        revoke_user(_engine(), name, actor=actor)
+        revoke_user(_engine(), name, caller=cli_caller(actor))
     except ReintegrationError as exc:
         _fail(str(exc))
         return
@@ -84,9 +87,10 @@ def users_revoke(
 @users_app.command("list")
 def users_list() -> None:
     """List users with their role and countries (tokens are never shown again)."""
+    from reintegration.policy import CLI
     from reintegration.users import list_users
 
-    for user in list_users(_engine()):
+    for user in list_users(_engine(), caller=CLI):
         countries = ",".join(sorted(user.countries)) if user.countries else "all countries"
         typer.echo(f"{user.name}\t{user.role.value}\t{countries}")
 

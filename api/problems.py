@@ -36,6 +36,7 @@ DOMAIN_STATUS: dict[type[Exception], int] = {
     errors.UserError: 422,
     errors.IndexParameterError: 422,
     errors.ConfigurationError: 503,
+    errors.Forbidden: 403,
 }
 for _name, _status in (("PromotionRefused", 409), ("ModelError", 422), ("JobError", 422)):
     # Added to reintegration.errors by the models issue; mapped once they exist.

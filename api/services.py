@@ -21,6 +21,7 @@ from api.champions import GuardedChampions
 from api.uploads import ChampionSource, Uploads
 from reintegration.analytics import Analytics
 from reintegration.housekeeping import at_start, keep_private
+from reintegration.policy import User
 from reintegration.questionnaire import Questionnaire, load_questionnaire
 from reintegration.settings import Settings, get_settings
 from reintegration.store.engine import open_store
@@ -33,25 +34,28 @@ RISK_MODEL = "reintegration-risk"
 
 
 class ModelLifecycle(Protocol):
-    """The model registry, promotion and training jobs, as the API uses them."""
+    """The model registry, promotion and training jobs, as the API and the dashboards use
+    them. Every call but ``resolve_name`` takes the caller, which ``models/`` checks."""
 
-    def list_models(self) -> list[dict[str, Any]]: ...
+    def list_models(self, *, caller: User) -> list[dict[str, Any]]: ...
 
     def resolve_name(self, name: str) -> str: ...
 
-    def list_versions(self, name: str) -> list[dict[str, Any]]: ...
+    def list_versions(self, name: str, *, caller: User) -> list[dict[str, Any]]: ...
 
-    def model_card(self, name: str, version: int) -> str: ...
+    def model_card(self, name: str, version: int, *, caller: User) -> str: ...
+
+    def run_details(self, run_id: str, *, caller: User) -> dict[str, Any]: ...
 
     def promote(
-        self, name: str, version: int, *, reason: str | None, force: bool, actor: str
+        self, name: str, version: int, *, reason: str | None, force: bool, caller: User
     ) -> dict[str, Any]: ...
 
-    def train(self, name: str, *, actor: str, params: dict[str, Any]) -> str: ...
+    def train(self, name: str, *, caller: User, params: dict[str, Any]) -> str: ...
 
-    def get_job(self, job_id: str) -> dict[str, Any] | None: ...
+    def get_job(self, job_id: str, *, caller: User) -> dict[str, Any] | None: ...
 
-    def list_jobs(self) -> list[dict[str, Any]]: ...
+    def list_jobs(self, *, caller: User) -> list[dict[str, Any]]: ...
 
 
 class RegistryLifecycle:
@@ -62,28 +66,33 @@ class RegistryLifecycle:
         self.engine = engine
         self.settings = settings
 
-    def list_models(self) -> list[dict[str, Any]]:
+    def list_models(self, *, caller: User) -> list[dict[str, Any]]:
         from models.registry import list_models
 
-        return list_models(self.settings)
+        return list_models(self.settings, caller=caller)
 
     def resolve_name(self, name: str) -> str:
         from models.registry import resolve_name
 
         return resolve_name(name)
 
-    def list_versions(self, name: str) -> list[dict[str, Any]]:
+    def list_versions(self, name: str, *, caller: User) -> list[dict[str, Any]]:
         from models.registry import list_versions
 
-        return list_versions(name, self.settings)
+        return list_versions(name, self.settings, caller=caller)
 
-    def model_card(self, name: str, version: int) -> str:
+    def model_card(self, name: str, version: int, *, caller: User) -> str:
         from models.registry import model_card
 
-        return model_card(name, version, self.settings)
+        return model_card(name, version, self.settings, caller=caller)
+
+    def run_details(self, run_id: str, *, caller: User) -> dict[str, Any]:
+        from models.registry import run_details
+
+        return run_details(run_id, self.settings, caller=caller)
 
     def promote(
-        self, name: str, version: int, *, reason: str | None, force: bool, actor: str
+        self, name: str, version: int, *, reason: str | None, force: bool, caller: User
     ) -> dict[str, Any]:
         from models.promotion import promote
 
@@ -93,26 +102,26 @@ class RegistryLifecycle:
             version,
             reason=reason,
             force=force,
-            actor=actor,
+            caller=caller,
             settings=self.settings,
         )
 
-    def train(self, name: str, *, actor: str, params: dict[str, Any]) -> str:
+    def train(self, name: str, *, caller: User, params: dict[str, Any]) -> str:
         from models.jobs import submit_job
         from models.registry import INDEX_MODEL
 
         kind = "train-index" if name == INDEX_MODEL else "train-risk"
-        return submit_job(self.engine, kind, actor=actor, params=params)
+        return submit_job(self.engine, kind, caller=caller, params=params)
 
-    def get_job(self, job_id: str) -> dict[str, Any] | None:
+    def get_job(self, job_id: str, *, caller: User) -> dict[str, Any] | None:
         from models.jobs import get_job
 
-        return get_job(self.engine, job_id)
+        return get_job(self.engine, job_id, caller=caller)
 
-    def list_jobs(self) -> list[dict[str, Any]]:
+    def list_jobs(self, *, caller: User) -> list[dict[str, Any]]:
         from models.jobs import list_jobs
 
-        return list_jobs(self.engine)
+        return list_jobs(self.engine, caller=caller)
 
 
 @dataclass

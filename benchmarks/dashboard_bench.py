@@ -228,6 +228,7 @@ def main() -> None:
 
     import sqlalchemy as sa
 
+    from reintegration.policy import cli_caller
     from reintegration.settings import get_settings
     from reintegration.store.schema import score
     from reintegration.users import add_user, revoke_user
@@ -239,7 +240,7 @@ def main() -> None:
     version = services.champions.index()[1]
     print(f"store: {scores:,} stored scores in {args.home}; services: {built}; index {version}")
     name = f"bench-manager-{os.getpid()}"
-    token = add_user(services.engine, name, "manager", actor="dashboard_bench")
+    token = add_user(services.engine, name, "manager", caller=cli_caller("dashboard_bench"))
     base, stop, how = _serve(services)
     print(f"served by {how} at {base}")
     try:
@@ -279,7 +280,7 @@ def main() -> None:
             )
     finally:
         stop()
-        revoke_user(services.engine, name, actor="dashboard_bench")
+        revoke_user(services.engine, name, caller=cli_caller("dashboard_bench"))
 
 
 if __name__ == "__main__":

@@ -1,12 +1,18 @@
 """Who may open which page: each page declares the capabilities that open it (any one is
-enough), the role matrix of ``reintegration.roles`` decides; layouts and callbacks check it on
-the server, and the navigation lists only the pages a user may open."""
+enough) and whether it needs a session for every country (``every_country``), and
+``reintegration.policy`` decides; layouts and callbacks check it on the server, and the
+navigation lists only the pages a user may open.
+
+Every callback is wrapped by :func:`guarded`, which marks it with its rule (:data:`GUARD`);
+``dashboards.app`` refuses to build an app holding a callback without one. The domain functions
+the callbacks call check the caller again (a callback passes the session's user in)."""
 
 from __future__ import annotations
 
 import functools
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import dash
@@ -14,10 +20,38 @@ from dash import dcc, html
 from dash.exceptions import PreventUpdate
 
 from dashboards.auth import LOGIN, current_user, page_url
-from reintegration.roles import Capability, allowed
+from reintegration.errors import Forbidden
+from reintegration.policy import may
+from reintegration.roles import Capability
 from reintegration.users import User
 
 log = logging.getLogger(__name__)
+
+GUARD = "__dashboard_guard__"
+"""The attribute :func:`guarded` sets on the callbacks it wraps, holding their :class:`Guard`."""
+
+
+@dataclass(frozen=True)
+class Guard:
+    """A callback's rule: any one of ``needed``, and a session for every country if so."""
+
+    needed: tuple[Capability, ...]
+    every_country: bool = False
+
+    def admits(self, user: User | None) -> bool:
+        """Whether ``user`` (None: no session) may run the callback."""
+        return any(may(user, c, every_country=self.every_country) for c in self.needed)
+
+
+def guard_of(callback: Callable[..., Any]) -> Guard | None:
+    """The rule :func:`guarded` put on ``callback`` (or on what it wraps), or None."""
+    seen: Callable[..., Any] | None = callback
+    while seen is not None:
+        found = getattr(seen, GUARD, None)
+        if isinstance(found, Guard):
+            return found
+        seen = getattr(seen, "__wrapped__", None)
+    return None
 
 
 def capabilities(page: Mapping[str, Any]) -> tuple[Capability, ...]:
@@ -35,7 +69,7 @@ def may_open(user: User | None, page: Mapping[str, Any]) -> bool:
     needed = capabilities(page)
     if not needed:
         return True
-    return user is not None and any(allowed(user.role, c) for c in needed)
+    return Guard(needed, bool(page.get("every_country"))).admits(user)
 
 
 def navigation(user: User | None) -> list[Mapping[str, Any]]:
@@ -64,13 +98,26 @@ def not_allowed(page: Mapping[str, Any], user: User) -> html.Div:
         id="page-not-allowed",
         children=[
             html.H1("Not allowed"),
-            html.P(
-                f"The {page['name']} page is not open to your role ({user.role.value}): it is "
-                f"for the {_role_list(capabilities(page))} roles. Ask an administrator if you "
-                "need it."
-            ),
+            html.P(_refusal(page, user)),
             dcc.Link("Go to your first page", href=page_url(home_path(user))),
         ],
+    )
+
+
+def _refusal(page: Mapping[str, Any], user: User) -> str:
+    if (
+        page.get("every_country")
+        and user.countries is not None
+        and any(may(user, c) for c in capabilities(page))
+    ):
+        return (
+            f"The {page['name']} page shows every country's data, and your access is limited "
+            f"to {', '.join(sorted(user.countries))}: it needs a login that is not limited to "
+            "some countries. Ask an administrator if you need it."
+        )
+    return (
+        f"The {page['name']} page is not open to your role ({user.role.value}): it is "
+        f"for the {_role_list(capabilities(page))} roles. Ask an administrator if you need it."
     )
 
 
@@ -110,22 +157,62 @@ def page_layout(module: str) -> Callable[[Callable[..., Any]], Callable[..., Any
     return decorate
 
 
-def guarded(*needed: Capability) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Check the session again inside a callback: the user must hold one of ``needed``.
+def guarded(
+    *needed: Capability, every_country: bool = False
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Check the session again inside a callback: the user must hold one of ``needed`` (and,
+    with ``every_country``, have no country limit).
 
-    The wrapped function gets the user as its first argument. A callback asked for without
-    the right (a crafted request) changes nothing.
+    The wrapped function gets the user as its first argument and passes it to the domain
+    functions it calls (which check it again). A callback asked for without the right (a
+    crafted request), or refused by the domain (``Forbidden``), changes nothing.
     """
+    if not needed:
+        raise ValueError("guarded() needs at least one capability")
+    rule = Guard(tuple(needed), every_country)
 
     def decorate(callback: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(callback)
         def run(*args: Any, **kwargs: Any) -> Any:
             user = current_user()
-            if user is None or not any(allowed(user.role, c) for c in needed):
+            if user is None or not rule.admits(user):
                 log.warning("callback %s refused", callback.__name__)
                 raise PreventUpdate
-            return callback(user, *args, **kwargs)
+            try:
+                return callback(user, *args, **kwargs)
+            except Forbidden:
+                log.warning("callback %s refused by the domain", callback.__name__)
+                raise PreventUpdate from None
 
+        setattr(run, GUARD, rule)
         return run
 
     return decorate
+
+
+class MissingGuardError(RuntimeError):
+    """A dashboard callback was registered without :func:`guarded`."""
+
+
+def check_callbacks(callback_map: Mapping[str, Mapping[str, Any]]) -> None:
+    """Refuse an app holding a server-side callback that :func:`guarded` did not wrap.
+
+    ``callback_map`` is ``app.callback_map``. Clientside callbacks (no Python function) run in
+    the browser and reach no data; Dash's own page router is added later, at the first request,
+    and renders layouts that :func:`page_layout` gates.
+
+    Raises
+    ------
+    MissingGuardError
+        Naming the callback's function and outputs.
+    """
+    for outputs, entry in callback_map.items():
+        callback = entry.get("callback")
+        if callback is None:
+            continue
+        if guard_of(callback) is None:
+            name = getattr(callback, "__name__", "?")
+            raise MissingGuardError(
+                f"the dashboard callback {name} ({outputs[:120]}) has no rule: wrap it in "
+                "dashboards.access.guarded(<capability>) so it checks the session"
+            )

@@ -18,7 +18,7 @@ import dash
 from dash import dcc, html
 
 from dashboards import auth
-from dashboards.access import navigation
+from dashboards.access import check_callbacks, navigation
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +129,8 @@ def create_dash_app(services: Any, *, requests_pathname_prefix: str = PREFIX) ->
         register = getattr(module, "register_callbacks", None)
         if register is not None:
             register(app)
+    # A callback without a rule stops the server, as a route without one does (api/access.py).
+    check_callbacks(app.callback_map)
     app.layout = _shell
     auth.install(app.server)
     return app

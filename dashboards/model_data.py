@@ -1,17 +1,18 @@
-"""Data access of the models page: versions and cards through the server's model lifecycle (the
-API's, over ``models.registry``), and a version's run (parameters, evaluation) from the
-registry. A run never changes once logged, so its details are kept after the first read."""
+"""Data access of the models page: versions, cards and a version's run (parameters, evaluation)
+through the server's model lifecycle (the API's, over ``models.registry``), drift from
+``models.registry``. Each takes the session's user, which ``models/`` checks: a user limited to
+some countries sees no model (a model describes every country's returnees)."""
 
 from __future__ import annotations
 
-import functools
 import logging
 from typing import Any
 
 import pandas as pd
 
 from dashboards.auth import services
-from reintegration.errors import ReintegrationError
+from reintegration.errors import Forbidden, ReintegrationError
+from reintegration.users import User
 
 log = logging.getLogger(__name__)
 
@@ -30,56 +31,65 @@ def model_names() -> tuple[str, str]:
     return RISK_MODEL, INDEX_MODEL
 
 
-def versions(name: str) -> list[dict[str, Any]]:
-    """Every version of a registered model, newest first (empty when nothing is registered)."""
+def versions(name: str, user: User) -> list[dict[str, Any]]:
+    """Every version of a registered model, newest first (empty when nothing is registered).
+
+    Raises
+    ------
+    Forbidden
+        ``user`` may not see models (checked by ``models/``).
+    """
     lifecycle = getattr(services(), "lifecycle", None)
     try:
         if lifecycle is not None:
-            return list(lifecycle.list_versions(name))
+            return list(lifecycle.list_versions(name, caller=user))
         from models.registry import list_versions
 
-        return list_versions(name, services().settings)
+        return list_versions(name, services().settings, caller=user)
+    except Forbidden:
+        raise
     except ReintegrationError as exc:
         log.warning("model versions unavailable: %s", type(exc).__name__)
         return []
 
 
-def card(name: str, version: int) -> str | None:
-    """A version's model card (Markdown), or None when it has none."""
+def card(name: str, version: int, user: User) -> str | None:
+    """A version's model card (Markdown), or None when it has none.
+
+    Raises
+    ------
+    Forbidden
+        ``user`` may not see models.
+    """
     lifecycle = getattr(services(), "lifecycle", None)
     try:
         if lifecycle is not None:
-            return str(lifecycle.model_card(name, version))
+            return str(lifecycle.model_card(name, version, caller=user))
         from models.registry import model_card
 
-        return model_card(name, version, services().settings)
+        return model_card(name, version, services().settings, caller=user)
+    except Forbidden:
+        raise
     except (ReintegrationError, KeyError):
         return None
 
 
-def run_details(run_id: str | None) -> dict[str, Any]:
-    """A run's ``params`` and ``evaluation`` (the evaluation artifact; None when absent)."""
+def run_details(run_id: str | None, user: User) -> dict[str, Any]:
+    """A run's ``params`` and ``evaluation`` (the evaluation artifact; None when absent).
+
+    Raises
+    ------
+    Forbidden
+        ``user`` may not see models.
+    """
     if not run_id:
         return {"params": {}, "evaluation": None}
     lifecycle = getattr(services(), "lifecycle", None)
-    own = getattr(lifecycle, "run_details", None)
-    if own is not None:
-        return dict(own(run_id))
-    return _registry_details(services().settings.mlflow_tracking_uri, run_id)
+    if lifecycle is not None:
+        return dict(lifecycle.run_details(run_id, caller=user))
+    from models.registry import run_details as registry_details
 
-
-@functools.lru_cache(maxsize=64)
-def _registry_details(tracking_uri: str, run_id: str) -> dict[str, Any]:
-    from models import _mlflow, registry
-
-    settings = services().settings
-    if not _mlflow.store_exists(settings):
-        return {"params": {}, "evaluation": None}
-    client = _mlflow.client(settings)
-    return {
-        "params": _mlflow.params_of(client, run_id),
-        "evaluation": registry.read_json_artifact(client, run_id, registry.EVALUATION),
-    }
+    return registry_details(run_id, services().settings, caller=user)
 
 
 def weights(params: dict[str, Any]) -> pd.DataFrame:
@@ -113,10 +123,14 @@ def weights(params: dict[str, Any]) -> pd.DataFrame:
     return frame.assign(share=(frame["weight"] / totals).where(totals > 0))
 
 
-def drift(index_version: int | None) -> pd.DataFrame:
-    """Drift per item of the recent batches against an index version's reference data."""
-    from reintegration.quality import drift_by_item
+def drift(index_version: int | None, user: User) -> pd.DataFrame:
+    """Drift per item of the recent batches against an index version's reference data.
 
-    if index_version is None:  # no index registered: nothing was compared
-        return pd.DataFrame(columns=["item", "batches", "n", "psi_latest", "psi_mean", "psi_max"])
-    return drift_by_item(services().engine, model=model_names()[1], model_version=index_version)
+    Raises
+    ------
+    Forbidden
+        ``user`` may not see models (drift spans every country).
+    """
+    from models.registry import drift as registry_drift
+
+    return registry_drift(services().engine, index_version, caller=user)

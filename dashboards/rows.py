@@ -42,19 +42,18 @@ def risk_champion() -> tuple[str, int] | None:
 def worklist(
     user: User, chosen: dict[str, Any], *, limit: int = WORKLIST_ROWS
 ) -> tuple[tuple[str, int] | None, list[dict[str, Any]]]:
-    """The risk champion and its ranked rows within the user's countries and ``chosen``
-    filters (``countries``, ``sex``, ``age_group``, ``return_type``, ``band``)."""
+    """The risk champion and its ranked rows within the user's countries (the domain keeps to
+    them) and ``chosen`` filters (``countries``, ``sex``, ``age_group``, ``return_type``,
+    ``band``)."""
     champion = risk_champion()
     if champion is None:
         return None, []
-    countries = chosen.get("countries")
-    if user.countries is not None:
-        countries = user.countries if countries is None else set(countries) & user.countries
     rows = casework.worklist(
         services().engine,
+        caller=user,
         model=champion[0],
         model_version=champion[1],
-        countries=countries,
+        countries=chosen.get("countries"),
         sex=chosen.get("sex"),
         age_group=chosen.get("age_group"),
         return_type=chosen.get("return_type"),

@@ -204,11 +204,12 @@ def list_command() -> None:
 
     from models.registry import INDEX_MODEL, RISK_MODEL, list_versions
     from reintegration.errors import ReintegrationError
+    from reintegration.policy import CLI
     from reintegration.settings import get_settings
 
     try:
         settings = get_settings()
-        found = {name: list_versions(name, settings) for name in ("index", "risk")}
+        found = {name: list_versions(name, settings, caller=CLI) for name in ("index", "risk")}
     except ReintegrationError as exc:
         _root()._fail(str(exc))
     table = Table(title="Registered models", title_justify="left")
@@ -262,6 +263,7 @@ def promote_command(
     from models.promotion import promote
     from models.registry import INDEX_MODEL, resolve_name
     from reintegration.errors import PromotionRefused, ReintegrationError
+    from reintegration.policy import cli_caller
     from reintegration.settings import get_settings
 
     cli = _root()
@@ -279,7 +281,7 @@ def promote_command(
                 version,
                 reason=reason,
                 force=force,
-                actor=actor,
+                caller=cli_caller(actor),
                 settings=get_settings(),
                 progress=lambda n, total: bar.update(task, completed=n, total=total),
             )
@@ -336,9 +338,10 @@ def card_command(
     """Print the model card (Markdown) of a version."""
     from models.registry import model_card
     from reintegration.errors import ReintegrationError
+    from reintegration.policy import CLI
 
     try:
-        text = model_card(name, version)
+        text = model_card(name, version, caller=CLI)
     except ReintegrationError as exc:
         _root()._fail(str(exc))
     typer.echo(text)

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from models.index_training import train_index
 from models.promotion import promote
 from models.risk_training import train_risk
+from reintegration.policy import cli_caller
 from reintegration.settings import Settings
 
 DEMO_ACTOR = "demo"
@@ -42,7 +43,7 @@ def train_demo_models(engine: sa.Engine, settings: Settings) -> list[str]:
         risk["version"],
         reason="the demo's first early-warning model",
         force=False,
-        actor=DEMO_ACTOR,
+        caller=cli_caller(DEMO_ACTOR),
         settings=settings,
     )
     auc = risk["model"]["roc_auc"]

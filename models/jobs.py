@@ -19,7 +19,9 @@ import sqlalchemy as sa
 
 from reintegration.derive import parse_dimension_weights
 from reintegration.errors import JobError, ModelError
+from reintegration.policy import User, require
 from reintegration.questionnaire import load_questionnaire
+from reintegration.roles import Capability
 from reintegration.settings import get_settings
 from reintegration.store import jobs as store
 
@@ -65,7 +67,12 @@ def check_params(kind: str, params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def submit_job(engine: sa.Engine, kind: str, *, actor: str, params: dict[str, Any]) -> str:
+def _require(caller: User) -> None:
+    # Jobs train models on every country's returnees: MODELS, for every country.
+    require(caller, Capability.MODELS, every_country=True)
+
+
+def submit_job(engine: sa.Engine, kind: str, *, caller: User, params: dict[str, Any]) -> str:
     """Queue a training job and start its worker process; returns the job id.
 
     Parameters
@@ -73,20 +80,23 @@ def submit_job(engine: sa.Engine, kind: str, *, actor: str, params: dict[str, An
     engine : sqlalchemy.Engine
         The app's store; the worker opens the same database.
     kind : {"train-index", "train-risk"}
-    actor : str
-        Who asked (recorded, and with the model's run).
+    caller : User
+        Who asked (recorded, and with the model's run): MODELS for every country.
     params : dict
         ``train-index``: ``date_from``, ``date_to`` (ISO dates), ``dimension_weights``
         (``{"economic": 0.5, ...}`` or ``"economic=0.5,..."``); ``train-risk``: none.
 
     Raises
     ------
+    Forbidden
+        The caller may not train models (nothing is queued).
     JobError
         Invalid kind or parameters (nothing is queued).
     """
+    _require(caller)
     checked = check_params(kind, params)
     store.recover_jobs(engine)
-    job_id = store.create_job(engine, kind, actor=actor, params=checked)
+    job_id = store.create_job(engine, kind, actor=caller.name, params=checked)
     settings = get_settings()
     logs = settings.home / "jobs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -116,13 +126,27 @@ def submit_job(engine: sa.Engine, kind: str, *, actor: str, params: dict[str, An
     return job_id
 
 
-def get_job(engine: sa.Engine, job_id: str) -> dict[str, Any] | None:
-    """A job (id, kind, status, progress, message, params, result, actor, times), or None."""
+def get_job(engine: sa.Engine, job_id: str, *, caller: User) -> dict[str, Any] | None:
+    """A job (id, kind, status, progress, message, params, result, actor, times), or None.
+
+    Raises
+    ------
+    Forbidden
+        The caller may not see jobs (MODELS, for every country).
+    """
+    _require(caller)
     store.recover_jobs(engine)
     return store.get_job(engine, job_id)
 
 
-def list_jobs(engine: sa.Engine) -> list[dict[str, Any]]:
-    """Recent jobs, newest first (jobs whose worker died are marked failed first)."""
+def list_jobs(engine: sa.Engine, *, caller: User) -> list[dict[str, Any]]:
+    """Recent jobs, newest first (jobs whose worker died are marked failed first).
+
+    Raises
+    ------
+    Forbidden
+        The caller may not see jobs (MODELS, for every country).
+    """
+    _require(caller)
     store.recover_jobs(engine)
     return store.list_jobs(engine)

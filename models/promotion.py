@@ -24,6 +24,7 @@ from models.evaluation import OVERALL, index_shift, risk_metrics, risk_subgroups
 from models.hooks import score_risks
 from models.index_training import champion_index, index_records
 from reintegration.errors import ModelError, PromotionRefused
+from reintegration.policy import User
 from reintegration.questionnaire import load_questionnaire
 from reintegration.risk_features import GROUPS
 from reintegration.settings import Settings, get_settings
@@ -169,7 +170,7 @@ def promote(
     *,
     reason: str | None,
     force: bool,
-    actor: str,
+    caller: User,
     settings: Settings | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
@@ -187,8 +188,8 @@ def promote(
         Why; required for an index version and with ``force``.
     force : bool
         Promote a risk model the gate refuses.
-    actor : str
-        Who promotes (audited).
+    caller : User
+        Who promotes (audited): MODELS for every country (``registry.require_models``).
     settings : Settings, optional
     progress : callable, optional
         Rescoring progress: called with (rows done, rows to do).
@@ -201,11 +202,15 @@ def promote(
 
     Raises
     ------
+    Forbidden
+        The caller may not promote models.
     PromotionRefused
         A risk model below the champion by more than the tolerance (names metric and group).
     ModelError
         Unknown model or version, the version is already champion, or a reason is missing.
     """
+    registry.require_models(caller)
+    actor = caller.name
     settings = settings or get_settings()
     name = registry.resolve_name(name)
     reason = (reason or "").strip() or None

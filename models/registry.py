@@ -21,10 +21,14 @@ from typing import TYPE_CHECKING, Any
 from models import _mlflow
 from reintegration.errors import ModelError
 from reintegration.index import ReintegrationIndex
+from reintegration.policy import User, require
 from reintegration.questionnaire import load_questionnaire
+from reintegration.roles import Capability
 from reintegration.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    import pandas as pd
+    import sqlalchemy as sa
     from mlflow import MlflowClient
     from mlflow.entities.model_registry import ModelVersion
 
@@ -261,8 +265,33 @@ def read_json_artifact(client: MlflowClient, run_id: str, file_name: str) -> Any
     return json.loads(text) if text is not None else None
 
 
-def list_versions(name: str, settings: Settings | None = None) -> list[dict[str, Any]]:
+def require_models(caller: User) -> None:
+    """Refuse unless ``caller`` may see models: MODELS, for every country (a model is trained
+    on every country's returnees, and its card and metrics describe them all).
+
+    Raises
+    ------
+    Forbidden
+    """
+    require(caller, Capability.MODELS, every_country=True)
+
+
+def list_versions(
+    name: str, settings: Settings | None = None, *, caller: User
+) -> list[dict[str, Any]]:
     """Every version of a registered model, newest first.
+
+    Parameters
+    ----------
+    name : str
+    settings : Settings, optional
+    caller : User
+        Who asks (see :func:`require_models`).
+
+    Raises
+    ------
+    Forbidden
+        The caller may not see models.
 
     Returns
     -------
@@ -271,6 +300,7 @@ def list_versions(name: str, settings: Settings | None = None) -> list[dict[str,
         epoch), metrics (the run's), run_id, description. Empty when nothing is registered
         (or there is no tracking store yet, which this does not create).
     """
+    require_models(caller)
     settings = settings or get_settings()
     name = resolve_name(name)
     if not _mlflow.store_exists(settings):
@@ -304,12 +334,18 @@ def list_versions(name: str, settings: Settings | None = None) -> list[dict[str,
     return out
 
 
-def list_models(settings: Settings | None = None) -> list[dict[str, Any]]:
-    """Both registered models: name, short name, versions, champion and challenger versions."""
+def list_models(settings: Settings | None = None, *, caller: User) -> list[dict[str, Any]]:
+    """Both registered models: name, short name, versions, champion and challenger versions.
+
+    Raises
+    ------
+    Forbidden
+        The caller may not see models (:func:`require_models`).
+    """
     settings = settings or get_settings()
     out = []
     for short, name in SHORT_NAMES.items():
-        versions = list_versions(name, settings)
+        versions = list_versions(name, settings, caller=caller)
         by_alias = {a: v["version"] for v in versions for a in v["aliases"]}
         out.append(
             {
@@ -323,14 +359,17 @@ def list_models(settings: Settings | None = None) -> list[dict[str, Any]]:
     return out
 
 
-def model_card(name: str, version: int, settings: Settings | None = None) -> str:
+def model_card(name: str, version: int, settings: Settings | None = None, *, caller: User) -> str:
     """The Markdown model card of a version.
 
     Raises
     ------
+    Forbidden
+        The caller may not see models (:func:`require_models`).
     ModelError
         When the version does not exist or has no card.
     """
+    require_models(caller)
     settings = settings or get_settings()
     name = resolve_name(name)
     if not _mlflow.store_exists(settings):
@@ -341,6 +380,55 @@ def model_card(name: str, version: int, settings: Settings | None = None) -> str
     if text is None:
         raise ModelError(f"{found.name} version {version} has no model card")
     return text
+
+
+def run_details(run_id: str, settings: Settings | None = None, *, caller: User) -> dict[str, Any]:
+    """A version's run: its ``params`` and ``evaluation`` (metrics overall and per subgroup,
+    with their n, and calibration; None when absent).
+
+    Raises
+    ------
+    Forbidden
+        The caller may not see models (:func:`require_models`).
+    """
+    require_models(caller)
+    settings = settings or get_settings()
+    if not _mlflow.store_exists(settings):
+        return {"params": {}, "evaluation": None}
+    # A run never changes once logged, so its details are kept after the first read.
+    key = (_mlflow.tracking_uri(settings), run_id)
+    if key not in _RUNS:
+        client = _mlflow.client(settings)
+        if len(_RUNS) >= _RUNS_KEPT:
+            _RUNS.clear()
+        _RUNS[key] = {
+            "params": _mlflow.params_of(client, run_id),
+            "evaluation": read_json_artifact(client, run_id, EVALUATION),
+        }
+    return dict(_RUNS[key])
+
+
+_RUNS: dict[tuple[str, str], dict[str, Any]] = {}
+_RUNS_KEPT = 64
+
+
+def drift(engine: sa.Engine, index_version: int | None, *, caller: User) -> pd.DataFrame:
+    """Drift per item of the recent batches (every country's) against an index version's
+    reference data (:func:`reintegration.quality.drift_by_item`).
+
+    Raises
+    ------
+    Forbidden
+        The caller may not see models (:func:`require_models`).
+    """
+    import pandas as pd
+
+    from reintegration.quality import drift_by_item
+
+    require_models(caller)
+    if index_version is None:  # no index registered: nothing was compared
+        return pd.DataFrame(columns=["item", "batches", "n", "psi_latest", "psi_mean", "psi_max"])
+    return drift_by_item(engine, model=INDEX_MODEL, model_version=index_version)
 
 
 def ensure_builtin_index(settings: Settings | None = None) -> int:

@@ -16,6 +16,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from reintegration.policy import User, require
+from reintegration.roles import Capability
 from reintegration.store.batches import rejected_rows
 from reintegration.store.engine import for_reading
 from reintegration.store.schema import audit, batch
@@ -136,6 +138,7 @@ def batch_rejected(engine: sa.Engine, batch_id: str) -> list[Any]:
 def audit_entries(
     engine: sa.Engine,
     *,
+    caller: User,
     action: str | None = None,
     actor: str | None = None,
     limit: int = 100,
@@ -146,6 +149,8 @@ def audit_entries(
     Parameters
     ----------
     engine : sqlalchemy.Engine
+    caller : User
+        Who reads: an administrator without a country limit (the trail spans every country).
     action, actor : str, optional
         Only entries of this action (``upload``, ``erase``, ``user_add``, ...) or actor.
     limit, offset : int
@@ -156,7 +161,13 @@ def audit_entries(
     list of dict
         ``id, at, actor, action, batch_id, target, detail``; ``detail`` holds counts and ids,
         never answers.
+
+    Raises
+    ------
+    Forbidden
+        The caller is not an administrator for every country.
     """
+    require(caller, Capability.ADMIN, every_country=True)
     query = sa.select(audit).order_by(audit.c.id.desc())
     if action is not None:
         query = query.where(audit.c.action == action)

@@ -15,7 +15,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from reintegration.people_csv import csv_text
+from reintegration.policy import require
 from reintegration.questionnaire import load_questionnaire
+from reintegration.roles import Capability
 from reintegration.store.engine import for_reading
 from reintegration.store.schema import audit, returnee, risk, score, submission
 from reintegration.users import User
@@ -67,14 +69,21 @@ def returnee_detail(engine: sa.Engine, key: str, user: User) -> dict[str, Any] |
     key : str
         The returnee's key (HMAC of the case number, 64 hex digits; ``key:`` prefix allowed).
     user : User
-        Who asks; a returnee outside their countries is not found.
+        Who asks (ROW_LEVEL); a returnee outside their countries is not found. A read that
+        finds someone is audited (``returnee_read``, the key as target).
 
     Returns
     -------
     dict or None
         ``key, sex, age_at_return, child, return_type, country, rounds, risk``; None when
         there is no such returnee or the user may not see their country.
+
+    Raises
+    ------
+    Forbidden
+        The user's role may not see row-level data.
     """
+    require(user, Capability.ROW_LEVEL)
     key = key.strip().lower().removeprefix("key:").strip()
     reader = for_reading(engine)
     with reader.connect() as conn:
@@ -109,6 +118,7 @@ def returnee_detail(engine: sa.Engine, key: str, user: User) -> dict[str, Any] |
             .where(risk.c.returnee_key == key)
             .order_by(risk.c.model, risk.c.model_version)
         ).all()
+    _audit_read(engine, user, "returnee_read", person.key, {"rounds": len(rounds)})
     by_submission: dict[int, list[dict[str, Any]]] = {}
     for row in scores:
         by_submission.setdefault(row.submission_pk, []).append(
@@ -163,6 +173,7 @@ def returnee_detail(engine: sa.Engine, key: str, user: User) -> dict[str, Any] |
 def worklist(
     engine: sa.Engine,
     *,
+    caller: User,
     model: str,
     model_version: int,
     countries: Collection[str] | None = None,
@@ -178,6 +189,9 @@ def worklist(
     Parameters
     ----------
     engine : sqlalchemy.Engine
+    caller : User
+        Who asks (ROW_LEVEL); the rows stay within their countries whatever ``countries``
+        says. The read is audited (``worklist_read``, with the number of rows).
     model, model_version : str, int
         The risk model (registered name) and the version whose rows to rank (the champion).
     countries, sex, age_group, return_type, band : collections of str, optional
@@ -190,7 +204,15 @@ def worklist(
     list of dict
         ``key, country, sex, age_group, return_type, submission_id, interview_date,
         probability, band, weakest_dimension, reasons`` (items with their question).
+
+    Raises
+    ------
+    Forbidden
+        The caller's role may not see row-level data.
     """
+    require(caller, Capability.ROW_LEVEL)
+    if caller.countries is not None:
+        countries = caller.countries if countries is None else set(countries) & caller.countries
     r, p, s = returnee.c, risk.c, submission.c
     query = (
         sa.select(
@@ -221,6 +243,13 @@ def worklist(
         query = query.where(r.child.in_(children))
     with for_reading(engine).connect() as conn:
         rows = conn.execute(query.limit(limit).offset(offset)).all()
+    _audit_read(
+        engine,
+        caller,
+        "worklist_read",
+        f"{model} v{model_version}",
+        {"rows": len(rows), "offset": offset},
+    )
     return [
         {
             "key": row.returnee_key,
@@ -321,6 +350,19 @@ def _export_cells(row: Any) -> list[str]:
 
 def _csv_lines(rows: Any) -> str:
     return csv_text(rows)
+
+
+def _audit_read(
+    engine: sa.Engine, caller: User, action: str, target: str, detail: dict[str, Any]
+) -> None:
+    # Reads of row-level data are audited like changes: who, what (a pseudonymous key or a
+    # model), and counts; never case numbers or answers.
+    with engine.begin() as conn:
+        conn.execute(
+            audit.insert().values(
+                at=datetime.now(UTC), actor=caller.name, action=action, target=target, detail=detail
+            )
+        )
 
 
 def record_export(engine: sa.Engine, actor: str, what: str, detail: dict[str, Any]) -> None:

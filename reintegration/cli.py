@@ -330,16 +330,18 @@ def _build_demo(engine, settings, folder, *, returnees, rounds, seed) -> None:  
 
 def _demo_tokens(engine) -> dict[str, str]:  # type: ignore[no-untyped-def]
     from reintegration.errors import UserError
+    from reintegration.policy import cli_caller
     from reintegration.users import add_user, revoke_user
 
     tokens = {}
+    demo = cli_caller("demo")
     for role in DEMO_ROLES:
         name = f"demo-{role}"
         try:
-            revoke_user(engine, name, actor="demo")
+            revoke_user(engine, name, caller=demo)
         except UserError:
             pass  # the first run: nobody to revoke
-        tokens[role] = add_user(engine, name, role, actor="demo")
+        tokens[role] = add_user(engine, name, role, caller=demo)
     return tokens
 
 

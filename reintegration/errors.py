@@ -62,3 +62,7 @@ class JobError(ReintegrationError):
 
 class DemoError(ReintegrationError):
     """The demo cannot set up its data folder or its server (a foreign folder, a taken port)."""
+
+
+class Forbidden(ReintegrationError):
+    """The caller's role or country limit does not allow what they asked for."""

@@ -7,33 +7,39 @@ costs one indexed query and the store never holds a usable token.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
 from reintegration.coding import country_codes
 from reintegration.errors import UserError
-from reintegration.roles import Role
+from reintegration.policy import User, require
+from reintegration.roles import Capability, Role
 from reintegration.store.engine import for_reading
 from reintegration.store.schema import app_user, audit
 
 TOKEN_BYTES = 32
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
+NAME_RULE = (
+    "a user name has 1 to 64 characters: letters, digits, dot, underscore, @ or hyphen, "
+    "starting with a letter or digit"
+)
 
-
-@dataclass(frozen=True)
-class User:
-    """Who holds a token: name, role, and the countries it is limited to (None: all)."""
-
-    name: str
-    role: Role
-    countries: frozenset[str] | None
-
-    def sees_country(self, country: str | None) -> bool:
-        """Whether this user's scope includes ``country``."""
-        return self.countries is None or country in self.countries
+__all__ = [
+    "NAME_PATTERN",
+    "TOKEN_BYTES",
+    "User",
+    "add_user",
+    "authenticate",
+    "check_name",
+    "list_users",
+    "revoke_user",
+    "token_hash",
+    "user_by_token_hash",
+]
 
 
 def token_hash(token: str) -> str:
@@ -52,11 +58,38 @@ def _countries(countries: Iterable[str] | None) -> list[str] | None:
         return None
     codes = sorted({c.strip().upper() for c in countries})
     if not codes:
-        return None
+        # An empty list used to mean every country: a form left blank made an unlimited user.
+        raise UserError(
+            "the list of countries is empty: give at least one country code, or none at all "
+            "for every country"
+        )
     for code in codes:
         if code not in country_codes():
             raise UserError(f"{code!r} is not a country code; use the three-letter ISO code")
     return codes
+
+
+def check_name(name: str) -> str:
+    """``name`` without surrounding blanks, when it is a safe user name.
+
+    Names appear in URLs (``DELETE /users/{name}``), the audit trail and log lines, so they
+    are kept to :data:`NAME_PATTERN`.
+
+    Raises
+    ------
+    UserError
+        A name outside the pattern, with the rule.
+
+    Examples
+    --------
+    >>> check_name(" amina.d@sen ")
+    'amina.d@sen'
+    """
+    name = name.strip()
+    if not NAME_PATTERN.fullmatch(name):
+        shown = name if len(name) <= 64 else name[:64] + "…"
+        raise UserError(f"{shown!r} cannot be a user name: {NAME_RULE}")
+    return name
 
 
 def add_user(
@@ -65,7 +98,7 @@ def add_user(
     role: Role | str,
     countries: Iterable[str] | None = None,
     *,
-    actor: str = "cli",
+    caller: User,
 ) -> str:
     """Create a user and return their token (shown once; only its hash is stored).
 
@@ -73,12 +106,13 @@ def add_user(
     ----------
     engine : sqlalchemy.Engine
     name : str
-        A unique name, 1 to 200 characters.
+        A unique name matching :data:`NAME_PATTERN` (1 to 64 letters, digits, ``._@-``).
     role : Role or str
     countries : iterable of str, optional
-        ISO 3166-1 alpha-3 codes the token is limited to; None or empty: every country.
-    actor : str
-        Who adds the user (audited).
+        ISO 3166-1 alpha-3 codes the token is limited to; None: every country. An empty
+        collection is refused (it used to mean every country).
+    caller : User
+        Who adds the user: an administrator without a country limit (audited as the actor).
 
     Returns
     -------
@@ -87,12 +121,13 @@ def add_user(
 
     Raises
     ------
+    Forbidden
+        The caller is not an administrator for every country.
     UserError
-        An empty or taken name, an unknown role or country code.
+        A bad or taken name, an unknown role, an empty list or an unknown country code.
     """
-    name = name.strip()
-    if not name or len(name) > 200:
-        raise UserError("a user name must have 1 to 200 characters")
+    require(caller, Capability.ADMIN, every_country=True)
+    name = check_name(name)
     try:
         role = Role(role)
     except ValueError:
@@ -118,7 +153,7 @@ def add_user(
         conn.execute(
             audit.insert().values(
                 at=now,
-                actor=actor,
+                actor=caller.name,
                 action="user_add",
                 target=name,
                 detail={"role": role.value, "countries": codes},
@@ -127,21 +162,26 @@ def add_user(
     return token
 
 
-def revoke_user(engine: sa.Engine, name: str, *, actor: str = "cli") -> None:
+def revoke_user(engine: sa.Engine, name: str, *, caller: User) -> None:
     """Remove a user; their token stops working at once.
+
+    Any stored name can be revoked, including one made before names were restricted.
 
     Raises
     ------
+    Forbidden
+        The caller is not an administrator for every country.
     UserError
         No such user.
     """
+    require(caller, Capability.ADMIN, every_country=True)
     with engine.begin() as conn:
         removed = conn.execute(app_user.delete().where(app_user.c.name == name)).rowcount
         if not removed:
             raise UserError(f"there is no user named {name!r}")
         conn.execute(
             audit.insert().values(
-                at=datetime.now(UTC), actor=actor, action="user_revoke", target=name
+                at=datetime.now(UTC), actor=caller.name, action="user_revoke", target=name
             )
         )
 
@@ -171,8 +211,15 @@ def authenticate(engine: sa.Engine, token: str) -> User | None:
     return user_by_token_hash(engine, token_hash(token))
 
 
-def list_users(engine: sa.Engine) -> list[User]:
-    """Every user, by name (tokens are never returned: they are not stored)."""
+def list_users(engine: sa.Engine, *, caller: User) -> list[User]:
+    """Every user, by name (tokens are never returned: they are not stored).
+
+    Raises
+    ------
+    Forbidden
+        The caller is not an administrator for every country.
+    """
+    require(caller, Capability.ADMIN, every_country=True)
     with for_reading(engine).connect() as conn:
         rows = conn.execute(
             sa.select(app_user.c.name, app_user.c.role, app_user.c.countries).order_by(

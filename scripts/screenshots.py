@@ -75,6 +75,7 @@ def _own_server(returnees: int) -> Iterator[tuple[str, str]]:
         from api.app import create_app
         from reintegration.index import ReintegrationIndex
         from reintegration.ingest import ingest_file
+        from reintegration.policy import cli_caller
         from reintegration.questionnaire import load_questionnaire
         from reintegration.settings import get_settings
         from reintegration.store.engine import open_store
@@ -93,7 +94,7 @@ def _own_server(returnees: int) -> Iterator[tuple[str, str]]:
             secret=settings.secret_key_bytes(),
             uploader="field-team",
         )
-        token = add_user(engine, "screenshots", "admin", actor="screenshots")
+        token = add_user(engine, "screenshots", "admin", caller=cli_caller("screenshots"))
         engine.dispose()
         services = _services(settings)
         port = _free_port()

@@ -4,6 +4,7 @@ the audit trail."""
 from __future__ import annotations
 
 from reintegration import batch_views
+from reintegration.policy import CLI
 
 
 def test_batches_are_listed_newest_first_and_by_uploader(engine, ingest, batch_file):
@@ -51,8 +52,8 @@ def test_the_audit_trail_is_newest_first_and_filtered(engine, ingest, batch_file
     ingest(batch_file({}), "amina")
     ingest(batch_file({}), "omar")
 
-    uploads = batch_views.audit_entries(engine, action="upload")
-    omar = batch_views.audit_entries(engine, actor="omar")
+    uploads = batch_views.audit_entries(engine, caller=CLI, action="upload")
+    omar = batch_views.audit_entries(engine, caller=CLI, actor="omar")
 
     assert [e["actor"] for e in uploads] == ["omar", "amina"]
     assert {e["action"] for e in omar} == {"upload"}

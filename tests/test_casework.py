@@ -100,10 +100,16 @@ def test_the_worklist_ranks_one_versions_rows_and_filters(stored):
     add_risk(stored, 1, {"A": 0.3, "B": 0.8, "C": 0.6})
     add_risk(stored, 2, {"A": 0.9})
 
-    ranked = casework.worklist(stored, model="risk", model_version=1)
-    senegal = casework.worklist(stored, model="risk", model_version=1, countries={"SEN"})
-    children = casework.worklist(stored, model="risk", model_version=1, age_group={"child"})
-    high = casework.worklist(stored, model="risk", model_version=1, band={"high"}, limit=1)
+    ranked = casework.worklist(stored, caller=EVERYWHERE, model="risk", model_version=1)
+    senegal = casework.worklist(
+        stored, caller=EVERYWHERE, model="risk", model_version=1, countries={"SEN"}
+    )
+    children = casework.worklist(
+        stored, caller=EVERYWHERE, model="risk", model_version=1, age_group={"child"}
+    )
+    high = casework.worklist(
+        stored, caller=EVERYWHERE, model="risk", model_version=1, band={"high"}, limit=1
+    )
 
     assert [(r["key"], r["probability"]) for r in ranked] == [
         (key("B"), 0.8),

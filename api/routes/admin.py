@@ -16,6 +16,7 @@ from reintegration.users import User, add_user, list_users, revoke_user
 
 router = APIRouter(tags=["administration"])
 
+# Wider than the names that can be made now: names stored before the rule stay revocable.
 UserName = Annotated[str, Path(min_length=1, max_length=200)]
 
 
@@ -36,7 +37,7 @@ def whoami(user: CurrentUser) -> Any:
 @router.get("/users", response_model=list[UserOut], summary="Users", name="list_users")
 def list_users_route(services: ServicesDep, user: CurrentUser) -> Any:
     """Every user with their role and countries (tokens are never shown again)."""
-    return [_out(u) for u in list_users(services.engine)]
+    return [_out(u) for u in list_users(services.engine, caller=user)]
 
 
 @router.post(
@@ -48,16 +49,20 @@ def list_users_route(services: ServicesDep, user: CurrentUser) -> Any:
     responses=problem_responses(409, 422),
 )
 def add_user_route(services: ServicesDep, user: CurrentUser, body: UserCreate) -> Any:
-    """Add a user; the answer holds their token, shown this once (only its hash is stored)."""
-    name = body.name.strip()
-    if any(u.name == name for u in list_users(services.engine)):
+    """Add a user; the answer holds their token, shown this once (only its hash is stored).
+
+    ``countries`` is a non-empty list of ISO3 codes, or ``"all"``: an empty list is refused
+    (it once made a token for every country)."""
+    name = body.name
+    if any(u.name == name for u in list_users(services.engine, caller=user)):
         raise ApiProblem(409, f"a user named {name!r} already exists: revoke it first")
+    codes = body.country_codes()
     try:
-        token = add_user(services.engine, name, body.role, body.countries, actor=user.name)
+        token = add_user(services.engine, name, body.role, codes, caller=user)
     except UserError as exc:
         status = 409 if "already exists" in str(exc) else 422
         raise ApiProblem(status, str(exc)) from None
-    countries = sorted({c.strip().upper() for c in body.countries or []}) or None
+    countries = None if codes is None else sorted({c.strip().upper() for c in codes})
     return {
         "name": name,
         "role": body.role,
@@ -77,10 +82,10 @@ def add_user_route(services: ServicesDep, user: CurrentUser, body: UserCreate) -
 )
 def revoke_user_route(services: ServicesDep, user: CurrentUser, name: UserName) -> Response:
     """Remove a user; their token stops working at once."""
-    if not any(u.name == name for u in list_users(services.engine)):
+    if not any(u.name == name for u in list_users(services.engine, caller=user)):
         raise ApiProblem(404, f"there is no user named {name!r}")
     try:
-        revoke_user(services.engine, name, actor=user.name)
+        revoke_user(services.engine, name, caller=user)
     except UserError as exc:
         raise ApiProblem(404, str(exc)) from None
     services.tokens.clear()  # the token stops working here at once, not a second later
@@ -98,5 +103,5 @@ def list_audit(
 ) -> Any:
     """Who did what, when, on which batch or model, newest first (never answers)."""
     return batch_views.audit_entries(
-        services.engine, action=action, actor=actor, limit=limit, offset=offset
+        services.engine, caller=user, action=action, actor=actor, limit=limit, offset=offset
     )

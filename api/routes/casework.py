@@ -85,6 +85,7 @@ def get_worklist(
     _, version = champion
     items = casework.worklist(
         services.engine,
+        caller=user,
         model=services.risk_model_name,
         model_version=version,
         countries=countries,

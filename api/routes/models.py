@@ -25,6 +25,7 @@ from api.schemas.models import (
 )
 from api.services import Services
 from reintegration.errors import ReintegrationError
+from reintegration.users import User
 
 router = APIRouter(tags=["models"])
 
@@ -50,9 +51,9 @@ def _registered(services: Services, name: str) -> str:
         raise ApiProblem(404, str(exc)) from None
 
 
-def _version(services: Services, registered: str, version: int) -> dict[str, Any]:
+def _version(services: Services, user: User, registered: str, version: int) -> dict[str, Any]:
     """A registered version's entry; 404 when the model has no such version."""
-    for entry in services.lifecycle.list_versions(registered):
+    for entry in services.lifecycle.list_versions(registered, caller=user):
         if entry["version"] == version:
             return entry
     raise ApiProblem(404, f"{registered} has no version {version}")
@@ -61,7 +62,7 @@ def _version(services: Services, registered: str, version: int) -> dict[str, Any
 @router.get("/models", response_model=list[ModelSummary], summary="Registered models")
 def list_models(services: ServicesDep, user: CurrentUser) -> Any:
     """The registered models, with their champion and challenger versions."""
-    return services.lifecycle.list_models()
+    return services.lifecycle.list_models(caller=user)
 
 
 @router.get(
@@ -72,7 +73,7 @@ def list_models(services: ServicesDep, user: CurrentUser) -> Any:
 )
 def list_model_versions(services: ServicesDep, user: CurrentUser, name: Name) -> Any:
     """Every version of a model: label, aliases (champion, challenger), metrics, run."""
-    return services.lifecycle.list_versions(_registered(services, name))
+    return services.lifecycle.list_versions(_registered(services, name), caller=user)
 
 
 @router.get(
@@ -90,8 +91,8 @@ def get_model_card(
     """The model card of a version: data, metrics overall and per subgroup (small groups
     suppressed), intended use."""
     registered = _registered(services, name)
-    _version(services, registered, version)
-    card = services.lifecycle.model_card(registered, version)
+    _version(services, user, registered, version)
+    card = services.lifecycle.model_card(registered, version, caller=user)
     return PlainTextResponse(card, media_type="text/markdown; charset=utf-8")
 
 
@@ -112,7 +113,7 @@ def train_model(
     202 with the job's id; follow it at ``/jobs/{id}``."""
     registered = _registered(services, name)
     job_id = services.lifecycle.train(
-        registered, actor=user.name, params=(body or TrainRequest()).params
+        registered, caller=user, params=(body or TrainRequest()).params
     )
     accepted = JobAccepted(job_id=job_id, status_url=f"/api/v1/jobs/{job_id}")
     return JSONResponse(
@@ -137,11 +138,11 @@ def promote_model_version(
     the tolerance overall or in any subgroup (409 names the metric and the group unless
     ``force``); an index version needs a reason and records how figures would move."""
     registered = _registered(services, name)
-    if CHAMPION in _version(services, registered, version).get("aliases", []):
+    if CHAMPION in _version(services, user, registered, version).get("aliases", []):
         raise ApiProblem(409, f"{registered} version {version} is already the champion")
     reason = body.reason.strip() if body.reason else None
     result = services.lifecycle.promote(
-        registered, version, reason=reason or None, force=body.force, actor=user.name
+        registered, version, reason=reason or None, force=body.force, caller=user
     )
     services.champions.refresh()
     services.versions.invalidate()  # a new index champion changes the default answers
@@ -152,7 +153,7 @@ def promote_model_version(
 @router.get("/jobs", response_model=list[Job], summary="Jobs, newest first")
 def list_jobs(services: ServicesDep, user: CurrentUser) -> Any:
     """Training and rescoring jobs with their status and progress."""
-    return services.lifecycle.list_jobs()
+    return services.lifecycle.list_jobs(caller=user)
 
 
 @router.get(
@@ -164,7 +165,7 @@ def list_jobs(services: ServicesDep, user: CurrentUser) -> Any:
 def get_job(services: ServicesDep, user: CurrentUser, job_id: JobId) -> Any:
     """Status (queued, running, done, failed), progress from 0 to 1, and the result (the
     registered version) or the reason it failed."""
-    job = services.lifecycle.get_job(job_id)
+    job = services.lifecycle.get_job(job_id, caller=user)
     if job is None:
         raise ApiProblem(404, f"there is no job {job_id}")
     return job

@@ -24,6 +24,7 @@ dash.register_page(
     title="Admin · Reintegration",
     order=9,
     capability=Capability.ADMIN,
+    every_country=True,
 )
 
 PAGE = "admin"
@@ -39,18 +40,18 @@ AUDIT_COLUMNS = (
 )
 
 
-def _users() -> list[dict[str, Any]]:
+def _users(user: User) -> list[dict[str, Any]]:
     return [
         {
             "name": u.name,
             "role": u.role.value,
             "countries": ", ".join(sorted(u.countries)) if u.countries else "all",
         }
-        for u in list_users(services().engine)
+        for u in list_users(services().engine, caller=user)
     ]
 
 
-def _audit() -> list[dict[str, Any]]:
+def _audit(user: User) -> list[dict[str, Any]]:
     return [
         {
             "at": entry["at"].strftime("%Y-%m-%d %H:%M:%S") if entry["at"] else "",
@@ -60,12 +61,12 @@ def _audit() -> list[dict[str, Any]]:
             "batch_id": entry["batch_id"] or "",
             "detail": json.dumps(entry["detail"], ensure_ascii=False) if entry["detail"] else "",
         }
-        for entry in batch_views.audit_entries(services().engine, limit=AUDIT_ROWS)
+        for entry in batch_views.audit_entries(services().engine, caller=user, limit=AUDIT_ROWS)
     ]
 
 
-def _user_options() -> list[dict[str, str]]:
-    return [{"label": f"{u['name']} ({u['role']})", "value": u["name"]} for u in _users()]
+def _user_options(user: User) -> list[dict[str, str]]:
+    return [{"label": f"{u['name']} ({u['role']})", "value": u["name"]} for u in _users(user)]
 
 
 @page_layout(__name__)
@@ -78,7 +79,7 @@ def layout(user: User, **_: str) -> html.Div:
                 className="section",
                 children=[
                     html.H2("Users"),
-                    table(f"{PAGE}-users-table", _users(), USER_COLUMNS, page_size=10),
+                    table(f"{PAGE}-users-table", _users(user), USER_COLUMNS, page_size=10),
                     html.H2("Add a user"),
                     html.Div(
                         className="page-controls",
@@ -87,7 +88,7 @@ def layout(user: User, **_: str) -> html.Div:
                                 className="filter",
                                 children=[
                                     html.Label("Name", htmlFor=f"{PAGE}-name-input"),
-                                    dcc.Input(id=f"{PAGE}-name-input", type="text", maxLength=200),
+                                    dcc.Input(id=f"{PAGE}-name-input", type="text", maxLength=64),
                                 ],
                             ),
                             html.Div(
@@ -108,7 +109,8 @@ def layout(user: User, **_: str) -> html.Div:
                                 className="filter",
                                 children=[
                                     html.Label(
-                                        "Countries (ISO codes, comma-separated; empty: all)",
+                                        "Countries (ISO codes, comma-separated; "
+                                        "empty: every country)",
                                         htmlFor=f"{PAGE}-countries-input",
                                     ),
                                     dcc.Input(id=f"{PAGE}-countries-input", type="text"),
@@ -122,7 +124,7 @@ def layout(user: User, **_: str) -> html.Div:
                     html.Div(
                         className="page-controls",
                         children=[
-                            dcc.Dropdown(id=f"{PAGE}-revoke-input", options=_user_options()),
+                            dcc.Dropdown(id=f"{PAGE}-revoke-input", options=_user_options(user)),
                             dcc.ConfirmDialogProvider(
                                 html.Button("Revoke", className="button-secondary"),
                                 id=f"{PAGE}-revoke-confirm",
@@ -143,7 +145,7 @@ def layout(user: User, **_: str) -> html.Div:
                     ),
                     table(
                         f"{PAGE}-audit-table",
-                        _audit(),
+                        _audit(user),
                         AUDIT_COLUMNS,
                         page_size=15,
                         filter_action="native",
@@ -166,7 +168,7 @@ def register_callbacks(app: dash.Dash) -> None:
         State(f"{PAGE}-countries-input", "value"),
         prevent_initial_call=True,
     )
-    @guarded(Capability.ADMIN)
+    @guarded(Capability.ADMIN, every_country=True)
     def add(
         user: User, clicks: int, name: str | None, role: str | None, countries: str | None
     ) -> tuple[Any, ...]:
@@ -174,9 +176,8 @@ def register_callbacks(app: dash.Dash) -> None:
             raise PreventUpdate
         codes = [c for c in (countries or "").replace(";", ",").split(",") if c.strip()]
         try:
-            token = add_user(
-                services().engine, name or "", role or "", codes or None, actor=user.name
-            )
+            # The form's blank field means every country; add_user checks the caller.
+            token = add_user(services().engine, name or "", role or "", codes or None, caller=user)
         except UserError as exc:
             message: Any = html.P(
                 f"Not added: {exc}.", className="notice notice-refused", id=f"{PAGE}-add-error"
@@ -191,7 +192,7 @@ def register_callbacks(app: dash.Dash) -> None:
                     html.Div(token, className="token", id=f"{PAGE}-new-token"),
                 ],
             )
-        return message, _users(), _user_options(), _audit()
+        return message, _users(user), _user_options(user), _audit(user)
 
     @app.callback(
         Output(f"{PAGE}-revoke-result", "children"),
@@ -202,7 +203,7 @@ def register_callbacks(app: dash.Dash) -> None:
         State(f"{PAGE}-revoke-input", "value"),
         prevent_initial_call=True,
     )
-    @guarded(Capability.ADMIN)
+    @guarded(Capability.ADMIN, every_country=True)
     def revoke(user: User, clicks: int | None, name: str | None) -> tuple[Any, ...]:
         if not clicks or not name:
             raise PreventUpdate
@@ -214,11 +215,11 @@ def register_callbacks(app: dash.Dash) -> None:
             )
         else:
             try:
-                revoke_user(services().engine, name, actor=user.name)
+                revoke_user(services().engine, name, caller=user)
             except UserError as exc:
                 message = html.P(f"Not revoked: {exc}.", className="notice notice-refused")
             else:
                 message = html.P(
                     f"{name} is revoked: their token no longer works.", className="notice"
                 )
-        return message, _users(), _user_options(), _audit()
+        return message, _users(user), _user_options(user), _audit(user)

@@ -28,6 +28,7 @@ dash.register_page(
     title="Models · Reintegration",
     order=6,
     capability=Capability.MODELS,
+    every_country=True,
 )
 
 PAGE = "models"
@@ -57,8 +58,8 @@ def _name(kind: str) -> str:
     return risk if kind == "risk" else index
 
 
-def _version_options(kind: str) -> tuple[list[dict[str, Any]], int | None]:
-    found = model_data.versions(_name(kind))
+def _version_options(kind: str, user: User) -> tuple[list[dict[str, Any]], int | None]:
+    found = model_data.versions(_name(kind), user)
     options = [
         {
             "label": f"v{v['version']}"
@@ -76,7 +77,7 @@ def _version_options(kind: str) -> tuple[list[dict[str, Any]], int | None]:
 @page_layout(__name__)
 def layout(user: User, model: str | None = None, version: str | None = None, **_: str) -> html.Div:
     kind = model if model in KINDS else "risk"
-    options, default = _version_options(kind)
+    options, default = _version_options(kind, user)
     wanted = int(version) if version and version.isdigit() else None
     chosen = wanted if wanted in {o["value"] for o in options} else default
     return html.Div(
@@ -144,9 +145,9 @@ def layout(user: User, model: str | None = None, version: str | None = None, **_
     )
 
 
-def _version_rows(kind: str) -> list[dict[str, Any]]:
+def _version_rows(kind: str, user: User) -> list[dict[str, Any]]:
     rows = []
-    for v in model_data.versions(_name(kind)):
+    for v in model_data.versions(_name(kind), user):
         metrics = v.get("metrics") or {}
         if kind == "risk" and metrics.get("roc_auc") is not None:
             headline_text = f"ROC AUC {metrics['roc_auc']:.3f}"
@@ -168,9 +169,9 @@ def _version_rows(kind: str) -> list[dict[str, Any]]:
     return rows
 
 
-def _champion_index() -> tuple[int | None, str]:
+def _champion_index(user: User) -> tuple[int | None, str]:
     """The champion index's registry version and label (what drift compares against)."""
-    for v in model_data.versions(_name("index")):
+    for v in model_data.versions(_name("index"), user):
         if "champion" in (v.get("aliases") or []):
             return int(v["version"]), str(v.get("label") or "")
     label = data.champion_label() or data.resolve_version(FilterState()).index_version or ""
@@ -200,13 +201,14 @@ def _subgroups(evaluation: dict[str, Any], min_cell: int) -> pd.DataFrame:
     return pd.DataFrame(shown, columns=["group", "n", SUBGROUP_METRIC])
 
 
-def _view(kind: str, version: int | None) -> dict[str, Any]:
-    """Everything the page shows of one version, as frames and texts."""
+def _view(kind: str, version: int | None, user: User) -> dict[str, Any]:
+    """Everything the page shows of one version, as frames and texts (``user`` is checked by
+    ``models/`` on every read)."""
     name = _name(kind)
-    found = next((v for v in model_data.versions(name) if int(v["version"]) == version), None)
-    details = model_data.run_details(found.get("run_id") if found else None)
+    found = next((v for v in model_data.versions(name, user) if int(v["version"]) == version), None)
+    details = model_data.run_details(found.get("run_id") if found else None, user)
     evaluation = details.get("evaluation") or {}
-    index_version, index_label = _champion_index()
+    index_version, index_label = _champion_index(user)
     if kind == "index" and found is not None:
         index_version, index_label = version, str(found.get("label") or index_label)
     return {
@@ -220,7 +222,7 @@ def _view(kind: str, version: int | None) -> dict[str, Any]:
         "subgroups": _subgroups(evaluation, data.min_cell())
         if evaluation.get("subgroups")
         else pd.DataFrame(columns=["group", "n", SUBGROUP_METRIC]),
-        "drift": model_data.drift(index_version),
+        "drift": model_data.drift(index_version, user),
         "index_label": index_label,
         "name": name,
     }
@@ -236,12 +238,12 @@ def register_callbacks(app: dash.Dash) -> None:
         Input(f"{PAGE}-model-control", "value"),
         State(f"{PAGE}-version-control", "value"),
     )
-    @guarded(Capability.MODELS)
+    @guarded(Capability.MODELS, every_country=True)
     def pick_model(user: User, kind: str, current: int | None) -> tuple[Any, ...]:
         kind = kind if kind in KINDS else "risk"
-        options, default = _version_options(kind)
+        options, default = _version_options(kind, user)
         keep = current if current in {o["value"] for o in options} else default
-        return options, keep, _version_rows(kind)
+        return options, keep, _version_rows(kind, user)
 
     @app.callback(
         Output(f"{PAGE}-headlines", "children"),
@@ -257,10 +259,10 @@ def register_callbacks(app: dash.Dash) -> None:
         Input(f"{PAGE}-version-control", "value"),
         State(f"{PAGE}-model-control", "value"),
     )
-    @guarded(Capability.MODELS)
+    @guarded(Capability.MODELS, every_country=True)
     def show(user: User, version: int | None, kind: str) -> tuple[Any, ...]:
         kind = kind if kind in KINDS else "risk"
-        view = _view(kind, version)
+        view = _view(kind, version, user)
         query = f"?model={kind}" + (f"&version={version}" if version else "")
         risk_style = {} if kind == "risk" else {"display": "none"}
         index_style = {"display": "none"} if kind == "risk" else {}
@@ -323,7 +325,7 @@ def register_callbacks(app: dash.Dash) -> None:
             for row in weights.to_dict("records")
         ]
         card = (
-            model_data.card(view["name"], int(found["version"]))
+            model_data.card(view["name"], int(found["version"]), user)
             or "This version has no model card."
         )
         return (
@@ -351,12 +353,12 @@ def _register_download(app: dash.Dash, name: str) -> None:
         State(f"{PAGE}-model-control", "value"),
         prevent_initial_call=True,
     )
-    @guarded(Capability.MODELS)
+    @guarded(Capability.MODELS, every_country=True)
     def download(user: User, clicks: int, version: int | None, kind: str) -> Any:
         if not clicks:
             raise PreventUpdate
         kind = kind if kind in KINDS else "risk"
-        view = _view(kind, version)
+        view = _view(kind, version, user)
         frame = view[name].assign(
             model=view["name"], model_version=version, index_version=view["index_label"]
         )

@@ -23,7 +23,9 @@ from api.uploads import Uploads
 from reintegration.analytics import Analytics
 from reintegration.errors import ReintegrationError
 from reintegration.index import ReintegrationIndex
+from reintegration.policy import User, cli_caller, require
 from reintegration.questionnaire import Questionnaire
+from reintegration.roles import Capability
 from reintegration.settings import Settings
 from reintegration.store.engine import open_store
 from reintegration.users import add_user
@@ -56,15 +58,21 @@ class ModelError(ReintegrationError):
     """Stand-in for reintegration.errors.ModelError until the models issue lands."""
 
 
+def _models(caller: User) -> None:
+    """The check models/ makes on every lifecycle call (models.registry.require_models)."""
+    require(caller, Capability.MODELS, every_country=True)
+
+
 @dataclass
 class FakeLifecycle:
-    """An in-memory registry answering like models/ does."""
+    """An in-memory registry answering like models/ does, its caller checks included."""
 
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
     promoted: list[tuple[str, int, str | None, bool, str]] = field(default_factory=list)
     refuse: str | None = None
 
-    def list_models(self) -> list[dict[str, Any]]:
+    def list_models(self, *, caller: User) -> list[dict[str, Any]]:
+        _models(caller)
         return [
             {"name": INDEX_MODEL, "short_name": "index", "versions": 1, "champion": 1},
             {"name": RISK_MODEL, "short_name": "risk", "versions": 0, "champion": None},
@@ -77,7 +85,8 @@ class FakeLifecycle:
             raise _model_error(f"there is no model named {name!r}: use index or risk")
         return names[name]
 
-    def list_versions(self, name: str) -> list[dict[str, Any]]:
+    def list_versions(self, name: str, *, caller: User) -> list[dict[str, Any]]:
+        _models(caller)
         return [
             {
                 "version": number,
@@ -91,18 +100,26 @@ class FakeLifecycle:
             for number, aliases in ((3, ["challenger"]), (2, []), (1, ["champion"]))
         ]
 
-    def model_card(self, name: str, version: int) -> str:
+    def model_card(self, name: str, version: int, *, caller: User) -> str:
+        _models(caller)
         return f"# {name} version {version}\n"
 
+    def run_details(self, run_id: str, *, caller: User) -> dict[str, Any]:
+        _models(caller)
+        return {"params": {}, "evaluation": None}
+
     def promote(
-        self, name: str, version: int, *, reason: str | None, force: bool, actor: str
+        self, name: str, version: int, *, reason: str | None, force: bool, caller: User
     ) -> dict[str, Any]:
+        _models(caller)
         if self.refuse and not force:
             raise _model_error(self.refuse, "PromotionRefused")
-        self.promoted.append((name, version, reason, force, actor))
+        self.promoted.append((name, version, reason, force, caller.name))
         return {"name": name, "version": version, "promoted": True}
 
-    def train(self, name: str, *, actor: str, params: dict[str, Any]) -> str:
+    def train(self, name: str, *, caller: User, params: dict[str, Any]) -> str:
+        _models(caller)
+        actor = caller.name
         job_id = f"job-{len(self.jobs) + 1}"
         self.jobs[job_id] = {
             "id": job_id,
@@ -113,10 +130,12 @@ class FakeLifecycle:
         }
         return job_id
 
-    def get_job(self, job_id: str) -> dict[str, Any] | None:
+    def get_job(self, job_id: str, *, caller: User) -> dict[str, Any] | None:
+        _models(caller)
         return self.jobs.get(job_id)
 
-    def list_jobs(self) -> list[dict[str, Any]]:
+    def list_jobs(self, *, caller: User) -> list[dict[str, Any]]:
+        _models(caller)
         return list(self.jobs.values())
 
 
@@ -195,7 +214,7 @@ def build_stack(
         risk_model_name=RISK_MODEL,
     )
     tokens = {
-        who: add_user(engine, who, role, countries, actor="tests")
+        who: add_user(engine, who, role, countries, caller=cli_caller("tests"))
         for who, (role, countries) in CALLERS.items()
     }
     app = create_app(services, dashboard=False)

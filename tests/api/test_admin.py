@@ -31,7 +31,9 @@ def test_an_admin_adds_a_user_whose_token_works_at_once(fresh):
 
 
 def test_a_taken_name_is_409(fresh):
-    response = fresh.post(USERS, "admin", json={"name": "analyst", "role": "analyst"})
+    response = fresh.post(
+        USERS, "admin", json={"name": "analyst", "role": "analyst", "countries": "all"}
+    )
 
     assert response.status_code == 409
     assert response.json()["detail"] == "a user named 'analyst' already exists: revoke it first."
@@ -49,7 +51,7 @@ def test_an_unknown_country_is_422(fresh):
 
 
 def test_an_unknown_role_is_422(fresh):
-    response = fresh.post(USERS, "admin", json={"name": "x", "role": "boss"})
+    response = fresh.post(USERS, "admin", json={"name": "x", "role": "boss", "countries": "all"})
 
     assert response.status_code == 422
     assert response.json()["detail"].startswith("body field role: ")
@@ -73,7 +75,7 @@ def test_revoking_an_unknown_user_is_404(fresh):
 
 
 def test_the_audit_trail_shows_who_did_what(fresh):
-    fresh.post(USERS, "admin", json={"name": "new", "role": "manager"})
+    fresh.post(USERS, "admin", json={"name": "new", "role": "manager", "countries": "all"})
     fresh.delete(f"{USERS}/new", "admin")
 
     entries = fresh.get("/api/v1/audit", "admin", params={"actor": "admin"}).json()
@@ -90,10 +92,11 @@ def test_a_token_revoked_elsewhere_stops_within_the_cache_lifetime(fresh):
     import time
 
     from api.caches import TOKEN_TTL_S
+    from reintegration.policy import CLI
     from reintegration.users import revoke_user
 
     assert fresh.get("/api/v1/me", "manager").status_code == 200
-    revoke_user(fresh.services.engine, "manager", actor="cli")  # as the command line does
+    revoke_user(fresh.services.engine, "manager", caller=CLI)  # as the command line does
     time.sleep(TOKEN_TTL_S)
 
     assert fresh.get("/api/v1/me", "manager").status_code == 401

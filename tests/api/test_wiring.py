@@ -13,6 +13,7 @@ from pydantic import SecretStr
 
 from api.app import create_app
 from api.services import build_services
+from reintegration.policy import CLI
 from reintegration.settings import Settings
 from reintegration.store.schema import drift, score
 from reintegration.users import add_user
@@ -32,7 +33,7 @@ class Real:
         self.services = build_services(settings)
         self.app = create_app(self.services, dashboard=False)
         self.client = TestClient(self.app)
-        self.tokens = {"analyst": add_user(self.services.engine, "analyst", "analyst")}
+        self.tokens = {"analyst": add_user(self.services.engine, "analyst", "analyst", caller=CLI)}
 
     def auth(self, who, headers):
         return {**headers, "Authorization": f"Bearer {self.tokens[who]}"}

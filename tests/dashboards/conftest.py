@@ -17,8 +17,9 @@ import sqlalchemy as sa
 
 from reintegration.index import ReintegrationIndex
 from reintegration.ingest import ingest_file
+from reintegration.policy import CLI, User, require
 from reintegration.questionnaire import load_questionnaire
-from reintegration.roles import Role
+from reintegration.roles import Capability, Role
 from reintegration.settings import Settings
 from reintegration.store.engine import open_store
 from reintegration.store.schema import returnee, risk, submission
@@ -48,27 +49,37 @@ class FixedChampions:
         return None
 
 
+def _models(caller: User) -> None:
+    """The check models/ makes on every lifecycle call (models.registry.require_models)."""
+    require(caller, Capability.MODELS, every_country=True)
+
+
 @dataclass
 class NoRegistry:
-    """The model lifecycle of a server whose registry has nothing yet (or what a test puts in)."""
+    """The model lifecycle of a server whose registry has nothing yet (or what a test puts in),
+    with the caller checks of models/."""
 
     versions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     cards: dict[tuple[str, int], str] = field(default_factory=dict)
     runs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    def list_models(self) -> list[dict[str, Any]]:
+    def list_models(self, *, caller: User) -> list[dict[str, Any]]:
+        _models(caller)
         return [{"name": name} for name in self.versions]
 
     def resolve_name(self, name: str) -> str:
         return name
 
-    def list_versions(self, name: str) -> list[dict[str, Any]]:
+    def list_versions(self, name: str, *, caller: User) -> list[dict[str, Any]]:
+        _models(caller)
         return self.versions.get(name, [])
 
-    def model_card(self, name: str, version: int) -> str:
+    def model_card(self, name: str, version: int, *, caller: User) -> str:
+        _models(caller)
         return self.cards[(name, version)]
 
-    def run_details(self, run_id: str) -> dict[str, Any]:
+    def run_details(self, run_id: str, *, caller: User) -> dict[str, Any]:
+        _models(caller)
         return self.runs.get(run_id, {"params": {}, "evaluation": None})
 
 
@@ -228,12 +239,12 @@ class Dashboard:
 
 
 def make_users(services: Any) -> dict[str, str]:
-    tokens = {role.value: add_user(services.engine, role.value, role) for role in Role}
+    tokens = {role.value: add_user(services.engine, role.value, role, caller=CLI) for role in Role}
     tokens["scoped-manager"] = add_user(
-        services.engine, "scoped-manager", Role.MANAGER, [SCOPED_COUNTRY]
+        services.engine, "scoped-manager", Role.MANAGER, [SCOPED_COUNTRY], caller=CLI
     )
     tokens["scoped-analyst"] = add_user(
-        services.engine, "scoped-analyst", Role.ANALYST, [SCOPED_COUNTRY]
+        services.engine, "scoped-analyst", Role.ANALYST, [SCOPED_COUNTRY], caller=CLI
     )
     return tokens
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from dashboards.auth import SESSION_COOKIE, SESSION_SECONDS, session_secret, session_value
+from reintegration.policy import cli_caller
 from reintegration.roles import Role
 from reintegration.users import revoke_user
 from tests.dashboards.conftest import Client, response_text
@@ -117,7 +118,7 @@ def test_revoking_a_user_ends_their_session_at_once(own_dashboard):
     client = Client(own_dashboard)
     client.login("analyst")
     assert client.http.get("/dashboard/worklist").status_code == 200
-    revoke_user(own_dashboard.services.engine, "analyst", actor="test")
+    revoke_user(own_dashboard.services.engine, "analyst", caller=cli_caller("test"))
     assert client.http.get("/dashboard/worklist").status_code == 302
     assert client.callback("overview-query.data", {}).status_code == 401
 

@@ -21,6 +21,7 @@ from dashboards.auth import (
     csrf_for,
     session_secret,
 )
+from reintegration.policy import CLI, cli_caller
 from reintegration.sessions import close_session, open_session, session_user
 from reintegration.store.schema import app_user, audit, dashboard_session
 from reintegration.users import add_user, revoke_user, token_hash
@@ -211,16 +212,16 @@ def test_a_session_past_its_expiry_opens_nothing(own_dashboard):
 def test_revoking_a_user_ends_the_sessions_they_opened(own_dashboard):
     client = Client(own_dashboard)
     client.login("analyst")
-    revoke_user(own_dashboard.services.engine, "analyst", actor="test")
+    revoke_user(own_dashboard.services.engine, "analyst", caller=cli_caller("test"))
     # A user of that name added again holds another token: the old session stays dead.
-    add_user(own_dashboard.services.engine, "analyst", "analyst")
+    add_user(own_dashboard.services.engine, "analyst", "analyst", caller=CLI)
 
     assert client.http.get("/dashboard/worklist").status_code == 302
     assert client.callback("overview-query.data", {}).status_code == 401
 
 
 def test_sessions_open_check_close_and_expire_in_the_store(engine):
-    add_user(engine, "ana", "analyst", ["SEN"])
+    add_user(engine, "ana", "analyst", ["SEN"], caller=CLI)
     with engine.connect() as conn:
         digest = conn.execute(sa.select(app_user.c.token_sha256)).scalar_one()
     now = datetime.now(UTC)
@@ -257,7 +258,7 @@ def two_servers(engine, tmp_path: Path, questionnaire) -> Iterator[tuple[Any, An
     from tests.api.conftest import SECRET, FakeChampions, FakeLifecycle
 
     url = engine.url.render_as_string(hide_password=False)
-    token = add_user(engine, "analyst", "analyst")
+    token = add_user(engine, "analyst", "analyst", caller=CLI)
     built = []
     for name in ("a", "b"):
         settings = Settings(

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
+from reintegration.policy import cli_caller
 from reintegration.settings import Settings, get_settings
 
 RETURNEES = 2500
@@ -143,7 +144,7 @@ def trained(tmp_path_factory, panel, panel_store, mlflow_template) -> Trained:
         risk["version"],
         reason=None,
         force=False,
-        actor="session",
+        caller=cli_caller("session"),
         settings=settings,
     )
     # A deliberately degraded model: the same pipeline fitted to shuffled outcomes.

@@ -11,6 +11,7 @@ import pytest
 from models import registry
 from models.jobs import get_job, list_jobs, submit_job
 from reintegration.errors import JobError
+from reintegration.policy import CLI, cli_caller
 from reintegration.store.jobs import INTERRUPTED
 
 WAIT_S = 240
@@ -19,7 +20,7 @@ WAIT_S = 240
 def wait_for(engine, job_id, statuses=("done", "failed")):
     deadline = time.monotonic() + WAIT_S
     while time.monotonic() < deadline:
-        job = get_job(engine, job_id)
+        job = get_job(engine, job_id, caller=CLI)
         if job["status"] in statuses:
             return job
         time.sleep(0.3)
@@ -29,15 +30,17 @@ def wait_for(engine, job_id, statuses=("done", "failed")):
 def test_training_jobs_run_in_processes_of_their_own(registry_home):
     """One job registers a version; another, started alongside, fails and says why."""
     settings, engine = registry_home
-    before = {v["version"] for v in registry.list_versions("index", settings)}
+    before = {v["version"] for v in registry.list_versions("index", settings, caller=CLI)}
     good = submit_job(
         engine,
         "train-index",
-        actor="officer",
+        caller=cli_caller("officer"),
         params={"date_from": "2024-01-01", "dimension_weights": ""},
     )
-    bad = submit_job(engine, "train-index", actor="officer", params={"date_from": "2031-01-01"})
-    job = get_job(engine, good)
+    bad = submit_job(
+        engine, "train-index", caller=cli_caller("officer"), params={"date_from": "2031-01-01"}
+    )
+    job = get_job(engine, good, caller=CLI)
     assert job["status"] in ("queued", "running", "done") and job["pid"] != os.getpid()
     job = wait_for(engine, good)
     assert job["status"] == "done", job["message"]
@@ -48,22 +51,22 @@ def test_training_jobs_run_in_processes_of_their_own(registry_home):
     assert failed["message"] == (
         "weights need at least 30 returnees with an interview in the data window; there are 0"
     )
-    after = {v["version"] for v in registry.list_versions("index", settings)}
+    after = {v["version"] for v in registry.list_versions("index", settings, caller=CLI)}
     assert after - before == {job["result"]["version"]}  # the failed job registered nothing
     assert job["result"]["label"] == f"rss-v{job['result']['version']}-derived"
-    assert {j["id"] for j in list_jobs(engine)} == {good, bad}
+    assert {j["id"] for j in list_jobs(engine, caller=CLI)} == {good, bad}
 
 
 def test_a_killed_worker_leaves_a_failed_job_and_no_model(registry_home):
     settings, engine = registry_home
-    before = len(registry.list_versions("risk", settings))
-    job_id = submit_job(engine, "train-risk", actor="officer", params={})
+    before = len(registry.list_versions("risk", settings, caller=CLI))
+    job_id = submit_job(engine, "train-risk", caller=cli_caller("officer"), params={})
     running = wait_for(engine, job_id, statuses=("running", "done", "failed"))
     assert running["status"] == "running", running["message"]
     os.kill(running["pid"], signal.SIGKILL)
     job = wait_for(engine, job_id, statuses=("failed",))
     assert job["message"] == INTERRUPTED
-    assert len(registry.list_versions("risk", settings)) == before
+    assert len(registry.list_versions("risk", settings, caller=CLI)) == before
 
 
 @pytest.mark.parametrize(
@@ -95,5 +98,5 @@ def test_a_killed_worker_leaves_a_failed_job_and_no_model(registry_home):
 def test_bad_parameters_queue_nothing(registry_home, kind, params, message):
     _, engine = registry_home
     with pytest.raises(JobError, match=message):
-        submit_job(engine, kind, actor="officer", params=params)
-    assert list_jobs(engine) == []
+        submit_job(engine, kind, caller=cli_caller("officer"), params=params)
+    assert list_jobs(engine, caller=CLI) == []

@@ -11,6 +11,7 @@ from models import _mlflow, registry
 from models.index_training import train_index
 from models.promotion import promote
 from models.serving import Champions
+from reintegration.policy import CLI, cli_caller
 from reintegration.settings import Settings
 from reintegration.store.engine import create_store_engine
 from tests.conftest import _absent
@@ -49,10 +50,10 @@ def test_the_registry_runs_on_postgresql(mlflow_uri, panel_store, tmp_path):
         done["version"],
         reason="on PostgreSQL",
         force=False,
-        actor="ci",
+        caller=cli_caller("ci"),
         settings=settings,
     )
-    versions = {v["version"]: v for v in registry.list_versions("index", settings)}
+    versions = {v["version"]: v for v in registry.list_versions("index", settings, caller=CLI)}
     assert versions[done["version"]]["aliases"] == ["champion"]
     assert versions[done["version"]]["label"] == done["label"]
     _, label, version = Champions(settings).index()

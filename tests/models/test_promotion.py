@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from models import _mlflow, registry
 from models.promotion import promote
 from reintegration.errors import ModelError, PromotionRefused
+from reintegration.policy import CLI, cli_caller
 from reintegration.store.data_version import read_data_version
 from reintegration.store.engine import for_reading
 from tests.models.conftest import count
@@ -42,7 +43,7 @@ def test_a_model_trained_on_shuffled_outcomes_is_refused_naming_the_metric(regis
             trained.degraded_version,
             reason=None,
             force=False,
-            actor="officer",
+            caller=cli_caller("officer"),
             settings=settings,
         )
     message = str(refused.value)
@@ -68,7 +69,7 @@ def test_force_needs_a_reason(registry_home, trained):
             trained.degraded_version,
             reason="  ",
             force=True,
-            actor="officer",
+            caller=cli_caller("officer"),
             settings=settings,
         )
 
@@ -81,7 +82,7 @@ def test_force_with_a_reason_overrides_the_gate_and_is_audited(registry_home, tr
         trained.degraded_version,
         reason="testing the worklist",
         force=True,
-        actor="officer",
+        caller=cli_caller("officer"),
         settings=settings,
     )
     assert done["forced"] and done["refusals"]
@@ -110,7 +111,7 @@ def test_an_index_version_needs_a_reason(registry_home, trained):
             trained.index["version"],
             reason=None,
             force=False,
-            actor="officer",
+            caller=cli_caller("officer"),
             settings=settings,
         )
     assert champion(settings, "rss-index") == 1
@@ -131,7 +132,7 @@ def test_promoting_an_index_rescores_keeps_old_scores_and_shows_the_shift(regist
         version,
         reason="weights from our own field data",
         force=False,
-        actor="officer",
+        caller=cli_caller("officer"),
         settings=settings,
         progress=lambda n, total: seen.append((n, total)),
     )
@@ -159,7 +160,9 @@ def test_promoting_an_index_rescores_keeps_old_scores_and_shows_the_shift(regist
     assert overall["sustainable_change"] is not None
     assert any(r["group"].startswith("sex=") for r in done["rows"])
     assert champion(settings, "rss-index") == version
-    aliases = {v["version"]: v["aliases"] for v in registry.list_versions("index", settings)}
+    aliases = {
+        v["version"]: v["aliases"] for v in registry.list_versions("index", settings, caller=CLI)
+    }
     assert aliases[version] == ["champion"] and aliases[1] == []
     _, target, detail = audits(engine, "promote")[-1]
     assert (
@@ -171,9 +174,23 @@ def test_promoting_an_index_rescores_keeps_old_scores_and_shows_the_shift(regist
 def test_promoting_back_rescores_only_what_is_new(registry_home, trained):
     settings, engine = registry_home
     version = trained.index["version"]
-    promote(engine, "index", version, reason="derived", force=False, actor="a", settings=settings)
+    promote(
+        engine,
+        "index",
+        version,
+        reason="derived",
+        force=False,
+        caller=cli_caller("a"),
+        settings=settings,
+    )
     done = promote(
-        engine, "index", 1, reason="back to v1", force=False, actor="a", settings=settings
+        engine,
+        "index",
+        1,
+        reason="back to v1",
+        force=False,
+        caller=cli_caller("a"),
+        settings=settings,
     )
     assert done["rescored"] == 0
     assert champion(settings, "rss-index") == 1
@@ -191,7 +208,7 @@ def test_the_champion_cannot_be_promoted_again(registry_home, trained):
             trained.risk["version"],
             reason=None,
             force=False,
-            actor="a",
+            caller=cli_caller("a"),
             settings=settings,
         )
 
@@ -199,4 +216,6 @@ def test_the_champion_cannot_be_promoted_again(registry_home, trained):
 def test_an_unknown_version_is_named(registry_home):
     settings, engine = registry_home
     with pytest.raises(ModelError, match="rss-index has no version 42"):
-        promote(engine, "index", 42, reason="x", force=False, actor="a", settings=settings)
+        promote(
+            engine, "index", 42, reason="x", force=False, caller=cli_caller("a"), settings=settings
+        )

@@ -11,6 +11,7 @@ from models import _mlflow, registry
 from models.index_training import train_index
 from models.risk_training import train_risk
 from reintegration.errors import ModelError
+from reintegration.policy import CLI
 
 
 def test_derived_weights_follow_the_truth(trained):
@@ -40,20 +41,20 @@ def test_the_index_run_records_its_provenance(registry_home, trained):
     for dim in ("economic", "social", "psychosocial"):
         assert 0 < run.data.metrics[f"explained_variance/{dim}"] < 1
     assert registry.read_json_artifact(client, version.run_id, registry.REFERENCE)
-    card = registry.model_card("index", trained.index["version"], settings)
+    card = registry.model_card("index", trained.index["version"], settings, caller=CLI)
     assert "## Against the champion (rss-v1-provisional)" in card
     assert "| sex=female |" in card
 
 
 def test_a_window_without_interviews_is_refused(registry_home):
     settings, engine = registry_home
-    before = len(registry.list_versions("index", settings))
+    before = len(registry.list_versions("index", settings, caller=CLI))
     with pytest.raises(
         ModelError,
         match="weights need at least 30 returnees with an interview in the data window; there are 0",
     ):
         train_index(engine, settings, date_from=dt.date(2030, 1, 1))
-    assert len(registry.list_versions("index", settings)) == before
+    assert len(registry.list_versions("index", settings, caller=CLI)) == before
 
 
 def test_a_window_that_ends_before_it_starts_is_refused(registry_home):
@@ -92,14 +93,14 @@ def test_the_risk_model_beats_chance_on_held_out_returnees(trained):
 
 def test_the_card_says_honestly_whether_the_baseline_is_beaten(registry_home, trained):
     settings, _ = registry_home
-    card = registry.model_card("risk", trained.risk["version"], settings)
+    card = registry.model_card("risk", trained.risk["version"], settings, caller=CLI)
     beaten = trained.risk["beats_baseline"]
     assert ("does not beat the logistic-regression baseline" in card) is (not beaten)
     assert f"| logistic regression (baseline) | {trained.risk['baseline']['roc_auc']:.3f} |" in card
     for section in ("## By subgroup", "## Calibration", "## What drives it", "## Known limits"):
         assert section in card
     assert "insufficient data" in card  # small intersections are not evaluated
-    degraded = registry.model_card("risk", trained.degraded_version, settings)
+    degraded = registry.model_card("risk", trained.degraded_version, settings, caller=CLI)
     assert "does not beat the logistic-regression baseline" in degraded
 
 
