@@ -200,9 +200,6 @@ def code_chunk(
                     )
                 )
             bad |= later
-    if chunk.problems:
-        bad |= _reader_problems(chunk, rows, issues)
-        issues = _drop_shadowed(issues, chunk.problems)
     refused = refusals(chunk, questionnaire)
     if refused.any():
         # A row without consent is reported by its consent cell alone: nothing else of it is
@@ -213,6 +210,9 @@ def code_chunk(
         unheard = {int(r) for r in rows[refused]}
         issues = [i for i in issues if i.row not in unheard or i.column == gate]
         notes = [n for n in notes if n.row not in unheard]
+    if chunk.problems:  # after consent: a line that could not be read has no consent cell
+        bad |= _reader_problems(chunk, rows, issues)
+        issues = _drop_shadowed(issues, chunk.problems)
     positions = {c: layout.position(c) for c in {i.column for i in issues}}
     issues.sort(key=lambda issue: (issue.row, positions[issue.column]))
     return CodedChunk(
