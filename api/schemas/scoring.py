@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from api.schemas.batches import FileWarning, RowError
 
 MAX_RECORDS = 10_000
+# Different fields the records of one request may name. The canonical format has about forty
+# columns; a record of 100,000 keys (1 MB of JSON) kept the server busy for a minute and a half
+# before it could say that nothing in it is a known column.
+MAX_FIELDS = 1_000
 
 Value = str | int | float | bool | None
 
@@ -21,6 +26,20 @@ class ScoreRequest(BaseModel):
         "uploads (when records carry consent, a consent other than yes rejects the record; "
         "no consent is needed).",
     )
+
+    @model_validator(mode="after")
+    def _few_fields(self) -> ScoreRequest:
+        names: set[str] = set()
+        for record in self.records:
+            names.update(record)
+            if len(names) > MAX_FIELDS:
+                raise PydanticCustomError(
+                    "too_many_fields",
+                    "the records name more than {limit} different fields; the canonical batch "
+                    "format has far fewer: send its columns only",
+                    {"limit": f"{MAX_FIELDS:,}"},
+                )
+        return self
 
 
 class RiskEstimate(BaseModel):

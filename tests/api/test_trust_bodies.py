@@ -664,3 +664,27 @@ def test_the_swagger_bundle_is_swagger_ui_5(panel):
     assert schema["openapi"].startswith("3.1")
     init = panel.client.get("/docs-assets/docs-init.js").text
     assert "data-openapi-url" in init and "validatorUrl: null" in init
+
+
+def test_records_naming_too_many_fields_are_refused_at_once(fresh):
+    # One record of 100,000 keys is 1 MB of JSON; the batch reader took 90 s over it.
+    record = {"submission_id": "a", **{f"k{n}": 0 for n in range(100_000)}}
+    started = time.monotonic()
+
+    response = fresh.post(SCORE, "analyst", json={"records": [record]})
+
+    assert response.status_code == 422
+    assert response.json()["detail"] == (
+        "the body: the records name more than 1,000 different fields; the canonical batch "
+        "format has far fewer: send its columns only."
+    )
+    assert time.monotonic() - started < 10
+
+
+def test_records_spread_over_many_fields_are_refused_too(fresh):
+    records = [{"submission_id": f"s{n}", f"k{n}": 0} for n in range(1_500)]
+
+    response = fresh.post(SCORE, "analyst", json={"records": records})
+
+    assert response.status_code == 422
+    assert "more than 1,000 different fields" in response.json()["detail"]
