@@ -226,7 +226,8 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             responses = operation.setdefault("responses", {})
             wanted = [422] if public else [401, 403, 422]
             if "requestBody" in operation:
-                wanted.append(400)
+                # Unreadable, or over the cap BodyGuard gives the route.
+                wanted.extend([400, 413])
             for status, entry in problem_responses(*wanted).items():
                 responses[str(status)] = entry
             for status, entry in responses.items():

@@ -688,3 +688,21 @@ def test_records_spread_over_many_fields_are_refused_too(fresh):
 
     assert response.status_code == 422
     assert "more than 1,000 different fields" in response.json()["detail"]
+
+
+def test_every_operation_with_a_body_documents_its_413(panel):
+    schema = panel.client.get("/openapi.json").json()
+    with_body = [
+        (path, method, operation)
+        for path, operations in schema["paths"].items()
+        for method, operation in operations.items()
+        if "requestBody" in operation
+    ]
+
+    assert {(p, m) for p, m, _ in with_body} >= {
+        (SCORE, "post"),
+        (BATCHES, "post"),
+        (USERS, "post"),
+    }
+    for path, method, operation in with_body:
+        assert PROBLEM in operation["responses"]["413"]["content"], (path, method)
