@@ -84,7 +84,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Dashbo
     services.close()
 
 
-@pytest.fixture(scope="session")
+# Per module: Playwright's sync API runs one instance at a time, and other browser test modules
+# start their own.
+@pytest.fixture(scope="module")
 def browser(chromium_path: str) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
