@@ -385,7 +385,8 @@ class BatchReader:
 
         Only called once a file has been refused, to say where: Arrow does not know the row.
         """
-        csv.field_size_limit(1 << 30)
+        # Arrow's blocks (at most 64 MB) held every record so far, so no field is longer.
+        limit = csv.field_size_limit(STREAM_BLOCK_BYTES)
         try:
             with self._open_binary() as raw:
                 text = io.TextIOWrapper(
@@ -400,6 +401,8 @@ class BatchReader:
                         return number
         except (csv.Error, OSError):
             return None
+        finally:
+            csv.field_size_limit(limit)
         return None
 
     def _note_encoding(self) -> None:

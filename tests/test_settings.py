@@ -49,6 +49,7 @@ def test_defaults(tmp_path: Path) -> None:
         "max_upload_mb": 50,
         "min_group": 30,
         "promotion_tolerance": 0.02,
+        "max_rows": 2_000_000,
         "forwarded_allow_ips": "",
     }
     assert s.secret_key is None
@@ -66,6 +67,7 @@ def test_environment_overrides_every_setting(monkeypatch: pytest.MonkeyPatch) ->
         "REINTEGRATION_MAX_UPLOAD_MB": "20",
         "REINTEGRATION_MIN_GROUP": "50",
         "REINTEGRATION_PROMOTION_TOLERANCE": "0.01",
+        "REINTEGRATION_MAX_ROWS": "1000",
         "REINTEGRATION_FORWARDED_ALLOW_IPS": "10.0.0.0/8",
     }
     for name, value in values.items():
@@ -82,6 +84,7 @@ def test_environment_overrides_every_setting(monkeypatch: pytest.MonkeyPatch) ->
         "max_upload_mb": 20,
         "min_group": 50,
         "promotion_tolerance": 0.01,
+        "max_rows": 1000,
         "forwarded_allow_ips": "10.0.0.0/8",
     }
     assert s.secret_key_bytes() == GOOD_SECRET.encode()
