@@ -200,7 +200,9 @@ class BodyGuard:
         return _general(JSON_BYTES)
 
     async def _callback_cap(self, scope: Scope) -> Cap:
-        if self.session_user is None:
+        declared = declared_length(scope)
+        if self.session_user is None or (declared is not None and declared <= SMALL_BYTES):
+            # Every caller may send this much: most callbacks cost no session lookup here.
             return _general(SMALL_BYTES)
         cookie = Headers(scope=scope).get("cookie", "")
         user = await anyio.to_thread.run_sync(self.session_user, cookie) if cookie else None
