@@ -190,6 +190,10 @@ def guarded(
     return decorate
 
 
+DASH_ROUTER = ".._pages_content.children..."
+"""How the outputs of Dash's own page router begin in ``app.callback_map``."""
+
+
 class MissingGuardError(RuntimeError):
     """A dashboard callback was registered without :func:`guarded`."""
 
@@ -198,8 +202,8 @@ def check_callbacks(callback_map: Mapping[str, Mapping[str, Any]]) -> None:
     """Refuse an app holding a server-side callback that :func:`guarded` did not wrap.
 
     ``callback_map`` is ``app.callback_map``. Clientside callbacks (no Python function) run in
-    the browser and reach no data; Dash's own page router is added later, at the first request,
-    and renders layouts that :func:`page_layout` gates.
+    the browser and reach no data; Dash's own page router (:data:`DASH_ROUTER`, added at the
+    first request) renders layouts, which :func:`page_layout` gates.
 
     Raises
     ------
@@ -208,7 +212,7 @@ def check_callbacks(callback_map: Mapping[str, Mapping[str, Any]]) -> None:
     """
     for outputs, entry in callback_map.items():
         callback = entry.get("callback")
-        if callback is None:
+        if callback is None or outputs.startswith(DASH_ROUTER):
             continue
         if guard_of(callback) is None:
             name = getattr(callback, "__name__", "?")
