@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -39,8 +39,10 @@ class UserCreate(BaseModel):
         json_schema_extra={"pattern": f"^{NAME_PATTERN.pattern}$"},
     )
     role: Role
-    countries: list[str] | Literal["all"] = Field(
-        max_length=300,
+    countries: (
+        Annotated[list[str], Field(max_length=300, json_schema_extra={"minItems": 1})]
+        | Literal["all"]
+    ) = Field(
         description='The ISO3 codes the token is limited to (at least one), or "all" for a '
         "token that is not limited to some countries. An empty list is refused.",
     )
