@@ -154,6 +154,7 @@ def test_every_callback_answers_every_role_and_scope_as_the_role_matrix_says(wal
     assert len(callbacks) >= 25  # every page's callbacks, not an empty walk
     seen_pages = set()
     refusals = admissions = 0
+    mutations = 0
     unscoped_mentions = 0  # other countries an unscoped login sees: the scope check is not idle
     run = 0
     for outputs, entry in callbacks.items():
@@ -200,9 +201,22 @@ def test_every_callback_answers_every_role_and_scope_as_the_role_matrix_says(wal
                 batch_id = (answer.get_json()["response"].get("upload-batch") or {}).get("data")
                 if batch_id:
                     dashboard.services.uploads.wait(batch_id, 60)
+                # The crafted state does change the store when the caller may: the refusals
+                # above are the rule's, not a request that could do nothing anyway.
+                after = counts(engine)
+                if outputs.startswith("..admin-add-result."):
+                    assert after["users"] == before["users"] + 1, label
+                    mutations += 1
+                elif outputs.startswith("..admin-revoke-result."):
+                    assert after["users"] == before["users"] - 1, label
+                    mutations += 1
+                elif outputs.startswith("..upload-batch."):
+                    assert after["batches"] == before["batches"] + 1, label
+                    mutations += 1
     assert seen_pages == set(PAGES)
     assert refusals > 50 and admissions > 50
     assert unscoped_mentions > 0
+    assert mutations == 1 + 1 + 6  # add, revoke: the unscoped admin; upload: 3 roles x 2 scopes
 
 
 def test_a_sen_limited_admin_cannot_add_an_admin_for_every_country(walked):
