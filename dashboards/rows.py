@@ -65,7 +65,7 @@ def worklist(
 
 def record_export(user: User, what: str, detail: dict[str, Any]) -> None:
     """Audit a row-level export (who, what, which filters; never the rows)."""
-    casework.record_export(services().engine, user.name, what, detail)
+    casework.record_export(services().engine, user, what, detail)
 
 
 def batches(user: User, *, limit: int = 200) -> list[dict[str, Any]]:

@@ -365,11 +365,15 @@ def _audit_read(
         )
 
 
-def record_export(engine: sa.Engine, actor: str, what: str, detail: dict[str, Any]) -> None:
-    """Audit a row-level export: who exported what, with which filters (never the rows)."""
-    with engine.begin() as conn:
-        conn.execute(
-            audit.insert().values(
-                at=datetime.now(UTC), actor=actor, action="export", target=what, detail=detail
-            )
-        )
+def record_export(engine: sa.Engine, caller: User, what: str, detail: dict[str, Any]) -> None:
+    """Audit a row-level export: who exported what, with which filters (never the rows).
+
+    Called before the export is written, so a refused caller gets neither rows nor an entry.
+
+    Raises
+    ------
+    Forbidden
+        The caller's role may not export row-level data.
+    """
+    require(caller, Capability.ROW_LEVEL)
+    _audit_read(engine, caller, "export", what, detail)

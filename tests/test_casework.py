@@ -153,7 +153,7 @@ def test_an_export_of_an_unknown_version_is_only_the_header(stored):
 
 
 def test_an_export_is_audited_without_rows(stored):
-    casework.record_export(stored, "ana", "scores", {"countries": ["SEN"]})
+    casework.record_export(stored, EVERYWHERE, "scores", {"countries": ["SEN"]})
 
     with stored.connect() as conn:
         entry = conn.execute(sa.select(audit).where(audit.c.action == "export")).one()

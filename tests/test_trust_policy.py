@@ -231,3 +231,15 @@ def test_the_cli_revokes_a_name_stored_before_the_rule(home):
         entry = conn.execute(sa.select(audit).order_by(audit.c.id.desc())).first()
     assert entry is not None and (entry.actor, entry.action) == ("ops", "user_revoke")
     engine.dispose()
+
+
+def test_an_export_needs_row_level_and_a_refused_one_is_not_recorded(engine) -> None:
+    _, before = stored(engine)
+
+    with pytest.raises(Forbidden, match="the manager role may not see row-level data or exports"):
+        casework.record_export(engine, MANAGER, "scores", {"countries": None})
+    casework.record_export(engine, SEN_ANALYST, "scores", {"countries": ["SEN"]})
+
+    with engine.connect() as conn:
+        entries = conn.execute(sa.select(audit).where(audit.c.id > before)).all()
+    assert [(e.actor, e.action, e.target) for e in entries] == [("analyst.sen", "export", "scores")]

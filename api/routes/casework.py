@@ -134,7 +134,7 @@ def export_scores(
         "from": date_from.isoformat() if date_from else None,
         "to": date_to.isoformat() if date_to else None,
     }
-    casework.record_export(services.engine, user.name, "scores", detail)
+    casework.record_export(services.engine, user, "scores", detail)
     chunks = casework.export_scores_csv(
         services.engine,
         index_version=label,
