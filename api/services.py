@@ -216,9 +216,9 @@ def build_services(settings: Settings | None = None) -> Services:
             champions,
             secret=settings.secret_key_bytes,
             after_batch=after_batch,
+            max_rows=settings.max_rows,
         ),
         lifecycle=RegistryLifecycle(engine, settings),
         risk_model_name=registered_risk,
         warm=True,
     )
-            max_rows=settings.max_rows,
