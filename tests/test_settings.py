@@ -50,6 +50,7 @@ def test_defaults(tmp_path: Path) -> None:
         "min_group": 30,
         "promotion_tolerance": 0.02,
         "max_rows": 2_000_000,
+        "max_score_mb": 16,
         "forwarded_allow_ips": "",
     }
     assert s.secret_key is None
@@ -68,6 +69,7 @@ def test_environment_overrides_every_setting(monkeypatch: pytest.MonkeyPatch) ->
         "REINTEGRATION_MIN_GROUP": "50",
         "REINTEGRATION_PROMOTION_TOLERANCE": "0.01",
         "REINTEGRATION_MAX_ROWS": "1000",
+        "REINTEGRATION_MAX_SCORE_MB": "4",
         "REINTEGRATION_FORWARDED_ALLOW_IPS": "10.0.0.0/8",
     }
     for name, value in values.items():
@@ -85,6 +87,7 @@ def test_environment_overrides_every_setting(monkeypatch: pytest.MonkeyPatch) ->
         "min_group": 50,
         "promotion_tolerance": 0.01,
         "max_rows": 1000,
+        "max_score_mb": 4,
         "forwarded_allow_ips": "10.0.0.0/8",
     }
     assert s.secret_key_bytes() == GOOD_SECRET.encode()
