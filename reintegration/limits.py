@@ -9,6 +9,11 @@ from __future__ import annotations
 DEFAULT_MAX_ROWS = 2_000_000
 """Default of ``REINTEGRATION_MAX_ROWS``: the most data rows a batch file may hold, any format."""
 
+MAX_COLUMNS = 1_000
+"""The most columns (fields, keys) a batch file or a scoring request may name: the canonical
+format, a Kobo export with select-multiple as 0/1 columns and its system columns need a few
+hundred at most, and a file naming far more is built to keep the reader busy."""
+
 MAX_CELL_CHARS = 32_767
 """The longest cell read, in characters: what one spreadsheet cell can hold (Excel's limit).
 A longer cell rejects its row; its text is never passed on."""

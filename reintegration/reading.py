@@ -58,7 +58,7 @@ from reintegration.exports import (
     match_column,
     zip_kind,
 )
-from reintegration.limits import DEFAULT_MAX_ROWS, MAX_CELL_CHARS
+from reintegration.limits import DEFAULT_MAX_ROWS, MAX_CELL_CHARS, MAX_COLUMNS
 from reintegration.questionnaire import Questionnaire
 
 STREAM_ABOVE_BYTES = 768 << 20
@@ -287,6 +287,8 @@ class BatchReader:
             headers = self._xlsx_rows.header
         else:
             headers = _jsonl_header(self.path)
+        if len(headers) > MAX_COLUMNS:
+            raise UnreadableFileError(_too_many_columns(self.path, "the header"))
         self.layout = map_headers(headers, questionnaire, self.fmt)
         if self._encoding != "utf-8":
             self._note_encoding()
@@ -595,6 +597,8 @@ class BatchReader:
                 records, rows, extra, problems = _jsonl_rows(batch, header, self.path.name)
                 if extra - known:
                     first = min(n for n, r in batch if isinstance(r, dict) and set(r) - known)
+                    if len(known | extra) > MAX_COLUMNS:
+                        raise UnreadableFileError(_too_many_columns(self.path, f"line {first}"))
                     self.layout.notes.append(
                         FileNote(
                             f"line {first} brings keys the first lines lack "
@@ -841,13 +845,22 @@ def _jsonl_batches(path: Path) -> Iterator[list[tuple[int, object]]]:
 def _jsonl_header(path: Path) -> list[str]:
     """The keys of the objects of the first block of lines, in order of appearance."""
     first = next(_jsonl_batches(path), [])
-    header: list[str] = []
-    for _, record in first:
+    header: dict[str, None] = {}  # ordered, and a lookup costs the same however many keys
+    for number, record in first:
         if isinstance(record, dict):
-            header.extend(k for k in record if k not in header)
+            header.update(dict.fromkeys(record))
+            if len(header) > MAX_COLUMNS:
+                raise UnreadableFileError(_too_many_columns(path, f"line {number}"))
     if not header and not any(isinstance(r, dict) for _, r in first):
         raise UnreadableFileError(f"{path.name} has no line holding a JSON object")
-    return header
+    return list(header)
+
+
+def _too_many_columns(path: Path, where: str) -> str:
+    return (
+        f"{path.name}: {where} names more than {MAX_COLUMNS:,} columns; a batch file holds the "
+        "columns of the canonical format or of the platform's form"
+    )
 
 
 def _jsonl_rows(

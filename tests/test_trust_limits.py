@@ -25,7 +25,7 @@ import reintegration.reading as reading
 from reintegration.cli import app
 from reintegration.errors import UnreadableFileError
 from reintegration.index import ReintegrationIndex
-from reintegration.limits import MAX_CELL_CHARS, STORED_TEXT_CHARS
+from reintegration.limits import MAX_CELL_CHARS, MAX_COLUMNS, STORED_TEXT_CHARS
 from reintegration.reading import BatchReader
 from reintegration.scoring import score_file
 from reintegration.settings import Settings, get_settings
@@ -498,3 +498,58 @@ def test_cli_ingest_over_the_cap_exits_2_with_one_sentence(
         ]
     finally:
         engine.dispose()
+
+
+# -- how many columns a file may name ------------------------------------------------------------
+
+
+def _wide_row(questionnaire, n_extra: int) -> dict[str, str]:
+    row = canonical_row(questionnaire, 1)
+    row.update({f"extra_{k}": "1" for k in range(n_extra)})
+    return row
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_a_file_naming_more_columns_than_the_cap_is_refused_and_nothing_is_stored(
+    engine, ingest, questionnaire, tmp_path, fmt
+):
+    row = _wide_row(questionnaire, MAX_COLUMNS)
+    path = (
+        write_csv(tmp_path / "wide.csv", [row])
+        if fmt == "csv"
+        else write_jsonl(tmp_path / "wide.jsonl", [row])
+    )
+    before = store_counts(engine)
+
+    with pytest.raises(UnreadableFileError) as caught:
+        ingest(path)
+
+    where = "the header" if fmt == "csv" else "line 1"
+    sentence = (
+        f"{path.name}: {where} names more than 1,000 columns; a batch file holds the columns "
+        "of the canonical format or of the platform's form"
+    )
+    assert str(caught.value) == sentence
+    assert store_counts(engine) == before
+    assert failed_reasons(engine)[0] == [sentence]
+
+
+def test_keys_of_later_json_lines_count_towards_the_column_cap(
+    tmp_path, questionnaire, monkeypatch
+):
+    monkeypatch.setattr(reading, "JSONL_CHUNK_LINES", 1)  # the header is line 1's alone
+    rows = [canonical_row(questionnaire, 1)]
+    rows += [{**canonical_row(questionnaire, 2), **{f"x{k}": 1 for k in range(MAX_COLUMNS)}}]
+    path = write_jsonl(tmp_path / "late.jsonl", rows)
+    reader = BatchReader(path, questionnaire)
+
+    with pytest.raises(UnreadableFileError, match=r"late.jsonl: line 2 names more than 1,000"):
+        list(reader.chunks())
+
+
+def test_a_file_at_the_column_cap_is_read(tmp_path, questionnaire):
+    row = canonical_row(questionnaire, 1)
+    row.update({f"extra_{k}": "1" for k in range(MAX_COLUMNS - len(row))})
+    for path in (write_csv(tmp_path / "w.csv", [row]), write_jsonl(tmp_path / "w.jsonl", [row])):
+        chunks = list(BatchReader(path, questionnaire).chunks())
+        assert sum(c.num_rows for c in chunks) == 1

@@ -6,12 +6,13 @@ from pydantic import BaseModel, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from api.schemas.batches import FileWarning, RowError
+from reintegration.limits import MAX_COLUMNS
 
 MAX_RECORDS = 10_000
-# Different fields the records of one request may name. The canonical format has about forty
-# columns; a record of 100,000 keys (1 MB of JSON) kept the server busy for a minute and a half
-# before it could say that nothing in it is a known column.
-MAX_FIELDS = 1_000
+# Different fields the records of one request may name, as many as a batch file's columns: a
+# record of 100,000 keys (1 MB of JSON) kept the server busy for a minute and a half before it
+# could say that nothing in it is a known column.
+MAX_FIELDS = MAX_COLUMNS
 
 Value = str | int | float | bool | None
 
