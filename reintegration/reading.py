@@ -488,7 +488,7 @@ class BatchReader:
                     )
                     for i in np.flatnonzero(long.to_numpy(zero_copy_only=False))
                 )
-            cells[header] = values
+            cells[header] = _without_export_apostrophe(values)
         columns: dict[str, pa.Array | pa.ChunkedArray] = {}
         for canonical, header in self.layout.source.items():
             if header in cells and self._want(canonical) and canonical != ID:
@@ -611,6 +611,33 @@ class BatchReader:
 
 _CELL_COUNT = re.compile(r"Expected (\d+) columns, got (\d+)")
 """Arrow's "wrong number of cells" error; only its two numbers are ever used."""
+
+
+def _without_export_apostrophe(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """Cells as sent before a file for people neutralised them (DESIGN.md: a leading ``'``
+    that an export put in front of ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is
+    read without it), so a fixable file or an export comes back as the values it was made of.
+    Any other apostrophe is the sender's own and stays.
+
+    Examples
+    --------
+    >>> _without_export_apostrophe(pa.array(["'=1+1", "'-abc", "'hello", "ok", None])).to_pylist()
+    ['=1+1', '-abc', "'hello", 'ok', None]
+    """
+    if isinstance(values, pa.ChunkedArray):
+        return pa.chunked_array(
+            [_without_export_apostrophe(c) for c in values.chunks], type=values.type
+        )
+    if pa.types.is_dictionary(values.type):  # each distinct text once
+        texts = _without_export_apostrophe(values.dictionary)
+        if texts is values.dictionary:
+            return values
+        return pa.DictionaryArray.from_arrays(values.indices, texts)
+    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+        return values
+    if not pc.any(pc.starts_with(values, "'")).as_py():
+        return values
+    return pc.replace_substring_regex(values, pattern=r"^'([=+\-@\t\r])", replacement=r"\1")
 
 
 def _too_long(values: pa.Array | pa.ChunkedArray) -> pa.Array | None:

@@ -12,10 +12,12 @@ import re
 
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 
 from reintegration import batch_views, casework
 from reintegration.fixable import fixable_csv
 from reintegration.people_csv import FORMULA_STARTS, PeopleCsvWriter, csv_text, neutralise
+from reintegration.store.schema import submission
 from tests.conftest import canonical_row, write_jsonl
 
 # What each hostile cell must look like once a spreadsheet has split the file into cells.
@@ -144,3 +146,29 @@ def test_a_dashboard_download_is_formula_safe_and_keeps_numbers():
     assert_nothing_runs(rows)
     assert [r[0] for r in rows[1:]] == list(HOSTILE.values())
     assert [r[1] for r in rows[1:3]] == ["-3.5", "0.25"] and rows[3][1] == ""
+
+
+def test_a_fixable_file_comes_back_as_the_values_it_was_made_of(
+    engine, questionnaire, ingest, tmp_path
+):
+    # DESIGN.md: a cell an export neutralised is read without its apostrophe, so fixing the
+    # one bad cell of a fixable file and uploading it stores what was first sent.
+    sent = {"=1+1": "sub-a", "-abc": "-abc", "@x": "sub-c", "+x": "sub-d", "'own": "sub-e"}
+    rows = [
+        canonical_row(questionnaire, n + 1, submission_id=sid, admin1=admin1, sex="neither")
+        for n, (admin1, sid) in enumerate(sent.items())
+    ]
+    first = ingest(write_jsonl(tmp_path / "first.jsonl", rows))
+    assert first.rejected == len(sent)
+    text = fixable_csv(batch_views.batch_rejected(engine, first.batch_id))
+    assert "'-abc" in text and "'=1+1" in text  # the file for people is neutralised
+    fixed = tmp_path / "fixed.csv"
+    fixed.write_text(text.replace("neither", "female"), encoding="utf-8")
+
+    again = ingest(fixed)
+
+    assert (again.accepted, again.rejected) == (len(sent), 0)
+    with engine.connect() as conn:
+        query = sa.select(submission.c.admin1, submission.c.submission_id)
+        stored = {row.admin1: row.submission_id for row in conn.execute(query)}
+    assert stored == sent  # "'own" was the sender's own apostrophe: kept
