@@ -96,6 +96,11 @@ class PanelState:
         ``panel`` has one row per stored interview: ``id`` (from :meth:`ids`), ``sid``,
         ``current``, ``replaces``, ``day``, ``rday``, ``sex``, ``age``, ``rtype``,
         ``country``, ``row``.
+
+        Only current interviews count: a returnee is touched (and gets its row at the end)
+        through them. That holds every returnee written because all versions of an identity
+        share one returnee (the writer refuses an id sent under another one): the versions no
+        longer current have a current one under the same returnee.
         """
         a = self.arrays
         rounds: list[Any] = [None] * len(panel)

@@ -1,11 +1,18 @@
 """The write path of an ingest: one batch, chunk by chunk, inside one transaction.
 
 Each chunk is checked against the store set-wise (erased returnees, returnees and interviews
-stored under countries outside the uploader's scope, return dates after another round's
-interview, versions already stored) with the chunk's keys and identities loaded into
-temporary tables and probed, then classified with pandas (new, duplicate, update) and loaded
-with the driver's bulk path. Nothing here loops over rows in Python except to hand tuples to
-the driver and to word the messages of rejected rows.
+stored under countries outside the uploader's scope, interviews belonging to another returnee,
+return dates after another round's interview, versions already stored) with the chunk's keys
+and identities loaded into temporary tables and probed, then classified with pandas (new,
+duplicate, update) and loaded with the driver's bulk path. Nothing here loops over rows in
+Python except to hand tuples to the driver and to word the messages of rejected rows.
+
+An interview belongs to one returnee: every version of a submission id is stored under one
+returnee key. A row whose id is stored under another key (any version), or was accepted
+earlier in the file under another case number, is rejected with a sentence that names
+neither; the earlier row stands. (Versions of one id under two keys would split its rounds
+between two returnees, and the returnee of a version no longer current would never get its
+row, failing the foreign key when the batch commits.)
 
 Who uploads decides two things (DESIGN.md, "Roles"). An uploader limited to some countries
 may not touch what the store holds under other countries: a row whose returnee or interview
@@ -62,6 +69,11 @@ COUNTRY_CHANGE = (
     "this returnee is stored under another country; only a user for every country can move them"
 )
 SCOPE_REFUSED = "upload_scope_refused"  # the audit action, with the batch id and counts
+# An interview of one returnee sent under another case number: names neither returnee.
+SUBMISSION_OF_ANOTHER = (
+    "this submission id is already used by another returnee's interview; "
+    "give this interview its own id"
+)
 # Scratch tables of a chunk's keys and identities. Queries probe them with ``IN (SELECT ...)``:
 # SQLite then searches the submission indexes per value, where a join would scan the table.
 KEYS = sa.table("_ingest_keys", sa.column("key"))
@@ -214,8 +226,9 @@ class BatchWriter:
         return ids
 
     def _versions(self, sids: list[str]) -> pd.DataFrame:
-        """The stored versions of these identities, with their country."""
-        columns = ["sid", "id", "version", "hash", "current", "country"]
+        """The stored versions of these identities (this batch's earlier chunks included),
+        with their country and returnee key."""
+        columns = ["sid", "id", "version", "hash", "current", "country", "key"]
         if self.empty_store and not self.stored_sids.intersection(map(hash, sids)):
             # Nothing was stored before this batch, and no row of it bears these ids yet.
             return _frame([], columns)
@@ -228,6 +241,7 @@ class BatchWriter:
                 submission.c.content_hash,
                 submission.c.current,
                 submission.c.country,
+                submission.c.returnee_key,
             ).where(submission.c.submission_id.in_(sa.select(SIDS.c.sid)))
         ).all()
         return _frame(rows, columns)
@@ -304,6 +318,44 @@ class BatchWriter:
         if issues:
             chunk.reject(positions[case | interview | moved], issues)
 
+    def _reject_other_returnees_ids(self, chunk: PreparedChunk, known: pd.DataFrame) -> None:
+        """A submission id belongs to the returnee it was first stored or sent under.
+
+        A row is rejected when a version of its id is stored under another returnee key
+        (whether current or not; this batch's earlier chunks are in the store), or, for an id
+        not stored yet, when an earlier accepted row of the chunk bears it under another key.
+        Runs after the scope check (a row refused for the scope keeps that sentence) and
+        before the other checks, so a refused row weighs on no other row. The sentence names
+        neither the other case number nor anything stored.
+        """
+        positions = np.flatnonzero(chunk.accepted)
+        if not len(positions):
+            return
+        positions = positions[np.argsort(chunk.rows[positions], kind="stable")]  # file order
+        keys = chunk.returnee_key[positions]
+        codes, sids = pd.factorize(chunk.submission_id[positions])
+        _, first = np.unique(codes, return_index=True)  # each id's first row in the chunk
+        owner = np.asarray(keys[first], dtype=object)  # by id (code)
+        if len(known):
+            pairs = known[["sid", "key"]].drop_duplicates()
+            # An id stored under two keys (before this check existed) belongs to neither.
+            single = pairs.drop_duplicates("sid", keep=False).set_index("sid")["key"]
+            ids = pd.Series(sids, dtype=object)
+            stored = ids.isin(pairs["sid"]).to_numpy()
+            owner[stored] = ids[stored].map(single).to_numpy(dtype=object)  # NaN: neither
+        other = owner[codes] != keys
+        if not other.any():
+            return
+        hit = positions[other]
+        column = chunk.header("submission_id")
+        chunk.reject(
+            hit,
+            [
+                RowIssue(int(chunk.rows[i]), column, value, SUBMISSION_OF_ANOTHER)
+                for i, value in zip(hit, _texts(chunk.submission_id, hit), strict=True)
+            ],
+        )
+
     def _reject_late_returns(self, chunk: PreparedChunk, state_ids: np.ndarray) -> None:
         """A return date after another round's interview of the same returnee is an error."""
         positions = np.flatnonzero(chunk.accepted)
@@ -345,6 +397,7 @@ class BatchWriter:
         # duplicate check both read them (the rows rejected meanwhile are not looked up).
         known = self._versions(pd.unique(chunk.submission_id[chunk.accepted]).tolist())
         self._reject_outside_scope(chunk, state_ids, known)
+        self._reject_other_returnees_ids(chunk, known)
         self._reject_late_returns(chunk, state_ids)
         counts = Counts()
         positions = np.flatnonzero(chunk.accepted)
