@@ -200,9 +200,18 @@ def _private_file(path: Path) -> None:
 
     SQLite creates ``-wal`` and ``-shm`` with the mode of the database file, so once the file
     is 0600 they are too; ones left by an older version are fixed here as well.
+
+    An existing file is never opened here: closing any descriptor of a file drops every POSIX
+    lock the process holds on it, SQLite's included. A process that opened the store before
+    (the demo, then its server) would lose its locks, and another process closing its last
+    connection would then delete the write-ahead log under it: two processes, two logs, a
+    revoked token still honoured. Only a file that does not exist yet is created, exclusively.
     """
     try:
-        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))  # an empty file is an empty store
+        try:  # an empty file is an empty store
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            pass
         for each in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
             if each.exists() and each.stat().st_mode & NOT_PRIVATE:
                 each.chmod(each.stat().st_mode & 0o7700)
