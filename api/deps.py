@@ -16,6 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from api.access import Rule, rule_of
 from api.problems import ApiProblem
 from api.services import Services
+from reintegration.policy import refusal
 from reintegration.roles import Capability, allowed
 from reintegration.users import User, authenticate, token_hash
 
@@ -24,13 +25,6 @@ bearer = HTTPBearer(
     description="A token from `reintegration users add` (or POST /api/v1/users).",
 )
 
-WHAT = {
-    Capability.UPLOAD: "upload batches, see batches or score records",
-    Capability.AGGREGATES: "see aggregates or trajectories",
-    Capability.ROW_LEVEL: "see row-level data or exports",
-    Capability.MODELS: "train or promote models or see jobs",
-    Capability.ADMIN: "manage users or read the audit trail",
-}
 CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
@@ -93,14 +87,11 @@ async def check_access(services: Services, rule: Rule, token: str | None) -> Use
                 401, "the token is not valid: it is unknown or was revoked", headers=CHALLENGE
             )
         services.tokens.put(digest, user)
-    if rule.capability is not None and not allowed(user.role, rule.capability):
-        raise ApiProblem(403, f"the {user.role.value} role may not {WHAT[rule.capability]}")
-    if rule.every_country and user.countries is not None:
-        raise ApiProblem(
-            403,
-            f"this token is limited to {', '.join(sorted(user.countries))}, and this request "
-            "concerns every country: it needs a token that is not limited to some countries",
-        )
+    if rule.capability is not None:
+        # The domain's own sentence: the API and the domain functions behind it say the same.
+        why = refusal(user, rule.capability, every_country=rule.every_country)
+        if why is not None:
+            raise ApiProblem(403, why)
     return user
 
 

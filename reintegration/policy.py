@@ -28,7 +28,7 @@ class User:
         return self.countries is None or country in self.countries
 
 
-# What a role without the capability may not do; the API says the same (api/deps.py WHAT).
+# What a role without the capability may not do; the API's 403s are these sentences too.
 WHAT = {
     Capability.UPLOAD: "upload batches, see batches or score records",
     Capability.AGGREGATES: "see aggregates or trajectories",

@@ -3,11 +3,13 @@ problem+json, and reads of row-level data audited (findings 1, 13 and 14 of the 
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
 from api.problems import PROBLEM_JSON
+from reintegration.roles import Capability, Role
 from reintegration.store.schema import app_user, audit
-from tests.api.conftest import SECRET
+from tests.api.conftest import CALLERS, SECRET
 from tests.conftest import canonical_row, write_csv
 
 USERS = "/api/v1/users"
@@ -85,11 +87,25 @@ def test_every_name_that_can_be_made_can_be_revoked_over_http(fresh):
     assert [u["name"] for u in fresh.get(USERS, "admin").json()] == sorted(n for n in fresh.tokens)
 
 
-def test_the_api_and_the_domain_say_the_same_sentences():
-    from api.deps import WHAT
-    from reintegration.policy import WHAT as POLICY_WHAT
+@pytest.mark.parametrize(
+    ("who", "path", "capability", "every_country"),
+    [
+        ("manager", "/api/v1/models", Capability.MODELS, True),
+        ("analyst_sen", "/api/v1/models", Capability.MODELS, True),
+        ("enumerator", "/api/v1/worklist", Capability.ROW_LEVEL, False),
+        ("analyst", "/api/v1/audit", Capability.ADMIN, True),
+    ],
+)
+def test_the_api_refuses_with_the_domains_sentence(fresh, who, path, capability, every_country):
+    from reintegration.policy import User, refusal
 
-    assert WHAT == POLICY_WHAT
+    role, countries = CALLERS[who]
+    caller = User(who, Role(role), frozenset(countries) if countries else None)
+
+    answer = fresh.get(path, who)
+
+    assert answer.status_code == 403
+    assert answer.json()["detail"] == refusal(caller, capability, every_country=every_country) + "."
 
 
 def test_a_domain_refusal_is_a_403_problem(fresh):
