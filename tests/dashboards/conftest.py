@@ -279,6 +279,64 @@ def own_dashboard(tmp_path: Path, panel_file) -> Iterator[Dashboard]:
     services.close()
 
 
+# -- in a real browser ----------------------------------------------------------------------------
+
+BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+TIMEOUT_MS = 20_000
+
+
+# Per module: Playwright's sync API runs one instance at a time, and each browser test module
+# starts its own.
+@pytest.fixture(scope="module")
+def browser(chromium_path: str) -> Iterator[Any]:
+    """Debian's Chromium, headless, through Playwright."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium_path, args=BROWSER_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def whole_server(
+    tmp_path_factory: pytest.TempPathFactory, panel_file
+) -> Iterator[tuple[str, Dashboard]]:
+    """The application as ``reintegration serve`` builds it (API, /docs and the dashboards
+    mounted), served by uvicorn in a thread on a free port of 127.0.0.1, with risk rows and
+    model versions so every page has something to draw: its base URL and its dashboard."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from api.app import create_app
+
+    services = build_services(tmp_path_factory.mktemp("whole") / "home", panel_file[0])
+    add_risk_rows(services.engine)
+    services.champions.risk_version = 1
+    services.lifecycle = registry_with_models(services.engine)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    config = uvicorn.Config(
+        create_app(services), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+    )
+    running = uvicorn.Server(config)
+    thread = threading.Thread(target=running.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not running.started:
+        assert time.monotonic() < deadline, "the server did not start within 60 s"
+        assert thread.is_alive(), "the server stopped at start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", Dashboard(services, None, make_users(services), panel_file[1])
+    running.should_exit = True
+    thread.join(30)
+    services.close()
+
+
 def _outputs(spec: str) -> list[str]:
     """The ``id.prop`` outputs of a callback as ``_dash-dependencies`` spells them."""
     parts = spec[2:-2].split("...") if spec.startswith("..") else [spec]

@@ -12,6 +12,7 @@ import pytest
 
 from reintegration.roles import Role
 from tests.dashboards.conftest import (
+    TIMEOUT_MS,
     Dashboard,
     add_risk_rows,
     build_services,
@@ -21,9 +22,7 @@ from tests.dashboards.conftest import (
 
 pytestmark = pytest.mark.browser
 
-BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 RETURNEES = 2500
-TIMEOUT_MS = 20_000
 PAGES = {
     "enumerator": ["quality", "upload"],
     "manager": ["overview", "breakdowns", "trajectories", "assistance"],
@@ -84,16 +83,6 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Dashbo
     services.close()
 
 
-# Per module: Playwright's sync API runs one instance at a time, and other browser test modules
-# start their own.
-@pytest.fixture(scope="module")
-def browser(chromium_path: str) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium_path, args=BROWSER_ARGS)
-        yield launched
-        launched.close()
 
 
 class Watched:

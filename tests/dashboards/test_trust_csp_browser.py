@@ -6,29 +6,21 @@ the session, and ``/docs`` draws its operations under its own policy."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.dashboards.conftest import (
+    TIMEOUT_MS,
     Dashboard,
-    add_risk_rows,
-    build_services,
-    make_users,
-    registry_with_models,
 )
 from tests.dashboards.test_browser import (
-    BROWSER_ARGS,
     DRAWN,
     PAGES,
     PLOTS,
     ROW_LEVEL_PLOTS,
     TABLES,
-    TIMEOUT_MS,
 )
 
 pytestmark = pytest.mark.browser
@@ -47,48 +39,10 @@ CLOUD_BUTTONS = """() => [...document.querySelectorAll('.modebar-btn')]
     .filter(t => /share|cloud|chart studio|plotly/i.test(t))"""
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, panel_file) -> Iterator[tuple[str, Dashboard]]:
-    """The application as ``reintegration serve`` builds it, on a free port of 127.0.0.1."""
-    import uvicorn
-
-    from api.app import create_app
-
-    services = build_services(tmp_path_factory.mktemp("csp") / "home", panel_file[0])
-    add_risk_rows(services.engine)
-    services.champions.risk_version = 1
-    services.lifecycle = registry_with_models(services.engine)
-    port = _free_port()
-    config = uvicorn.Config(
-        create_app(services), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
-    )
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not running.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", Dashboard(services, None, make_users(services), {})
-    running.should_exit = True
-    thread.join(30)
-    services.close()
 
 
-@pytest.fixture(scope="module")
-def browser(chromium_path: str) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium_path, args=BROWSER_ARGS)
-        yield launched
-        launched.close()
 
 
 class Policed:
@@ -145,14 +99,14 @@ class Policed:
 
 
 @pytest.fixture
-def policed(browser: Any, server: tuple[str, Dashboard]) -> Iterator[Policed]:
-    page = Policed(browser, server[0])
+def policed(browser: Any, whole_server: tuple[str, Dashboard]) -> Iterator[Policed]:
+    page = Policed(browser, whole_server[0])
     yield page
     page.close()
 
 
-def test_every_dashboard_page_draws_under_the_policy_and_offers_no_cloud(server, policed):
-    _, dashboard = server
+def test_every_dashboard_page_draws_under_the_policy_and_offers_no_cloud(whole_server, policed):
+    _, dashboard = whole_server
     policed.login(dashboard.tokens["admin"])
     page = policed.page
     cloud: dict[str, list[str]] = {}
@@ -182,8 +136,8 @@ def test_every_dashboard_page_draws_under_the_policy_and_offers_no_cloud(server,
     assert policed.problems == []
 
 
-def test_the_logout_button_ends_the_session_in_the_browser(server, policed):
-    _, dashboard = server
+def test_the_logout_button_ends_the_session_in_the_browser(whole_server, policed):
+    _, dashboard = whole_server
     policed.login(dashboard.tokens["manager"])
     page = policed.page
     page.click("#shell-logout")
@@ -197,7 +151,7 @@ def test_the_logout_button_ends_the_session_in_the_browser(server, policed):
     assert policed.problems == []
 
 
-def test_the_docs_draw_their_operations_under_their_policy(server, policed):
+def test_the_docs_draw_their_operations_under_their_policy(whole_server, policed):
     response = policed.goto("/docs")
     assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
     policed.page.wait_for_selector(".opblock")

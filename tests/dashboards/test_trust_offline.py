@@ -7,9 +7,6 @@ reaches the network). The pass condition is that there were none."""
 from __future__ import annotations
 
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,67 +16,21 @@ import pytest
 
 from reintegration.roles import Role, allowed
 from tests.dashboards.conftest import (
+    TIMEOUT_MS,
     Dashboard,
-    add_risk_rows,
-    build_services,
-    make_users,
-    registry_with_models,
 )
 
 pytestmark = pytest.mark.browser
 
-BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-TIMEOUT_MS = 20_000
 # Schemes that never touch the network: the page's own memory.
 LOCAL_SCHEMES = {"data", "blob", "about"}
 THIRD_PARTY_TITLE = re.compile(r"share|cloud|chart studio", re.IGNORECASE)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, panel_file) -> Iterator[tuple[str, Dashboard]]:
-    """The application as ``reintegration serve`` builds it (API, /docs and the dashboards
-    mounted), served by uvicorn in a thread on a free port of 127.0.0.1, with risk rows and
-    model versions so every page has something to draw."""
-    import uvicorn
-
-    from api.app import create_app
-
-    services = build_services(tmp_path_factory.mktemp("offline") / "home", panel_file[0])
-    add_risk_rows(services.engine)
-    services.champions.risk_version = 1
-    services.lifecycle = registry_with_models(services.engine)
-    app = create_app(services)
-    port = _free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not running.started:
-        assert time.monotonic() < deadline, "the server did not start within 60 s"
-        assert thread.is_alive(), "the server stopped at start"
-        time.sleep(0.05)
-    dashboard = Dashboard(services, None, make_users(services), panel_file[1])
-    yield f"http://127.0.0.1:{port}", dashboard
-    running.should_exit = True
-    thread.join(30)
-    services.close()
 
 
-@pytest.fixture(scope="module")
-def browser(chromium_path: str) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium_path, args=BROWSER_ARGS)
-        yield launched
-        launched.close()
 
 
 @dataclass
@@ -125,8 +76,8 @@ class Fenced:
 
 
 @pytest.fixture
-def fenced(browser: Any, server: tuple[str, Dashboard]) -> Iterator[Fenced]:
-    page = Fenced(server[0]).open(browser)
+def fenced(browser: Any, whole_server: tuple[str, Dashboard]) -> Iterator[Fenced]:
+    page = Fenced(whole_server[0]).open(browser)
     yield page
     page.close()
 
@@ -146,8 +97,8 @@ def pages_for(role: Role) -> list[str]:
 
 
 @pytest.mark.parametrize("role", [r.value for r in Role])
-def test_every_page_as_every_role_asks_only_the_server(server, fenced, role):
-    base, dashboard = server
+def test_every_page_as_every_role_asks_only_the_server(whole_server, fenced, role):
+    base, dashboard = whole_server
     page = fenced.page
     page.goto(f"{base}/dashboard/login")
     page.fill("#login-token", dashboard.tokens[role])
@@ -185,8 +136,8 @@ def test_every_page_as_every_role_asks_only_the_server(server, fenced, role):
     assert fenced.outside == [], f"{role}'s pages asked other hosts: {sorted(set(fenced.outside))}"
 
 
-def test_docs_draw_their_operations_offline(server, fenced):
-    base, _ = server
+def test_docs_draw_their_operations_offline(whole_server, fenced):
+    base, _ = whole_server
     page = fenced.page
     page.goto(f"{base}/docs")
     drawn = True
