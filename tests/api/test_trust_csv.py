@@ -3,36 +3,12 @@ file and the score export, read back as a spreadsheet would and checked as raw b
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-import re
 
-from reintegration.people_csv import FORMULA_STARTS
 from tests.conftest import canonical_row
+from tests.test_trust_csv import HOSTILE, assert_nothing_runs, spreadsheet_cells
 
 BATCHES = "/api/v1/batches"
-HOSTILE = {
-    "=1+1": "'=1+1",
-    "+1+1": "'+1+1",
-    "-x": "'-x",
-    "@x": "'@x",
-    "\t=1": "'\t=1",
-    "\r=1": "'\r=1",
-    "ok\r=1+1": "ok\r=1+1",
-    "ok\n=1+1": "ok\n=1+1",
-}
-_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
-
-
-def spreadsheet_cells(text):
-    return list(csv.reader(io.StringIO(text, newline="")))
-
-
-def assert_nothing_runs(rows):
-    for row in rows:
-        for cell in row:
-            assert not cell.startswith(FORMULA_STARTS) or _NUMBER.fullmatch(cell), (row, cell)
 
 
 def upload_hostile(stack, questionnaire):
@@ -52,7 +28,7 @@ def upload_hostile(stack, questionnaire):
         params={"wait": 60},
     )
     assert response.status_code == 201, response.text
-    assert (response.json()["accepted"], response.json()["rejected"]) == (8, 8)
+    assert (response.json()["accepted"], response.json()["rejected"]) == (len(HOSTILE), len(HOSTILE))
     return response.json()["batch_id"]
 
 
@@ -66,7 +42,7 @@ def test_the_errors_csv_is_formula_safe(fresh, questionnaire):
     assert len(rows) == 1 + len(HOSTILE)  # no row split by a bare CR
     assert_nothing_runs(rows)
     assert [r[:3] for r in rows[1:]] == [
-        [str(n), "sex", written] for n, written in enumerate(HOSTILE.values(), start=9)
+        [str(n), "sex", written] for n, written in enumerate(HOSTILE.values(), start=len(HOSTILE) + 1)
     ]
     raw = response.content
     assert b',"ok\r=1+1",' in raw and b',"\'\r=1",' in raw and b",'\t=1," in raw
