@@ -28,7 +28,10 @@ def upload_hostile(stack, questionnaire):
         params={"wait": 60},
     )
     assert response.status_code == 201, response.text
-    assert (response.json()["accepted"], response.json()["rejected"]) == (len(HOSTILE), len(HOSTILE))
+    assert (response.json()["accepted"], response.json()["rejected"]) == (
+        len(HOSTILE),
+        len(HOSTILE),
+    )
     return response.json()["batch_id"]
 
 
@@ -42,7 +45,8 @@ def test_the_errors_csv_is_formula_safe(fresh, questionnaire):
     assert len(rows) == 1 + len(HOSTILE)  # no row split by a bare CR
     assert_nothing_runs(rows)
     assert [r[:3] for r in rows[1:]] == [
-        [str(n), "sex", written] for n, written in enumerate(HOSTILE.values(), start=len(HOSTILE) + 1)
+        [str(n), "sex", written]
+        for n, written in enumerate(HOSTILE.values(), start=len(HOSTILE) + 1)
     ]
     raw = response.content
     assert b',"ok\r=1+1",' in raw and b',"\'\r=1",' in raw and b",'\t=1," in raw
