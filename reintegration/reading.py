@@ -879,6 +879,12 @@ def _jsonl_header(path: Path) -> list[str]:
             if len(header) > MAX_COLUMNS:
                 raise UnreadableFileError(_too_many_columns(path, f"line {number}"))
     if not header and not any(isinstance(r, dict) for _, r in first):
+        nested = [number for number, r in first if r is _NESTED]
+        if nested and len(nested) == len(first):  # no other line to learn the columns from
+            raise UnreadableFileError(
+                f"{path.name}: every line nests objects or arrays too deeply to be read (line "
+                f"{nested[0]} first); each line must be one flat JSON object"
+            )
         raise UnreadableFileError(f"{path.name} has no line holding a JSON object")
     return list(header)
 

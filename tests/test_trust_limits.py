@@ -553,3 +553,16 @@ def test_a_file_at_the_column_cap_is_read(tmp_path, questionnaire):
     for path in (write_csv(tmp_path / "w.csv", [row]), write_jsonl(tmp_path / "w.jsonl", [row])):
         chunks = list(BatchReader(path, questionnaire).chunks())
         assert sum(c.num_rows for c in chunks) == 1
+
+
+def test_a_file_whose_only_lines_nest_too_deeply_says_so(tmp_path, questionnaire):
+    path = tmp_path / "deep.jsonl"
+    path.write_text(DEEP + "\n", encoding="utf-8")
+
+    with pytest.raises(UnreadableFileError) as caught:
+        BatchReader(path, questionnaire)
+
+    assert str(caught.value) == (
+        "deep.jsonl: every line nests objects or arrays too deeply to be read (line 1 first); "
+        "each line must be one flat JSON object"
+    )
