@@ -9,7 +9,6 @@ the session at once, and nothing the store holds can be replayed as a session or
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from datetime import UTC, datetime, timedelta
 
@@ -17,7 +16,7 @@ import sqlalchemy as sa
 
 from reintegration.store.engine import for_reading
 from reintegration.store.schema import dashboard_session
-from reintegration.users import User, user_by_token_hash
+from reintegration.users import User, token_hash, user_by_token_hash
 
 SESSION_SECONDS = 10 * 60 * 60  # a working day
 SECRET_BYTES = 32
@@ -33,7 +32,7 @@ def session_id(secret: str) -> str:
     >>> session_id("abc")[:16]
     'ba7816bf8f01cfea'
     """
-    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+    return token_hash(secret)  # stored the way tokens are: only their SHA-256
 
 
 def open_session(
