@@ -123,7 +123,8 @@ def test_unsafe_user_names_are_refused_with_the_rule(engine, name) -> None:
     assert stored(engine) == before
 
 
-def test_a_name_stored_before_the_rule_stays_revocable(engine) -> None:
+def store_a_name_from_before_the_rule(engine: sa.Engine) -> None:
+    """A user named ``../../x``, as a store written before names had a rule may hold."""
     with engine.begin() as conn:
         conn.execute(
             app_user.insert().values(
@@ -134,6 +135,10 @@ def test_a_name_stored_before_the_rule_stays_revocable(engine) -> None:
                 created_at=datetime.now(UTC),
             )
         )
+
+
+def test_a_name_stored_before_the_rule_stays_revocable(engine) -> None:
+    store_a_name_from_before_the_rule(engine)
 
     revoke_user(engine, "../../x", caller=CLI)
 
@@ -212,16 +217,7 @@ def test_the_cli_revokes_a_name_stored_before_the_rule(home):
     from reintegration.store.engine import open_store
 
     engine = open_store(get_settings().database_url)
-    with engine.begin() as conn:
-        conn.execute(
-            app_user.insert().values(
-                name="../../x",
-                role="manager",
-                countries=None,
-                token_sha256="1" * 64,
-                created_at=datetime.now(UTC),
-            )
-        )
+    store_a_name_from_before_the_rule(engine)
 
     revoked = CliRunner().invoke(app, ["users", "revoke", "../../x", "--actor", "ops"])
 
