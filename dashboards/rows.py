@@ -84,8 +84,9 @@ def batch(user: User, batch_id: str | None) -> dict[str, Any] | None:
     return found
 
 
-def batch_errors(batch_id: str) -> list[dict[str, Any]]:
-    return batch_views.batch_errors(services().engine, batch_id)
+def batch_errors(batch_id: str, limit: int) -> list[dict[str, Any]]:
+    """The batch's first ``limit`` rejected cells (a batch may have a million)."""
+    return list(batch_views.batch_errors(services().engine, batch_id, limit=limit))
 
 
 def fixable_file(batch_id: str) -> str:

@@ -10,7 +10,8 @@ number.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +21,7 @@ from reintegration.policy import User, require
 from reintegration.roles import Capability
 from reintegration.store.batches import rejected_rows
 from reintegration.store.engine import for_reading
+from reintegration.store.issues import iter_issues
 from reintegration.store.schema import audit, batch
 
 COUNTS = ("received", "accepted", "rejected", "duplicate", "updated")
@@ -84,7 +86,8 @@ def get_batch(engine: sa.Engine, batch_id: str) -> dict[str, Any] | None:
     Returns
     -------
     dict or None
-        As :func:`list_batches`, plus ``report``: ``errors``, ``warnings``,
+        As :func:`list_batches`, plus ``report``: ``errors`` and ``warnings`` (the first
+        ones; :func:`batch_errors` reads them all), ``errors_total``, ``warnings_total``,
         ``ignored_columns``, ``missing_columns``, ``dropped_identifier_columns`` (empty
         until the batch is done).
     """
@@ -101,32 +104,73 @@ def get_batch(engine: sa.Engine, batch_id: str) -> dict[str, Any] | None:
 
 def _report(stored: Mapping[str, Any] | None) -> dict[str, Any]:
     stored = stored or {}
+    errors = list(stored.get("errors") or [])
+    warnings = list(stored.get("warnings") or [])
     return {
-        "errors": list(stored.get("errors") or []),
-        "warnings": list(stored.get("warnings") or []),
+        "errors": errors,
+        "errors_total": int(stored.get("errors_total", len(errors))),
+        "warnings": warnings,
+        "warnings_total": int(stored.get("warnings_total", len(warnings))),
         "ignored_columns": list(stored.get("ignored_columns") or []),
         "missing_columns": list(stored.get("missing_columns") or []),
         "dropped_identifier_columns": list(stored.get("dropped_identifier_columns") or []),
     }
 
 
-def batch_errors(engine: sa.Engine, batch_id: str) -> list[dict[str, Any]]:
-    """A batch's rejected cells, in row order: ``{row, column, value, message}``.
+def batch_errors(
+    engine: sa.Engine, batch_id: str, *, limit: int | None = None, offset: int = 0
+) -> Iterator[dict[str, Any]]:
+    """A batch's rejected cells in report order, ``{row, column, value, message}``, read from
+    the store a page at a time (a batch may have a million).
 
-    An unknown batch, or one still processing, has none.
+    ``limit`` and ``offset`` pick a page. An unknown batch, or one still processing, has none.
     """
-    found = get_batch(engine, batch_id)
-    if found is None:
-        return []
-    return [
-        {
-            "row": error.get("row"),
-            "column": error.get("column"),
-            "value": error.get("value"),
-            "message": error.get("message"),
-        }
-        for error in found["report"]["errors"]
-    ]
+    return iter_issues(for_reading(engine), batch_id, "error", limit=limit, offset=offset)
+
+
+def batch_warnings(
+    engine: sa.Engine, batch_id: str, *, limit: int | None = None, offset: int = 0
+) -> Iterator[dict[str, Any]]:
+    """A batch's warnings in report order, ``{row, column, message}``, as :func:`batch_errors`."""
+    return iter_issues(for_reading(engine), batch_id, "warning", limit=limit, offset=offset)
+
+
+def json_array(items: Iterable[Any]) -> Iterator[str]:
+    """A JSON array written an item at a time (for answers streamed as they are read).
+
+    Examples
+    --------
+    >>> "".join(json_array(iter([{"row": 2}, {"row": 3}])))
+    '[{"row": 2},{"row": 3}]'
+    """
+    yield "["
+    for position, item in enumerate(items):
+        yield ("," if position else "") + json.dumps(item, ensure_ascii=False)
+    yield "]"
+
+
+def report_json(engine: sa.Engine, report: Mapping[str, Any]) -> Iterator[str]:
+    """A batch report as JSON with every error and warning read from the store, written a
+    piece at a time (``reintegration ingest --json``: all of them, in bounded memory).
+
+    Parameters
+    ----------
+    engine : sqlalchemy.Engine
+    report : mapping
+        :meth:`reintegration.ingest.BatchReport.to_json` of a done batch.
+    """
+    # Every one is listed, so the totals (which say how many the kept lists cut) are left out.
+    cut = ("errors", "warnings", "errors_total", "warnings_total")
+    head = {k: v for k, v in report.items() if k not in cut}
+    yield json.dumps(head, ensure_ascii=False)[:-1]
+    batch_id = str(report["batch_id"])
+    for key, items in (
+        ("errors", batch_errors(engine, batch_id)),
+        ("warnings", batch_warnings(engine, batch_id)),
+    ):
+        yield f', "{key}": '
+        yield from json_array(items)
+    yield "}"
 
 
 def batch_rejected(engine: sa.Engine, batch_id: str) -> list[Any]:

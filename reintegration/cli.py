@@ -395,7 +395,6 @@ def ingest(
     ] = False,
 ) -> None:
     """Validate, score and store a batch; print its report (rows rejected: exit status 1)."""
-    import json
 
     from reintegration.errors import ReintegrationError
     from reintegration.ingest import ingest_file
@@ -432,9 +431,13 @@ def ingest(
 
     after_batch(engine, report.batch_id, champions)
     if as_json:
-        typer.echo(json.dumps(report.to_json(), ensure_ascii=False))
+        from reintegration.batch_views import report_json
+
+        for piece in report_json(engine, report.to_json()):
+            sys.stdout.write(piece)
+        sys.stdout.write("\n")
     else:
-        _print_report(report)
+        _print_report(report, engine)
     raise typer.Exit(EXIT_REJECTED if report.rejected else EXIT_DONE)
 
 
@@ -446,11 +449,11 @@ def _fail_json(message: str, as_json: bool) -> NoReturn:
     _fail(message)
 
 
-def _print_report(report) -> None:  # type: ignore[no-untyped-def]
+def _print_report(report, engine) -> None:  # type: ignore[no-untyped-def]
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = Console(soft_wrap=True)
     counts = Table(title=f"Batch {report.batch_id}", title_justify="left")
     for name in ("received", "accepted", "rejected", "duplicate", "updated"):
         counts.add_column(name, justify="right")
@@ -468,16 +471,26 @@ def _print_report(report) -> None:  # type: ignore[no-untyped-def]
     ):
         if columns:
             console.print(f"{label}: {', '.join(columns)}", markup=False)
-    if report.errors:
+    if report.errors_total > len(report.errors):
+        # Too many for a table: every one, a line each, read from the store as printed.
+        from reintegration.batch_views import batch_errors
+
+        console.print(f"{report.errors_total:,} rejected cells:")
+        for e in batch_errors(engine, report.batch_id):
+            where = f"row {e['row']}, column {e['column']}" if e["column"] else f"row {e['row']}"
+            console.print(f"{where}: {e['message']}", markup=False, soft_wrap=True)
+    elif report.errors:
         errors = Table(title="Rejected rows", title_justify="left")
         for name in ("row", "column", "value", "message"):
             errors.add_column(name, overflow="fold")
         for e in report.errors:
             errors.add_row(str(e.row), e.column, e.value, e.message)
         console.print(errors)
-    for w in report.warnings:
-        where = f"row {w.row}, column {w.column}: " if w.row is not None else ""
-        console.print(f"warning: {where}{w.message}", markup=False)
+    from reintegration.batch_views import batch_warnings
+
+    for w in batch_warnings(engine, report.batch_id):
+        where = f"row {w['row']}, column {w['column']}: " if w["row"] is not None else ""
+        console.print(f"warning: {where}{w['message']}", markup=False)
 
 
 db_app = typer.Typer(help="The app's database.", no_args_is_help=True)

@@ -22,7 +22,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,6 +39,7 @@ from reintegration.reading import BatchReader, FileNote
 from reintegration.roles import Role
 from reintegration.settings import get_settings
 from reintegration.store import batches as store
+from reintegration.store.issues import IssueLog
 from reintegration.store.schema import batch as batch_table
 from reintegration.store.writer import BatchWriter
 from reintegration.users import User
@@ -51,9 +52,19 @@ STREAM_ABOVE_BYTES = 32 << 20
 STREAM_BLOCK_BYTES = 16 << 20  # about 45,000 rows of the canonical format
 
 
+REPORT_KEPT = 100
+"""Errors, and warnings, a report holds (and the batch record keeps); all of them are in the
+store's ``batch_issue`` table (:func:`reintegration.batch_views.batch_errors`)."""
+
+
 @dataclass
 class BatchReport:
-    """What an ingest did, with the keys of DESIGN.md's ``--json`` output."""
+    """What an ingest did, with the keys of DESIGN.md's ``--json`` output.
+
+    ``errors`` and ``warnings`` hold the first :data:`REPORT_KEPT` of each (so a file of a
+    million rejected rows is not held whole); ``errors_total`` and ``warnings_total`` count
+    them all, and the store has every one.
+    """
 
     batch_id: str
     status: str = "processing"
@@ -64,12 +75,25 @@ class BatchReport:
     updated: int = 0
     errors: list[RowIssue] = field(default_factory=list)
     warnings: list[FileNote] = field(default_factory=list)
+    errors_total: int = 0
+    warnings_total: int = 0
     ignored_columns: list[str] = field(default_factory=list)
     missing_columns: list[str] = field(default_factory=list)
     dropped_identifier_columns: list[str] = field(default_factory=list)
 
+    def note_errors(self, found: Sequence[RowIssue]) -> None:
+        """Count ``found`` and keep it while fewer than :data:`REPORT_KEPT` are kept."""
+        self.errors.extend(found[: max(REPORT_KEPT - len(self.errors), 0)])
+        self.errors_total += len(found)
+
+    def note_warnings(self, found: Sequence[FileNote]) -> None:
+        """Count ``found`` and keep it while fewer than :data:`REPORT_KEPT` are kept."""
+        self.warnings.extend(found[: max(REPORT_KEPT - len(self.warnings), 0)])
+        self.warnings_total += len(found)
+
     def to_json(self) -> dict[str, Any]:
-        """The report as DESIGN.md's JSON: counts, errors, warnings and column findings."""
+        """The report as DESIGN.md's JSON: counts, the kept errors and warnings with their
+        totals, and column findings."""
         return {
             "batch_id": self.batch_id,
             "status": self.status,
@@ -82,9 +106,11 @@ class BatchReport:
                 {"row": e.row, "column": e.column, "value": e.value, "message": e.message}
                 for e in self.errors
             ],
+            "errors_total": self.errors_total,
             "warnings": [
                 {"row": w.row, "column": w.column, "message": w.message} for w in self.warnings
             ],
+            "warnings_total": self.warnings_total,
             "ignored_columns": list(self.ignored_columns),
             "missing_columns": list(self.missing_columns),
             "dropped_identifier_columns": list(self.dropped_identifier_columns),
@@ -255,8 +281,11 @@ def _ingest(
     with engine.begin() as conn:
         store.lock_for_ingest(conn)
         writer = BatchWriter(conn, batch_id, scorer, questionnaire, model_version, uploader)
+        issues = IssueLog(conn, batch_id)
         try:
             keys: dict[str, str] = {}  # case number -> returnee key, for this batch only
+            issues.add("warning", layout.notes)
+            report.note_warnings(layout.notes)
             for chunk in reader.chunks():
                 prepared = prepare_chunk(
                     chunk,
@@ -275,14 +304,18 @@ def _ingest(
                 report.rejected += counts.rejected
                 report.duplicate += counts.duplicate
                 report.updated += counts.updated
-                report.errors.extend(prepared.issues)
-                report.warnings.extend(prepared.notes)
+                # Written as found and only the first kept: a chunk's issues go with it.
+                issues.add("error", prepared.issues)
+                issues.add("warning", prepared.notes)
+                report.note_errors(prepared.issues)
+                report.note_warnings(prepared.notes)
                 if progress is not None:
                     progress(report.received)
                 timings["store"] += time.perf_counter() - clock
                 clock = time.perf_counter()
-            report.warnings[:0] = layout.notes
-            report.warnings.extend(writer.finish())
+            last = writer.finish()
+            issues.add("warning", last)
+            report.note_warnings(last)
         finally:
             writer.close()
         report.status = "done"

@@ -23,7 +23,7 @@ import csv
 import io
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any, TextIO
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -138,3 +138,20 @@ def csv_text(rows: Iterable[Iterable[Any]]) -> str:
     out = io.StringIO()
     PeopleCsvWriter(out).writerows(rows)
     return out.getvalue()
+
+
+def csv_lines(rows: Iterable[Iterable[Any]]) -> Iterator[str]:
+    """As :func:`csv_text`, one line at a time, for answers streamed as they are read.
+
+    Examples
+    --------
+    >>> list(csv_lines([["a"], ["=1+1"]]))
+    ['a\\n', "'=1+1\\n"]
+    """
+    out = io.StringIO()
+    writer = PeopleCsvWriter(out)
+    for row in rows:
+        writer.writerow(row)
+        yield out.getvalue()
+        out.seek(0)
+        out.truncate()

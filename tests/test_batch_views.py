@@ -25,7 +25,7 @@ def test_a_batch_has_its_counts_report_and_errors(engine, ingest, batch_file):
     report = ingest(batch_file({}, {"sex": "robot"}), "amina")
 
     found = batch_views.get_batch(engine, report.batch_id)
-    errors = batch_views.batch_errors(engine, report.batch_id)
+    errors = list(batch_views.batch_errors(engine, report.batch_id))
 
     assert found is not None and found["status"] == "done"
     assert (found["accepted"], found["rejected"]) == (1, 1)
@@ -45,7 +45,7 @@ def test_a_batch_has_its_counts_report_and_errors(engine, ingest, batch_file):
 
 def test_an_unknown_batch_is_none_and_has_no_errors(engine):
     assert batch_views.get_batch(engine, "no-such-batch") is None
-    assert batch_views.batch_errors(engine, "no-such-batch") == []
+    assert list(batch_views.batch_errors(engine, "no-such-batch")) == []
 
 
 def test_the_audit_trail_is_newest_first_and_filtered(engine, ingest, batch_file):

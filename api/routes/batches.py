@@ -14,7 +14,8 @@ from typing import Annotated, Any
 import anyio
 from fastapi import APIRouter, Query, Request, Response
 from fastapi import Path as PathParam
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.concurrency import iterate_in_threadpool
 
 from api.deps import CurrentUser, ServicesDep, sees_every_batch
 from api.problems import ApiProblem, problem_responses
@@ -32,7 +33,7 @@ from api.uploads import UploadError
 from reintegration import batch_views
 from reintegration.errors import UnreadableFileError
 from reintegration.fixable import fixable_csv
-from reintegration.people_csv import csv_text
+from reintegration.people_csv import csv_lines
 from reintegration.reading import SNIFF_BYTES, detect_format
 from reintegration.users import User
 
@@ -96,11 +97,11 @@ def _visible(services: Services, user: User, batch_id: str) -> dict[str, Any]:
 
 
 def _report(stored: dict[str, Any]) -> Report:
-    errors = stored["errors"]
     return Report(
-        errors=[RowError(**e) for e in errors[:ERRORS_SHOWN]],
-        errors_total=len(errors),
-        warnings=stored["warnings"],
+        errors=[RowError(**e) for e in stored["errors"][:ERRORS_SHOWN]],
+        errors_total=stored["errors_total"],
+        warnings=stored["warnings"][:ERRORS_SHOWN],
+        warnings_total=stored["warnings_total"],
         ignored_columns=stored["ignored_columns"],
         missing_columns=stored["missing_columns"],
         dropped_identifier_columns=stored["dropped_identifier_columns"],
@@ -259,15 +260,18 @@ def get_batch_errors(
     """Every rejected cell in row order, as JSON, or as CSV with ``Accept: text/csv``
     (formula-safe: a cell a spreadsheet would run gets a leading apostrophe)."""
     _visible(services, user, batch_id)
+    # Streamed a page at a time from the store: a batch may have a million rejected cells.
     errors = batch_views.batch_errors(services.engine, batch_id)
     if _wants_csv(request):
-        lines = [ERRORS_CSV, *([e[k] for k in ERRORS_CSV] for e in errors)]
-        return PlainTextResponse(
-            csv_text(lines),
+        lines = csv_lines([ERRORS_CSV, *([e[k] for k in ERRORS_CSV] for e in errors)])
+        return StreamingResponse(
+            iterate_in_threadpool(lines),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{batch_id}-errors.csv"'},
         )
-    return [RowError(**e) for e in errors]
+    return StreamingResponse(
+        iterate_in_threadpool(batch_views.json_array(errors)), media_type="application/json"
+    )
 
 
 @router.get(

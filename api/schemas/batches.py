@@ -39,6 +39,7 @@ class Report(BaseModel):
     errors: list[RowError]
     errors_total: int = Field(description="rejected cells in all; errors lists the first ones")
     warnings: list[FileWarning]
+    warnings_total: int = Field(description="warnings in all; warnings lists the first ones")
     ignored_columns: list[str]
     missing_columns: list[str]
     dropped_identifier_columns: list[str]

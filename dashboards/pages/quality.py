@@ -161,8 +161,8 @@ def _detail(user: User, batch_id: str | None) -> list[Any]:
         out.append(
             html.P(f"Warning: {where}{warning['message']}", className="notice notice-warning")
         )
-    if len(report["warnings"]) > WARNINGS_SHOWN:
-        hidden = len(report["warnings"]) - WARNINGS_SHOWN
+    if report["warnings_total"] > WARNINGS_SHOWN:
+        hidden = report["warnings_total"] - WARNINGS_SHOWN
         out.append(html.P(f"... and {hidden:,} more warnings.", className="muted"))
     for label, columns in (
         ("Ignored columns", report["ignored_columns"]),
@@ -171,11 +171,11 @@ def _detail(user: User, batch_id: str | None) -> list[Any]:
     ):
         if columns:
             out.append(html.P(f"{label}: {', '.join(columns)}", className="muted"))
-    errors = rows.batch_errors(found["id"])
-    if errors:
+    if report["errors_total"]:
+        errors = rows.batch_errors(found["id"], ERRORS_SHOWN)
         out += [
-            html.H2(f"Rejected cells ({len(errors):,})"),
-            table(f"{PAGE}-errors-table", errors[:ERRORS_SHOWN], ERROR_COLUMNS, page_size=10),
+            html.H2(f"Rejected cells ({report['errors_total']:,})"),
+            table(f"{PAGE}-errors-table", errors, ERROR_COLUMNS, page_size=10),
         ]
     else:
         out.append(html.P("No row of this batch was rejected.", id=f"{PAGE}-no-errors"))

@@ -154,18 +154,19 @@ def _report(user: User, batch_id: str) -> list[Any]:
         out.append(
             html.P(f"Warning: {where}{warning['message']}", className="notice notice-warning")
         )
-    if len(warnings) > WARNINGS_SHOWN:
+    warnings_total = found["report"]["warnings_total"]
+    if warnings_total > WARNINGS_SHOWN:
         out.append(
             html.P(
-                f"... and {len(warnings) - WARNINGS_SHOWN:,} more warnings.",
+                f"... and {warnings_total - WARNINGS_SHOWN:,} more warnings.",
                 className="muted",
             )
         )
-    errors = rows.batch_errors(found["id"])
-    if errors:
+    if found["report"]["errors_total"]:
+        errors = rows.batch_errors(found["id"], ERRORS_SHOWN)
         out += [
-            html.H2(f"Rejected cells ({len(errors):,})"),
-            table(f"{PAGE}-errors-table", errors[:ERRORS_SHOWN], ERROR_COLUMNS, page_size=10),
+            html.H2(f"Rejected cells ({found['report']['errors_total']:,})"),
+            table(f"{PAGE}-errors-table", errors, ERROR_COLUMNS, page_size=10),
         ]
     out.append(
         dcc.Link(

@@ -71,6 +71,22 @@ rejected_row = sa.Table(
 )
 sa.Index("ix_rejected_row_returnee_key", rejected_row.c.returnee_key)
 
+batch_issue = sa.Table(
+    "batch_issue",
+    metadata,
+    sa.Column("batch_id", sa.ForeignKey("batch.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True, comment="order of the report, from 0"),
+    sa.Column("kind", sa.String(7), nullable=False, comment="error or warning"),
+    sa.Column("row", sa.Integer, nullable=True, comment="spreadsheet row; null for the file"),
+    sa.Column("column", sa.Text, nullable=True),
+    sa.Column("value", sa.Text, nullable=True, comment="the cell as sent (errors only)"),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.CheckConstraint("kind IN ('error', 'warning')", name="kind"),
+)
+"""Every error and warning of a done batch's report, one row each, so that a batch of a million
+rejected rows is written and read in pages, never held whole (the batch's ``report`` keeps the
+first ones and the totals)."""
+
 returnee = sa.Table(
     "returnee",
     metadata,

@@ -185,3 +185,40 @@ def test_open_store_refuses_a_database_from_a_newer_version(sqlite_url: str) -> 
         "The database cannot be migrated (Can't locate revision identified by '9999'); if it "
         "was migrated by a newer version of reintegration, install that version."
     )
+
+
+def test_0004_moves_stored_report_issues_into_their_table_and_back(store_url: str) -> None:
+    upgrade(store_url, "0003")
+    engine = create_store_engine(store_url)
+    errors = [
+        {"row": n, "column": "sex", "value": "robot", "message": f"bad {n}"}
+        for n in range(2, 2 + 130)
+    ]
+    warnings = [{"row": None, "column": None, "message": "a file note"}]
+    report = {"errors": errors, "warnings": warnings, "ignored_columns": ["x"]}
+    batch = sa.table("batch", *(sa.column(c) for c in _batch()), sa.column("report", sa.JSON))
+    with engine.begin() as conn:
+        conn.execute(batch.insert(), _batch() | {"report": report})
+
+    upgrade(store_url)
+
+    with engine.connect() as conn:
+        moved = conn.execute(
+            sa.text("SELECT seq, kind, row, value, message FROM batch_issue ORDER BY seq")
+        ).all()
+        kept = conn.execute(sa.select(batch.c.report)).scalar_one()
+    assert [(r.kind, r.row, r.message) for r in moved] == [
+        *(("error", e["row"], e["message"]) for e in errors),
+        ("warning", None, "a file note"),
+    ]
+    assert [r.seq for r in moved] == list(range(131))
+    assert kept["errors"] == errors[:100] and kept["errors_total"] == 130
+    assert kept["warnings"] == warnings and kept["warnings_total"] == 1
+    assert kept["ignored_columns"] == ["x"]
+
+    downgrade(store_url, "0003")
+
+    with engine.connect() as conn:
+        restored = conn.execute(sa.select(batch.c.report)).scalar_one()
+    engine.dispose()
+    assert restored == report
