@@ -7,6 +7,7 @@ level: FastAPI, Dash and uvicorn load inside ``serve``.
 from __future__ import annotations
 
 import errno
+import gc
 import socket
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -139,6 +140,26 @@ def server_config(app: Any, host: str, port: int, settings: Settings | None = No
     )
 
 
+GC_THRESHOLD = (10_000, 20, 20)
+"""The server's cyclic-GC thresholds (Python's are 700, 10, 10)."""
+
+
+def settle_heap() -> None:
+    """Keep the cyclic garbage collector's pauses short while uploads are read beside requests.
+
+    An upload is read in a thread of the server. Reading a large workbook makes and keeps many
+    container objects, and with Python's default thresholds a full collection then ran every
+    second or so, each walking the whole heap (Dash, pandas, scikit-learn and MLflow included):
+    pauses of 0.4 s alone and over 1 s beside other work, during which no request is answered
+    (``benchmarks/hostile_bench.py``'s ``/healthz``). So, once the app is built, what it made is
+    moved out of the collector's reach (``gc.freeze``: never garbage, never walked again), and
+    young objects are collected less often, which makes full collections rare.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLD)
+
+
 def serve(
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[
@@ -169,6 +190,7 @@ def serve(
     except ReintegrationError as exc:
         _fail(str(exc))
         return
+    settle_heap()
     shown = f"[{host}]" if ":" in host else host
     _stderr().print(
         f"Serving the API at http://{shown}:{port}/api/v1 (docs at /docs) and the dashboards "

@@ -61,3 +61,35 @@ def test_serve_on_a_taken_port_exits_2_with_a_sentence(home):
     assert result.stderr.strip() == (
         f"error: port {port} on 127.0.0.1 is already in use; choose another with --port."
     )
+
+
+def test_serve_moves_the_built_app_out_of_the_collectors_reach(home, monkeypatch):
+    import gc
+
+    import uvicorn
+
+    from api.cli import GC_THRESHOLD
+
+    seen = {}
+
+    def run(self, *args, **kwargs):  # the server would start answering here
+        seen.update(threshold=gc.get_threshold(), frozen=gc.get_freeze_count())
+
+    before = gc.get_threshold()
+    monkeypatch.setattr(uvicorn.Server, "run", run)
+    try:
+        result = CliRunner().invoke(app, ["serve", "--port", str(_free_port())])
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
+
+    assert result.exit_code == 0, result.output
+    assert seen["threshold"] == GC_THRESHOLD
+    # The app's objects (thousands: FastAPI, Dash, pandas) are never walked by a collection.
+    assert seen["frozen"] > 10_000
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
