@@ -1,7 +1,10 @@
 """Data access of the models page: versions, cards and a version's run (parameters, evaluation)
 through the server's model lifecycle (the API's, over ``models.registry``), drift from
 ``models.registry``. Each takes the session's user, which ``models/`` checks: a user limited to
-some countries sees no model (a model describes every country's returnees)."""
+some countries sees no model (a model describes every country's returnees). Whatever the
+lifecycle gives, metrics, cards and evaluations leave here as ``models.disclosure_models``
+publishes them (no group under min_cell, numbers of returnees rounded): the rule does not
+change what it already published, so the registry's own pass and this one agree."""
 
 from __future__ import annotations
 
@@ -31,65 +34,97 @@ def model_names() -> tuple[str, str]:
     return RISK_MODEL, INDEX_MODEL
 
 
+def _min_cell() -> int:
+    return int(services().settings.min_cell)
+
+
 def versions(name: str, user: User) -> list[dict[str, Any]]:
-    """Every version of a registered model, newest first (empty when nothing is registered).
+    """Every version of a registered model, newest first (empty when nothing is registered),
+    with its metrics and description published.
 
     Raises
     ------
     Forbidden
         ``user`` may not see models (checked by ``models/``).
     """
+    from models import disclosure_models as rule
+
     lifecycle = getattr(services(), "lifecycle", None)
     try:
         if lifecycle is not None:
-            return list(lifecycle.list_versions(name, caller=user))
-        from models.registry import list_versions
+            found = list(lifecycle.list_versions(name, caller=user))
+        else:
+            from models.registry import list_versions
 
-        return list_versions(name, services().settings, caller=user)
+            found = list_versions(name, services().settings, caller=user)
     except Forbidden:
         raise
     except ReintegrationError as exc:
         log.warning("model versions unavailable: %s", type(exc).__name__)
         return []
+    min_cell = _min_cell()
+    return [
+        {
+            **v,
+            "metrics": rule.publish_metrics(v.get("metrics") or {}, min_cell),
+            "description": rule.publish_text(v.get("description"), min_cell),
+        }
+        for v in found
+    ]
 
 
 def card(name: str, version: int, user: User) -> str | None:
-    """A version's model card (Markdown), or None when it has none.
+    """A version's model card (Markdown), or None when it has none; its tables of groups
+    rebuilt from the version's published evaluation (``models.cards.publishable_card``).
 
     Raises
     ------
     Forbidden
         ``user`` may not see models.
     """
+    from models.cards import publishable_card
+
     lifecycle = getattr(services(), "lifecycle", None)
     try:
         if lifecycle is not None:
-            return str(lifecycle.model_card(name, version, caller=user))
-        from models.registry import model_card
+            text = str(lifecycle.model_card(name, version, caller=user))
+        else:
+            from models.registry import model_card
 
-        return model_card(name, version, services().settings, caller=user)
+            text = model_card(name, version, services().settings, caller=user)
     except Forbidden:
         raise
     except (ReintegrationError, KeyError):
         return None
+    found = next((v for v in versions(name, user) if int(v["version"]) == version), None)
+    evaluation = run_details(found.get("run_id") if found else None, user)["evaluation"]
+    return publishable_card(text, evaluation, _min_cell())
 
 
 def run_details(run_id: str | None, user: User) -> dict[str, Any]:
-    """A run's ``params`` and ``evaluation`` (the evaluation artifact; None when absent).
+    """A run's ``params`` and ``evaluation`` (the evaluation artifact; None when absent), as
+    published: the evaluation names no group under min_cell and rounds numbers of returnees.
 
     Raises
     ------
     Forbidden
         ``user`` may not see models.
     """
+    from models import disclosure_models as rule
+
     if not run_id:
         return {"params": {}, "evaluation": None}
     lifecycle = getattr(services(), "lifecycle", None)
     if lifecycle is not None:
-        return dict(lifecycle.run_details(run_id, caller=user))
-    from models.registry import run_details as registry_details
+        details = dict(lifecycle.run_details(run_id, caller=user))
+    else:
+        from models.registry import run_details as registry_details
 
-    return registry_details(run_id, services().settings, caller=user)
+        details = registry_details(run_id, services().settings, caller=user)
+    return {
+        "params": rule.publish_params(details.get("params") or {}, _min_cell()),
+        "evaluation": rule.publish_evaluation(details.get("evaluation"), _min_cell()),
+    }
 
 
 def weights(params: dict[str, Any]) -> pd.DataFrame:

@@ -1,16 +1,40 @@
 """Model cards: one Markdown document per registered version, logged with its run.
 
 A card says what the version was made from, how well it does overall and for each subgroup,
-how it is calibrated, what drives it, and what it cannot do. Group sizes follow the
-small-cell suppression of DESIGN.md; a card carries counts and metrics, never rows.
+how it is calibrated, what drives it, and what it cannot do. A card carries counts and
+metrics, never rows, and its tables of groups follow :mod:`models.disclosure_models`: the card
+functions publish what they are given through it, and :func:`publishable_card` rebuilds those
+tables of a stored card from its version's published evaluation when the card is served, so a
+card written before the rule loses its small groups when read.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from models.evaluation import INSUFFICIENT, OVERALL, shown_n, suppressed_groups
+from models import disclosure_models as rule
+from models.evaluation import INSUFFICIENT, OVERALL
+
+SUBGROUP_HEADER = ("group", "n", "ROC AUC", "average precision", "Brier score")
+CALIBRATION_HEADER = ("predicted", "n", "mean predicted", "observed")
+SHIFT_HEADER = (
+    "group",
+    "n",
+    "composite (champion)",
+    "composite (this)",
+    "change",
+    "sustainable (champion)",
+    "sustainable (this)",
+    "change",
+)
+_RULE = re.compile(r"Groups with fewer than \d+ returnees are not listed")
+_OLD_SUPPRESSION = re.compile(r"; sizes below \d+ are suppressed\.")
+WITHDRAWN = (
+    "(Table withdrawn: this version was registered before groups were published by the "
+    "disclosure rule, and its evaluation is not there to rebuild the table from.)"
+)
 
 
 def _number(value: float | None, digits: int = 3) -> str:
@@ -27,24 +51,60 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-def _subgroup_rows(rows: Sequence[Mapping[str, Any]], min_cell: int) -> list[list[str]]:
-    hidden = suppressed_groups(rows, min_cell)
-    out = []
-    for r in rows:
-        n = shown_n(r["n"], min_cell, r["group"] in hidden)
+def _n(n: int | None) -> str:
+    return "–" if n is None else str(n)
+
+
+def subgroup_table(subgroups: Sequence[Mapping[str, Any]], min_cell: int) -> str:
+    """The card's table of a risk model's metrics by subgroup, published by the rule."""
+    rows = []
+    for r in rule.publish_risk_evaluation({"subgroups": subgroups}, min_cell)["subgroups"]:
         if not r["sufficient"]:
-            out.append([r["group"], n, INSUFFICIENT, "", ""])
+            rows.append([r["group"], _n(r["n"]), INSUFFICIENT, "", ""])
         else:
-            out.append(
+            rows.append(
                 [
                     r["group"],
-                    n,
-                    _number(r["roc_auc"]),
-                    _number(r["average_precision"]),
-                    _number(r["brier"]),
+                    _n(r["n"]),
+                    _number(r.get("roc_auc")),
+                    _number(r.get("average_precision")),
+                    _number(r.get("brier")),
                 ]
             )
-    return out
+    return _table(SUBGROUP_HEADER, rows)
+
+
+def calibration_markdown(calibration: Sequence[Mapping[str, Any]], min_cell: int) -> str:
+    """The card's calibration table: bins of at least ``min_cell`` returnees, published."""
+    published = rule.publish_risk_evaluation({"calibration": calibration}, min_cell)
+    rows = [
+        [
+            f"{c['bin_low']:.1f}–{c['bin_high']:.1f}",
+            _n(c["n"]),
+            _number(c["mean_predicted"]),
+            _number(c["observed"]),
+        ]
+        for c in published["calibration"]
+    ]
+    return _table(CALIBRATION_HEADER, rows)
+
+
+def shift_table(shift: Sequence[Mapping[str, Any]], min_cell: int) -> str:
+    """The card's table of how an index version moves figures, published by the rule."""
+    rows = [
+        [
+            r["group"],
+            _n(r["n"]),
+            _number(r["composite_champion"]),
+            _number(r["composite_challenger"]),
+            _signed(r["composite_change"]),
+            _number(r["sustainable_champion"]),
+            _number(r["sustainable_challenger"]),
+            _signed(r["sustainable_change"]),
+        ]
+        for r in rule.publish_shift(shift, min_cell)
+    ]
+    return _table(SHIFT_HEADER, rows)
 
 
 def risk_card(
@@ -73,15 +133,7 @@ def risk_card(
         else "**The gradient-boosting model does not beat the logistic-regression baseline** on "
         "held-out returnees (ROC AUC); consider whether its extra complexity is warranted."
     )
-    calibration_rows = [
-        [
-            f"{c['bin_low']:.1f}–{c['bin_high']:.1f}",
-            shown_n(c["n"], min_cell),
-            _number(c["mean_predicted"]) if c["n"] >= min_cell else "–",
-            _number(c["observed"]) if c["n"] >= min_cell else "–",
-        ]
-        for c in calibration
-    ]
+    n = rule.rounded(data["n"], min_cell)
     importance_rows = [
         [imp["feature"], _number(imp["mean"], 4), _number(imp["sd"], 4)] for imp in importance
     ]
@@ -96,10 +148,16 @@ def risk_card(
                 ["", "value"],
                 [
                     ["outcome defined with the index", str(data["index_label"])],
-                    ["returnees with a first survey and a follow-up", str(data["n"])],
-                    ["training returnees", str(data["n_train"])],
-                    ["held-out returnees (grouped by returnee)", str(data["n_test"])],
-                    ["share not sustainable at the follow-up", _number(data["positive_rate"])],
+                    ["returnees with a first survey and a follow-up", _n(n)],
+                    ["training returnees", _n(rule.rounded(data["n_train"], min_cell))],
+                    [
+                        "held-out returnees (grouped by returnee)",
+                        _n(rule.rounded(data["n_test"], min_cell)),
+                    ],
+                    [
+                        "share not sustainable at the follow-up",
+                        _number(rule.published_share(data["positive_rate"], n)),
+                    ],
                     ["data version of the store", str(data["data_version"])],
                 ],
             ),
@@ -124,13 +182,12 @@ def risk_card(
             ),
             verdict,
             f"## By subgroup\n\nGroups with fewer than {min_group} held-out returnees, or with "
-            f"only one outcome, show {INSUFFICIENT!r}; sizes below {min_cell} are suppressed.",
-            _table(
-                ["group", "n", "ROC AUC", "average precision", "Brier score"],
-                _subgroup_rows(subgroups, min_cell),
-            ),
+            f"only one outcome, show {INSUFFICIENT!r}.",
+            rule.rule_sentence(min_cell),
+            subgroup_table(subgroups, min_cell),
             "## Calibration (held-out returnees)",
-            _table(["predicted", "n", "mean predicted", "observed"], calibration_rows),
+            rule.rule_sentence(min_cell),
+            calibration_markdown(calibration, min_cell),
             "## What drives it\n\nPermutation importance on held-out returnees: the drop in "
             "ROC AUC when one input is shuffled (mean and standard deviation over repeats).",
             _table(["input", "importance", "sd"], importance_rows),
@@ -181,7 +238,7 @@ def index_card(
     parts = [
         f"# rss-index, version {version}: {label}",
         "## Provenance",
-        _table(["", "value"], [[k, str(v)] for k, v in provenance.items()]),
+        _table(["", "value"], _value_rows([[k, str(v)] for k, v in provenance.items()], min_cell)),
         "## Weights",
         "Item weights within each dimension sum to 1. Dimension weights: "
         + ", ".join(f"{d} {w:.3f}" for d, w in dimension_weights.items())
@@ -200,37 +257,12 @@ def index_card(
             + "."
         )
     if champion_label is not None:
-        hidden = {r["group"] for r in shift if r.get("suppressed")}
-        shift_rows = [
-            [
-                r["group"],
-                shown_n(r["n"], min_cell, r["group"] in hidden),
-                _number(r["composite_champion"]),
-                _number(r["composite_challenger"]),
-                _signed(r["composite_change"]),
-                _number(r["sustainable_champion"]),
-                _number(r["sustainable_challenger"]),
-                _signed(r["sustainable_change"]),
-            ]
-            for r in shift
-        ]
         parts += [
             f"## Against the champion ({champion_label})",
             f"Correlation of the composite with the champion's: {_number(correlation)}. "
             "Mean composite and share sustainable, each returnee at their latest interview:",
-            _table(
-                [
-                    "group",
-                    "n",
-                    "composite (champion)",
-                    "composite (this)",
-                    "change",
-                    "sustainable (champion)",
-                    "sustainable (this)",
-                    "change",
-                ],
-                shift_rows,
-            ),
+            rule.rule_sentence(min_cell),
+            shift_table(shift, min_cell),
         ]
     parts.append(
         "## Known limits\n\n"
@@ -242,6 +274,77 @@ def index_card(
         "- A promotion is a methodological decision: it needs a reason and is audited."
     )
     return "\n\n".join(parts)
+
+
+def _value_rows(rows: Sequence[Sequence[str]], min_cell: int) -> list[list[str]]:
+    """Rows of a two-column table with every whole number of returnees rounded."""
+    out = []
+    for label, value in rows:
+        if "returnees" in label and value.strip().isdigit():
+            value = _n(rule.rounded(int(value), min_cell))
+        out.append([label, value])
+    return out
+
+
+def _cells(line: str) -> list[str]:
+    return [cell.strip() for cell in line.strip().strip("|").split("|")]
+
+
+def _rebuilt(header: Sequence[str], evaluation: Mapping[str, Any] | None, min_cell: int) -> str:
+    found = evaluation if isinstance(evaluation, Mapping) else {}
+    if header[0] == "predicted":
+        key = "calibration"
+    elif "composite (champion)" in header:
+        key = "shift"
+    else:
+        key = "subgroups"
+    if key not in found:
+        return WITHDRAWN
+    return _RENDERERS[key](found[key] or [], min_cell)
+
+
+_RENDERERS = {
+    "calibration": calibration_markdown,
+    "shift": shift_table,
+    "subgroups": subgroup_table,
+}
+
+
+def publishable_card(text: str, evaluation: Mapping[str, Any] | None, min_cell: int) -> str:
+    """A stored card as it may be served: its tables of groups rebuilt by the rule.
+
+    The tables of groups (by subgroup, calibration, against the champion) are rendered again
+    from the version's evaluation, published by :mod:`models.disclosure_models`, each after the
+    rule's sentence; numbers of returnees in the data and provenance tables are rounded. A
+    card written under the rule comes back unchanged; one written before it loses its small
+    groups and exact sizes. Without an evaluation to rebuild from, a table of groups is
+    withdrawn rather than served as stored.
+
+    Parameters
+    ----------
+    text : str
+        The card as stored (Markdown).
+    evaluation : mapping or None
+        The version's stored evaluation artifact.
+    min_cell : int
+    """
+    out: list[str] = []
+    for block in text.split("\n\n"):
+        if _RULE.match(block):
+            continue  # put back, with today's threshold, before the table it belongs to
+        if not block.startswith("|"):
+            out.append(_OLD_SUPPRESSION.sub(".", block))
+            continue
+        lines = block.splitlines()
+        header = _cells(lines[0])
+        if header[:2] == ["", "value"]:
+            body = _value_rows([_cells(line)[:2] for line in lines[2:]], min_cell)
+            out.append(_table(header, body))
+        elif len(header) > 1 and header[0] in ("group", "predicted") and header[1] == "n":
+            out += [rule.rule_sentence(min_cell), _rebuilt(header, evaluation, min_cell)]
+        else:
+            out.append(block)
+    return "\n\n".join(out)
 
 
 def overall(rows: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:

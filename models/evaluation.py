@@ -4,14 +4,15 @@ Subgroups are sex, child or adult, return type, and their intersections. For the
 each group gets n, positives, ROC AUC, average precision and Brier score through fairlearn's
 ``MetricFrame``; a group with fewer than ``min_group`` returnees, or with only one outcome,
 says "insufficient data" instead of a number. For an index version each group gets how the
-mean composite and the share sustainable move against the champion index. Group sizes shown
-to people follow small-cell suppression (:func:`shown_n`).
+mean composite and the share sustainable move against the champion index. These are the exact
+figures, kept in memory (the promotion gate decides on them); what is stored or shown of them
+passes :mod:`models.disclosure_models` first.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -42,50 +43,6 @@ def metric_key(metric: str, group: str) -> str:
         return metric
     parts = [p.replace("=", "/") for p in group.split(" & ")]
     return "/".join([metric, *parts]).replace(" ", "_")
-
-
-def set_of(group: str) -> str:
-    """The subgroup columns a group belongs to: ``sex & return_type``."""
-    return " & ".join(part.split("=", 1)[0] for part in group.split(" & "))
-
-
-def suppressed_groups(rows: Sequence[Mapping[str, Any]], min_cell: int) -> set[str]:
-    """Groups whose size may not be shown: below ``min_cell``, and their complements.
-
-    Within each set of groups (all sexes; all sex and return type pairs; ...), a group with
-    between 1 and ``min_cell - 1`` returnees is suppressed; when exactly one is, the next
-    smallest is suppressed too, so it cannot be recovered from the total, as the aggregates
-    do (``reintegration.aggregate.suppress``).
-    """
-    hidden: set[str] = set()
-    by_set: dict[str, list[Mapping[str, Any]]] = {}
-    for row in rows:
-        if row["group"] != OVERALL:
-            by_set.setdefault(set_of(row["group"]), []).append(row)
-    for members in by_set.values():
-        small = [r["group"] for r in members if 0 < r["n"] < min_cell]
-        if len(small) == 1:
-            others = sorted((r for r in members if r["n"] >= min_cell), key=lambda r: r["n"])
-            if others:
-                small.append(others[0]["group"])
-        hidden.update(small)
-    overall = [r for r in rows if r["group"] == OVERALL]
-    if overall and 0 < overall[0]["n"] < min_cell:
-        hidden.update(r["group"] for r in rows)
-    return hidden
-
-
-def shown_n(n: int, min_cell: int, suppressed: bool = False) -> str:
-    """A group size as people may see it.
-
-    Examples
-    --------
-    >>> shown_n(3, 5), shown_n(12, 5, suppressed=True), shown_n(12, 5)
-    ('fewer than 5', 'suppressed', '12')
-    """
-    if 0 < n < min_cell:
-        return f"fewer than {min_cell}"
-    return "suppressed" if suppressed else str(n)
 
 
 def _safe(metric: Any) -> Any:
@@ -223,8 +180,6 @@ def index_shift(
     records: pd.DataFrame,
     champion: ReintegrationIndex,
     challenger: ReintegrationIndex,
-    *,
-    min_cell: int,
 ) -> list[dict[str, Any]]:
     """How the mean composite and the share sustainable move from one index to another.
 
@@ -234,15 +189,14 @@ def index_shift(
         One record per returnee (their latest interview) with coded items and the subgroup
         columns.
     champion, challenger : ReintegrationIndex
-    min_cell : int
-        Groups with fewer returnees are suppressed (their figures None, ``suppressed`` True).
 
     Returns
     -------
     list of dict
         Overall first, then every subgroup and intersection: group, n, composite_champion,
         composite_challenger, composite_change, sustainable_champion, sustainable_challenger,
-        sustainable_change, suppressed.
+        sustainable_change. Exact, small groups included: publish them only through
+        :func:`models.disclosure_models.publish_shift`.
     """
     items = records.drop(columns=[c for c in GROUPS if c in records.columns])
     a = champion.transform(items)
@@ -255,13 +209,6 @@ def index_shift(
             rows.append(
                 _shift_row(group_name(columns, values), a.loc[part.index], b.loc[part.index])
             )
-    hidden = suppressed_groups(rows, min_cell)
-    for row in rows:
-        row["suppressed"] = row["group"] in hidden
-        if row["suppressed"]:
-            for key in row:
-                if key.startswith(("composite_", "sustainable_")):
-                    row[key] = None
     return rows
 
 

@@ -19,6 +19,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from models import _mlflow, registry
+from models import disclosure_models as rule
 from models.cards import index_card
 from models.evaluation import correlation, index_shift, metric_key
 from reintegration import drift
@@ -210,7 +211,9 @@ def train_index(
     -------
     dict
         version, label, run_id, n, explained_variance, zero_variance, correlation (with the
-        champion's composite), champion_label, weights (rows of the weight table), shift.
+        champion's composite), champion_label, weights (rows of the weight table), shift; n,
+        correlation and shift as :mod:`models.disclosure_models` publishes them, which is also
+        all the run stores of them.
 
     Raises
     ------
@@ -243,9 +246,12 @@ def train_index(
     corr = correlation(
         new_scores["composite"].to_numpy(dtype=float), old_scores["composite"].to_numpy(dtype=float)
     )
-    shift = index_shift(
-        records[[*questionnaire.item_ids, *GROUPS]], champion, index, min_cell=settings.min_cell
+    # Exact in memory; the run stores and the card shows only what the rule publishes.
+    shift = rule.publish_shift(
+        index_shift(records[[*questionnaire.item_ids, *GROUPS]], champion, index),
+        settings.min_cell,
     )
+    n = rule.rounded(derived.n, settings.min_cell)
     window = {
         "from": date_from.isoformat() if date_from else "start",
         "to": date_to.isoformat() if date_to else "end",
@@ -253,7 +259,7 @@ def train_index(
     weights = derived.table().to_dict("records")
     provenance = {
         "data window (interview dates)": f"{window['from']} to {window['to']}",
-        "returnees (latest interview each)": derived.n,
+        "returnees (latest interview each)": n,
         "data version of the store": data_version,
         "method": "first principal component of the standardised items per dimension "
         "(pairwise-complete correlations); weights = absolute loadings normalised to sum 1",
@@ -272,9 +278,10 @@ def train_index(
         champion_label=champion.label_,
         min_cell=settings.min_cell,
     )
-    overall = shift[0]
-    metrics: dict[str, float] = {"n": float(derived.n)}
+    overall: dict[str, Any] = shift[0] if shift else {"composite_challenger": None}
+    metrics: dict[str, float] = {"n": float(n or 0)}
     metrics |= {f"explained_variance/{d}": v for d, v in derived.explained_variance.items()}
+    corr = rule.figure(corr)
     if corr is not None:
         metrics["correlation_with_champion"] = corr
     for row in shift:
@@ -295,7 +302,7 @@ def train_index(
         params={
             "data_window_from": window["from"],
             "data_window_to": window["to"],
-            "n": derived.n,
+            "n": n,
             "data_version": data_version,
             "champion": champion.label_,
             "champion_version": champion_version,
@@ -309,7 +316,7 @@ def train_index(
             registry.EVALUATION: json.dumps({"correlation": corr, "shift": shift}, indent=1),
             registry.REFERENCE: json.dumps(drift.reference(items)),
         },
-        tags={"summary": f"derived from {derived.n} returnees, {window['from']} to {window['to']}"},
+        tags={"summary": f"derived from {n} returnees, {window['from']} to {window['to']}"},
         alias=registry.CHALLENGER,
     )
     step(1.0, "done")
@@ -318,7 +325,7 @@ def train_index(
         "version": version,
         "label": registry.derived_label(version),
         "run_id": run_id,
-        "n": derived.n,
+        "n": n,
         "explained_variance": derived.explained_variance,
         "zero_variance": list(derived.zero_variance),
         "correlation": corr,

@@ -8,6 +8,10 @@ reason, and the comparison shows how the mean composite and the share sustainabl
 and per subgroup. ``force`` (with a reason) overrides a refusal. Every promotion, and every
 refusal, is audited. Promoting an index rescores the stored interviews with it first; promoting
 a risk model adds its risk rows for the stored first surveys.
+
+The gate decides on exact figures computed in memory; the report it returns and audits (its
+rows, the groups a refusal names) is what :mod:`models.disclosure_models` publishes: no group
+under ``min_cell``, numbers of returnees rounded, AUCs to three decimals.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from models import _mlflow, registry
+from models import disclosure_models as rule
 from models.evaluation import OVERALL, index_shift, risk_metrics, risk_subgroups
 from models.hooks import score_risks
 from models.index_training import champion_index, index_records
@@ -66,7 +71,7 @@ def _logged_table(client: MlflowClient, version: ModelVersion) -> dict[str, dict
     overall = evaluation.get("model", {})
     table = {
         OVERALL: {
-            "n": overall.get("n", 0),
+            "n": overall.get("n") or 0,
             "roc_auc": overall.get("roc_auc"),
             "sufficient": overall.get("roc_auc") is not None,
         }
@@ -83,12 +88,21 @@ def compare_risk(
     champion: ModelVersion | None,
     challenger: ModelVersion,
 ) -> dict[str, Any]:
-    """ROC AUC of challenger and champion, overall and per subgroup, and the refusals."""
+    """ROC AUC of challenger and champion, overall and per subgroup, and the refusals.
+
+    ``refused`` is the gate's decision on the exact figures of every group; ``rows`` and
+    ``refusals`` are published (:func:`models.disclosure_models.publish_comparison`).
+    """
     from models.risk_training import one_thread, outcome_index, risk_data
 
     tolerance = settings.promotion_tolerance
     if champion is None:
-        return {"basis": "no champion to compare with", "rows": [], "refusals": []}
+        return {
+            "basis": "no champion to compare with",
+            "rows": [],
+            "refusals": [],
+            "refused": False,
+        }
     index = outcome_index(settings)
     data = risk_data(engine, load_questionnaire(), index)
     y_test = data.y[data.test]
@@ -96,7 +110,8 @@ def compare_risk(
         with one_thread():
             new = _auc_table(registry.load_model(client, challenger), data, settings.min_group)
             old = _auc_table(registry.load_model(client, champion), data, settings.min_group)
-        basis = f"{int(data.test.sum())} held-out returnees of the current data"
+        held = rule.rounded(int(data.test.sum()), settings.min_cell)
+        basis = f"{held} held-out returnees of the current data"
     else:
         new, old = _logged_table(client, challenger), _logged_table(client, champion)
         basis = "each version's own held-out evaluation (too little current data to compare)"
@@ -117,7 +132,13 @@ def compare_risk(
         rows.append(row)
         if row["refused"]:
             refusals.append(row)
-    return {"basis": basis, "rows": rows, "refusals": refusals, "tolerance": tolerance}
+    return {
+        "basis": basis,
+        "rows": rule.publish_comparison(rows, settings.min_cell),
+        "refusals": rule.publish_comparison(refusals, settings.min_cell),
+        "refused": bool(refusals),  # decided on every group, named or not
+        "tolerance": tolerance,
+    }
 
 
 def refusal_message(
@@ -130,6 +151,8 @@ def refusal_message(
     groups = "; ".join(
         f"{r['group']}: {r['challenger']:.3f} against {r['champion']:.3f}" for r in shown
     )
+    if not shown:  # refused only in groups too small to be named
+        groups = "a group too small to be named"
     more = f" (and {len(worst) - len(shown)} more groups)" if len(worst) > len(shown) else ""
     return (
         f"{name} version {version} is refused: its ROC AUC is lower than the champion's "
@@ -148,18 +171,18 @@ def _index_comparison(
     records, _ = index_records(engine, questionnaire)
     rows = []
     if len(records):
-        rows = index_shift(
-            records[[*questionnaire.item_ids, *GROUPS]],
-            current,
-            new,
-            min_cell=settings.min_cell,
+        rows = rule.publish_shift(
+            index_shift(records[[*questionnaire.item_ids, *GROUPS]], current, new),
+            settings.min_cell,
         )
+    returnees = rule.rounded(len(records), settings.min_cell)
     return {
-        "basis": f"{len(records)} returnees, latest interview each",
+        "basis": f"{returnees} returnees, latest interview each",
         "rows": rows,
         "champion_label": current.label_,
         "label": new.label_,
         "refusals": [],
+        "refused": False,
     }
 
 
@@ -235,7 +258,7 @@ def promote(
         "version": version,
         "previous": previous,
         "kind": "index" if name == registry.INDEX_MODEL else "risk",
-        "forced": bool(comparison["refusals"]) and force,
+        "forced": comparison["refused"] and force,
         "reason": reason,
         "rescored": 0,
         "risks": 0,
@@ -243,7 +266,7 @@ def promote(
     }
     detail = {k: outcome[k] for k in ("previous", "reason", "basis", "rows", "forced")}
     target_name = f"{name}@{version}"
-    if comparison["refusals"] and not force:
+    if comparison["refused"] and not force:
         with engine.begin() as conn:
             audit_model(
                 conn, actor=actor, action="promote_refused", target=target_name, detail=detail

@@ -6,6 +6,10 @@ for a derived version N), which every stored score names. ``reintegration-risk``
 early-warning classifier. Each has the aliases ``champion`` (in use) and ``challenger``
 (newly trained). A version is registered as the very last step of its training run, so a
 training that fails leaves at most a failed run, never a half-registered model.
+
+Every read of a version (its metrics, description, card, evaluation and parameters) is served
+through :mod:`models.disclosure_models`, so a version registered before that rule shows no
+group under ``min_cell`` and no exact number of returnees either.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from models import _mlflow
+from models import disclosure_models as rule
 from reintegration.errors import ModelError
 from reintegration.index import ReintegrationIndex
 from reintegration.policy import User, require
@@ -297,8 +302,9 @@ def list_versions(
     -------
     list of dict
         version, label (``rss-index`` only, else None), aliases, created_at (ms since the
-        epoch), metrics (the run's), run_id, description. Empty when nothing is registered
-        (or there is no tracking store yet, which this does not create).
+        epoch), metrics (the run's, published: numbers of returnees rounded, the others to three
+        decimals), run_id, description (numbers of returnees rounded). Empty when nothing is
+        registered (or there is no tracking store yet, which this does not create).
     """
     require_models(caller)
     settings = settings or get_settings()
@@ -326,9 +332,9 @@ def list_versions(
                 "label": label_of(v),
                 "aliases": sorted(aliases.get(int(v.version), [])),
                 "created_at": v.creation_timestamp,
-                "metrics": metrics,
+                "metrics": rule.publish_metrics(metrics, settings.min_cell),
                 "run_id": v.run_id,
-                "description": v.description,
+                "description": rule.publish_text(v.description, settings.min_cell),
             }
         )
     return out
@@ -360,7 +366,8 @@ def list_models(settings: Settings | None = None, *, caller: User) -> list[dict[
 
 
 def model_card(name: str, version: int, settings: Settings | None = None, *, caller: User) -> str:
-    """The Markdown model card of a version.
+    """The Markdown model card of a version, its tables of groups published by the rule
+    (:func:`models.cards.publishable_card`, from the version's evaluation).
 
     Raises
     ------
@@ -377,14 +384,18 @@ def model_card(name: str, version: int, settings: Settings | None = None, *, cal
     client = _mlflow.client(settings)
     found = get_version(client, name, version)
     text = read_artifact(client, found.run_id, CARD) if found.run_id else None
-    if text is None:
+    if text is None or not found.run_id:
         raise ModelError(f"{found.name} version {version} has no model card")
-    return text
+    from models.cards import publishable_card
+
+    evaluation = read_json_artifact(client, found.run_id, EVALUATION)
+    return publishable_card(text, evaluation, settings.min_cell)
 
 
 def run_details(run_id: str, settings: Settings | None = None, *, caller: User) -> dict[str, Any]:
     """A version's run: its ``params`` and ``evaluation`` (metrics overall and per subgroup,
-    with their n, and calibration; None when absent).
+    with their n, and calibration; None when absent), both as
+    :mod:`models.disclosure_models` publishes them (whenever the run was logged).
 
     Raises
     ------
@@ -405,7 +416,11 @@ def run_details(run_id: str, settings: Settings | None = None, *, caller: User) 
             "params": _mlflow.params_of(client, run_id),
             "evaluation": read_json_artifact(client, run_id, EVALUATION),
         }
-    return dict(_RUNS[key])
+    stored = _RUNS[key]
+    return {
+        "params": rule.publish_params(stored["params"], settings.min_cell),
+        "evaluation": rule.publish_evaluation(stored["evaluation"], settings.min_cell),
+    }
 
 
 _RUNS: dict[tuple[str, str], dict[str, Any]] = {}

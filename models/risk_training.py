@@ -21,6 +21,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from models import _mlflow, registry
+from models import disclosure_models as rule
 from models.cards import risk_card
 from models.evaluation import calibration_table, metric_key, risk_metrics, risk_subgroups
 from models.serving import Champions
@@ -252,7 +253,13 @@ def log_risk_model(
     *,
     actor: str,
 ) -> tuple[int, str]:
-    """Log the run (parameters, metrics, card, evaluation, model) and register the version."""
+    """Log the run (parameters, metrics, card, evaluation, model) and register the version.
+
+    ``evaluation`` holds the exact figures (:func:`evaluate`); what the run stores of them (the
+    evaluation artifact, the card, the metrics, the count of returnees) is what
+    :mod:`models.disclosure_models` publishes: no group under ``settings.min_cell``, numbers
+    of returnees rounded.
+    """
     import mlflow
     import mlflow.sklearn
     from mlflow.models import infer_signature
@@ -261,6 +268,8 @@ def log_risk_model(
 
     m, b = evaluation["model"], evaluation["baseline"]
     beats = m["roc_auc"] is not None and b["roc_auc"] is not None and m["roc_auc"] > b["roc_auc"]
+    published = rule.publish_risk_evaluation(evaluation, settings.min_cell)
+    shown_m, shown_b = published["model"], published["baseline"]
     expected = registry.next_version(client, registry.RISK_MODEL)
     n_test = int(data.test.sum())
     card = risk_card(
@@ -273,26 +282,22 @@ def log_risk_model(
             "positive_rate": float(data.y.mean()),
             "data_version": data.data_version,
         },
-        model=m,
-        baseline=b,
-        subgroups=evaluation["subgroups"],
-        calibration=evaluation["calibration"],
+        model=shown_m,
+        baseline=shown_b,
+        subgroups=published["subgroups"],
+        calibration=published["calibration"],
         importance=evaluation["importance"],
         bands=evaluation["bands"],
         min_group=settings.min_group,
         min_cell=settings.min_cell,
     )
     metrics = {
-        **{k: v for k, v in m.items() if v is not None and k not in ("n", "positives")},
-        **{
-            f"baseline_{k}": v
-            for k, v in b.items()
-            if v is not None and k not in ("n", "positives")
-        },
+        **{k: v for k, v in shown_m.items() if v is not None and k != "n"},
+        **{f"baseline_{k}": v for k, v in shown_b.items() if v is not None and k != "n"},
         "beats_baseline": float(beats),
-        "n_test": float(n_test),
+        "n_test": float(rule.rounded(n_test, settings.min_cell) or 0),
     }
-    for row in evaluation["subgroups"]:
+    for row in published["subgroups"]:
         if row["sufficient"] and " & " not in row["group"]:
             metrics[metric_key("roc_auc", row["group"])] = row["roc_auc"]
     experiment = _mlflow.experiment_id(client, settings, registry.RISK_MODEL)
@@ -305,7 +310,7 @@ def log_risk_model(
         mlflow.log_params(
             {
                 "outcome_index": data.index_label,
-                "returnees": len(data.frame),
+                "returnees": rule.rounded(len(data.frame), settings.min_cell),
                 "held_out_share": HELD_OUT_SHARE,
                 "data_version": data.data_version,
                 "calibration": f"isotonic, {CALIBRATION_FOLDS} folds",
@@ -318,7 +323,7 @@ def log_risk_model(
         registry.log_artifacts(
             client,
             run_id,
-            {registry.CARD: card, registry.EVALUATION: json.dumps(evaluation, indent=1)},
+            {registry.CARD: card, registry.EVALUATION: json.dumps(published, indent=1)},
         )
         # The signature records column names and types only: no row of data is logged.
         signature = infer_signature(X.head(50), model.predict_proba(X.head(50)))
@@ -330,9 +335,9 @@ def log_risk_model(
             skops_trusted_types=TRUSTED_TYPES,
             pyfunc_predict_fn="predict_proba",
         )
-        both = m["roc_auc"] is not None and b["roc_auc"] is not None
+        both = shown_m["roc_auc"] is not None and shown_b["roc_auc"] is not None
         summary = (
-            f"ROC AUC {m['roc_auc']:.3f}, baseline {b['roc_auc']:.3f}"
+            f"ROC AUC {shown_m['roc_auc']:.3f}, baseline {shown_b['roc_auc']:.3f}"
             if both
             else "ROC AUC undefined on the held-out returnees"
         )
@@ -375,7 +380,7 @@ def train_risk(
     -------
     dict
         version, run_id, model and baseline metrics, beats_baseline, n, n_test, subgroups,
-        bands.
+        bands: as published (:mod:`models.disclosure_models`), numbers of returnees rounded.
 
     Raises
     ------
@@ -407,18 +412,19 @@ def train_risk(
     version, run_id = log_risk_model(client, settings, model, data, evaluation, actor=actor)
     step(1.0, "done")
     m, b = evaluation["model"], evaluation["baseline"]
+    published = rule.publish_risk_evaluation(evaluation, settings.min_cell)
     log.info("registered %s version %d", registry.RISK_MODEL, version)
     return {
         "version": version,
         "run_id": run_id,
-        "model": m,
-        "baseline": b,
+        "model": published["model"],
+        "baseline": published["baseline"],
         "beats_baseline": bool(
             m["roc_auc"] is not None and b["roc_auc"] is not None and m["roc_auc"] > b["roc_auc"]
         ),
-        "n": len(data.frame),
-        "n_test": int(data.test.sum()),
-        "subgroups": evaluation["subgroups"],
+        "n": rule.rounded(len(data.frame), settings.min_cell),
+        "n_test": rule.rounded(int(data.test.sum()), settings.min_cell),
+        "subgroups": published["subgroups"],
         "bands": evaluation["bands"],
         "outcome_index": data.index_label,
     }

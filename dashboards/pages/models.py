@@ -76,6 +76,8 @@ def _version_options(kind: str, user: User) -> tuple[list[dict[str, Any]], int |
 
 @page_layout(__name__)
 def layout(user: User, model: str | None = None, version: str | None = None, **_: str) -> html.Div:
+    from models.disclosure_models import rule_sentence
+
     kind = model if model in KINDS else "risk"
     options, default = _version_options(kind, user)
     wanted = int(version) if version and version.isdigit() else None
@@ -87,7 +89,8 @@ def layout(user: User, model: str | None = None, version: str | None = None, **_
             html.P(
                 "Registered versions of the early-warning risk model and of the index, with "
                 "the champion (in use) and the challenger (trained, awaiting promotion). "
-                "Metrics are on held-out returnees; groups too small to judge say so.",
+                "Metrics are on held-out returnees; groups too small to judge say so. "
+                + rule_sentence(data.min_cell()),
                 className="intro",
             ),
             dcc.Store(id=f"{PAGE}-query"),
@@ -178,24 +181,20 @@ def _champion_index(user: User) -> tuple[int | None, str]:
     return None, label
 
 
-def _subgroups(evaluation: dict[str, Any], min_cell: int) -> pd.DataFrame:
-    from models.evaluation import OVERALL, shown_n, suppressed_groups
+def _subgroups(evaluation: dict[str, Any]) -> pd.DataFrame:
+    """Overall and each single subgroup, as published (``model_data`` passes every evaluation
+    through ``models.disclosure_models``: no group under min_cell, sizes rounded)."""
+    from models.evaluation import OVERALL
 
-    rows = list(evaluation.get("subgroups") or [])
     model = evaluation.get("model") or {}
-    overall = {
-        "group": OVERALL,
-        "n": model.get("n", 0),
-        SUBGROUP_METRIC: model.get(SUBGROUP_METRIC),
-    }
-    hidden = suppressed_groups([overall, *rows], min_cell)
+    overall = {"group": OVERALL, "n": model.get("n"), SUBGROUP_METRIC: model.get(SUBGROUP_METRIC)}
     shown = [
         {
             "group": r["group"],
-            "n": shown_n(int(r["n"]), min_cell, r["group"] in hidden),
+            "n": "" if r.get("n") is None else str(r["n"]),
             SUBGROUP_METRIC: r.get(SUBGROUP_METRIC) if r.get("sufficient", True) else None,
         }
-        for r in [overall, *rows]
+        for r in [overall, *(evaluation.get("subgroups") or [])]
         if " & " not in r["group"]  # intersections are in the card
     ]
     return pd.DataFrame(shown, columns=["group", "n", SUBGROUP_METRIC])
@@ -219,7 +218,7 @@ def _view(kind: str, version: int | None, user: User) -> dict[str, Any]:
             evaluation.get("calibration") or [],
             columns=["bin_low", "bin_high", "n", "mean_predicted", "observed"],
         ),
-        "subgroups": _subgroups(evaluation, data.min_cell())
+        "subgroups": _subgroups(evaluation)
         if evaluation.get("subgroups")
         else pd.DataFrame(columns=["group", "n", SUBGROUP_METRIC]),
         "drift": model_data.drift(index_version, user),

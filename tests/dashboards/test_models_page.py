@@ -1,5 +1,5 @@
 """The models page through its callbacks, over a registry stand-in: versions with their aliases,
-headline and subgroup metrics (small groups not judged, sizes suppressed), calibration, drift,
+headline and subgroup metrics (small groups not named, sizes rounded), calibration, drift,
 index weights and the card; and what it says when nothing is registered."""
 
 from __future__ import annotations
@@ -69,10 +69,11 @@ def test_a_risk_version_shows_its_metrics_calibration_subgroups_and_card(with_mo
     subgroups = answer["models-subgroups-graph.figure"]
     bars = [t for t in subgroups["data"] if t["type"] == "bar"][0]
     assert list(bars["y"]) == ["overall", "sex=female", "sex=male"]  # intersections: in the card
-    # sex=other has 3 returnees; female, the next smallest, hides its size too (complement).
-    assert list(bars["text"]) == ["n = 903", "n suppressed", "n = 600"]
-    marks = [t for t in subgroups["data"] if t["type"] == "scatter"][0]
-    assert list(marks["y"]) == ["sex=other"] and list(marks["text"]) == ["insufficient data"]
+    # The stand-in's evaluation is old-style: sex=other (3 returnees) is not named at all, and
+    # sizes are rounded to a multiple of 5 (903 held out), so 905 - 300 - 600 gives nothing.
+    assert list(bars["text"]) == ["n = 905", "n = 300", "n = 600"]
+    assert "sex=other" not in str(subgroups)
+    assert not [t for t in subgroups["data"] if t["type"] == "scatter"]
     assert answer["models-card.children"].startswith("# Risk model v1")
     assert answer["models-weights-section.style"] == {"display": "none"}
     drift = answer["models-drift-graph.figure"]
@@ -95,7 +96,7 @@ def test_an_index_version_shows_its_weights(with_models, questionnaire):
     assert answer["models-calibration-card.style"] == {"display": "none"}
 
 
-def test_the_subgroup_csv_keeps_small_groups_unjudged(with_models):
+def test_the_subgroup_csv_names_no_group_under_the_threshold(with_models):
     client = Client(with_models)
     client.login("analyst")
     download = outputs(
@@ -107,7 +108,22 @@ def test_the_subgroup_csv_keeps_small_groups_unjudged(with_models):
     )["models-subgroups-csv.data"]
     lines = download["content"].splitlines()
     assert lines[0] == "group,n,roc_auc,model,model_version,index_version"
-    assert f"sex=other,fewer than 5,,{RISK_MODEL},1,{LABEL}" in lines
+    assert lines[1:] == [
+        f"overall,905,0.78,{RISK_MODEL},1,{LABEL}",
+        f"sex=female,300,0.74,{RISK_MODEL},1,{LABEL}",
+        f"sex=male,600,0.79,{RISK_MODEL},1,{LABEL}",
+    ]
+    assert "sex=other" not in download["content"]
+
+
+def test_the_page_says_small_groups_are_not_listed_and_sizes_rounded(with_models):
+    client = Client(with_models)
+    client.login("analyst")
+    layout = client.page("/models").get_json()
+    assert (
+        "Groups with fewer than 5 returnees are not listed, and numbers of returnees are "
+        "rounded to a multiple of 5, so that no group can be worked out from the others."
+    ) in str(layout)
 
 
 def test_without_a_registered_model_the_page_says_how_to_train_one(client):
