@@ -144,3 +144,40 @@ def test_a_manager_cannot_read_model_callbacks(with_models):
         {"models-model-control.value": "risk"},
     )
     assert response.status_code == 204
+
+
+def test_an_old_card_and_calibration_csv_are_served_without_small_groups(with_models):
+    lifecycle = with_models.services.lifecycle
+    lifecycle.cards[(RISK_MODEL, 1)] = "\n".join(
+        [
+            "# Risk model v1",
+            "",
+            "|  | value |",
+            "|---|---|",
+            "| held-out returnees (grouped by returnee) | 903 |",
+            "",
+            "| group | n | ROC AUC | average precision | Brier score |",
+            "|---|---|---|---|---|",
+            "| sex=male | 600 | 0.790 | – | – |",
+            "| sex=other | fewer than 5 | insufficient data |  |  |",
+        ]
+    )
+    lifecycle.runs["risk-1"]["evaluation"]["calibration"][9]["n"] = 2  # a bin of two people
+    client = Client(with_models)
+    client.login("analyst")
+    card = show(client, 1, "risk")["models-card.children"]
+    assert "sex=other" not in card and "903" not in card
+    assert "| held-out returnees (grouped by returnee) | 905 |" in card
+    assert "| sex=female | 300 | 0.740 |" in card and "| sex=male | 600 | 0.790 |" in card
+    assert "Groups with fewer than 5 returnees are not listed" in card
+    download = outputs(
+        client.callback(
+            "models-calibration-csv.data",
+            {"models-calibration-csv-button.n_clicks": 1},
+            {"models-version-control.value": 1, "models-model-control.value": "risk"},
+        )
+    )["models-calibration-csv.data"]
+    lines = download["content"].splitlines()
+    assert lines[0].startswith("bin_low,bin_high,n,mean_predicted,observed")
+    assert len(lines) == 1 + 9 and not [x for x in lines[1:] if x.startswith("0.9,")]
+    assert all(line.split(",")[2] == "40" for line in lines[1:])
