@@ -1,8 +1,9 @@
 """Headers every answer of the server carries, and the content security policy of each part.
 
 Every response (the API, ``/docs``, the dashboards, redirects, 401, 404 and 500 alike) says
-``X-Content-Type-Options: nosniff``, ``X-Frame-Options: DENY``, ``Referrer-Policy: no-referrer``
-and a ``Content-Security-Policy`` chosen by path prefix in :data:`POLICIES`, the one place that
+``X-Content-Type-Options: nosniff``, ``X-Frame-Options: DENY``, ``Referrer-Policy: no-referrer``,
+over HTTPS ``Strict-Transport-Security``, and a ``Content-Security-Policy`` chosen by path prefix
+in :data:`POLICIES`, the one place that
 says what each part of the site may load. Every policy forbids framing (``frame-ancestors
 'none'``) and loading anything from another host.
 
@@ -27,6 +28,9 @@ HEADERS = {
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
 }
+HSTS = "max-age=31536000"
+"""Sent over HTTPS only (a TLS proxy trusted by REINTEGRATION_FORWARDED_ALLOW_IPS makes the
+scheme https): browsers then refuse plain HTTP to this host for a year."""
 DASHBOARD = "/dashboard"
 DOCS = "/docs"
 # The policy of each part of the site: the first prefix that matches the path (a prefix
@@ -137,6 +141,7 @@ class SecurityHeaders:
 
         # Read now: routing rewrites the scope's root path on the way to a mounted app.
         path, root_path = scope["path"], scope.get("root_path", "")
+        secure = scope.get("scheme") == "https"
 
         async def sending(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -144,6 +149,8 @@ class SecurityHeaders:
                 for name, value in HEADERS.items():
                     headers[name] = value
                 headers["Content-Security-Policy"] = self.policies.policy(path, root_path)
+                if secure:
+                    headers["Strict-Transport-Security"] = HSTS
             await send(message)
 
         await self.app(scope, receive, sending)

@@ -248,3 +248,27 @@ def test_a_request_over_https_gets_a_secure_cookie(stack):
 def _without_comments(page: str) -> str:
     # Dash's page has a script for Internet Explorer inside a conditional comment: not run.
     return re.sub(r"<!--.*?-->", "", page, flags=re.S)
+
+
+def test_answers_over_https_through_a_trusted_proxy_say_strict_transport(serve, stack):
+    base = serve("127.0.0.1")
+
+    with httpx.Client(base_url=base, timeout=30) as http:
+        secure = http.get("/healthz", headers=HTTPS)
+        plain = http.get("/healthz")
+        refused = http.get("/api/v1/aggregates", headers=HTTPS)  # a 401 too
+
+    assert secure.headers["strict-transport-security"] == "max-age=31536000"
+    assert refused.status_code == 401
+    assert refused.headers["strict-transport-security"] == "max-age=31536000"
+    # Over plain HTTP a browser ignores it anyway, and it must not pin a host that has no TLS.
+    assert "strict-transport-security" not in plain.headers
+
+
+def test_an_untrusted_client_cannot_make_answers_say_strict_transport(serve, stack):
+    base = serve("")
+
+    with httpx.Client(base_url=base, timeout=30) as http:
+        response = http.get("/healthz", headers=HTTPS)
+
+    assert "strict-transport-security" not in response.headers
