@@ -66,6 +66,8 @@ def rounded(n: float | int | None, min_cell: int) -> int | None:
     --------
     >>> rounded(251, 5), rounded(249, 5), rounded(7, 5), rounded(8, 5), rounded(None, 5)
     (250, 250, 5, 10, None)
+    >>> rounded(7, 1)  # a threshold of 1 hides nothing and rounds nothing
+    7
     """
     if n is None or (isinstance(n, float) and math.isnan(n)):
         return None

@@ -8,10 +8,8 @@ import pytest
 
 from api.services import RegistryLifecycle
 from tests.api.conftest import build_stack
-from tests.models.conftest import MLFLOW_DEPRECATION
 from tests.models.test_model_disclosure import RULE, register_old_risk_version
 
-pytestmark = pytest.mark.filterwarnings(MLFLOW_DEPRECATION)
 MODELS = "/api/v1/models"
 
 
