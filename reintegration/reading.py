@@ -30,16 +30,13 @@ workbooks too large or packed like zip bombs are refused before they are opened.
 from __future__ import annotations
 
 import csv
-import functools
 import io
-import itertools
-import json
 import re
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import numpy as np
 import pyarrow as pa
@@ -60,10 +57,18 @@ from reintegration.exports import (
 )
 from reintegration.limits import DEFAULT_MAX_ROWS, MAX_CELL_CHARS, MAX_COLUMNS
 from reintegration.questionnaire import Questionnaire
+from reintegration.row_sources import (
+    CellProblem,
+    cell_text,
+    jsonl_batches,
+    jsonl_header,
+    jsonl_rows,
+    too_many_columns,
+    xlsx_rows,
+)
 
 STREAM_ABOVE_BYTES = 768 << 20
 STREAM_BLOCK_BYTES = 64 << 20
-JSONL_CHUNK_LINES = 50_000
 SNIFF_BYTES = 1 << 16
 HEADER_LIMIT_BYTES = 1 << 20
 """A header line longer than this is no batch header (a form of 1,000 columns needs ~100 KB)."""
@@ -76,8 +81,6 @@ XLSX_IN_MEMORY_BYTES = 128 << 20
 memory about the sheet's size); larger ones are streamed row by row (openpyxl's read-only
 mode: memory bounded whatever the row count, several times slower)."""
 XLSX_CHUNK_ROWS = 20_000
-JSONL_LINE_LIMIT_BYTES = 16 << 20
-"""A JSON line longer than this is no batch row (a CSV row must fit Arrow's block likewise)."""
 ID = "submission_id"
 TEXT = pa.string()
 CODES = pa.dictionary(pa.int32(), pa.string())
@@ -123,18 +126,6 @@ class Layout:
             if column == header or f"({header}," in column or f"({header})" in column:
                 return k
         return len(self.headers)
-
-
-@dataclass(frozen=True)
-class CellProblem:
-    """A cell the reader would not pass on (too long, a nested JSON value): its row is rejected.
-
-    ``column`` is the header as the file writes it, or '' when the whole line is unreadable.
-    """
-
-    row: int
-    column: str
-    message: str
 
 
 @dataclass(frozen=True)
@@ -283,12 +274,14 @@ class BatchReader:
             headers = self._csv_headers()
         elif self.fmt == "xlsx":
             check_workbook(self.path, max_xlsx_bytes, max_unzipped_bytes)
-            self._xlsx_rows = _xlsx_rows(self.path, questionnaire, xlsx_in_memory_bytes)
+            self._xlsx_rows = xlsx_rows(
+                self.path, _names_batch_columns(questionnaire), xlsx_in_memory_bytes
+            )
             headers = self._xlsx_rows.header
         else:
-            headers = _jsonl_header(self.path)
+            headers = jsonl_header(self.path)
         if len(headers) > MAX_COLUMNS:
-            raise UnreadableFileError(_too_many_columns(self.path, "the header"))
+            raise UnreadableFileError(too_many_columns(self.path, "the header"))
         self.layout = map_headers(headers, questionnaire, self.fmt)
         if self._encoding != "utf-8":
             self._note_encoding()
@@ -554,7 +547,7 @@ class BatchReader:
                         )
                     )
                     value = None
-                texts.append(_cell_text(value))
+                texts.append(cell_text(value))
             arrays[h] = pa.array(texts, TEXT)
         table = pa.table(arrays) if arrays else pa.table({"_": pa.nulls(len(records), TEXT)})
         return self._chunk(table, np.asarray(rows, dtype=np.int64), problems)
@@ -590,15 +583,15 @@ class BatchReader:
         elif self.fmt == "xlsx":
             yield from self._xlsx_chunks()
         else:
-            header = _jsonl_header(self.path)
+            header = jsonl_header(self.path)
             known = set(header)
-            for batch in _jsonl_batches(self.path):
+            for batch in jsonl_batches(self.path):
                 self._count(len(batch))
-                records, rows, extra, problems = _jsonl_rows(batch, header, self.path.name)
+                records, rows, extra, problems = jsonl_rows(batch, header, self.path.name)
                 if extra - known:
                     first = min(n for n, r in batch if isinstance(r, dict) and set(r) - known)
                     if len(known | extra) > MAX_COLUMNS:
-                        raise UnreadableFileError(_too_many_columns(self.path, f"line {first}"))
+                        raise UnreadableFileError(too_many_columns(self.path, f"line {first}"))
                     self.layout.notes.append(
                         FileNote(
                             f"line {first} brings keys the first lines lack "
@@ -702,229 +695,14 @@ def _fold_split(choices: dict[str, pa.Array | pa.ChunkedArray]) -> pa.Array:
     return pc.replace_substring_regex(joined, pattern=" +", replacement=" ")
 
 
-def _cell_text(value: object) -> str:
-    """A JSON or workbook cell as the text a CSV would have held.
+def _names_batch_columns(questionnaire: Questionnaire) -> Callable[[list[str]], bool]:
+    """Whether a sheet's first row is a batch's header (names a canonical or form column)."""
 
-    NUL characters are dropped: a CSV holding one is refused as not text, but JSON (``\\u0000``)
-    and workbooks (``_x0000_``) can spell one, and PostgreSQL cannot store it in text.
-    """
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() else repr(value)
-    if hasattr(value, "isoformat"):
-        text = value.isoformat()
-        return text[:10] if text.endswith("T00:00:00") else text
-    text = str(value)
-    return text.replace("\x00", "") if "\x00" in text else text
+    def accepts(headers: list[str]) -> bool:
+        try:
+            layout = map_headers(headers, questionnaire, "xlsx")
+        except UnreadableFileError:
+            return False
+        return bool(layout.source or layout.split)
 
-
-class _XlsxSource:
-    """The header and the data rows of the sheet a workbook's batch is on."""
-
-    def __init__(
-        self, name: str, header: list[str], rows: Iterator[Any], reopen: Callable[[], Iterator[Any]]
-    ) -> None:
-        self.name = name
-        self.header = header
-        self._rows: Iterator[Any] | None = rows
-        self._reopen = reopen
-
-    def rows(self) -> Iterator[Any]:
-        """The data rows (sheet rows 2, 3, ...), each a sequence of cell values.
-
-        The first call goes on from the header row already read; later ones read the sheet
-        again.
-        """
-        rows = self._rows
-        self._rows = None
-        if rows is None:
-            rows = self._reopen()
-            next(rows, None)
-        while True:
-            try:
-                row = next(rows)
-            except StopIteration:
-                return
-            except Exception as exc:  # corrupt XML or zip: the libraries' own error types
-                # Their messages may quote the sheet's XML, so only the kind is kept.
-                raise UnreadableFileError(
-                    f"{self.name} is not a readable Excel workbook ({type(exc).__name__})"
-                ) from None
-            yield row
-
-
-def _xlsx_rows(path: Path, questionnaire: Questionnaire, in_memory_bytes: int) -> _XlsxSource:
-    """The first sheet whose header row names a canonical column: its header and its rows.
-
-    A workbook whose sheets all unpack to at most ``in_memory_bytes`` is read by calamine,
-    which loads a sheet whole; a larger one by openpyxl's read-only mode, which parses the
-    sheet as it is iterated, so memory stays bounded whatever the row count.
-    """
-    with zipfile.ZipFile(path) as archive:
-        sheet_bytes = max(
-            (m.file_size for m in archive.infolist() if m.filename.startswith("xl/worksheets/")),
-            default=0,
-        )
-    try:
-        opener = _calamine_sheets if sheet_bytes <= in_memory_bytes else _openpyxl_sheets
-        for position, rows in enumerate(opener(path)):
-            first = next(rows, None) or []
-            headers = [str(c) for c in first if c is not None and c != ""]
-            try:
-                layout = map_headers(headers, questionnaire, "xlsx")
-            except UnreadableFileError:
-                continue
-            if layout.source or layout.split:
-                header = [str(h) if h is not None else "" for h in first]
-                return _XlsxSource(
-                    path.name,
-                    header,
-                    rows,
-                    functools.partial(_nth_sheet, opener, path, position),
-                )
-    except UnreadableFileError:
-        raise
-    except Exception as exc:  # calamine and openpyxl raise their own types for corrupt files
-        raise UnreadableFileError(
-            f"{path.name} is not a readable Excel workbook ({type(exc).__name__})"
-        ) from None
-    raise UnreadableFileError(
-        f"{path.name} has no sheet whose first row names a column of the batch format "
-        "(submission_id, the items, ...)"
-    )
-
-
-def _nth_sheet(
-    opener: Callable[[Path], Iterator[Iterator[Any]]], path: Path, position: int
-) -> Iterator[Any]:
-    return next(itertools.islice(opener(path), position, None))
-
-
-def _calamine_sheets(path: Path) -> Iterator[Iterator[Any]]:
-    from python_calamine import CalamineWorkbook
-
-    workbook = CalamineWorkbook.from_path(str(path))
-    for name in workbook.sheet_names:
-        # iter_rows hands out Python values a row at a time from calamine's loaded sheet.
-        yield iter(workbook.get_sheet_by_name(name).iter_rows())
-
-
-def _openpyxl_sheets(path: Path) -> Iterator[Iterator[Any]]:
-    from openpyxl import load_workbook
-
-    # data_only: a formula's cached value, as calamine gives it, never the formula's text.
-    workbook = load_workbook(path, read_only=True, data_only=True, keep_links=False)
-    # Not closed here: each sheet's rows read from the workbook's zip until they are dropped.
-    for sheet in workbook.worksheets:
-        # The declared dimensions are not trusted: a hostile "A1:XFD1048576" would pad
-        # every row to 16,384 cells and the sheet to a million rows.
-        sheet.reset_dimensions()  # type: ignore[union-attr]
-        yield iter(sheet.iter_rows(values_only=True))
-
-
-_NESTED = object()
-"""Stands for a JSON line nested too deeply to parse (its row is rejected, not the file)."""
-
-
-def _jsonl_batches(path: Path) -> Iterator[list[tuple[int, object]]]:
-    """(line number, parsed value) of every non-blank line, :data:`JSONL_CHUNK_LINES` at a
-    time, so a file of any size is read in bounded memory.
-
-    A line that is not JSON gives None; one nested deeper than Python's parser goes gives
-    :data:`_NESTED`.
-
-    Raises
-    ------
-    UnreadableFileError
-        When a line is longer than :data:`JSONL_LINE_LIMIT_BYTES`.
-    """
-    batch: list[tuple[int, object]] = []
-    with path.open("rb") as fh:
-        number = 0
-        while raw := fh.readline(JSONL_LINE_LIMIT_BYTES + 1):
-            number += 1
-            if len(raw) > JSONL_LINE_LIMIT_BYTES:
-                raise UnreadableFileError(
-                    f"{path.name}, line {number} is longer than "
-                    f"{JSONL_LINE_LIMIT_BYTES >> 20} MB: too long to be a batch row"
-                )
-            line = raw.decode("utf-8-sig" if number == 1 else "utf-8", errors="replace").strip()
-            if not line:
-                continue
-            record: object
-            try:
-                record = json.loads(line)
-            except RecursionError:
-                record = _NESTED
-            except ValueError:  # not JSON, or a number of more digits than Python parses
-                record = None
-            batch.append((number, record))
-            if len(batch) >= JSONL_CHUNK_LINES:
-                yield batch
-                batch = []
-    if batch:
-        yield batch
-
-
-def _jsonl_header(path: Path) -> list[str]:
-    """The keys of the objects of the first block of lines, in order of appearance."""
-    first = next(_jsonl_batches(path), [])
-    header: dict[str, None] = {}  # ordered, and a lookup costs the same however many keys
-    for number, record in first:
-        if isinstance(record, dict):
-            header.update(dict.fromkeys(record))
-            if len(header) > MAX_COLUMNS:
-                raise UnreadableFileError(_too_many_columns(path, f"line {number}"))
-    if not header and not any(isinstance(r, dict) for _, r in first):
-        nested = [number for number, r in first if r is _NESTED]
-        if nested and len(nested) == len(first):  # no other line to learn the columns from
-            raise UnreadableFileError(
-                f"{path.name}: every line nests objects or arrays too deeply to be read (line "
-                f"{nested[0]} first); each line must be one flat JSON object"
-            )
-        raise UnreadableFileError(f"{path.name} has no line holding a JSON object")
-    return list(header)
-
-
-def _too_many_columns(path: Path, where: str) -> str:
-    return (
-        f"{path.name}: {where} names more than {MAX_COLUMNS:,} columns; a batch file holds the "
-        "columns of the canonical format or of the platform's form"
-    )
-
-
-def _jsonl_rows(
-    batch: list[tuple[int, object]], header: list[str], name: str
-) -> tuple[list[list[object]], list[int], set[str], list[CellProblem]]:
-    bad = [
-        number for number, record in batch if record is not _NESTED and not isinstance(record, dict)
-    ]
-    if bad:
-        raise UnreadableFileError(
-            f"{name}, line {bad[0]}: not a JSON object ({len(bad)} such line"
-            f"{'s' if len(bad) > 1 else ''})"
-        )
-    records: list[list[object]] = []
-    rows: list[int] = []
-    problems: list[CellProblem] = []
-    extra: set[str] = set()
-    for number, record in batch:
-        rows.append(number)
-        if record is _NESTED:
-            records.append([None] * len(header))
-            problems.append(
-                CellProblem(
-                    number,
-                    "",
-                    "the line nests objects or arrays too deeply to be read; each line must "
-                    "be one flat JSON object",
-                )
-            )
-            continue
-        assert isinstance(record, dict)
-        records.append([record.get(h) for h in header])
-        extra.update(record)
-    return records, rows, extra, problems
+    return accepts

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from openpyxl import Workbook
 
+import reintegration.row_sources as row_sources
 from reintegration.errors import UnreadableFileError
 from reintegration.reading import BatchReader, detect_format
 from tests.conftest import canonical_row, write_csv, write_jsonl
@@ -217,9 +218,8 @@ def test_a_streamed_csv_reads_like_a_whole_one(tmp_path, questionnaire):
 
 
 def test_jsonl_is_read_in_blocks_with_line_numbers_kept(tmp_path, questionnaire, monkeypatch):
-    import reintegration.reading as reading
 
-    monkeypatch.setattr(reading, "JSONL_CHUNK_LINES", 7)
+    monkeypatch.setattr(row_sources, "JSONL_CHUNK_LINES", 7)
     path = tmp_path / "b.jsonl"
     write_jsonl(path, [canonical_row(questionnaire, k) for k in range(1, 31)])
     chunks = list(BatchReader(path, questionnaire).chunks())
@@ -230,9 +230,8 @@ def test_jsonl_is_read_in_blocks_with_line_numbers_kept(tmp_path, questionnaire,
 def test_jsonl_keys_that_appear_only_later_are_ignored_with_a_warning(
     tmp_path, questionnaire, monkeypatch
 ):
-    import reintegration.reading as reading
 
-    monkeypatch.setattr(reading, "JSONL_CHUNK_LINES", 2)
+    monkeypatch.setattr(row_sources, "JSONL_CHUNK_LINES", 2)
     first = {"submission_id": "a"}
     path = write_jsonl(tmp_path / "b.jsonl", [first, first, {"submission_id": "b", "sex": "male"}])
     reader = BatchReader(path, questionnaire)

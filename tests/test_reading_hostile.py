@@ -61,7 +61,7 @@ def test_a_workbook_zip_bomb_is_refused_before_it_is_opened(tmp_path, questionna
         repetitive_member(archive, "xl/worksheets/sheet1.xml", 48)
     with zipfile.ZipFile(path) as archive:
         part = archive.getinfo("xl/worksheets/sheet1.xml")
-    monkeypatch.setattr(reading, "_xlsx_rows", lambda *a: pytest.fail("the workbook was opened"))
+    monkeypatch.setattr(reading, "xlsx_rows", lambda *a: pytest.fail("the workbook was opened"))
     assert refusal(path, questionnaire) == (
         "b.xlsx looks like a zip bomb: its part xl/worksheets/sheet1.xml would unpack "
         f"{part.file_size / part.compress_size:.0f} times larger than it is stored "
@@ -83,7 +83,7 @@ def test_a_workbook_larger_than_the_limit_is_refused_before_it_is_opened(
     tmp_path, questionnaire, monkeypatch
 ):
     path = small_workbook(tmp_path / "b.xlsx", questionnaire)
-    monkeypatch.setattr(reading, "_xlsx_rows", lambda *a: pytest.fail("the workbook was opened"))
+    monkeypatch.setattr(reading, "xlsx_rows", lambda *a: pytest.fail("the workbook was opened"))
     assert refusal(path, questionnaire, max_xlsx_bytes=1024) == (
         f"b.xlsx is {path.stat().st_size / 1024:.0f} KB, more than the 1 KB an Excel workbook "
         "may have; export the data as CSV instead"

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 import reintegration.reading as reading
+import reintegration.row_sources as row_sources
 from reintegration.cli import app
 from reintegration.errors import UnreadableFileError
 from reintegration.index import ReintegrationIndex
@@ -205,7 +206,7 @@ def big_workbook(tmp_path_factory) -> Path:
 def _counting(monkeypatch) -> list[int]:
     """Count the rows the streaming workbook reader pulls from openpyxl."""
     pulled = [0]
-    original = reading._openpyxl_sheets
+    original = row_sources.openpyxl_sheets
 
     def sheets(path):
         for rows in original(path):
@@ -217,7 +218,7 @@ def _counting(monkeypatch) -> list[int]:
 
             yield counted()
 
-    monkeypatch.setattr(reading, "_openpyxl_sheets", sheets)
+    monkeypatch.setattr(row_sources, "openpyxl_sheets", sheets)
     return pulled
 
 
@@ -254,7 +255,7 @@ def test_a_workbook_of_many_shared_strings_is_refused_before_it_is_opened(
             block = b"".join(b"<si><t>%d</t></si>" % k for k in range(1 << 12))
             for _ in range((65 << 20) // len(block) + 1):
                 part.write(block)
-    monkeypatch.setattr(reading, "_xlsx_rows", lambda *a: pytest.fail("the workbook was opened"))
+    monkeypatch.setattr(reading, "xlsx_rows", lambda *a: pytest.fail("the workbook was opened"))
     with pytest.raises(UnreadableFileError) as caught:
         BatchReader(path, questionnaire)
     assert str(caught.value).startswith("b.xlsx holds 6")
@@ -408,7 +409,7 @@ def test_nested_json_through_score_is_a_row_error(tmp_path, questionnaire, home)
 
 
 def test_a_jsonl_line_longer_than_the_limit_refuses_the_file(tmp_path, questionnaire, monkeypatch):
-    monkeypatch.setattr(reading, "JSONL_LINE_LIMIT_BYTES", 1 << 20)
+    monkeypatch.setattr(row_sources, "JSONL_LINE_LIMIT_BYTES", 1 << 20)
     row = canonical_row(questionnaire, 1)
     path = tmp_path / "b.jsonl"
     path.write_text(json.dumps(row) + "\n" + json.dumps({**row, "admin1": "a" * (2 << 20)}) + "\n")
@@ -537,7 +538,7 @@ def test_a_file_naming_more_columns_than_the_cap_is_refused_and_nothing_is_store
 def test_keys_of_later_json_lines_count_towards_the_column_cap(
     tmp_path, questionnaire, monkeypatch
 ):
-    monkeypatch.setattr(reading, "JSONL_CHUNK_LINES", 1)  # the header is line 1's alone
+    monkeypatch.setattr(row_sources, "JSONL_CHUNK_LINES", 1)  # the header is line 1's alone
     rows = [canonical_row(questionnaire, 1)]
     rows += [{**canonical_row(questionnaire, 2), **{f"x{k}": 1 for k in range(MAX_COLUMNS)}}]
     path = write_jsonl(tmp_path / "late.jsonl", rows)
