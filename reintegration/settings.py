@@ -17,6 +17,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from reintegration.disclosure import Protection
 from reintegration.errors import ConfigurationError
 from reintegration.limits import DEFAULT_MAX_ROWS
 
@@ -28,6 +29,7 @@ _HOW_TO_MAKE_A_SECRET = (
 # Words that only a placeholder or an example contains; a random key of 32+ characters never does.
 _PLACEHOLDER_WORDS = ("change", "secret", "example", "placeholder", "default", "password", "xxxx")
 _MIN_DISTINCT_CHARS = 10
+DEFAULT_PROTECTION = Protection()
 
 
 class Settings(BaseSettings):
@@ -68,6 +70,16 @@ class Settings(BaseSettings):
         networks, or ``*``) whose ``X-Forwarded-Proto`` and ``X-Forwarded-For`` the server
         believes, e.g. the TLS proxy in front of it, so that the session cookie is marked
         Secure; default none.
+    perturb_max_count_change : int
+        ``REINTEGRATION_PERTURB_MAX_COUNT_CHANGE``: protected figures (``docs/privacy.md``) move
+        no count by more than this (default 4).
+    perturb_count_variance : float
+        ``REINTEGRATION_PERTURB_COUNT_VARIANCE``: the variance of the change of a count in
+        protected figures (default 3.0); above 0 and below ``D(D+1)/3``, ``D`` the maximum change.
+    perturb_sum_noise : float
+        ``REINTEGRATION_PERTURB_SUM_NOISE``: protected figures move a sum by at most this many
+        times the cell's largest contribution (default 0.75), so that the difference of two
+        answers that differ by one person is not that person's score.
 
     Examples
     --------
@@ -99,6 +111,9 @@ class Settings(BaseSettings):
     promotion_tolerance: float = Field(default=0.02, ge=0.0, le=1.0)
     max_rows: int = Field(default=DEFAULT_MAX_ROWS, ge=1)
     forwarded_allow_ips: str = ""
+    perturb_max_count_change: int = Field(default=DEFAULT_PROTECTION.max_count_change, ge=1, le=20)
+    perturb_count_variance: float = Field(default=DEFAULT_PROTECTION.count_variance, gt=0.0)
+    perturb_sum_noise: float = Field(default=DEFAULT_PROTECTION.sum_noise, gt=0.0, le=10.0)
 
     @model_validator(mode="after")
     def _derive_defaults(self) -> Settings:
@@ -194,6 +209,32 @@ def _read_or_create_secret(path: Path) -> str:
             "REINTEGRATION_SECRET_KEY to the key the stored data was pseudonymised with."
         )
     return key
+
+
+def protection(settings: Settings | None = None) -> Protection:
+    """The parameters of protected figures, from ``REINTEGRATION_PERTURB_*``.
+
+    Parameters
+    ----------
+    settings : Settings, optional
+        Defaults to :func:`get_settings`.
+
+    Returns
+    -------
+    Protection
+
+    Raises
+    ------
+    ConfigurationError
+        The parameters do not make a perturbation table (e.g. a variance too wide for the
+        maximum change); the message names the setting.
+    """
+    chosen = settings if settings is not None else get_settings()
+    return Protection(
+        max_count_change=chosen.perturb_max_count_change,
+        count_variance=chosen.perturb_count_variance,
+        sum_noise=chosen.perturb_sum_noise,
+    )
 
 
 @functools.cache

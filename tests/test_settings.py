@@ -22,6 +22,9 @@ VARIABLES = (
     "REINTEGRATION_MAX_UPLOAD_MB",
     "REINTEGRATION_MIN_GROUP",
     "REINTEGRATION_PROMOTION_TOLERANCE",
+    "REINTEGRATION_PERTURB_MAX_COUNT_CHANGE",
+    "REINTEGRATION_PERTURB_COUNT_VARIANCE",
+    "REINTEGRATION_PERTURB_SUM_NOISE",
 )
 GOOD_SECRET = "3f1c9a7e5b2d4068a1e3c5b7d9f0a2c4e6b8d0f1a3c5e7b9"
 
@@ -52,6 +55,9 @@ def test_defaults(tmp_path: Path) -> None:
         "max_rows": 2_000_000,
         "max_score_mb": 16,
         "forwarded_allow_ips": "",
+        "perturb_max_count_change": 4,
+        "perturb_count_variance": 3.0,
+        "perturb_sum_noise": 0.75,
     }
     assert s.secret_key is None
     assert s.mlflow_artifacts == tmp_path / "var" / "mlartifacts"
@@ -71,6 +77,9 @@ def test_environment_overrides_every_setting(monkeypatch: pytest.MonkeyPatch) ->
         "REINTEGRATION_MAX_ROWS": "1000",
         "REINTEGRATION_MAX_SCORE_MB": "4",
         "REINTEGRATION_FORWARDED_ALLOW_IPS": "10.0.0.0/8",
+        "REINTEGRATION_PERTURB_MAX_COUNT_CHANGE": "3",
+        "REINTEGRATION_PERTURB_COUNT_VARIANCE": "1.5",
+        "REINTEGRATION_PERTURB_SUM_NOISE": "0.5",
     }
     for name, value in values.items():
         monkeypatch.setenv(name, value)
@@ -89,6 +98,9 @@ def test_environment_overrides_every_setting(monkeypatch: pytest.MonkeyPatch) ->
         "max_rows": 1000,
         "max_score_mb": 4,
         "forwarded_allow_ips": "10.0.0.0/8",
+        "perturb_max_count_change": 3,
+        "perturb_count_variance": 1.5,
+        "perturb_sum_noise": 0.5,
     }
     assert s.secret_key_bytes() == GOOD_SECRET.encode()
 
