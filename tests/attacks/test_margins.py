@@ -9,7 +9,10 @@ answers list every non-empty group, suppressed ones with nulls); in a protected 
 it does not list add up to its "other groups" cell. Least squares then gives every suppressed
 cell whose count is a combination of the published ones: its count and its mean of each score.
 
-Targets: every cell of those groupings (up to three dimensions) with 1 to 4 scored returnees.
+Targets: every cell of those groupings (up to three dimensions) with 1 to 4 scored returnees,
+once per set of returnees. A cell the equations do not fix gets the guess: for its means, those
+of the smallest published group holding it; for its count, what the published groups of its
+grouping leave of the total, spread over the hidden groups.
 """
 
 from __future__ import annotations
@@ -48,11 +51,12 @@ GROUPINGS = [list(g) for k in (1, 2, 3) for g in combinations(DIMENSIONS, k)]
 class Cross:
     """The cells of the full cross-classification, one column per cell, and the adversary's
     equations over them: one row per distinct set of cells, its published values averaged
-    (count, then the sum of each figure)."""
+    (count, then the sum of each figure); and each published group's count and means."""
 
     domain: dict[str, list[str]]
     members: dict[tuple[str, str], np.ndarray]
     rows: dict[bytes, tuple[np.ndarray, list[np.ndarray]]]
+    published: dict[frozenset[tuple[str, Any]], tuple[int, dict[str, float]]]
 
     @classmethod
     def of(cls, domain: dict[str, list[str]]) -> Cross:
@@ -62,7 +66,7 @@ class Cross:
             for k, name in enumerate(domain)
             for value in domain[name]
         }
-        return cls(domain, members, {})
+        return cls(domain, members, {}, {})
 
     def mask(self, partial: Mapping[str, Any]) -> np.ndarray:
         """The cells in the group ``partial`` (values by dimension)."""
@@ -100,6 +104,9 @@ def read_answer(cross: Cross, answer: Answer, grouping: list[str], where: dict[s
         group = {} if cell.total else dict(cell.group)
         if values is not None:
             cross.add(cross.mask({**where, **group}), values)
+        if cell.published and cell.count is not None:
+            means = {f: float(cell.means[f]) for f in FIGURES}  # type: ignore[arg-type]
+            cross.published[frozenset({**where, **group}.items())] = (cell.count, means)
     listed = {tuple(c.group[g] for g in grouping) for c in answer.groups()}
     unlisted = [v for v in product(*(cross.domain[g] for g in grouping)) if v not in listed]
     masks = [cross.mask({**where, **dict(zip(grouping, v, strict=True))}) for v in unlisted]
@@ -166,21 +173,34 @@ class Small:
 
 
 def small_cells(truth: pd.DataFrame) -> list[Small]:
+    """Every cell of 1 to 4 scored returnees, once per set of returnees (a cell and a finer
+    one holding the same people are one target, the coarser grouping first)."""
     counted = latest(truth)
-    out = []
+    out, seen = [], set()
     for grouping in GROUPINGS:
         for key, rows in counted.groupby(grouping):
-            if 0 < len(rows) < MIN_CELL:
+            people = frozenset(rows["returnee"])
+            if 0 < len(rows) < MIN_CELL and people not in seen:
+                seen.add(people)
                 group = dict(zip(grouping, key, strict=True))
                 out.append(Small(group, len(rows), {f: float(rows[f].mean()) for f in FIGURES}))
     return out
 
 
 def guesses(adversary: Adversary, cross: Cross, small: Small) -> tuple[int, dict[str, float]]:
-    """From the answer of the cell's grouping: the count left over by the published groups
-    spread over its hidden groups, and the mean of the "other groups" cell (or the total)."""
+    """The count: the cell's own when its grouping's answer publishes it (a protected answer
+    may publish a small cell, perturbed), else what the published groups leave of the total,
+    spread over the hidden groups. The means: those of the smallest published group holding
+    the cell, in any answer (the cell itself, a margin, a filtered total, everyone)."""
+    holding = [
+        found for group, found in cross.published.items() if group <= frozenset(small.group.items())
+    ]
+    means = min(holding, key=lambda found: found[0])[1]
     grouping = list(small.group)
     answer = adversary.aggregates(by=grouping)
+    own = answer.find(**small.group)
+    if own is not None and own.count is not None:
+        return own.count, means
     listed = [c for c in answer.groups() if c.count is not None]
     hidden = [c for c in answer.groups() if c.count is None]
     if answer.other is not None:
@@ -192,8 +212,7 @@ def guesses(adversary: Adversary, cross: Cross, small: Small) -> tuple[int, dict
     if answer.total.count is not None:
         left = answer.total.count - sum(c.count or 0 for c in listed)
         count = int(np.clip(round(left / max(hidden_groups, 1)), 1, MIN_CELL - 1))
-    group = answer.other if answer.other is not None and answer.other.published else answer.total
-    return count, {f: float(group.means[f]) for f in FIGURES}  # type: ignore[arg-type]
+    return count, means
 
 
 def margins_attack(adversary: Adversary, truth: pd.DataFrame) -> tuple[list[Target], list[Any]]:
