@@ -23,7 +23,7 @@ from reintegration.analytics import Analytics
 from reintegration.housekeeping import at_start, keep_private
 from reintegration.policy import User
 from reintegration.questionnaire import Questionnaire, load_questionnaire
-from reintegration.settings import Settings, get_settings
+from reintegration.settings import Settings, get_settings, protection
 from reintegration.store.engine import open_store
 
 log = logging.getLogger(__name__)
@@ -208,7 +208,7 @@ def build_services(settings: Settings | None = None) -> Services:
         settings=settings,
         engine=engine,
         questionnaire=questionnaire,
-        analytics=Analytics(engine, min_cell=settings.min_cell),
+        analytics=Analytics(engine, min_cell=settings.min_cell, protection=protection(settings)),
         champions=champions,
         uploads=Uploads(
             engine,

@@ -11,16 +11,20 @@ request that finds the data unchanged costs one indexed read of one row.
 
 Privacy rules (DESIGN.md): aggregates count distinct returnees, each returnee's latest scored
 submission in the filter window (breaking out by round or by months band counts each returnee
-once per round or band, and the total row is then the sum of its cells); small cells and their
-complements are suppressed by :func:`reintegration.aggregate.breakdown`.
+once per round or band, and the total row is then the sum of its cells). Every query gives
+exact figures (small cells and their complements suppressed) or, with ``protected=True``,
+protected ones (:mod:`reintegration.disclosure`: cell-key perturbation, hidden groups gathered
+into one row, date filters widened to whole months, histogram bins merged);
+:func:`protected_for` says which a caller gets.
 """
 
 from __future__ import annotations
 
+import calendar
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any, Literal
 
@@ -28,10 +32,13 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from reintegration.aggregate import LEVELS, TOTAL, breakdown, suppress
-from reintegration.errors import QueryError
+from reintegration.aggregate import LEVELS, TOTAL, breakdown, summarise
+from reintegration.disclosure import Protection, merge_bins, perturb_counts, publish, suppress
+from reintegration.errors import ConfigurationError, QueryError
 from reintegration.panel_frame import FIGURES, read_assistance, read_base, read_scores
+from reintegration.policy import User
 from reintegration.questionnaire import load_questionnaire
+from reintegration.roles import Capability, allowed
 from reintegration.store.data_version import read_data_version
 from reintegration.store.engine import for_reading
 from reintegration.store.schema import score
@@ -73,6 +80,38 @@ def months_band(months: np.ndarray) -> np.ndarray:
     return np.select(conditions, [label for *_, label in MONTH_BANDS], default=LAST_BAND)
 
 
+def protected_for(caller: User, asked: bool) -> bool:
+    """Whether ``caller`` gets protected figures: always for a role without row access (a
+    manager), else when asked (DESIGN.md, "Privacy rules").
+
+    Examples
+    --------
+    >>> from reintegration.roles import Role
+    >>> protected_for(User("m", Role.MANAGER, None), False)
+    True
+    >>> protected_for(User("a", Role.ANALYST, None), False)
+    False
+    """
+    return asked or not allowed(caller.role, Capability.ROW_LEVEL)
+
+
+def widened(filters: Filters) -> Filters:
+    """``filters`` with the dates widened to whole months, as protected figures use them.
+
+    Examples
+    --------
+    >>> widened(Filters(date_from=date(2025, 6, 2), date_to=date(2024, 2, 3)))
+    Filters(countries=None, date_from=datetime.date(2025, 6, 1), \
+date_to=datetime.date(2024, 2, 29), rounds=None, sex=None, age_group=None, return_type=None)
+    """
+    start, end = filters.date_from, filters.date_to
+    if start is not None:
+        start = start.replace(day=1)
+    if end is not None:
+        end = end.replace(day=calendar.monthrange(end.year, end.month)[1])
+    return replace(filters, date_from=start, date_to=end)
+
+
 def _cohort(return_days: pd.Series) -> np.ndarray:
     dates = pd.to_datetime(return_days.to_numpy(), unit="D")
     return np.asarray(dates.year.astype(str) + "Q" + dates.quarter.astype(str), dtype=object)
@@ -88,11 +127,17 @@ class Analytics:
     engine : sqlalchemy.Engine
     min_cell : int, default 5
         Smallest number of distinct returnees a cell may show (``REINTEGRATION_MIN_CELL``).
+    protection : Protection, optional
+        The parameters of protected figures (``reintegration.settings.protection``); default
+        :class:`~reintegration.disclosure.Protection`'s defaults.
     """
 
-    def __init__(self, engine: sa.Engine, *, min_cell: int = 5) -> None:
+    def __init__(
+        self, engine: sa.Engine, *, min_cell: int = 5, protection: Protection | None = None
+    ) -> None:
         self.engine = engine
         self.min_cell = min_cell
+        self.protection = protection if protection is not None else Protection()
         self._reader = for_reading(engine)
         self._lock = threading.Lock()
         self._frames: dict[tuple[Any, ...], Any] = {}
@@ -227,9 +272,28 @@ class Analytics:
         rows = np.flatnonzero(self._mask(frame, filters))
         return self._latest(frame, rows, within)
 
+    def _protection(self, protected: bool, index_version: str) -> Protection | None:
+        """The parameters of protected figures, or None for exact ones.
+
+        Raises
+        ------
+        ConfigurationError
+            Protected figures asked of a store whose interviews have no record keys.
+        """
+        if not protected:
+            return None
+        if "record_key" not in self.frame(index_version):
+            raise ConfigurationError(
+                "Protected figures need the record key of every stored interview, and this "
+                "store's interviews have none: upgrade the store (reintegration db upgrade)."
+            )
+        return self.protection
+
     # -- the queries -------------------------------------------------------------------------------
 
-    def aggregates(self, by: Sequence[str], filters: Filters, index_version: str) -> pd.DataFrame:
+    def aggregates(
+        self, by: Sequence[str], filters: Filters, index_version: str, *, protected: bool = False
+    ) -> pd.DataFrame:
         """Scores per group of ``by`` (see the module docstring for the counting rule).
 
         Parameters
@@ -239,30 +303,46 @@ class Analytics:
         filters : Filters
         index_version : str
             The index label whose scores to show.
+        protected : bool, default False
+            Protected figures (dates widened to whole months, see :func:`widened`) instead of
+            exact ones.
 
         Returns
         -------
         DataFrame
-            See :func:`reintegration.aggregate.breakdown`; the last row is the total.
+            See :func:`reintegration.aggregate.breakdown`, with ``other`` (True on the row of
+            the gathered groups of protected figures); the last row is the total.
 
         Raises
         ------
         QueryError
             An unknown or repeated grouping.
+        ConfigurationError
+            Protected figures asked of a store without record keys.
         """
         by = _check_by(by)
         if by == [BY_ASSISTANCE]:
-            return self.assistance(filters, index_version)
+            return self.assistance(filters, index_version, protected=protected)
+        filters = widened(filters) if protected else filters
         return self._cached(
-            ("aggregates", tuple(by), filters, index_version),
-            lambda: self._breakdown(by, filters, index_version, within=_within(by)),
+            ("aggregates", tuple(by), filters, index_version, protected),
+            lambda: self._breakdown(by, filters, index_version, protected, within=_within(by)),
         )
 
     def _breakdown(
-        self, by: list[str], filters: Filters, index_version: str, *, within: Sequence[str]
+        self,
+        by: list[str],
+        filters: Filters,
+        index_version: str,
+        protected: bool,
+        *,
+        within: Sequence[str],
     ) -> pd.DataFrame:
+        protection = self._protection(protected, index_version)
         records = self._records(filters, index_version, within)
-        table = breakdown(records, by, figures=FIGURES, min_cell=self.min_cell)
+        table = breakdown(
+            records, by, figures=FIGURES, min_cell=self.min_cell, protection=protection
+        )
         return _plain(table, by)
 
     def trajectories(
@@ -273,12 +353,13 @@ class Analytics:
         *,
         axis: Literal["months", "cohort"] = "months",
         follow: bool = False,
+        protected: bool = False,
     ) -> pd.DataFrame:
         """Scores by months since return (or by return cohort), per group of ``by``.
 
         ``follow`` keeps only a balanced panel: the returnees scored in every survey round up
         to the last round in the filter window, so that a change between bands is a change in
-        the same people, not in who was still reached.
+        the same people, not in who was still reached. ``protected`` as in :meth:`aggregates`.
 
         Returns
         -------
@@ -290,89 +371,102 @@ class Analytics:
         if axis not in ("months", "cohort"):
             raise QueryError(f"axis must be months or cohort, not {axis!r}")
         groups = [first, *(b for b in by if b != first)]
+        filters = widened(filters) if protected else filters
         return self._cached(
-            ("trajectories", tuple(groups), filters, index_version, follow),
-            lambda: self._trajectory(groups, filters, index_version, follow),
+            ("trajectories", tuple(groups), filters, index_version, follow, protected),
+            lambda: self._trajectory(groups, filters, index_version, follow, protected),
         )
 
     def _trajectory(
-        self, groups: list[str], filters: Filters, index_version: str, follow: bool
+        self,
+        groups: list[str],
+        filters: Filters,
+        index_version: str,
+        follow: bool,
+        protected: bool,
     ) -> pd.DataFrame:
+        protection = self._protection(protected, index_version)
         frame = self.frame(index_version)
         mask = self._mask(frame, filters)
         if follow:
             mask &= _balanced_panel(frame, mask)
         records = self._latest(frame, np.flatnonzero(mask), _within(groups))
-        table = breakdown(records, groups, figures=FIGURES, min_cell=self.min_cell)
+        table = breakdown(
+            records, groups, figures=FIGURES, min_cell=self.min_cell, protection=protection
+        )
         return _plain(table, groups)
 
-    def assistance(self, filters: Filters, index_version: str) -> pd.DataFrame:
+    def assistance(
+        self, filters: Filters, index_version: str, *, protected: bool = False
+    ) -> pd.DataFrame:
         """Scores by type of assistance received (a returnee counts in each type they had).
 
         Association, not effect: returnees are not assigned assistance at random. The total
-        row is every returnee; ``none`` is those with no assistance recorded.
+        row is every returnee; ``none`` is those with no assistance recorded. ``protected`` as
+        in :meth:`aggregates`.
         """
+        filters = widened(filters) if protected else filters
         return self._cached(
-            ("assistance", filters, index_version),
-            lambda: self._assistance(filters, index_version),
+            ("assistance", filters, index_version, protected),
+            lambda: self._assistance(filters, index_version, protected),
         )
 
-    def _assistance(self, filters: Filters, index_version: str) -> pd.DataFrame:
+    def _assistance(self, filters: Filters, index_version: str, protected: bool) -> pd.DataFrame:
+        protection = self._protection(protected, index_version)
         records = self._records(filters, index_version, ())
         codes = self._assistance_of(records).str.split()
         exploded = records.assign(assistance=codes.map(lambda c: c or ["none"])).explode(
             "assistance"
         )
-        # The groups overlap, so each is summarised alone (min_cell=1: nothing hidden yet), then
-        # the suppression rule runs once over them all with every returnee as the total.
+        # The groups overlap, so each is summarised alone, then published at once with every
+        # returnee as the total.
         parts = [
-            breakdown(group, [], figures=FIGURES, min_cell=1).assign(assistance=code)
+            summarise(group, [], FIGURES).assign(assistance=code)
             for code, group in exploded.groupby("assistance", sort=True)
         ]
-        total = breakdown(records, [], figures=FIGURES, min_cell=1).assign(assistance=TOTAL)
-        table = pd.concat([*parts, total], ignore_index=True)
-        table = table.drop(columns=["suppressed", "unscored_suppressed"])
-        table = suppress(table, min_cell=self.min_cell)
-        first = [BY_ASSISTANCE, *(c for c in table.columns if c != BY_ASSISTANCE)]
-        return _plain(table[first], [BY_ASSISTANCE])
+        total = summarise(records, [], FIGURES).assign(assistance=TOTAL)
+        cells = pd.concat([*parts, total], ignore_index=True)
+        cells = cells[[BY_ASSISTANCE, *(c for c in cells.columns if c != BY_ASSISTANCE)]]
+        table = publish(cells, figures=FIGURES, min_cell=self.min_cell, protection=protection)
+        return _plain(table, [BY_ASSISTANCE])
 
-    def overview(self, filters: Filters, index_version: str) -> dict[str, Any]:
-        """The headline figures: returnees, surveys, means with intervals, shares, histogram."""
+    def overview(
+        self, filters: Filters, index_version: str, *, protected: bool = False
+    ) -> dict[str, Any]:
+        """The headline figures: returnees, surveys, means with intervals, shares, histogram.
+
+        ``protected`` as in :meth:`aggregates`: then the number of surveys is perturbed too,
+        and the histogram's adjacent bins are merged until each shows at least ``min_cell``.
+        """
+        filters = widened(filters) if protected else filters
         return self._cached(
-            ("overview", filters, index_version), lambda: self._overview(filters, index_version)
+            ("overview", filters, index_version, protected),
+            lambda: self._overview(filters, index_version, protected),
         )
 
-    def _overview(self, filters: Filters, index_version: str) -> dict[str, Any]:
+    def _overview(self, filters: Filters, index_version: str, protected: bool) -> dict[str, Any]:
+        protection = self._protection(protected, index_version)
         frame = self.frame(index_version)
         mask = self._mask(frame, filters)
         records = self._latest(frame, np.flatnonzero(mask), ())
-        total = breakdown(records, [], figures=FIGURES, min_cell=self.min_cell).iloc[-1]
-        suppressed = bool(total["suppressed"])
-        surveys = int(mask.sum())
-        scored = records["composite"].dropna().to_numpy()
-        counts, edges = np.histogram(scored, bins=HISTOGRAM_BINS, range=(0.0, 1.0))
-        bins = pd.DataFrame({"returnees": counts, "unscored": 0})
-        bins = suppress(
-            pd.concat(
-                [bins, pd.DataFrame({"returnees": [len(scored)], "unscored": [0]})],
-                ignore_index=True,
-            ),
-            min_cell=self.min_cell,
-        )
-        histogram = [
-            {
-                "bin_low": float(edges[i]),
-                "bin_high": float(edges[i + 1]),
-                "count": None if bins["suppressed"].iloc[i] else int(counts[i]),
-            }
-            for i in range(HISTOGRAM_BINS)
-        ]
+        total = breakdown(
+            records, [], figures=FIGURES, min_cell=self.min_cell, protection=protection
+        ).iloc[-1]
+        scored = records[records["composite"].notna()]
+        if protection is None:
+            surveys = int(mask.sum())
+            histogram = self._exact_histogram(scored["composite"].to_numpy())
+        else:
+            key = int(frame["record_key"].to_numpy()[mask].sum() % 2**31)
+            surveys = int(perturb_counts(np.array([mask.sum()]), np.array([key]), protection)[0])
+            histogram = self._protected_histogram(scored, protection)
         return {
             "index_version": index_version,
+            "figures": "protected" if protected else "exact",
             "returnees": _count(total["returnees"]),
             "surveys": None if 0 < surveys < self.min_cell else surveys,
             "unscored": _count(total["unscored"]),
-            "suppressed": suppressed,
+            "suppressed": bool(total["suppressed"]),
             "means": {
                 f: {k: _number(total[f"{f}_{k}"]) for k in ("mean", "low", "high")} for f in FIGURES
             },
@@ -380,6 +474,39 @@ class Analytics:
             "levels": {level: _number(total.get(f"share_{level}")) for level in LEVELS},
             "histogram": histogram,
         }
+
+    def _exact_histogram(self, scored: np.ndarray) -> list[dict[str, Any]]:
+        counts, edges = np.histogram(scored, bins=HISTOGRAM_BINS, range=(0.0, 1.0))
+        bins = pd.DataFrame({"returnees": [*counts, len(scored)], "unscored": 0})
+        hidden = suppress(bins, min_cell=self.min_cell)["suppressed"].to_numpy()
+        return [
+            {
+                "bin_low": float(edges[i]),
+                "bin_high": float(edges[i + 1]),
+                "count": None if hidden[i] else int(counts[i]),
+            }
+            for i in range(HISTOGRAM_BINS)
+        ]
+
+    def _protected_histogram(
+        self, scored: pd.DataFrame, protection: Protection
+    ) -> list[dict[str, Any]]:
+        values = scored["composite"].to_numpy()
+        edges = np.linspace(0.0, 1.0, HISTOGRAM_BINS + 1)
+        # np.histogram's bins: [low, high) except the last, which holds 1.0.
+        where = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, HISTOGRAM_BINS - 1)
+        counts = np.bincount(where, minlength=HISTOGRAM_BINS)
+        keys = np.bincount(
+            where, weights=scored["record_key"].to_numpy(np.float64), minlength=HISTOGRAM_BINS
+        )
+        merged = merge_bins(
+            counts.tolist(),
+            [int(k) % 2**31 for k in keys],
+            edges.tolist(),
+            min_cell=self.min_cell,
+            protection=protection,
+        )
+        return [{"bin_low": low, "bin_high": high, "count": n} for low, high, n in merged]
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -415,10 +542,12 @@ def _balanced_panel(frame: pd.DataFrame, mask: np.ndarray) -> np.ndarray:
 
 
 def _plain(table: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
-    """Group values as text (so the total's "all" sits beside them) in the given order."""
-    out = table.copy()
+    """Group values as text (so the total's "all" sits beside them) in the given order, and
+    ``other`` on every row (False throughout exact figures)."""
+    out = table.copy() if "other" in table else table.assign(other=False)
     for key in by:
-        out[key] = out[key].map(lambda v: TOTAL if v == TOTAL else (None if pd.isna(v) else str(v)))
+        values = [TOTAL if v == TOTAL else (None if pd.isna(v) else str(v)) for v in out[key]]
+        out[key] = pd.Series(values, index=out.index, dtype=object)  # None stays None
     return out.reset_index(drop=True)
 
 

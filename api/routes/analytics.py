@@ -1,5 +1,9 @@
 """Aggregates, trajectories and the overview, with suppression and country scopes.
 
+Managers always get protected figures; analysts and admins exact ones unless they ask
+(``protected=true``); every answer says which (``figures``) and gives the dates it used
+(protected figures widen them to whole months).
+
 Answers come from ``reintegration.analytics.Analytics`` and are kept as JSON bytes keyed on the
 data version and the question (``api.caches``): a repeated question is answered from the event
 loop with a dictionary lookup, without a thread or a database read. The query parameters are
@@ -24,7 +28,8 @@ from api.params import AGE_GROUPS, checked, choices, listed, scoped_countries
 from api.problems import ApiProblem, problem_responses
 from api.schemas.analytics import Aggregates, IndexVersions, Overview, Trajectories
 from api.services import Services
-from reintegration.analytics import FIGURES, Filters
+from reintegration.analytics import FIGURES, Filters, protected_for, widened
+from reintegration.disclosure import OTHER_LABEL
 from reintegration.users import User
 
 router = APIRouter(tags=["aggregates"])
@@ -55,6 +60,11 @@ class FilterQuery(BaseModel):
     return_type: list[str] = Field(default_factory=list)
     index_version: str | None = Field(
         default=None, max_length=100, description="Index label (default: the champion's)."
+    )
+    protected: bool = Field(
+        default=False,
+        description="Protected figures (perturbed, dates widened to whole months), as may "
+        "leave the organisation; managers always get them.",
     )
 
 
@@ -156,6 +166,11 @@ async def _answer(
     return Response(body, media_type="application/json")
 
 
+def _used(filters: Filters, protected: bool) -> Filters:
+    """The filters an answer uses: dates widened to whole months for protected figures."""
+    return widened(filters) if protected else filters
+
+
 def _number(value: Any) -> float | None:
     if value is None:
         return None
@@ -168,15 +183,19 @@ def _count(value: Any) -> int | None:
     return None if number is None else int(number)
 
 
-def cells(table: Any, by: Sequence[str]) -> list[dict[str, Any]]:
-    """The rows of an analytics frame as cells (the last row is the total)."""
+def cells(table: Any, by: Sequence[str], min_cell: int) -> list[dict[str, Any]]:
+    """The rows of an analytics frame as cells (the last row is the total; a row with
+    ``other`` true gathers the groups protected figures do not list)."""
     out = []
     records = table.to_dict("records")
     for position, row in enumerate(records):
+        other = bool(row.get("other", False))
         out.append(
             {
                 "group": {b: (None if row[b] is None else str(row[b])) for b in by},
                 "total": position == len(records) - 1,
+                "other": other,
+                "label": OTHER_LABEL.format(min_cell=min_cell) if other else None,
                 "returnees": _count(row["returnees"]),
                 "unscored": _count(row["unscored"]),
                 "suppressed": bool(row["suppressed"]),
@@ -207,15 +226,31 @@ def _applied(filters: Filters) -> dict[str, Any]:
 
 
 def _frame(
-    services: Services, version: int, label: str, by: list[str], filters: Filters
+    services: Services,
+    version: int,
+    label: str,
+    by: list[str],
+    filters: Filters,
+    protected: bool,
 ) -> dict[str, Any]:
+    min_cell = services.analytics.min_cell
+    if protected:
+        suppression = (
+            f"figures perturbed for privacy; groups with fewer than {min_cell} returnees (after "
+            "perturbation) are not listed but gathered into one cell (other true), itself "
+            "hidden when it is that small; dates widened to whole months"
+        )
+    else:
+        suppression = (
+            f"cells with fewer than {min_cell} returnees are hidden (null, suppressed true), and "
+            "so are complementary cells, so that no hidden value can be recovered from the others"
+        )
     return {
         "index_version": label,
+        "figures": "protected" if protected else "exact",
         "by": by,
-        "min_cell": services.analytics.min_cell,
-        "suppression": f"cells with fewer than {services.analytics.min_cell} returnees are "
-        "hidden (null, suppressed true), and so are complementary cells, so that no hidden "
-        "value can be recovered from the others",
+        "min_cell": min_cell,
+        "suppression": suppression,
         "data_version": version,
         "filters": _applied(filters),
     }
@@ -234,18 +269,24 @@ async def get_aggregates(
 ) -> Response:
     """Per group: distinct returnees (each one's latest scored survey in the window), unscored
     records, mean, sd and 95% interval of each dimension and the composite, the share
-    sustainable and per level; the last cell is the total."""
-    filters = filters_of(services, user, query)
+    sustainable and per level; the last cell is the total. Protected figures (managers
+    always) list no group under min_cell: those are gathered into one cell, ``other`` true."""
+    protected = protected_for(user, query.protected)
+    filters = _used(filters_of(services, user, query), protected)
     groups = listed(query.by, "by")
     label = await _label(services, query.index_version)
 
     def compute(version: int) -> dict[str, Any]:
         _known_label(services, label)
-        table = services.analytics.aggregates(groups, filters, label)
+        table = services.analytics.aggregates(groups, filters, label, protected=protected)
         names = [c for c in table.columns if c in groups] or groups
-        return {**_frame(services, version, label, names, filters), "cells": cells(table, names)}
+        return {
+            **_frame(services, version, label, names, filters, protected),
+            "cells": cells(table, names, services.analytics.min_cell),
+        }
 
-    return await _answer(services, ("aggregates", tuple(groups), filters, label), compute)
+    key = ("aggregates", tuple(groups), filters, label, protected)
+    return await _answer(services, key, compute)
 
 
 @router.get(
@@ -260,7 +301,8 @@ async def get_trajectories(
     query: Annotated[TrajectoryQuery, Query()],
 ) -> Response:
     """As /aggregates, broken out first by months since return (bands) or return cohort."""
-    filters = filters_of(services, user, query)
+    protected = protected_for(user, query.protected)
+    filters = _used(filters_of(services, user, query), protected)
     groups = listed(query.by, "by")
     label = await _label(services, query.index_version)
     axis, follow = query.axis, query.follow
@@ -268,16 +310,18 @@ async def get_trajectories(
 
     def compute(version: int) -> dict[str, Any]:
         _known_label(services, label)
-        table = services.analytics.trajectories(groups, filters, label, axis=axis, follow=follow)
+        table = services.analytics.trajectories(
+            groups, filters, label, axis=axis, follow=follow, protected=protected
+        )
         names = [first, *(g for g in groups if g != first)]
         return {
-            **_frame(services, version, label, names, filters),
+            **_frame(services, version, label, names, filters, protected),
             "axis": axis,
             "follow": follow,
-            "cells": cells(table, names),
+            "cells": cells(table, names, services.analytics.min_cell),
         }
 
-    key = ("trajectories", tuple(groups), filters, label, axis, follow)
+    key = ("trajectories", tuple(groups), filters, label, axis, follow, protected)
     return await _answer(services, key, compute)
 
 
@@ -293,15 +337,18 @@ async def get_overview(
     query: Annotated[FilterQuery, Query()],
 ) -> Response:
     """Returnees, surveys, unscored, means with intervals, shares per level and a histogram
-    of the composite (bins under min_cell shown as null)."""
-    filters = filters_of(services, user, query)
+    of the composite (exact figures: bins under min_cell shown as null; protected figures:
+    adjacent bins merged until each has at least min_cell)."""
+    protected = protected_for(user, query.protected)
+    filters = _used(filters_of(services, user, query), protected)
     label = await _label(services, query.index_version)
 
     def compute(version: int) -> dict[str, Any]:
         _known_label(services, label)
-        return services.analytics.overview(filters, label)
+        answer = services.analytics.overview(filters, label, protected=protected)
+        return {**answer, "filters": _applied(filters)}
 
-    return await _answer(services, ("overview", filters, label), compute)
+    return await _answer(services, ("overview", filters, label, protected), compute)
 
 
 @router.get("/index-versions", response_model=IndexVersions, summary="Index versions")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -21,6 +22,13 @@ class Cell(BaseModel):
 
     group: dict[str, str | None]
     total: bool
+    other: bool = Field(
+        description="protected figures: the groups not listed (each under min_cell), gathered "
+        "into this one cell, its group values null"
+    )
+    label: str | None = Field(
+        description='"other groups: fewer than 5 each" on the gathered cell, else null'
+    )
     returnees: int | None = Field(description="distinct returnees; null where suppressed")
     unscored: int | None = Field(description="returnees without a score; null where suppressed")
     suppressed: bool = Field(description="fewer than min_cell returnees, or a complement")
@@ -33,7 +41,8 @@ class Cell(BaseModel):
 
 
 class AppliedFilters(BaseModel):
-    """The filters the answer covers (countries already narrowed to the token's)."""
+    """The filters the answer covers (countries already narrowed to the token's; dates widened
+    to whole months for protected figures)."""
 
     countries: list[str] | None
     date_from: date | None
@@ -48,6 +57,10 @@ class Aggregates(BaseModel):
     """A breakdown: one cell per group, then the total."""
 
     index_version: str
+    figures: Literal["protected", "exact"] = Field(
+        description="protected: figures perturbed for privacy (managers always); exact: as "
+        "computed, with suppression"
+    )
     by: list[str]
     min_cell: int
     suppression: str
@@ -76,6 +89,8 @@ class Overview(BaseModel):
     model_config = {"extra": "allow"}
 
     index_version: str
+    figures: Literal["protected", "exact"]
+    filters: AppliedFilters
     returnees: int | None
     surveys: int | None
     unscored: int | None

@@ -16,7 +16,7 @@ def test_an_upload_is_stored_and_aggregated_on_postgres(fresh_pg, batch_file):
     rows = ({"submission_id": f"s{k}", "returnee_id": f"R{k}"} for k in range(6))
     report = upload(fresh_pg, "enumerator", batch_file(*rows), wait=60).json()
 
-    aggregates = fresh_pg.get("/api/v1/aggregates", "manager", params={"by": "sex"}).json()
+    aggregates = fresh_pg.get("/api/v1/aggregates", "analyst", params={"by": "sex"}).json()
     errors = fresh_pg.get(f"/api/v1/batches/{report['batch_id']}/errors", "enumerator").json()
     export = fresh_pg.get("/api/v1/exports/scores", "analyst").text
     listed = fresh_pg.get("/api/v1/batches", "enumerator").json()
