@@ -57,22 +57,25 @@ def read_base(conn: sa.Connection, child_age_below: int) -> pd.DataFrame:
     """The current submissions with their returnee's attributes, sorted by returnee and round.
 
     Columns: ``id`` (submission.id), ``rkey`` (a number per returnee), ``interview_day``,
-    ``return_day`` (days since 1970-01-01), ``months_since_return``, ``round``, ``sex``,
-    ``age_group``, ``return_type``, ``country`` (categoricals).
+    ``return_day`` (days since 1970-01-01), ``months_since_return``, ``round``,
+    ``record_key`` (the submission's permanent random key, int64, for cell-key perturbation),
+    ``sex``, ``age_group``, ``return_type``, ``country`` (categoricals).
     """
     dialect = conn.dialect.name
     ref = _returnee_ref(dialect)
     sql = (
         f"SELECT s.id, {_day_number('s.interview_date', dialect)}, "
-        f"{_day_number('s.return_date', dialect)}, s.months_since_return, s.survey_round, {ref} "
+        f"{_day_number('s.return_date', dialect)}, s.months_since_return, s.survey_round, "
+        f"s.record_key, {ref} "
         f"FROM submission s JOIN returnee r ON r.key = s.returnee_key WHERE s.current"
     )
     if dialect == "sqlite":
-        numbers = _fetch_numbers(conn, sql, (), 6)
-        refs: np.ndarray = numbers[:, 5].astype(np.int64)
+        # A record key (< 2**31) is exact in a float64, as are ids and day numbers.
+        numbers = _fetch_numbers(conn, sql, (), 7)
+        refs: np.ndarray = numbers[:, 6].astype(np.int64)
     else:
-        raw = np.array(_fetch_rows(conn, sql, ()), dtype=object).reshape(-1, 6)
-        numbers, refs = np.array(raw[:, :5], dtype=np.float64), raw[:, 5]
+        raw = np.array(_fetch_rows(conn, sql, ()), dtype=object).reshape(-1, 7)
+        numbers, refs = np.array(raw[:, :6], dtype=np.float64), raw[:, 6]
     people = pd.DataFrame.from_records(
         _fetch_rows(
             conn, f"SELECT {ref}, sex, age_at_return, return_type, country FROM returnee r", ()
@@ -92,6 +95,7 @@ def read_base(conn: sa.Connection, child_age_below: int) -> pd.DataFrame:
             "return_day": numbers[:, 2].astype(np.int64),
             "months_since_return": numbers[:, 3],
             "round": np.nan_to_num(numbers[:, 4]).astype(np.int64),
+            "record_key": numbers[:, 5].astype(np.int64),
         }
     )
     for column in ("sex", "return_type", "country"):

@@ -139,6 +139,14 @@ submission = sa.Table(
     sa.Column("answers", sa.JSON, nullable=False, comment="item id -> coded answer"),
     sa.Column("spec_version", sa.String(20), nullable=False),
     sa.Column("created_at", TIMESTAMP, nullable=False),
+    # Added by migration 0005 (issue 12): drawn once when the row is inserted, never changed.
+    sa.Column(
+        "record_key",
+        sa.Integer,
+        nullable=False,
+        comment="permanent random key of this interview version, for cell-key perturbation "
+        "(docs/privacy.md)",
+    ),
     sa.UniqueConstraint("submission_id", "version", name="uq_submission_version"),
 )
 sa.Index("ix_submission_returnee", submission.c.returnee_key, submission.c.interview_date)

@@ -54,6 +54,7 @@ from reintegration.store.bulk import (
     timestamp,
 )
 from reintegration.store.panel_state import PanelState
+from reintegration.store.record_keys import new_record_keys
 from reintegration.store.schema import audit, rejected_row, submission, tombstone
 
 if TYPE_CHECKING:
@@ -530,6 +531,7 @@ class BatchWriter:
             "spec_version": constant(self.questionnaire.spec_version, n),
             "created_at": constant(now, n),
             "survey_round": rounds,
+            "record_key": new_record_keys(n),  # every version its own, drawn now, never updated
         }
         if self.empty_store:
             self.stored_sids.update(map(hash, sids.tolist()))

@@ -85,7 +85,12 @@ def test_migrated_sqlite_ddl_matches_schema_py(sqlite_url: str, tmp_path: Path) 
                 "WHERE sql IS NOT NULL AND name != 'alembic_version'"
             ).all()
         engine.dispose()
-        return {name: {ln.strip(" ,") for ln in re.split(r"\n", sql)} for name, sql in rows}
+        # A table that a migration rebuilt (SQLite's way to change a column) was renamed into
+        # place, and SQLite then quotes its name: the same table.
+        unquoted = (
+            (name, re.sub(r'^CREATE TABLE "(\w+)"', r"CREATE TABLE \1", sql)) for name, sql in rows
+        )
+        return {name: {ln.strip(" ,") for ln in re.split(r"\n", sql)} for name, sql in unquoted}
 
     assert ddl(sqlite_url) == ddl(reference_url)
 
@@ -222,3 +227,104 @@ def test_0004_moves_stored_report_issues_into_their_table_and_back(store_url: st
         restored = conn.execute(sa.select(batch.c.report)).scalar_one()
     engine.dispose()
     assert restored == report
+
+
+def _stored_interviews(n: int) -> tuple[dict[str, object], list[dict[str, object]]]:
+    """A returnee and ``n`` versions of interviews as a 0004 store holds them (no key)."""
+    day = dt.date(2025, 6, 1)
+    person = {
+        "key": "r" * 64,
+        "country": "SEN",
+        "updated_at": dt.datetime(2025, 6, 1, tzinfo=dt.UTC),
+    }
+    rows = [
+        {
+            "id": k + 1,
+            "submission_id": f"sub-{k:06d}",
+            "version": 1,
+            "current": True,
+            "content_hash": "0" * 32,  # every row the same content: keys must still differ
+            "batch_id": _batch()["id"],
+            "returnee_key": person["key"],
+            "interview_date": day,
+            "return_date": day,
+            "months_since_return": 0.0,
+            "sex": "female",
+            "age_at_return": 30,
+            "return_type": "forced",
+            "country": "SEN",
+            "answers": {},
+            "spec_version": "1.0.0",
+            "created_at": dt.datetime(2025, 6, 1, tzinfo=dt.UTC),
+        }
+        for k in range(n)
+    ]
+    return person, rows
+
+
+def _keys(engine: sa.Engine) -> list[int | None]:
+    with engine.connect() as conn:
+        return list(
+            conn.execute(sa.text("SELECT record_key FROM submission ORDER BY id")).scalars()
+        )
+
+
+def test_0005_gives_every_stored_interview_its_own_random_key_and_back(store_url: str) -> None:
+    upgrade(store_url, "0004")
+    engine = create_store_engine(store_url)
+    n = 40_003  # the keys are drawn in pages of 20,000 rows: three pages, the last of 3
+    person, rows = _stored_interviews(n)
+    typed = metadata.tables["submission"].c
+    old = sa.table("submission", *(sa.column(c, typed[c].type) for c in rows[0]))
+    scored = metadata.tables["score"].c
+    score = sa.table(
+        "score",
+        *(
+            sa.column(c, scored[c].type)
+            for c in ("submission_pk", "model", "index_version", "created_at")
+        ),
+    )
+    with engine.begin() as conn:
+        conn.execute(metadata.tables["batch"].insert(), _batch())
+        conn.execute(metadata.tables["returnee"].insert(), person)
+        conn.execute(old.insert(), rows)
+        conn.execute(
+            score.insert(),
+            [
+                {
+                    "submission_pk": 1,
+                    "model": "m",
+                    "index_version": "v",
+                    "created_at": rows[0]["created_at"],
+                }
+            ],
+        )
+
+    upgrade(store_url)
+
+    keys = _keys(engine)
+    assert len(keys) == n and None not in keys
+    assert all(0 <= k < 2**31 for k in keys)
+    # Uniform on [0, 2**31): about n**2 / 2**32 = 0.37 pairs collide; 6 or more happen once
+    # in a million stores. Each eighth of the range holds n/8 keys within 6 standard deviations.
+    assert len(set(keys)) >= n - 5
+    eighths = [sum(1 for k in keys if k >> 28 == b) for b in range(8)]
+    spread = 6 * (n * 1 / 8 * 7 / 8) ** 0.5
+    assert all(abs(count - n / 8) < spread for count in eighths), eighths
+    with pytest.raises(sa.exc.IntegrityError):  # NOT NULL holds
+        with engine.begin() as conn:
+            conn.execute(sa.text("UPDATE submission SET record_key = NULL WHERE id = 2"))
+    with engine.connect() as conn:  # the rebuilt table kept its rows' scores
+        assert conn.execute(sa.text("SELECT submission_pk FROM score")).scalars().all() == [1]
+    assert _differences(store_url) == []
+
+    downgrade(store_url, "0004")
+
+    with engine.connect() as conn:
+        columns = {c["name"] for c in sa.inspect(conn).get_columns("submission")}
+        assert conn.execute(sa.text("SELECT count(*) FROM submission")).scalar() == n
+        assert conn.execute(sa.text("SELECT submission_pk FROM score")).scalars().all() == [1]
+    assert "record_key" not in columns
+    upgrade(store_url)  # and up again: new keys, none missing
+    assert None not in _keys(engine)
+    engine.dispose()
