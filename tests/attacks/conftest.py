@@ -81,14 +81,19 @@ def adversary(request: pytest.FixtureRequest, attack_panel: Panel) -> Adversary:
     return Adversary(attack_panel.stack, who, always)
 
 
-def reopen(stack: Stack, questionnaire: Any, monkeypatch: pytest.MonkeyPatch) -> Stack:
+@pytest.fixture(scope="session")
+def restarted(attack_panel: Panel, questionnaire: Any) -> Iterator[Stack]:
     """A second app on the same store, as after a restart: new services, caches and app.
 
     The users are in the store already, so the second build reuses the first one's tokens.
     """
     import tests.api.conftest as api_fixtures
 
-    monkeypatch.setattr(api_fixtures, "add_user", lambda _engine, who, *_a, **_k: stack.tokens[who])
+    stack = attack_panel.stack
     settings = stack.services.settings
-    home = Path(settings.home)
-    return build_stack(home, questionnaire, database_url=settings.database_url)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(api_fixtures, "add_user", lambda _engine, who, *_a, **_k: stack.tokens[who])
+        second = build_stack(Path(settings.home), questionnaire, database_url=settings.database_url)
+    with second.client:
+        yield second
+    second.services.close()

@@ -16,7 +16,6 @@ import pandas as pd
 import pytest
 
 from tests.attacks._attack import FIGURES, MIN_CELL, Adversary, latest, matching
-from tests.attacks.conftest import reopen
 
 QUESTIONS: list[tuple[str, dict[str, Any]]] = [
     ("aggregates", {"by": ["country", "sex"], "to": "2025-06-03"}),
@@ -28,19 +27,12 @@ QUESTIONS: list[tuple[str, dict[str, Any]]] = [
 BIG = ["SEN", "GIN", "MLI", "NGA", "GMB", "CIV"]
 
 
-def test_restart_gives_the_same_figures(
-    attack_panel: Any, adversary: Adversary, questionnaire: Any, monkeypatch: pytest.MonkeyPatch
-):
+def test_restart_gives_the_same_figures(adversary: Adversary, restarted: Any):
     """A second app on the same store (new services, caches and app) answers every question
     with the same body."""
-    second = reopen(attack_panel.stack, questionnaire, monkeypatch)
-    try:
-        with second.client:
-            again = Adversary(second, adversary.who, adversary.always)
-            for route, params in QUESTIONS:
-                assert again.get(route, **params) == adversary.get(route, **params), route
-    finally:
-        second.services.close()
+    again = Adversary(restarted, adversary.who, adversary.always)
+    for route, params in QUESTIONS:
+        assert again.get(route, **params) == adversary.get(route, **params), route
 
 
 def flat(raw: Mapping[str, Any]) -> dict[str, float | None]:
