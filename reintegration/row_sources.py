@@ -146,16 +146,44 @@ def calamine_sheets(path: Path) -> Iterator[Iterator[Any]]:
 
 
 def openpyxl_sheets(path: Path) -> Iterator[Iterator[Any]]:
-    from openpyxl import load_workbook
-
     # data_only: a formula's cached value, as calamine gives it, never the formula's text.
-    workbook = load_workbook(path, read_only=True, data_only=True, keep_links=False)
+    workbook = _open_streaming(path)
     # Not closed here: each sheet's rows read from the workbook's zip until they are dropped.
     for sheet in workbook.worksheets:
-        # The declared dimensions are not trusted: a hostile "A1:XFD1048576" would pad
-        # every row to 16,384 cells and the sheet to a million rows.
-        sheet.reset_dimensions()  # type: ignore[union-attr]
         yield iter(sheet.iter_rows(values_only=True))
+
+
+def _open_streaming(path: Path) -> Any:
+    """``openpyxl.load_workbook(path, read_only=True, data_only=True, keep_links=False)``,
+    except that no sheet is read before its rows are asked for.
+
+    openpyxl's read-only sheet looks for the sheet's ``<dimension>`` element when it is made,
+    and a sheet without one (which Excel always writes, and a crafted file leaves out) is then
+    parsed to its end, keeping an empty element per row: a 3 GB sheet cost one whole parse
+    and hundreds of MB before its first row. Declared dimensions are not trusted anyway (a
+    hostile "A1:XFD1048576" would pad every row to 16,384 cells), so each sheet is made
+    without them, which is what ``reset_dimensions`` leaves. The loader's own steps are kept:
+    this only replaces how it makes the sheets (openpyxl is pinned in pyproject.toml).
+    """
+    from openpyxl.reader.excel import ExcelReader
+    from openpyxl.worksheet._read_only import ReadOnlyWorksheet
+
+    class UnmeasuredSheet(ReadOnlyWorksheet):  # type: ignore[misc]
+        def _get_size(self) -> None:
+            self.reset_dimensions()
+
+    class StreamingReader(ExcelReader):  # type: ignore[misc]
+        def read_worksheets(self) -> None:
+            for sheet, rel in self.parser.find_sheets():
+                if rel.target not in self.valid_files or "chartsheet" in rel.Type:
+                    continue
+                ws = UnmeasuredSheet(self.wb, sheet.name, rel.target, self.shared_strings)
+                ws.sheet_state = sheet.state
+                self.wb._sheets.append(ws)
+
+    reader = StreamingReader(path, read_only=True, data_only=True, keep_links=False)
+    reader.read()
+    return reader.wb
 
 
 NESTED = object()

@@ -246,6 +246,38 @@ def test_the_cap_stops_a_streamed_workbook_early(big_workbook, questionnaire, mo
     assert pulled[0] == 12  # the header, ten rows, and the one that passed the cap
 
 
+def test_a_streamed_workbook_is_not_parsed_before_its_rows_are_read(
+    big_workbook, questionnaire, monkeypatch
+):
+    # openpyxl alone parses a sheet without a <dimension> element to its end when it opens
+    # the workbook (keeping an empty element per row): a 3 GB sheet read twice, and held.
+    from openpyxl.worksheet._reader import WorkSheetParser
+
+    def scanned(self):
+        raise AssertionError("the whole sheet was parsed to find its dimensions")
+
+    monkeypatch.setattr(WorkSheetParser, "parse_dimensions", scanned)
+    reader = BatchReader(big_workbook, questionnaire, xlsx_in_memory_bytes=0)
+
+    assert sum(c.num_rows for c in reader.chunks()) == 200_000
+
+
+def test_declared_dimensions_of_a_streamed_sheet_are_not_trusted(tmp_path, questionnaire):
+    path = raw_workbook(tmp_path / "b.xlsx", ["submission_id", "sex"], [["s1", "female"]])
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(tmp_path / "d.xlsx", "w") as dst:
+        for member in src.infolist():
+            data = src.read(member)
+            if member.filename.endswith("sheet1.xml"):
+                data = data.replace(b"<sheetData>", b'<dimension ref="A1:XFD1048576"/><sheetData>')
+            dst.writestr(member, data)
+    reader = BatchReader(tmp_path / "d.xlsx", questionnaire, xlsx_in_memory_bytes=0)
+
+    chunks = list(reader.chunks())
+
+    assert sum(c.num_rows for c in chunks) == 1  # not padded to a million rows
+    assert [c.columns["sex"].to_pylist() for c in chunks if c.num_rows] == [["female"]]
+
+
 def test_a_workbook_of_many_shared_strings_is_refused_before_it_is_opened(
     tmp_path, questionnaire, monkeypatch
 ):
