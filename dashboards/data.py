@@ -5,15 +5,19 @@ the same domain queries as the API (``reintegration.analytics``, ``casework``, `
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import pandas as pd
 from dash import dcc
 
 from dashboards.auth import services
+from dashboards.figures.common import PERTURBED
 from dashboards.filters import FilterOptions, FilterState, with_version
 from reintegration.aggregate import LEVELS, TOTAL
-from reintegration.analytics import FIGURES, Filters
+from reintegration.analytics import FIGURES, Filters, protected_for, widened
+from reintegration.disclosure import OTHER_LABEL
 from reintegration.errors import ReintegrationError
 from reintegration.people_csv import csv_text
 from reintegration.users import User
@@ -57,9 +61,11 @@ def filter_options(user: User, index_version: str | None) -> FilterOptions:
         )
     analytics = services().analytics
     scope = Filters(countries=user.countries)
+    # Whoever sees only protected figures is offered only the groups they list.
+    protected = protected_for(user, False)
 
     def present(by: str) -> list[str]:
-        frame = analytics.aggregates([by], scope, index_version)
+        frame = analytics.aggregates([by], scope, index_version, protected=protected)
         return [v for v in frame[by].iloc[:-1] if v not in (None, TOTAL)]
 
     return FilterOptions(
@@ -74,28 +80,115 @@ def min_cell() -> int:
     return int(services().analytics.min_cell)
 
 
-def aggregates(by: list[str], filters: Filters, index_version: str) -> pd.DataFrame:
-    return services().analytics.aggregates(by, filters, index_version)
+PUBLISHABLE = "publishable"
+"""The value of a page's "Publishable figures" switch (a checklist) when it is on."""
+
+
+@dataclass(frozen=True)
+class Shown:
+    """Which figures an answer gives: protected or exact, and the filters it used (dates
+    widened to whole months when protected)."""
+
+    protected: bool
+    filters: Filters
+    min_cell: int
+
+    @property
+    def other_label(self) -> str:
+        """How the row gathering the groups protected figures do not list reads."""
+        return OTHER_LABEL.format(min_cell=self.min_cell)
+
+    def period(self) -> tuple[date | None, date | None]:
+        """The dates the figures cover (None: no limit on that side)."""
+        return self.filters.date_from, self.filters.date_to
+
+
+def asked(switch: Any) -> bool:
+    """Whether a page's "Publishable figures" switch asks for protected figures.
+
+    Examples
+    --------
+    >>> asked(["publishable"]), asked([]), asked(None), asked("publishable")
+    (True, False, False, True)
+    """
+    if isinstance(switch, (list, tuple)):
+        return PUBLISHABLE in switch
+    return switch is True or switch == PUBLISHABLE
+
+
+def shown(caller: User, filters: Filters, switch: Any) -> Shown:
+    """The figures ``caller`` gets for ``filters``: protected for a role without row access
+    (a manager) whatever the page sent, else protected only when the switch asks."""
+    protected = protected_for(caller, asked(switch))
+    return Shown(protected, widened(filters) if protected else filters, min_cell())
+
+
+def aggregates(
+    caller: User, by: list[str], filters: Filters, index_version: str, *, switch: Any
+) -> tuple[pd.DataFrame, Shown]:
+    """Scores per group of ``by``, as :func:`shown` says ``caller`` may see them."""
+    view = shown(caller, filters, switch)
+    frame = services().analytics.aggregates(
+        by, view.filters, index_version, protected=view.protected
+    )
+    return frame, view
 
 
 def trajectories(
-    by: list[str], filters: Filters, index_version: str, *, axis: str, follow: bool
-) -> pd.DataFrame:
-    return services().analytics.trajectories(
+    caller: User,
+    by: list[str],
+    filters: Filters,
+    index_version: str,
+    *,
+    axis: str,
+    follow: bool,
+    switch: Any,
+) -> tuple[pd.DataFrame, Shown]:
+    """Scores by months since return or cohort, as :func:`shown` says."""
+    view = shown(caller, filters, switch)
+    frame = services().analytics.trajectories(
         by,
-        filters,
+        view.filters,
         index_version,
         axis=axis,  # type: ignore[arg-type]
         follow=follow,
+        protected=view.protected,
     )
+    return frame, view
 
 
-def assistance(filters: Filters, index_version: str) -> pd.DataFrame:
-    return services().analytics.assistance(filters, index_version)
+def assistance(
+    caller: User, filters: Filters, index_version: str, *, switch: Any
+) -> tuple[pd.DataFrame, Shown]:
+    """Scores by assistance type received, as :func:`shown` says."""
+    view = shown(caller, filters, switch)
+    frame = services().analytics.assistance(view.filters, index_version, protected=view.protected)
+    return frame, view
 
 
-def overview(filters: Filters, index_version: str) -> dict[str, Any]:
-    return services().analytics.overview(filters, index_version)
+def overview(
+    caller: User, filters: Filters, index_version: str, *, switch: Any
+) -> tuple[dict[str, Any], Shown]:
+    """The headline figures and histogram, as :func:`shown` says."""
+    view = shown(caller, filters, switch)
+    summary = services().analytics.overview(view.filters, index_version, protected=view.protected)
+    return summary, view
+
+
+def labelled(frame: pd.DataFrame, view: Shown) -> pd.DataFrame:
+    """An aggregate frame as its CSV gives it: protected figures get a ``figures`` column
+    saying :data:`PERTURBED`, the dates used (``period_from``, ``period_to``) and a ``label``
+    naming the row of gathered groups; exact figures are left as they are."""
+    if not view.protected:
+        return frame
+    start, end = view.period()
+    other = frame["other"] if "other" in frame else pd.Series(False, index=frame.index)
+    return frame.assign(
+        label=[view.other_label if o else None for o in other.astype(bool)],
+        figures=PERTURBED,
+        period_from=start.isoformat() if start else None,
+        period_to=end.isoformat() if end else None,
+    )
 
 
 def overview_frames(summary: dict[str, Any]) -> dict[str, pd.DataFrame]:

@@ -1,15 +1,24 @@
 """What the aggregate pages (overview, breakdowns, trajectories, assistance) share: the page frame
-with its filter bar, and turning the controls' values into the view to load."""
+with its filter bar and its "Publishable figures" switch, the note saying which figures the page
+shows, and turning the controls' values into the view to load.
+
+Managers always see protected figures (the switch is shown on and cannot be turned off, and
+:func:`dashboards.data.shown` gives them protected figures whatever a request says); analysts
+and admins see exact figures unless they turn the switch on. With protected figures the dates
+are widened to whole months: the period picker shows months and the note the dates used."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from dash import State, html
+import dash
+from dash import Input, Output, State, dcc, html
 
 from dashboards import data
+from dashboards.access import guarded
 from dashboards.components import query_store
+from dashboards.figures.common import OTHER_GROUPS, PERTURBED
 from dashboards.filters import (
     CONTROLS,
     FilterState,
@@ -19,8 +28,12 @@ from dashboards.filters import (
     scoped,
     state_from_values,
 )
-from reintegration.analytics import Filters
+from reintegration.analytics import Filters, protected_for
+from reintegration.roles import Capability
 from reintegration.users import User
+
+DAY_FORMAT = "YYYY-MM-DD"
+MONTH_FORMAT = "YYYY-MM"
 
 
 def aggregate_layout(
@@ -37,6 +50,7 @@ def aggregate_layout(
     """An aggregate page: title, intro, the filters from ``query``, page ``controls``, ``body``."""
     state, found = parse_query(query)
     state = data.resolve_version(state)
+    switch = publishable_switch(page, user, str(query.get("publishable") or "") == "1")
     options = data.filter_options(user, state.index_version)
     scope = (
         html.P(
@@ -54,7 +68,8 @@ def aggregate_layout(
             html.P(intro, className="intro"),
             scope,
             filter_bar(page, state, options),
-            html.Div(list(controls), className="page-controls") if controls else None,
+            html.Div([*controls, switch], className="page-controls"),
+            html.P(id=f"{page}-figures", className="muted figures-note"),
             problems_note(page, [*found, *problems]),
             query_store(page),
             *body,
@@ -76,3 +91,78 @@ def view(user: User, values: Sequence[Any]) -> tuple[FilterState, Filters, str |
 
 def no_scores() -> str:
     return "No scores are stored yet: upload a batch first."
+
+
+def publishable_switch(page: str, user: User, on: bool) -> html.Div:
+    """The "Publishable figures" switch (``{page}-publishable``, a checklist): on and fixed
+    for a user who sees only protected figures."""
+    always = protected_for(user, False)
+    label = (
+        "Publishable figures (perturbed for privacy; always, for your role)"
+        if always
+        else "Publishable figures (perturbed for privacy, whole months)"
+    )
+    return html.Div(
+        className="filter",
+        children=[
+            dcc.Checklist(
+                id=f"{page}-publishable",
+                options=[{"label": label, "value": data.PUBLISHABLE, "disabled": always}],
+                value=[data.PUBLISHABLE] if always or on else [],
+            )
+        ],
+    )
+
+
+def publishable_input(page: str) -> Input:
+    """The switch as a callback input."""
+    return Input(f"{page}-publishable", "value")
+
+
+def publishable_state(page: str) -> State:
+    """The switch as a callback state (for downloads)."""
+    return State(f"{page}-publishable", "value")
+
+
+def publishable_query(switch: Any) -> dict[str, str | None]:
+    """The switch's part of a page's address."""
+    return {"publishable": "1" if data.asked(switch) else None}
+
+
+def figures_note(shown: data.Shown) -> list[Any]:
+    """Which figures a page shows, and for protected ones the rules and the dates used."""
+    if not shown.protected:
+        return ["Exact figures, for use within the organisation."]
+    start, end = shown.period()
+    if start and end:
+        period = f"Figures for {start.isoformat()} to {end.isoformat()}."
+    elif start or end:
+        period = f"Figures {'from ' + start.isoformat() if start else 'to ' + str(end)}."
+    else:
+        period = "Figures for every date."
+    rules = (
+        f"{PERTURBED[0].upper()}{PERTURBED[1:]}; groups too small to list are gathered into "
+        f'one row, "{OTHER_GROUPS.format(min_cell=shown.min_cell)}"; dates widened to whole '
+        "months. "
+    )
+    return [html.Strong("Publishable figures. "), rules, html.Span(period, className="period")]
+
+
+def register_figures_note(app: dash.Dash, page: str) -> None:
+    """The callback writing the page's figures note and turning the period picker into a
+    month picker when the figures are protected."""
+
+    @app.callback(
+        Output(f"{page}-figures", "children"),
+        Output(f"{page}-period-filter", "display_format"),
+        publishable_input(page),
+        Input(f"{page}-period-filter", "start_date"),
+        Input(f"{page}-period-filter", "end_date"),
+    )
+    @guarded(Capability.AGGREGATES)
+    def note(user: User, switch: Any, start: Any, end: Any) -> tuple[Any, str]:
+        period = state_from_values([None, start, end, None, None, None, None, None])
+        shown = data.shown(
+            user, Filters(date_from=period.date_from, date_to=period.date_to), switch
+        )
+        return figures_note(shown), MONTH_FORMAT if shown.protected else DAY_FORMAT

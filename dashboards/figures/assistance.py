@@ -9,7 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dashboards.figures.breakdowns import breakdown_figure
-from dashboards.figures.common import FIGURE_LABELS, subtitle
+from dashboards.figures.common import FIGURE_LABELS, mark_figures, subtitle
 
 ASSOCIATION_NOTE = (
     "Association, not effect: returnees who receive an assistance type differ from those who "
@@ -24,6 +24,7 @@ def assistance_figure(
     index_version: str,
     min_cell: int,
     labels: Mapping[str, str] | None = None,
+    protected: bool = False,
 ) -> go.Figure:
     """Mean of ``figure`` per assistance type received (a returnee counts under each type).
 
@@ -31,6 +32,8 @@ def assistance_figure(
     ----------
     frame : DataFrame
         An aggregate frame with an ``assistance`` column; the last row is the total.
+    protected : bool, default False
+        Whether ``frame`` holds protected figures (said in the subtitle).
     """
     fig = breakdown_figure(
         frame,
@@ -39,6 +42,7 @@ def assistance_figure(
         index_version=index_version,
         min_cell=min_cell,
         labels=labels,
+        protected=protected,
     )
     fig.update_layout(
         title={
@@ -61,4 +65,4 @@ def assistance_figure(
         showarrow=False,
         font={"size": 11},
     )
-    return fig
+    return mark_figures(fig, protected)

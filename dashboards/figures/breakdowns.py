@@ -18,6 +18,8 @@ from dashboards.figures.common import (
     cells,
     empty_figure,
     group_label,
+    is_other,
+    mark_figures,
     n_text,
     suppressed_label,
     value_columns,
@@ -36,6 +38,7 @@ def breakdown_figure(
     index_version: str,
     min_cell: int,
     labels: Mapping[str, str] | None = None,
+    protected: bool = False,
 ) -> go.Figure:
     """Mean of ``figure`` per group of ``by`` (horizontal bars), with n and 95% intervals.
 
@@ -51,6 +54,10 @@ def breakdown_figure(
         A score (``composite``, ``economic``...) or ``share_sustainable``.
     labels : mapping, optional
         Display names of group values (``female`` -> ``Female``).
+    protected : bool, default False
+        Whether ``frame`` holds protected figures: its row with ``other`` true (the groups it
+        does not list) is drawn as "other groups: fewer than 5 each", in grey, and the figure
+        says "figures perturbed for privacy".
     """
     labels = labels or {}
     name = FIGURE_LABELS.get(figure, figure)
@@ -58,17 +65,25 @@ def breakdown_figure(
     title = f"{name} by {groups}" if by else f"{name}, all returnees"
     groups_frame = cells(frame) if by else frame
     if groups_frame.empty:
-        return empty_figure("No returnees match these filters", index_version, title=title)
+        empty = empty_figure("No returnees match these filters", index_version, title=title)
+        return mark_figures(empty, protected)
     mean, low, high = value_columns(groups_frame, figure)
     suppressed = groups_frame["suppressed"].astype(bool)
-    names = [group_label(row, by, labels) for _, row in groups_frame.iterrows()]
+    rows = [row for _, row in groups_frame.iterrows()]
+    names = [group_label(row, by, labels, min_cell=min_cell) for row in rows]
+    other = pd.Series([is_other(row) for row in rows], index=groups_frame.index)
     texts = [
         n_text(n, s, min_cell) for n, s in zip(groups_frame["returnees"], suppressed, strict=True)
     ]
+    rule = (
+        f"groups under {min_cell} returnees gathered into one row"
+        if protected
+        else f"cells under {min_cell} returnees suppressed"
+    )
     fig = base_figure(
         title,
         index_version,
-        extra=f"bars with 95% intervals; cells under {min_cell} returnees suppressed",
+        extra=f"bars with 95% intervals; {rule}",
         height=max(320, 120 + BAR_HEIGHT_PX * len(groups_frame)),
     )
     shown = ~suppressed & mean.notna()
@@ -76,7 +91,7 @@ def breakdown_figure(
         y=[n for n, s in zip(names, shown, strict=True) if s],
         x=mean[shown],
         orientation="h",
-        marker_color=FIGURE_COLOURS.get(figure, FIGURE_COLOURS["composite"]),
+        marker_color=_colours(figure, other[shown]),
         error_x={
             "type": "data",
             "symmetric": False,
@@ -124,4 +139,10 @@ def breakdown_figure(
         tickformat=".0%" if "share" in figure else "",
     )
     fig.update_yaxes(autorange="reversed", categoryorder="array", categoryarray=names)
-    return fig
+    return mark_figures(fig, protected)
+
+
+def _colours(figure: str, other: pd.Series) -> str | list[str]:
+    """The bars' colour: the score's, and grey for the row of gathered groups if shown."""
+    colour = FIGURE_COLOURS.get(figure, FIGURE_COLOURS["composite"])
+    return [GREY if o else colour for o in other] if other.any() else colour

@@ -48,6 +48,11 @@ GROUP_LABELS = {
     "assistance": "Assistance",
 }
 TOTAL = "all"
+PERTURBED = "figures perturbed for privacy"
+"""What every chart (and export) of protected figures says."""
+OTHER_GROUPS = "other groups: fewer than {min_cell} each"
+"""The name of the row gathering the groups protected figures do not list (as
+``reintegration.disclosure.OTHER_LABEL``)."""
 Z_95 = 1.959963984540054
 
 
@@ -160,8 +165,55 @@ def empty_figure(message: str, index_version: str | None, *, title: str = "") ->
     return fig
 
 
-def group_label(row: Mapping[str, object], by: Sequence[str], labels: Mapping[str, str]) -> str:
-    """A group's name on an axis: its values in ``by`` order, each through ``labels``."""
+def mark_figures(fig: go.Figure, protected: bool) -> go.Figure:
+    """Say in ``fig`` which figures it draws: protected ones get :data:`PERTURBED` at the end
+    of the subtitle (so the PNG export carries it too); ``layout.meta.figures`` is
+    ``"protected"`` or ``"exact"``. Marking twice adds nothing."""
+    meta = dict(fig.layout.meta or {})
+    meta["figures"] = "protected" if protected else "exact"
+    fig.update_layout(meta=meta)
+    if protected:
+        text = fig.layout.title.subtitle.text or ""
+        if PERTURBED not in text:
+            fig.update_layout(title_subtitle_text=f"{text} · {PERTURBED}" if text else PERTURBED)
+    return fig
+
+
+def base_figure_note(fig: go.Figure, text: str) -> None:
+    """A line of text under the plot, left-aligned (below the legend's row)."""
+    fig.add_annotation(
+        text=text,
+        xref="paper",
+        yref="paper",
+        x=0,
+        y=0,
+        yshift=-70,  # pixels: below the axis title
+        yanchor="top",
+        xanchor="left",
+        showarrow=False,
+        font={"size": 11},
+    )
+    fig.update_layout(margin={"b": 110})
+
+
+def is_other(row: Mapping[str, object]) -> bool:
+    """Whether an aggregate row is the one gathering the groups protected figures do not
+    list."""
+    value = row.get("other", False)
+    return bool(value) and value == value  # NaN (a frame without the column) is not True
+
+
+def group_label(
+    row: Mapping[str, object],
+    by: Sequence[str],
+    labels: Mapping[str, str],
+    *,
+    min_cell: int = 5,
+) -> str:
+    """A group's name on an axis: its values in ``by`` order, each through ``labels``; the row
+    of gathered groups (protected figures) reads :data:`OTHER_GROUPS`."""
+    if is_other(row):
+        return OTHER_GROUPS.format(min_cell=min_cell)
     parts = []
     for name in by:
         value = row[name]

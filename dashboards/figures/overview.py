@@ -17,6 +17,7 @@ from dashboards.figures.common import (
     SUPPRESSED_GREY,
     base_figure,
     empty_figure,
+    mark_figures,
     suppressed_label,
     vline,
 )
@@ -25,7 +26,9 @@ from reintegration.aggregate import LEVELS
 NOBODY = "No scored returnee matches these filters"
 
 
-def means_figure(means: pd.DataFrame, *, index_version: str, n: float | None) -> go.Figure:
+def means_figure(
+    means: pd.DataFrame, *, index_version: str, n: float | None, protected: bool = False
+) -> go.Figure:
     """Mean of each score with its 95% interval.
 
     Parameters
@@ -36,12 +39,15 @@ def means_figure(means: pd.DataFrame, *, index_version: str, n: float | None) ->
     index_version : str
     n : float or None
         Returnees behind the means (None or NaN when suppressed).
+    protected : bool, default False
+        Whether the means are protected figures (said in the subtitle).
     """
     known = means.dropna(subset=["mean"])
     if n == 0:
-        return empty_figure(NOBODY, index_version, title="Mean scores")
+        return mark_figures(empty_figure(NOBODY, index_version, title="Mean scores"), protected)
     if known.empty:
-        return empty_figure("Too few returnees to show a mean", index_version, title="Mean scores")
+        empty = empty_figure("Too few returnees to show a mean", index_version, title="Mean scores")
+        return mark_figures(empty, protected)
     extra = f"n = {int(n):,} returnees" if n is not None and n == n else ""
     fig = base_figure("Mean scores, with 95% intervals", index_version, extra=extra)
     labels = [FIGURE_LABELS.get(f, f) for f in known["figure"]]
@@ -64,7 +70,7 @@ def means_figure(means: pd.DataFrame, *, index_version: str, n: float | None) ->
         showlegend=False,
     )
     fig.update_yaxes(range=[0, 1], title="Score (0 to 1)")
-    return fig
+    return mark_figures(fig, protected)
 
 
 def histogram_figure(
@@ -73,8 +79,12 @@ def histogram_figure(
     index_version: str,
     min_cell: int,
     thresholds: Sequence[float] = (),
+    protected: bool = False,
 ) -> go.Figure:
     """The distribution of the composite score; bins below ``min_cell`` marked, not drawn.
+
+    Protected figures come with adjacent bins merged until each holds at least ``min_cell``
+    returnees: each bar then spans its merged bin's real width, and the figure says so.
 
     Parameters
     ----------
@@ -82,14 +92,18 @@ def histogram_figure(
         Columns ``bin_low``, ``bin_high``, ``count`` (NaN or None for a suppressed bin).
     thresholds : sequence of float
         Scores where a level band starts, drawn as dashed lines.
+    protected : bool, default False
+        Whether the bins are protected figures (merged bins, perturbed counts).
     """
     if bins.empty:
-        return empty_figure("No scored returnees", index_version, title="Composite score")
+        empty = empty_figure("No scored returnees", index_version, title="Composite score")
+        return mark_figures(empty, protected)
     centre = (bins["bin_low"].astype(float) + bins["bin_high"].astype(float)) / 2
     width = bins["bin_high"].astype(float) - bins["bin_low"].astype(float)
     count = pd.to_numeric(bins["count"], errors="coerce")
     shown = count.notna()
-    fig = base_figure("Distribution of the composite score", index_version)
+    extra = f"adjacent bins merged to at least {min_cell} returnees each" if protected else ""
+    fig = base_figure("Distribution of the composite score", index_version, extra=extra)
     fig.add_bar(
         x=centre[shown],
         y=count[shown],
@@ -113,12 +127,17 @@ def histogram_figure(
     for value, level in zip(thresholds, LEVELS[1:], strict=False):
         vline(fig, value, text=f"{level} from {value:.2f}")
     fig.update_xaxes(range=[0, 1], title="Composite score")
-    fig.update_yaxes(title="Returnees", rangemode="tozero")
-    return fig
+    fig.update_yaxes(title="Returnees in the bin" if protected else "Returnees", rangemode="tozero")
+    return mark_figures(fig, protected)
 
 
 def levels_figure(
-    levels: pd.DataFrame, *, index_version: str, min_cell: int, n: float | None = None
+    levels: pd.DataFrame,
+    *,
+    index_version: str,
+    min_cell: int,
+    n: float | None = None,
+    protected: bool = False,
 ) -> go.Figure:
     """Share of returnees in each level band (low, medium, high).
 
@@ -128,15 +147,18 @@ def levels_figure(
         Columns ``level`` and ``share`` (0 to 1; NaN when suppressed), in band order.
     n : float, optional
         Returnees behind the shares (0: nobody matches).
+    protected : bool, default False
+        Whether the shares are protected figures (said in the subtitle).
     """
     if n == 0:
-        return empty_figure(NOBODY, index_version, title="Level bands")
+        return mark_figures(empty_figure(NOBODY, index_version, title="Level bands"), protected)
     if levels["share"].isna().all():
-        return empty_figure(
+        empty = empty_figure(
             f"Suppressed: {suppressed_label(min_cell)} returnees",
             index_version,
             title="Level bands",
         )
+        return mark_figures(empty, protected)
     fig = base_figure("Returnees by level band", index_version)
     shares = levels["share"].astype(float)
     fig.add_bar(
@@ -150,4 +172,4 @@ def levels_figure(
         showlegend=False,
     )
     fig.update_yaxes(range=[0, 1.05], tickformat=".0%", title="Share of returnees")
-    return fig
+    return mark_figures(fig, protected)

@@ -11,11 +11,16 @@ import plotly.graph_objects as go
 from dashboards.figures.common import (
     FIGURE_LABELS,
     GROUP_LABELS,
+    OTHER_GROUPS,
     TOTAL,
     base_figure,
+    base_figure_note,
     colour,
     empty_figure,
     group_label,
+    is_other,
+    mark_figures,
+    n_text,
     value_columns,
 )
 
@@ -49,6 +54,7 @@ def trajectory_figure(
     min_cell: int,
     follow: bool = False,
     labels: Mapping[str, str] | None = None,
+    protected: bool = False,
 ) -> go.Figure:
     """Mean of ``figure`` along ``axis`` for each group of ``by``.
 
@@ -62,6 +68,11 @@ def trajectory_figure(
         Empty: one line for every returnee.
     follow : bool
         Whether the frame follows the same returnees across rounds (said in the subtitle).
+    protected : bool, default False
+        Whether ``frame`` holds protected figures: its row with ``other`` true (the band and
+        group cells it does not list, together) has no place on the axis and is given in a
+        note under the plot, "other groups: fewer than 5 each"; the figure says "figures
+        perturbed for privacy".
     """
     labels = labels or {}
     x_column = AXIS_COLUMNS[axis]
@@ -70,11 +81,14 @@ def trajectory_figure(
     title = f"{name} by {x_title.lower()}"
     if by:
         title += " and " + " × ".join(GROUP_LABELS.get(b, b).lower() for b in by)
-    points = frame[frame[x_column].astype(str) != TOTAL]
+    other = frame[[is_other(row) for _, row in frame.iterrows()]] if len(frame) else frame
+    points = frame.drop(index=other.index)
+    points = points[points[x_column].astype(str) != TOTAL]
     if by:
         points = points[~(points[list(by)].astype(str) == TOTAL).any(axis=1)]
     if points.empty:
-        return empty_figure("No returnees match these filters", index_version, title=title)
+        empty = empty_figure("No returnees match these filters", index_version, title=title)
+        return mark_figures(empty, protected)
     order = axis_order(points[x_column].tolist(), axis)
     extra = "the same returnees followed across rounds" if follow else "each round's returnees"
     fig = base_figure(
@@ -114,4 +128,15 @@ def trajectory_figure(
     fig.update_yaxes(
         range=[0, 1], title=name, tickformat=".0%" if figure == "share_sustainable" else ""
     )
-    return fig
+    if len(other):
+        base_figure_note(fig, _other_note(other.iloc[0], figure, min_cell))
+    return mark_figures(fig, protected)
+
+
+def _other_note(row: pd.Series, figure: str, min_cell: int) -> str:
+    """The gathered row of protected figures in words: its n and mean, or its suppression."""
+    name = OTHER_GROUPS.format(min_cell=min_cell)
+    n = n_text(row["returnees"], bool(row["suppressed"]), min_cell)
+    mean = value_columns(row.to_frame().T, figure)[0].iloc[0]
+    told = f", {FIGURE_LABELS.get(figure, figure).lower()} {mean:.2f}" if mean == mean else ""
+    return f"Not drawn: {name} ({n}{told}), every band together"

@@ -17,7 +17,16 @@ from dashboards.figures.assistance import ASSOCIATION_NOTE, assistance_figure
 from dashboards.figures.common import empty_figure
 from dashboards.filters import encode_query, filter_inputs
 from dashboards.labels import value_labels
-from dashboards.scaffold import aggregate_layout, filter_states, no_scores, view
+from dashboards.scaffold import (
+    aggregate_layout,
+    filter_states,
+    no_scores,
+    publishable_input,
+    publishable_query,
+    publishable_state,
+    register_figures_note,
+    view,
+)
 from reintegration.roles import Capability
 from reintegration.users import User
 
@@ -57,26 +66,30 @@ def layout(user: User, **query: str) -> html.Div:
 
 def register_callbacks(app: dash.Dash) -> None:
     url_sync(app, PAGE)
+    register_figures_note(app, PAGE)
 
     @app.callback(
         Output(f"{PAGE}-types-graph", "figure"),
         Output(f"{PAGE}-query", "data"),
         Input(f"{PAGE}-score-control", "value"),
+        publishable_input(PAGE),
         *filter_inputs(PAGE),
     )
     @guarded(Capability.AGGREGATES)
-    def update(user: User, score: str, *values: Any) -> tuple[Any, ...]:
+    def update(user: User, score: str, switch: Any, *values: Any) -> tuple[Any, ...]:
         state, filters, version = view(user, values)
         score = score if score in SCORES else "composite"
-        query = encode_query(state, {"score": score})
+        query = encode_query(state, {"score": score, **publishable_query(switch)})
         if version is None:
             return empty_figure(no_scores(), "none"), query
+        frame, shown = data.assistance(user, filters, version, switch=switch)
         figure = assistance_figure(
-            data.assistance(filters, version),
+            frame,
             figure=score,
             index_version=version,
-            min_cell=data.min_cell(),
+            min_cell=shown.min_cell,
             labels=value_labels(),
+            protected=shown.protected,
         )
         return figure, query
 
@@ -84,13 +97,15 @@ def register_callbacks(app: dash.Dash) -> None:
         Output(f"{PAGE}-types-csv", "data"),
         Input(f"{PAGE}-types-csv-button", "n_clicks"),
         State(f"{PAGE}-score-control", "value"),
+        publishable_state(PAGE),
         *filter_states(PAGE),
         prevent_initial_call=True,
     )
     @guarded(Capability.AGGREGATES)
-    def download(user: User, clicks: int, score: str, *values: Any) -> dict[str, Any]:
+    def download(user: User, clicks: int, score: str, switch: Any, *values: Any) -> dict[str, Any]:
         _, filters, version = view(user, values)
         if not clicks or version is None:
             raise PreventUpdate
-        frame = data.assistance(filters, version).assign(index_version=version)
+        frame, shown = data.assistance(user, filters, version, switch=switch)
+        frame = data.labelled(frame, shown).assign(index_version=version)
         return data.csv_download(frame, f"assistance-{version}.csv")

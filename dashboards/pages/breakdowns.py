@@ -24,7 +24,16 @@ from dashboards.figures.breakdowns import breakdown_figure
 from dashboards.figures.common import empty_figure
 from dashboards.filters import encode_query, filter_inputs
 from dashboards.labels import value_labels
-from dashboards.scaffold import aggregate_layout, filter_states, no_scores, view
+from dashboards.scaffold import (
+    aggregate_layout,
+    filter_states,
+    no_scores,
+    publishable_input,
+    publishable_query,
+    publishable_state,
+    register_figures_note,
+    view,
+)
 from reintegration.roles import Capability
 from reintegration.users import User
 
@@ -75,14 +84,15 @@ def layout(user: User, **query: str) -> html.Div:
 
 
 def _frames(user: User, values: tuple[Any, ...]) -> tuple[Any, ...]:
-    by_value, score, *filters_values = values
+    by_value, score, switch, *filters_values = values
     by = groups_value(by_value, GROUPS, most=MOST)
     state, filters, version = view(user, filters_values)
-    return state, by, score if score in SCORES else "composite", filters, version
+    return state, by, score if score in SCORES else "composite", switch, filters, version
 
 
 def register_callbacks(app: dash.Dash) -> None:
     url_sync(app, PAGE)
+    register_figures_note(app, PAGE)
 
     @app.callback(
         Output(f"{PAGE}-groups-graph", "figure"),
@@ -90,28 +100,33 @@ def register_callbacks(app: dash.Dash) -> None:
         Output(f"{PAGE}-query", "data"),
         Input(f"{PAGE}-by-control", "value"),
         Input(f"{PAGE}-score-control", "value"),
+        publishable_input(PAGE),
         *filter_inputs(PAGE),
     )
     @guarded(Capability.AGGREGATES)
     def update(user: User, *values: Any) -> tuple[Any, ...]:
-        state, by, score, filters, version = _frames(user, values)
-        query = encode_query(state, {"by": ",".join(by) or None, "score": score})
+        state, by, score, switch, filters, version = _frames(user, values)
+        query = encode_query(
+            state, {"by": ",".join(by) or None, "score": score, **publishable_query(switch)}
+        )
         if version is None:
             empty = empty_figure(no_scores(), "none")
             return empty, empty, query
-        min_cell = data.min_cell()
         labels = value_labels()
-        figures = [
-            breakdown_figure(
-                data.aggregates(groups, filters, version),
-                by=groups,
-                figure=score,
-                index_version=version,
-                min_cell=min_cell,
-                labels=labels,
+        figures = []
+        for groups in (by, ["country"]):
+            frame, shown = data.aggregates(user, groups, filters, version, switch=switch)
+            figures.append(
+                breakdown_figure(
+                    frame,
+                    by=groups,
+                    figure=score,
+                    index_version=version,
+                    min_cell=shown.min_cell,
+                    labels=labels,
+                    protected=shown.protected,
+                )
             )
-            for groups in (by, ["country"])
-        ]
         return (*figures, query)
 
     for name in ("groups", "country"):
@@ -124,15 +139,17 @@ def _register_download(app: dash.Dash, name: str) -> None:
         Input(f"{PAGE}-{name}-csv-button", "n_clicks"),
         dash.State(f"{PAGE}-by-control", "value"),
         dash.State(f"{PAGE}-score-control", "value"),
+        publishable_state(PAGE),
         *filter_states(PAGE),
         prevent_initial_call=True,
     )
     @guarded(Capability.AGGREGATES)
     def download(user: User, clicks: int, *values: Any) -> dict[str, Any]:
-        _, by, _, filters, version = _frames(user, values)
+        _, by, _, switch, filters, version = _frames(user, values)
         if not clicks or version is None:
             raise PreventUpdate
         groups = by if name == "groups" else ["country"]
-        frame = data.aggregates(groups, filters, version).assign(index_version=version)
+        frame, shown = data.aggregates(user, groups, filters, version, switch=switch)
+        frame = data.labelled(frame, shown).assign(index_version=version)
         label = "-".join(groups) or "all"
         return data.csv_download(frame, f"breakdown-{label}-{version}.csv")

@@ -15,7 +15,16 @@ from dashboards.components import figure_card, headline, url_sync
 from dashboards.figures.common import empty_figure, suppressed_label
 from dashboards.figures.overview import histogram_figure, levels_figure, means_figure
 from dashboards.filters import encode_query, filter_inputs
-from dashboards.scaffold import aggregate_layout, filter_states, no_scores, view
+from dashboards.scaffold import (
+    aggregate_layout,
+    filter_states,
+    no_scores,
+    publishable_input,
+    publishable_query,
+    publishable_state,
+    register_figures_note,
+    view,
+)
 from reintegration.questionnaire import load_questionnaire
 from reintegration.roles import Capability
 from reintegration.users import User
@@ -90,44 +99,53 @@ def _headlines(summary: dict[str, Any], min_cell: int) -> list[html.Div]:
     ]
 
 
-def _figures(summary: dict[str, Any], version: str, min_cell: int) -> list[Any]:
+def _figures(summary: dict[str, Any], version: str, shown: data.Shown) -> list[Any]:
     frames = data.overview_frames(summary)
     index = load_questionnaire().index
+    min_cell, protected = shown.min_cell, shown.protected
     return [
-        means_figure(frames["means"], index_version=version, n=summary["returnees"]),
+        means_figure(
+            frames["means"], index_version=version, n=summary["returnees"], protected=protected
+        ),
         histogram_figure(
             frames["histogram"],
             index_version=version,
             min_cell=min_cell,
             thresholds=(index.medium_from, index.high_from),
+            protected=protected,
         ),
         levels_figure(
-            frames["levels"], index_version=version, min_cell=min_cell, n=summary["returnees"]
+            frames["levels"],
+            index_version=version,
+            min_cell=min_cell,
+            n=summary["returnees"],
+            protected=protected,
         ),
     ]
 
 
 def register_callbacks(app: dash.Dash) -> None:
     url_sync(app, PAGE)
+    register_figures_note(app, PAGE)
 
     @app.callback(
         Output(f"{PAGE}-headlines", "children"),
         *(Output(f"{PAGE}-{f}-graph", "figure") for f in FIGURES),
         Output(f"{PAGE}-query", "data"),
-        inputs=filter_inputs(PAGE),
+        inputs=[publishable_input(PAGE), *filter_inputs(PAGE)],
     )
     @guarded(Capability.AGGREGATES)
-    def update(user: User, *values: Any) -> tuple[Any, ...]:
+    def update(user: User, switch: Any, *values: Any) -> tuple[Any, ...]:
         state, filters, version = view(user, values)
+        query = encode_query(state, publishable_query(switch))
         if version is None:
             empty = empty_figure(no_scores(), "none")
-            return [html.P(no_scores())], empty, empty, empty, encode_query(state)
-        min_cell = data.min_cell()
-        summary = data.overview(filters, version)
+            return [html.P(no_scores())], empty, empty, empty, query
+        summary, shown = data.overview(user, filters, version, switch=switch)
         return (
-            _headlines(summary, min_cell),
-            *_figures(summary, version, min_cell),
-            encode_query(state),
+            _headlines(summary, shown.min_cell),
+            *_figures(summary, version, shown),
+            query,
         )
 
     for name in FIGURES:
@@ -138,15 +156,17 @@ def _register_download(app: dash.Dash, name: str) -> None:
     @app.callback(
         Output(f"{PAGE}-{name}-csv", "data"),
         Input(f"{PAGE}-{name}-csv-button", "n_clicks"),
+        publishable_state(PAGE),
         *filter_states(PAGE),
         prevent_initial_call=True,
     )
     @guarded(Capability.AGGREGATES)
-    def download(user: User, clicks: int, *values: Any) -> dict[str, Any]:
+    def download(user: User, clicks: int, switch: Any, *values: Any) -> dict[str, Any]:
         _, filters, version = view(user, values)
         if not clicks or version is None:
             raise PreventUpdate
-        frame = data.overview_frames(data.overview(filters, version))[name]
+        summary, shown = data.overview(user, filters, version, switch=switch)
+        frame = data.labelled(data.overview_frames(summary)[name], shown)
         return data.csv_download(
             frame.assign(index_version=version), f"overview-{name}-{version}.csv"
         )

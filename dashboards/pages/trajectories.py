@@ -24,7 +24,14 @@ from dashboards.figures.common import empty_figure
 from dashboards.figures.trajectories import trajectory_figure
 from dashboards.filters import encode_query, filter_inputs
 from dashboards.labels import value_labels
-from dashboards.scaffold import aggregate_layout, filter_states, no_scores, view
+from dashboards.scaffold import (
+    aggregate_layout,
+    filter_states,
+    no_scores,
+    publishable_query,
+    register_figures_note,
+    view,
+)
 from reintegration.roles import Capability
 from reintegration.users import User
 
@@ -90,7 +97,7 @@ def layout(user: User, **query: str) -> html.Div:
 
 
 def _view(user: User, values: tuple[Any, ...]) -> tuple[Any, ...]:
-    by_value, score, axis, follow, *filter_values = values
+    by_value, score, axis, follow, switch, *filter_values = values
     state, filters, version = view(user, filter_values)
     return (
         state,
@@ -98,27 +105,29 @@ def _view(user: User, values: tuple[Any, ...]) -> tuple[Any, ...]:
         score if score in SCORES else "composite",
         axis if axis in AXES else "months",
         bool(follow),
+        switch,
         filters,
         version,
     )
 
 
-CONTROLS = ("by", "score", "axis", "follow")
-CONTROL_PROPS = ("value", "value", "value", "value")
+CONTROLS = ("by-control", "score-control", "axis-control", "follow-control", "publishable")
+CONTROL_PROPS = ("value", "value", "value", "value", "value")
 
 
 def register_callbacks(app: dash.Dash) -> None:
     url_sync(app, PAGE)
+    register_figures_note(app, PAGE)
 
     @app.callback(
         Output(f"{PAGE}-lines-graph", "figure"),
         Output(f"{PAGE}-query", "data"),
-        *(Input(f"{PAGE}-{c}-control", p) for c, p in zip(CONTROLS, CONTROL_PROPS, strict=True)),
+        *(Input(f"{PAGE}-{c}", p) for c, p in zip(CONTROLS, CONTROL_PROPS, strict=True)),
         *filter_inputs(PAGE),
     )
     @guarded(Capability.AGGREGATES)
     def update(user: User, *values: Any) -> tuple[Any, ...]:
-        state, by, score, axis, follow, filters, version = _view(user, values)
+        state, by, score, axis, follow, switch, filters, version = _view(user, values)
         query = encode_query(
             state,
             {
@@ -126,37 +135,43 @@ def register_callbacks(app: dash.Dash) -> None:
                 "score": score,
                 "axis": axis,
                 "follow": "1" if follow else None,
+                **publishable_query(switch),
             },
         )
         if version is None:
             return empty_figure(no_scores(), "none"), query
-        frame = data.trajectories(by, filters, version, axis=axis, follow=follow)
+        frame, shown = data.trajectories(
+            user, by, filters, version, axis=axis, follow=follow, switch=switch
+        )
         figure = trajectory_figure(
             frame,
             axis=axis,
             by=by,
             figure=score,
             index_version=version,
-            min_cell=data.min_cell(),
+            min_cell=shown.min_cell,
             follow=follow,
             labels=value_labels(),
+            protected=shown.protected,
         )
         return figure, query
 
     @app.callback(
         Output(f"{PAGE}-lines-csv", "data"),
         Input(f"{PAGE}-lines-csv-button", "n_clicks"),
-        *(State(f"{PAGE}-{c}-control", p) for c, p in zip(CONTROLS, CONTROL_PROPS, strict=True)),
+        *(State(f"{PAGE}-{c}", p) for c, p in zip(CONTROLS, CONTROL_PROPS, strict=True)),
         *filter_states(PAGE),
         prevent_initial_call=True,
     )
     @guarded(Capability.AGGREGATES)
     def download(user: User, clicks: int, *values: Any) -> dict[str, Any]:
-        _, by, _, axis, follow, filters, version = _view(user, values)
+        _, by, _, axis, follow, switch, filters, version = _view(user, values)
         if not clicks or version is None:
             raise PreventUpdate
-        frame = data.trajectories(by, filters, version, axis=axis, follow=follow)
+        frame, shown = data.trajectories(
+            user, by, filters, version, axis=axis, follow=follow, switch=switch
+        )
         return data.csv_download(
-            frame.assign(index_version=version, followed=follow),
+            data.labelled(frame, shown).assign(index_version=version, followed=follow),
             f"trajectories-{axis}-{'-'.join(by) or 'all'}-{version}.csv",
         )
