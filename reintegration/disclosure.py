@@ -492,9 +492,9 @@ def merge_bins(
     if start < len(counts) or not runs:
         runs.append((start, len(counts) - 1, count, key))
         while len(runs) > 1 and _perturbed(runs[-1][2], runs[-1][3], protection) < min_cell:
-            last, before = runs.pop(), runs.pop()
-            merged_key = (before[3] + last[3]) % KEY_MODULUS
-            runs.append((before[0], last[1], before[2] + last[2], merged_key))
+            end, before = runs.pop(), runs.pop()
+            merged_key = (before[3] + end[3]) % KEY_MODULUS
+            runs.append((before[0], end[1], before[2] + end[2], merged_key))
     out: list[tuple[float, float, int | None]] = []
     for first, last, n, k in runs:
         shown = _perturbed(n, k, protection)
