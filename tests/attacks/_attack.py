@@ -12,10 +12,21 @@ published mean of the target's group, and a suppressed count must be recovered e
 often than by a guess from the published totals. An attack that learns nothing from the answers
 (a cell it needs is hidden, two answers are identical) falls back to the guess, as an adversary
 would; so the attack only wins where the answers gave something away.
+
+"Smaller" and "more often" are judged beyond chance: record keys are drawn at random when the
+panel is stored, so the protected figures, and the attack's errors, differ from run to run. An
+attack that gains nothing over the guess comes out ahead on a figure about half the time; a
+plain comparison would make the test fail at random once figures are protected. So the attack
+wins only when its advantage is significant at :data:`ALPHA` (one-sided): a paired sign-flip
+test of the per-target differences of absolute errors, an exact binomial (McNemar) test of the
+counts one recovers and the other does not. Against exact figures every attack wins by far
+(p = 5e-5, the floor of the sign-flip test; 1e-6 for the counts). Setting :data:`ALPHA` to 1
+gives the plain comparison.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +39,8 @@ FIGURES = ("economic", "social", "psychosocial", "composite")
 DIMENSIONS = ("sex", "age_group", "return_type", "country")
 MIN_TARGETS = 20
 MIN_CELL = 5
+ALPHA = 0.01
+FLIPS = 20_000
 API = "/api/v1"
 
 
@@ -207,8 +220,22 @@ def errors(targets: Sequence[Target], figure: str) -> tuple[float, float]:
     return float(np.abs(attack - truth).mean()), float(np.abs(guess - truth).mean())
 
 
+def sign_flip_p(gain: np.ndarray) -> float:
+    """One-sided p-value of a mean ``gain`` this large if each gain's sign were chance.
+
+    >>> sign_flip_p(np.zeros(30)), sign_flip_p(np.full(30, 0.1)) < 1e-4
+    (1.0, True)
+    """
+    if not np.any(gain):
+        return 1.0
+    signs = np.random.default_rng(0).choice((-1.0, 1.0), size=(FLIPS, len(gain)))
+    flipped = (signs * gain).mean(axis=1)
+    return float((1 + np.sum(flipped >= gain.mean() - 1e-12)) / (FLIPS + 1))
+
+
 def judge(name: str, targets: Sequence[Target], figures: Iterable[str] = FIGURES) -> str:
-    """Raise :class:`AttackSucceeded` when the attack beats the guess on any figure.
+    """Raise :class:`AttackSucceeded` when the attack beats the guess on any figure, beyond
+    chance (see the module docstring).
 
     Returns the measured errors (for the test's log) when it does not.
     """
@@ -216,8 +243,13 @@ def judge(name: str, targets: Sequence[Target], figures: Iterable[str] = FIGURES
     lines, won = [], []
     for figure in figures:
         attack, guess = errors(targets, figure)
-        lines.append(f"{figure}: attack MAE {attack:.4f}, guess MAE {guess:.4f}")
-        if attack < guess:
+        truth = np.array([t.truth[figure] for t in targets])
+        gain = np.abs([t.guess[figure] for t in targets] - truth) - np.abs(
+            [t.attack[figure] for t in targets] - truth
+        )
+        p = sign_flip_p(gain)
+        lines.append(f"{figure}: attack MAE {attack:.4f}, guess MAE {guess:.4f} (p={p:.2g})")
+        if attack < guess and p < ALPHA:
             won.append(figure)
     report = f"{name} over {len(targets)} targets: " + "; ".join(lines)
     if won:
@@ -225,16 +257,33 @@ def judge(name: str, targets: Sequence[Target], figures: Iterable[str] = FIGURES
     return report
 
 
+def binomial_p(wins: int, losses: int) -> float:
+    """One-sided exact p-value of ``wins`` or more of ``wins + losses`` fair coin tosses.
+
+    >>> binomial_p(0, 0), round(binomial_p(8, 6), 2), binomial_p(20, 0) < 1e-5
+    (1.0, 0.4, True)
+    """
+    n = wins + losses
+    return sum(math.comb(n, k) for k in range(wins, n + 1)) / 2**n
+
+
 def judge_counts(
     name: str, truth: Sequence[int], attack: Sequence[int], guess: Sequence[int]
 ) -> str:
     """Raise :class:`AttackSucceeded` when the attack recovers suppressed counts exactly more
-    often than the guess from the published totals."""
+    often than the guess from the published totals, beyond chance."""
     assert len(truth) >= MIN_TARGETS, f"{name}: only {len(truth)} suppressed counts"
-    hits = int(np.sum(np.asarray(attack) == np.asarray(truth)))
-    guessed = int(np.sum(np.asarray(guess) == np.asarray(truth)))
-    report = f"{name}: {hits} of {len(truth)} counts recovered exactly, {guessed} by the guess"
-    if hits > guessed:
+    attack_right = np.asarray(attack) == np.asarray(truth)
+    guess_right = np.asarray(guess) == np.asarray(truth)
+    p = binomial_p(
+        int(np.sum(attack_right & ~guess_right)), int(np.sum(guess_right & ~attack_right))
+    )
+    hits, guessed = int(attack_right.sum()), int(guess_right.sum())
+    report = (
+        f"{name}: {hits} of {len(truth)} counts recovered exactly, {guessed} by the guess "
+        f"(p={p:.2g})"
+    )
+    if hits > guessed and p < ALPHA:
         raise AttackSucceeded(report)
     return report
 
