@@ -83,8 +83,6 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Dashbo
     services.close()
 
 
-
-
 class Watched:
     """A page whose console errors and failed callbacks are collected."""
 
@@ -202,4 +200,47 @@ def test_without_a_session_the_login_page_comes_first_and_refuses_a_bad_token(li
     page.click("#login-submit")
     page.wait_for_selector("#login-error")
     assert "This token is not valid" in page.inner_text("#login-error")
+    assert watched.problems == []
+
+
+PERTURBED = "figures perturbed for privacy"
+
+
+def test_a_managers_figures_are_perturbed_and_for_whole_months(live, watched):
+    base, dashboard = live
+    watched.login(base, dashboard.tokens["manager"])
+    page = watched.page
+    page.goto(f"{base}/overview?from=2025-06-02&to=2025-06-03")
+    page.wait_for_function(DRAWN, arg=PLOTS["overview"])
+    page.wait_for_function(
+        "() => document.querySelector('#overview-figures').innerText.includes('Figures for')"
+    )
+    assert "Figures for 2025-06-01 to 2025-06-30." in page.inner_text("#overview-figures")
+    # The period picker shows months.
+    dates = page.locator("#overview-period-filter-wrapper input.dash-datepicker-input")
+    shown = [i.input_value() for i in dates.all()]
+    assert shown == ["2025-06", "2025-06"]
+    for graph in ("means", "histogram", "levels"):
+        subtitle = page.locator(f"#overview-{graph}-graph .gtitle-subtitle").text_content()
+        assert PERTURBED in subtitle, graph
+    assert page.locator("#overview-publishable input").is_disabled()
+    assert page.locator("#overview-publishable input").is_checked()
+    assert watched.problems == []
+
+
+def test_an_analyst_turns_on_publishable_figures(live, watched):
+    base, dashboard = live
+    watched.login(base, dashboard.tokens["analyst"])
+    page = watched.page
+    _open(page, "breakdowns")
+    subtitle = "#breakdowns-groups-graph .gtitle-subtitle"
+    assert PERTURBED not in page.locator(subtitle).text_content()
+    assert page.inner_text("#breakdowns-figures").startswith("Exact figures")
+    page.locator("#breakdowns-publishable input").check()
+    page.wait_for_url("**/breakdowns?*publishable=1*")
+    page.wait_for_function(
+        "(s) => document.querySelector(s).textContent.includes('perturbed for privacy')",
+        arg=subtitle,
+    )
+    assert "Publishable figures" in page.inner_text("#breakdowns-figures")
     assert watched.problems == []
