@@ -21,7 +21,6 @@ from tests.attacks._attack import (
     MIN_CELL,
     Adversary,
     Answer,
-    AttackSucceeded,
     Cell,
     Target,
     clip,
@@ -33,7 +32,6 @@ from tests.attacks._attack import (
 )
 
 log = logging.getLogger(__name__)
-XFAIL = "issue 12: protected figures not yet in place"
 TARGETS = 24
 # Groupings whose cells the window attacks difference: by day, a country and sex; by month,
 # all four dimensions (the cells are smaller, so one month often adds a single returnee).
@@ -127,7 +125,6 @@ def changed_attack(adversary: Adversary, lone: Lone, by: list[str]) -> Target:
     return Target(label, truth, fallback(found, guess), guess)
 
 
-@pytest.mark.xfail(strict=True, raises=AttackSucceeded, reason=XFAIL)
 @pytest.mark.parametrize("period", ["D", "M"], ids=["one-day", "one-month"])
 def test_windows_apart_give_no_newcomer(attack_panel: Any, adversary: Adversary, period: str):
     """Attack 1: ``to=d-1`` against ``to=d`` (and month ends a month apart), one returnee
@@ -137,7 +134,6 @@ def test_windows_apart_give_no_newcomer(attack_panel: Any, adversary: Adversary,
     log.info(judge(f"windows one {period} apart", targets))
 
 
-@pytest.mark.xfail(strict=True, raises=AttackSucceeded, reason=XFAIL)
 @pytest.mark.parametrize("period", ["D", "M"], ids=["one-day", "one-month"])
 def test_same_returnees_give_no_change(attack_panel: Any, adversary: Adversary, period: str):
     """Attack 5: two windows holding the same returnees, one person's latest interview
@@ -157,7 +153,6 @@ def all_but_one(adversary: Adversary, countries: list[str], alone: str) -> dict[
     return {f: clip(everyone.sum(f) - others.sum(f)) for f in FIGURES}
 
 
-@pytest.mark.xfail(strict=True, raises=AttackSucceeded, reason=XFAIL)
 def test_all_but_one_country_gives_no_one(attack_panel: Any, adversary: Adversary):
     """Attack 2 over every country holding one scored returnee. Guess: the mean of all."""
     counted = latest(attack_panel.truth)

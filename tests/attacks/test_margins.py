@@ -33,7 +33,6 @@ from tests.attacks._attack import (
     MIN_CELL,
     Adversary,
     Answer,
-    AttackSucceeded,
     Target,
     clip,
     fallback,
@@ -43,7 +42,6 @@ from tests.attacks._attack import (
 )
 
 log = logging.getLogger(__name__)
-XFAIL = "issue 12: protected figures not yet in place"
 GROUPINGS = [list(g) for k in (1, 2, 3) for g in combinations(DIMENSIONS, k)]
 
 
@@ -246,13 +244,11 @@ def margins(attack_panel: Any, adversary: Adversary) -> tuple[list[Target], list
     return margins_attack(adversary, attack_panel.truth)
 
 
-@pytest.mark.xfail(strict=True, raises=AttackSucceeded, reason=XFAIL)
 def test_margins_give_no_suppressed_mean(margins: tuple[list[Target], list[Any]]):
     """The suppressed cells' means, from the linear system of the published margins."""
     log.info(judge("linear system of margins: means of suppressed cells", margins[0]))
 
 
-@pytest.mark.xfail(strict=True, raises=AttackSucceeded, reason=XFAIL)
 def test_margins_give_no_suppressed_count(margins: tuple[list[Target], list[Any]]):
     """The suppressed cells' counts, from the same system, against the guess from totals."""
     truth, attack, guess, fixed = zip(*margins[1], strict=True)
