@@ -39,12 +39,6 @@ CLOUD_BUTTONS = """() => [...document.querySelectorAll('.modebar-btn')]
     .filter(t => /share|cloud|chart studio|plotly/i.test(t))"""
 
 
-
-
-
-
-
-
 class Policed:
     """A page whose CSP violations, console errors and failed callbacks are collected."""
 

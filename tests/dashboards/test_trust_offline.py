@@ -27,12 +27,6 @@ LOCAL_SCHEMES = {"data", "blob", "about"}
 THIRD_PARTY_TITLE = re.compile(r"share|cloud|chart studio", re.IGNORECASE)
 
 
-
-
-
-
-
-
 @dataclass
 class Fenced:
     """A browser context that records every request and aborts those not for ``origin``."""
