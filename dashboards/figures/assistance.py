@@ -9,7 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dashboards.figures.breakdowns import breakdown_figure
-from dashboards.figures.common import FIGURE_LABELS, mark_figures, subtitle
+from dashboards.figures.common import FIGURE_LABELS, base_figure_note, mark_figures, subtitle
 
 ASSOCIATION_NOTE = (
     "Association, not effect: returnees who receive an assistance type differ from those who "
@@ -51,18 +51,6 @@ def assistance_figure(
         },
         # The note takes the legend's place: suppressed groups read "fewer than 5" anyway.
         showlegend=False,
-        margin={"b": 100},
     )
-    fig.add_annotation(
-        text=ASSOCIATION_NOTE,
-        xref="paper",
-        yref="paper",
-        x=0,
-        y=0,
-        yshift=-58,  # pixels: below the axis title
-        yanchor="top",
-        xanchor="left",
-        showarrow=False,
-        font={"size": 11},
-    )
+    base_figure_note(fig, ASSOCIATION_NOTE, below=58, bottom=100)
     return mark_figures(fig, protected)

@@ -179,21 +179,22 @@ def mark_figures(fig: go.Figure, protected: bool) -> go.Figure:
     return fig
 
 
-def base_figure_note(fig: go.Figure, text: str) -> None:
-    """A line of text under the plot, left-aligned (below the legend's row)."""
+def base_figure_note(fig: go.Figure, text: str, *, below: int = 70, bottom: int = 110) -> None:
+    """A line of text under the plot, left-aligned, ``below`` pixels under the plot area (past
+    the axis title and the legend's row), in a bottom margin of ``bottom`` pixels."""
     fig.add_annotation(
         text=text,
         xref="paper",
         yref="paper",
         x=0,
         y=0,
-        yshift=-70,  # pixels: below the axis title
+        yshift=-below,
         yanchor="top",
         xanchor="left",
         showarrow=False,
         font={"size": 11},
     )
-    fig.update_layout(margin={"b": 110})
+    fig.update_layout(margin={"b": bottom})
 
 
 def is_other(row: Mapping[str, object]) -> bool:

@@ -84,17 +84,6 @@ def iter_issues(
         after = rows[-1].seq
 
 
-def count_issues(conn: sa.Connection, batch_id: str, kind: Kind) -> int:
-    """How many issues of ``kind`` a batch has."""
-    return int(
-        conn.execute(
-            sa.select(sa.func.count())
-            .select_from(batch_issue)
-            .where(batch_issue.c.batch_id == batch_id, batch_issue.c.kind == kind)
-        ).scalar_one()
-    )
-
-
 def _plain(row: Any, kind: Kind) -> dict[str, Any]:
     if kind == "error":
         return {"row": row.row, "column": row.column, "value": row.value, "message": row.message}
