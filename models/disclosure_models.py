@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 OVERALL = "overall"
@@ -216,21 +216,22 @@ def publish_risk_evaluation(evaluation: Mapping[str, Any], min_cell: int) -> dic
     for key in ("model", "baseline"):
         if isinstance(out.get(key), Mapping):
             out[key] = _overall_metrics(out[key], min_cell)
-    kept = []
-    for row in evaluation.get("subgroups") or []:
-        n = published_size(row.get("n"), min_cell)
-        if n is not None:
-            kept.append(_subgroup(row, n))
-    if "subgroups" in evaluation:
-        out["subgroups"] = kept
-    bins = []
-    for row in evaluation.get("calibration") or []:
-        n = published_size(row.get("n"), min_cell)
-        if n is not None:
-            bins.append(_calibration_bin(row, n))
-    if "calibration" in evaluation:
-        out["calibration"] = bins
+    for key, shown in (("subgroups", _subgroup), ("calibration", _calibration_bin)):
+        if key in evaluation:
+            out[key] = _published_rows(evaluation[key], min_cell, shown)
     return out
+
+
+def _published_rows(
+    rows: Any, min_cell: int, shown: Callable[[Mapping[str, Any], int], dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """``shown(row, published n)`` of each row whose size may be published, in order."""
+    kept = []
+    for row in rows or []:
+        n = published_size(row.get("n"), min_cell)
+        if n is not None:
+            kept.append(shown(row, n))
+    return kept
 
 
 def publish_evaluation(evaluation: Mapping[str, Any] | None, min_cell: int) -> Any:
