@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 
+import pytest
 from typer.testing import CliRunner
 
 from reintegration.cli import app
@@ -65,28 +66,36 @@ def test_serve_on_a_taken_port_exits_2_with_a_sentence(home):
 
 def test_serve_moves_the_built_app_out_of_the_collectors_reach(home, monkeypatch):
     import gc
+    import sys
 
     import uvicorn
 
-    from api.cli import GC_THRESHOLD
+    from api.cli import GC_THRESHOLD, SWITCH_INTERVAL_S
 
     seen = {}
 
     def run(self, *args, **kwargs):  # the server would start answering here
-        seen.update(threshold=gc.get_threshold(), frozen=gc.get_freeze_count())
+        seen.update(
+            threshold=gc.get_threshold(),
+            frozen=gc.get_freeze_count(),
+            switch=sys.getswitchinterval(),
+        )
 
-    before = gc.get_threshold()
+    before, switch = gc.get_threshold(), sys.getswitchinterval()
     monkeypatch.setattr(uvicorn.Server, "run", run)
     try:
         result = CliRunner().invoke(app, ["serve", "--port", str(_free_port())])
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
+        sys.setswitchinterval(switch)
 
     assert result.exit_code == 0, result.output
     assert seen["threshold"] == GC_THRESHOLD
     # The app's objects (thousands: FastAPI, Dash, pandas) are never walked by a collection.
     assert seen["frozen"] > 10_000
+    # A request waits at most this long each time it needs the interpreter back from an upload.
+    assert seen["switch"] == pytest.approx(SWITCH_INTERVAL_S) and SWITCH_INTERVAL_S < 0.005
 
 
 def _free_port() -> int:
