@@ -12,12 +12,14 @@ from collections.abc import Collection, Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
+import numpy as np
 import sqlalchemy as sa
 
 from reintegration.people_csv import csv_text
 from reintegration.policy import require
 from reintegration.questionnaire import load_questionnaire
 from reintegration.roles import Capability
+from reintegration.scoring import format_figures
 from reintegration.store.engine import for_reading
 from reintegration.store.schema import audit, returnee, risk, score, submission
 from reintegration.users import User
@@ -280,7 +282,9 @@ def export_scores_csv(
 
     Pseudonymised (the returnee's key, never the case number) and formula-safe: a text cell
     a spreadsheet would run as a formula gets a leading apostrophe. Rows come in returnee and
-    interview-date order; the first chunk is the header.
+    interview-date order; the first chunk is the header. Scores are written as ``reintegration
+    score`` writes them (:func:`reintegration.scoring.format_figures`: four decimals, halves
+    away from zero, so a stored 0.65625 is ``0.6563``).
 
     Parameters
     ----------
@@ -331,18 +335,35 @@ def export_scores_csv(
     with for_reading(engine).connect() as conn:
         result = conn.execution_options(yield_per=EXPORT_CHUNK_ROWS).execute(query)
         for rows in result.partitions():
-            yield _csv_lines(_export_cells(row) for row in rows)
+            figures = _figure_texts(rows)
+            yield _csv_lines(_export_cells(row, figures, k) for k, row in enumerate(rows))
 
 
-def _export_cells(row: Any) -> list[str]:
+def _figure_texts(rows: Any) -> dict[str, list[str | None]]:
+    # One rounding rule for every score file: the one `reintegration score` applies. Python's
+    # f"{x:.4f}" rounds an exact binary half to even (0.65625 -> 0.6562); RSS.md says away
+    # from zero.
+    texts: dict[str, list[str | None]] = {}
+    for name in SCORE_FIGURES:
+        values = np.array(
+            [np.nan if row._mapping[name] is None else row._mapping[name] for row in rows],
+            dtype=np.float64,
+        )
+        texts[name] = format_figures(values).to_pylist()
+    return texts
+
+
+def _export_cells(row: Any, figures: dict[str, list[str | None]], k: int) -> list[str]:
     cells = []
     for name, value in zip(EXPORT_COLUMNS, row, strict=True):
         if value is None:
             cells.append("")
+        elif name in figures:
+            cells.append(figures[name][k] or "")
         elif name == "sustainable":
             cells.append("true" if value else "false")
         elif isinstance(value, float):
-            cells.append(f"{value:.4f}" if name in SCORE_FIGURES else f"{value:.2f}")
+            cells.append(f"{value:.2f}")
         else:
             cells.append(str(value))  # neutralised by csv_text, like every cell
     return cells
