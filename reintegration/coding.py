@@ -42,6 +42,35 @@ NO_DAY = np.iinfo(np.int64).min
 """Coded date of a blank or invalid date cell (dates are coded as days since 1970-01-01)."""
 SHOWN_CHARS = 40
 """How much of a text that is too long to store a row error shows."""
+LATEST_OFFSET = dt.timezone(dt.timedelta(hours=14))
+"""UTC+14 (Kiribati's Line Islands): the time zone whose calendar is furthest ahead."""
+
+
+def latest_today(now: dt.datetime | None = None) -> dt.date:
+    """Today's date where it is latest on Earth (UTC+14): no date of an interview is after it.
+
+    A date in a file carries no time zone, so "after today" is decided against the latest
+    calendar date anywhere on Earth: a field team east of the server (or of UTC) is never
+    refused for an interview held today in its own time, while a date no place has reached
+    yet is refused. A date up to a day ahead of the server's own calendar can therefore pass.
+
+    Parameters
+    ----------
+    now : datetime, optional
+        The moment to judge at (aware); the current time by default.
+
+    Returns
+    -------
+    datetime.date
+
+    Examples
+    --------
+    >>> latest_today(dt.datetime(2026, 12, 5, 9, 59, tzinfo=dt.UTC)).isoformat()
+    '2026-12-05'
+    >>> latest_today(dt.datetime(2026, 12, 5, 10, 0, tzinfo=dt.UTC)).isoformat()
+    '2026-12-06'
+    """
+    return (now or dt.datetime.now(dt.UTC)).astimezone(LATEST_OFFSET).date()
 
 
 @dataclass(frozen=True)
@@ -499,7 +528,8 @@ def _metadata_coder(
     kind = spec.kind
     if kind == "date":
         blank = _blank_rule(spec, required, NO_DAY)
-        return (lambda t: _code_date(t, spec) if t.strip() else blank()), np.int64, NO_DAY
+        today = latest_today()
+        return (lambda t: _code_date(t, spec, today) if t.strip() else blank()), np.int64, NO_DAY
     if kind == "integer":
         blank = _blank_rule(spec, required, np.nan)
         return (lambda t: _code_integer(t, spec) if t.strip() else blank()), np.float64, np.nan
@@ -511,7 +541,7 @@ def _metadata_coder(
     return _multi_choice_coder(spec, required), object, None
 
 
-def _code_date(text: str, spec: MetadataField) -> Any:
+def _code_date(text: str, spec: MetadataField, today: dt.date) -> Any:
     value = text.strip()
     # Exports may carry a time (2025-03-01T10:00:00.000+01:00); the date is what counts.
     if len(value) > 10 and value[10] in "T ":
@@ -522,6 +552,12 @@ def _code_date(text: str, spec: MetadataField) -> Any:
         return _Invalid(f"'{text}' is not a date; write it as YYYY-MM-DD, e.g. 2025-03-31")
     if len(value) != 10:
         return _Invalid(f"'{text}' is not a date; write it as YYYY-MM-DD, e.g. 2025-03-31")
+    if day > today:
+        # Every date of the spec (interview, return) is of something that has happened.
+        return _Invalid(
+            f"{_words(spec.name)} {day.isoformat()} is after today ({today.isoformat()} at the "
+            "latest anywhere on Earth); write the date it took place"
+        )
     return day_number(day)
 
 

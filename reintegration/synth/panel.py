@@ -21,7 +21,10 @@ Rounds. Round ``k`` takes place ``schedule_months[k]`` months after return, plus
 jitter (round 1 at 1-3 months, then about 6, 12, 18 and 24; later rounds continue the last
 step). Before each round after the first, a share ``attrition`` of the remaining returnees
 drops out for good. ``interview_date = return_date + round(months * 30.4375)`` days. Rows
-are ordered by interview date, as an export is.
+are ordered by interview date, as an export is. No interview is after ``observed_until`` (or
+today, at the latest anywhere on Earth, if that is earlier): returns are drawn no later than
+that day less the last round's schedule and jitter, so every round a returnee stays for has
+taken place (with two rounds the whole ``return_period`` fits; with more, it ends earlier).
 
 Latent trajectories. For dimension d (economic, social, psychosocial) and round r::
 
@@ -52,6 +55,7 @@ code when k is 0. Finally about ``missing_rate`` (5 %) of the answers become a m
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -65,6 +69,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from reintegration.coding import latest_today
 from reintegration.errors import SynthError
 from reintegration.questionnaire import Item, Questionnaire, load_questionnaire
 
@@ -146,6 +151,9 @@ class SynthParams:
     )
     schedule_months: tuple[float, ...] = (2.0, 6.0, 12.0, 18.0, 24.0)
     schedule_jitter_months: float = 1.0
+    # The day the panel is seen: returns end early enough for every round to be done by then
+    # (ingest refuses a date after today). Fixed, so a seed gives the same panel.
+    observed_until: str = "2026-11-30"
     attrition: float = 0.15
     intercepts: Mapping[str, float] = field(
         default_factory=lambda: {"economic": -0.7, "social": -0.2, "psychosocial": -0.4}
@@ -239,7 +247,7 @@ def generate_panel(
         raise SynthError("returnees and rounds must both be at least 1")
     _check_params(p, q)
     rng = np.random.default_rng(seed)
-    people = _draw_returnees(returnees, p, q, rng)
+    people = _draw_returnees(returnees, p, q, rng, _return_window(p, rounds))
     visits = _draw_visits(people, rounds, p, rng)
     eta = np.ascontiguousarray(_latent(people, visits, p, q, rng).T)
     loadings, difficulties = _item_structure(q, p)
@@ -279,6 +287,8 @@ def generate_panel(
         {name: pd.array(columns.get(name, blank), dtype=_STRING) for name in q.columns}
     )
     truth = _truth(seed, returnees, rounds, visits, people, loadings, difficulties, p, q)
+    truth["observed_until"] = _observed_until(p).isoformat()
+    truth["return_window"] = [_iso(d) for d in _return_window(p, rounds)]
     return frame, truth
 
 
@@ -348,8 +358,36 @@ def _days(iso: str) -> int:
     return int(np.datetime64(iso, "D").astype(np.int64))
 
 
+def _observed_until(p: SynthParams) -> dt.date:
+    """``observed_until``, or today at the latest anywhere on Earth if that is earlier."""
+    return min(dt.date.fromisoformat(p.observed_until), latest_today())
+
+
+def _return_window(p: SynthParams, rounds: int) -> tuple[int, int]:
+    """First and last return day (days since 1970): the return period, ending early enough
+    that the last round, at its latest jitter, is no later than :func:`_observed_until`."""
+    start, end = (_days(d) for d in p.return_period)
+    longest = math.ceil((_schedule(p, rounds)[-1] + p.schedule_jitter_months) * DAYS_PER_MONTH)
+    end = min(end, _days(_observed_until(p).isoformat()) - longest)
+    if end < start:
+        raise SynthError(
+            f"{rounds} rounds do not fit between the start of the return period "
+            f"({p.return_period[0]}) and {_observed_until(p).isoformat()}: ask for fewer rounds "
+            "or start the return period earlier"
+        )
+    return start, end
+
+
+def _iso(day: int) -> str:
+    return str(np.datetime64(int(day), "D"))
+
+
 def _draw_returnees(
-    n: int, p: SynthParams, q: Questionnaire, rng: np.random.Generator
+    n: int,
+    p: SynthParams,
+    q: Questionnaire,
+    rng: np.random.Generator,
+    window: tuple[int, int],
 ) -> dict[str, Any]:
     countries = list(p.country_shares)
     country = rng.choice(len(countries), n, p=_shares(p.country_shares, countries))
@@ -370,7 +408,7 @@ def _draw_returnees(
         child, rng.integers(0, q.child_age_below, n), np.minimum(adult_age, age_max)
     ).astype(np.int64)
 
-    start, end = (_days(d) for d in p.return_period)
+    start, end = window
     return_day = rng.integers(start, end + 1, n)
 
     per = p.enumerators_per_country
