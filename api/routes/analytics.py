@@ -29,6 +29,7 @@ from api.problems import ApiProblem, problem_responses
 from api.schemas.analytics import Aggregates, IndexVersions, Overview, Trajectories
 from api.services import Services
 from reintegration.analytics import FIGURES, Filters, protected_for, widened
+from reintegration.counting import counted
 from reintegration.disclosure import OTHER_LABEL
 from reintegration.users import User
 
@@ -249,6 +250,7 @@ def _frame(
         "index_version": label,
         "figures": "protected" if protected else "exact",
         "by": by,
+        "counted": counted(by),
         "min_cell": min_cell,
         "suppression": suppression,
         "data_version": version,
@@ -267,10 +269,12 @@ async def get_aggregates(
     user: CurrentUser,
     query: Annotated[BreakdownQuery, Query()],
 ) -> Response:
-    """Per group: distinct returnees (each one's latest scored survey in the window), unscored
-    records, mean, sd and 95% interval of each dimension and the composite, the share
-    sustainable and per level; the last cell is the total. Protected figures (managers
-    always) list no group under min_cell: those are gathered into one cell, ``other`` true."""
+    """Per group: distinct returnees (each one's latest scored survey in the window; by round
+    or months band, once per round or band, so the total counts returnee-rounds, as
+    ``counted`` says), unscored records, mean, sd and 95% interval of each dimension and the
+    composite, the share sustainable and per level; the last cell is the total. Protected
+    figures (managers always) list no group under min_cell: those are gathered into one cell,
+    ``other`` true."""
     protected = protected_for(user, query.protected)
     filters = _used(filters_of(services, user, query), protected)
     groups = listed(query.by, "by")

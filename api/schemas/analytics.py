@@ -29,7 +29,11 @@ class Cell(BaseModel):
     label: str | None = Field(
         description='"other groups: fewer than 5 each" on the gathered cell, else null'
     )
-    returnees: int | None = Field(description="distinct returnees; null where suppressed")
+    returnees: int | None = Field(
+        description="distinct returnees, or returnee-rounds when the answer's counted says so "
+        "(round or months_band among the groupings: a returnee counts once per round or band, "
+        "and the total cell is the sum of the cells); null where suppressed"
+    )
     unscored: int | None = Field(description="returnees without a score; null where suppressed")
     suppressed: bool = Field(description="fewer than min_cell returnees, or a complement")
     unscored_suppressed: bool
@@ -62,6 +66,11 @@ class Aggregates(BaseModel):
         "computed, with suppression"
     )
     by: list[str]
+    counted: Literal["returnees", "returnee-rounds"] = Field(
+        description="what returnees counts: distinct returnees, or returnee-rounds when round "
+        "or months_band is among the groupings (a returnee surveyed in two rounds counts twice "
+        "in the total)"
+    )
     min_cell: int
     suppression: str
     data_version: int

@@ -25,6 +25,7 @@ from dashboards.figures.common import (
     value_columns,
     vline,
 )
+from reintegration.counting import RETURNEE_ROUNDS, counted
 
 BAR_HEIGHT_PX = 30
 N_COLUMN_X = 1.02
@@ -58,8 +59,12 @@ def breakdown_figure(
         Whether ``frame`` holds protected figures: its row with ``other`` true (the groups it
         does not list) is drawn as "other groups: fewer than 5 each", in grey, and the figure
         says "figures perturbed for privacy".
+
+    By round, a returnee counts once in each round they were surveyed in: the note under the
+    title and the "all" line say the counts are returnee-rounds, not distinct returnees.
     """
     labels = labels or {}
+    per_survey = counted(by) == RETURNEE_ROUNDS
     name = FIGURE_LABELS.get(figure, figure)
     groups = " × ".join(GROUP_LABELS.get(b, b).lower() for b in by)
     title = f"{name} by {groups}" if by else f"{name}, all returnees"
@@ -80,10 +85,15 @@ def breakdown_figure(
         if protected
         else f"cells under {min_cell} returnees suppressed"
     )
+    unit = (
+        "; n and the total count returnee-rounds (a returnee once in each round)"
+        if per_survey
+        else ""
+    )
     fig = base_figure(
         title,
         index_version,
-        extra=f"bars with 95% intervals; {rule}",
+        extra=f"bars with 95% intervals; {rule}{unit}",
         height=max(320, 120 + BAR_HEIGHT_PX * len(groups_frame)),
     )
     shown = ~suppressed & mean.notna()
@@ -131,7 +141,8 @@ def breakdown_figure(
     total = frame.iloc[-1]
     total_mean = value_columns(frame.iloc[[-1]], figure)[0].iloc[0]
     if not bool(total["suppressed"]) and total_mean == total_mean:
-        vline(fig, total_mean, text=f"all: {total_mean:.2f}", align="right")
+        every = "all returnee-rounds" if per_survey else "all"
+        vline(fig, total_mean, text=f"{every}: {total_mean:.2f}", align="right")
     fig.update_xaxes(
         range=[0, N_COLUMN_X + 0.2],
         tickvals=[0, 0.2, 0.4, 0.6, 0.8, 1.0],
@@ -140,6 +151,23 @@ def breakdown_figure(
     )
     fig.update_yaxes(autorange="reversed", categoryorder="array", categoryarray=names)
     return mark_figures(fig, protected)
+
+
+def breakdown_table(frame: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
+    """A breakdown as its CSV gives it: by round, the count column is ``returnee_rounds``.
+
+    A returnee counts once in each round they were surveyed in, so the total row is a number
+    of returnee-rounds, not of distinct returnees; the column's name says so.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"round": ["1", "2", "all"], "returnees": [10, 8, 18]})
+    >>> list(breakdown_table(frame, ["round"]).columns)
+    ['round', 'returnee_rounds']
+    """
+    if counted(by) == RETURNEE_ROUNDS:
+        return frame.rename(columns={"returnees": "returnee_rounds"})
+    return frame
 
 
 def _colours(figure: str, other: pd.Series) -> str | list[str]:

@@ -20,7 +20,7 @@ from dashboards.controls import (
     parse_groups,
     score_picker,
 )
-from dashboards.figures.breakdowns import breakdown_figure
+from dashboards.figures.breakdowns import breakdown_figure, breakdown_table
 from dashboards.figures.common import empty_figure
 from dashboards.filters import encode_query, filter_inputs
 from dashboards.labels import value_labels
@@ -150,6 +150,6 @@ def _register_download(app: dash.Dash, name: str) -> None:
             raise PreventUpdate
         groups = by if name == "groups" else ["country"]
         frame, shown = data.aggregates(user, groups, filters, version, switch=switch)
-        frame = data.labelled(frame, shown).assign(index_version=version)
+        frame = breakdown_table(data.labelled(frame, shown), groups).assign(index_version=version)
         label = "-".join(groups) or "all"
         return data.csv_download(frame, f"breakdown-{label}-{version}.csv")
