@@ -94,12 +94,26 @@ def fixable_file(batch_id: str) -> str:
     return fixable_csv(batch_views.batch_rejected(services().engine, batch_id))
 
 
-# Keyed on the engine and the data version: an answer is never older than the last write.
+# Keyed on the engine, the data version and which figures: an answer is never older than the
+# last write, and exact and protected answers are cached apart.
 @functools.lru_cache(maxsize=32)
 def _missingness(
-    engine: Any, data_version: int, countries: frozenset[str] | None, batch_id: str | None
+    engine: Any,
+    data_version: int,
+    countries: frozenset[str] | None,
+    batch_id: str | None,
+    protected: bool,
 ) -> pd.DataFrame:
-    return quality.missingness(engine, load_questionnaire(), countries=countries, batch_id=batch_id)
+    analytics = services().analytics
+    return quality.missingness(
+        engine,
+        load_questionnaire(),
+        countries=countries,
+        batch_id=batch_id,
+        protected=protected,
+        min_cell=int(analytics.min_cell),
+        protection=analytics.protection,
+    )
 
 
 @functools.lru_cache(maxsize=32)
@@ -109,25 +123,34 @@ def _anomalies(
     countries: frozenset[str] | None,
     batch_id: str | None,
     version: str,
+    protected: bool,
 ) -> pd.DataFrame:
+    analytics = services().analytics
     return quality.enumerator_anomalies(
         engine,
         load_questionnaire(),
         index_version=version,
         countries=countries,
         batch_id=batch_id,
+        protected=protected,
+        min_cell=int(analytics.min_cell),
+        protection=analytics.protection,
     )
 
 
-def missingness(user: User, batch_id: str | None) -> pd.DataFrame:
+def missingness(user: User, batch_id: str | None, *, protected: bool = False) -> pd.DataFrame:
     """Missing answers per item, of one batch or the recent interviews, in the user's countries
-    (cached until the data changes)."""
+    (cached until the data changes); ``protected`` as :func:`dashboards.data.shown` decides."""
     svc = services()
-    return _missingness(svc.engine, svc.analytics.data_version(), user.countries, batch_id)
+    return _missingness(
+        svc.engine, svc.analytics.data_version(), user.countries, batch_id, protected
+    )
 
 
-def anomalies(user: User, batch_id: str | None, index_version: str) -> pd.DataFrame:
+def anomalies(
+    user: User, batch_id: str | None, index_version: str, *, protected: bool = False
+) -> pd.DataFrame:
     """Per-enumerator anomalies, as :func:`missingness` scopes them."""
     svc = services()
     version = svc.analytics.data_version()
-    return _anomalies(svc.engine, version, user.countries, batch_id, index_version)
+    return _anomalies(svc.engine, version, user.countries, batch_id, index_version, protected)

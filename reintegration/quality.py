@@ -6,6 +6,11 @@ An enumerator is compared with the others through robust z-scores (median and MA
 signs that interviews may not have been run as asked: answers that score unusually high or low
 against their country's interviews, missing answers unusually rare or frequent, and scores
 unusually uniform. These are prompts for a supervisor's check, not findings.
+
+Both summaries are published figures: with ``protected=True`` every count and share or mean
+they give passes :mod:`reintegration.disclosure` (cell-key perturbation, ``docs/privacy.md``),
+computed from the perturbed counts and sums only; without it they are exact, as row-level
+roles see them by default.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from reintegration.disclosure import KEY_MODULUS, Protection, gather, perturb_counts, publish
 from reintegration.questionnaire import Questionnaire
 from reintegration.store.answers import decode_answers
 from reintegration.store.engine import for_reading
@@ -30,6 +36,11 @@ DEFAULT_LIMIT = 10_000
 MAD_TO_SD = 1.4826
 BLANK = "blank"
 NOT_APPLICABLE = "not_applicable"
+DEFAULT_MIN_CELL = 5
+DEFAULT_PROTECTION = Protection()
+# The figures of an enumerator's cell, as reintegration.disclosure.publish names them: the
+# composite of their scored interviews and each interview's share of items missing.
+_ENUMERATOR_FIGURES = ("composite", "missing")
 
 
 @dataclass(frozen=True)
@@ -106,6 +117,9 @@ def missingness(
     countries: Collection[str] | None = None,
     batch_id: str | None = None,
     limit: int = DEFAULT_LIMIT,
+    protected: bool = False,
+    min_cell: int = DEFAULT_MIN_CELL,
+    protection: Protection = DEFAULT_PROTECTION,
 ) -> pd.DataFrame:
     """How often each item was left blank, not applicable or answered with a missing code.
 
@@ -120,6 +134,16 @@ def missingness(
         Only this batch's interviews.
     limit : int
         How many of the most recent current interviews to read.
+    protected : bool
+        Protected figures: each count perturbed with the key of the interviews it counts
+        (:func:`reintegration.disclosure.perturb_counts`), ``share_missing`` the perturbed
+        missing count over the perturbed number of interviews; a perturbed count from 1 to
+        ``min_cell - 1`` is missing (NaN), and every figure when the interviews are that few.
+        False (default): exact counts.
+    min_cell : int
+        Smallest count protected figures show.
+    protection : Protection
+        The parameters of protected figures (``reintegration.settings.protection``).
 
     Returns
     -------
@@ -127,15 +151,17 @@ def missingness(
         One row per item in spec order: ``item``, ``dimension``, ``interviews``, ``answered``,
         ``not_applicable``, ``blank``, one column per missing code of the spec, ``missing``
         (blank plus missing codes) and ``share_missing`` (of interviews; NaN without any).
+        Protected counts are floats (NaN where hidden).
     """
-    frame = _recent(
-        engine,
-        columns=[submission.c.answers],
-        countries=countries,
-        batch_id=batch_id,
-        limit=limit,
-    )
+    columns: list[sa.ColumnElement] = [
+        submission.c.answers,
+        *([submission.c.record_key] if protected else []),
+    ]
+    frame = _recent(engine, columns=columns, countries=countries, batch_id=batch_id, limit=limit)
     answers = decode_answers(frame["answers"], questionnaire.item_ids)
+    if protected:
+        keys = frame["record_key"].to_numpy(np.int64)
+        return _protected_missingness(answers, keys, questionnaire, min_cell, protection)
     codes = [o.code for o in questionnaire.missing_codes]
     rows = []
     for item_id, kinds in _answer_kinds(answers, questionnaire).items():
@@ -158,6 +184,58 @@ def missingness(
     return pd.DataFrame(rows)
 
 
+def _protected_missingness(
+    answers: pd.DataFrame,
+    keys: np.ndarray,
+    questionnaire: Questionnaire,
+    min_cell: int,
+    protection: Protection,
+) -> pd.DataFrame:
+    """:func:`missingness` from perturbed counts: every count is that of a set of interviews,
+    perturbed with the sum of their record keys."""
+    codes = [o.code for o in questionnaire.missing_codes]
+    everyone = np.ones(len(answers), dtype=bool)
+    names = ["interviews", "answered", NOT_APPLICABLE, BLANK, *codes, "missing"]
+    rows = []
+    for item_id, kinds in _answer_kinds(answers, questionnaire).items():
+        missing = (kinds[BLANK] | kinds[codes].any(axis=1)).to_numpy()
+        not_applicable = kinds[NOT_APPLICABLE].to_numpy()
+        masks = [
+            everyone,
+            ~(missing | not_applicable),
+            not_applicable,
+            kinds[BLANK].to_numpy(),
+            *(kinds[c].to_numpy() for c in codes),
+            missing,
+        ]
+        counted = _shown_counts(masks, keys, min_cell, protection)
+        shown = dict(zip(names, counted, strict=True))
+        interviews = shown["interviews"]
+        if np.isnan(interviews):  # too few interviews: nothing of them is shown
+            shown = dict.fromkeys(names, np.nan)
+        share = shown["missing"] / interviews if interviews > 0 else np.nan
+        rows.append(
+            {
+                "item": item_id,
+                "dimension": questionnaire.item(item_id).dimension,
+                **shown,
+                "share_missing": min(share, 1.0) if not np.isnan(share) else np.nan,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _shown_counts(
+    masks: list[np.ndarray], keys: np.ndarray, min_cell: int, protection: Protection
+) -> np.ndarray:
+    """The perturbed number of interviews in each mask (keyed by their record keys), NaN from 1
+    to ``min_cell - 1``: a true zero stays zero."""
+    counts = np.array([int(m.sum()) for m in masks], dtype=np.int64)
+    cell_keys = np.array([int(keys[m].sum() % KEY_MODULUS) for m in masks], dtype=np.int64)
+    perturbed = perturb_counts(counts, cell_keys, protection).astype(np.float64)
+    return np.where((perturbed > 0) & (perturbed < min_cell), np.nan, perturbed)
+
+
 def _robust_z(values: pd.Series, judged: pd.Series, floor: float) -> pd.Series:
     reference = values[judged].dropna()
     if reference.empty:
@@ -176,6 +254,9 @@ def enumerator_anomalies(
     batch_id: str | None = None,
     limit: int = DEFAULT_LIMIT,
     rule: AnomalyRule = AnomalyRule(),
+    protected: bool = False,
+    min_cell: int = DEFAULT_MIN_CELL,
+    protection: Protection = DEFAULT_PROTECTION,
 ) -> pd.DataFrame:
     """Per enumerator: interviews, missing answers and scores, compared with the others.
 
@@ -189,6 +270,19 @@ def enumerator_anomalies(
         As in :func:`missingness`.
     rule : AnomalyRule
         Thresholds.
+    protected : bool
+        Protected figures: each enumerator is a cell of
+        :func:`reintegration.disclosure.publish` (interviews counted with their record keys,
+        the composite and each interview's share of items missing summed with sum noise), and
+        every figure, z-score and flag comes from what it publishes; ``relative_composite`` is
+        then the enumerator's mean composite minus their country's, both protected.
+        Enumerators whose perturbed number of interviews is under ``min_cell`` are not named:
+        they are gathered into one row (``other`` True, ``enumerator_id`` and ``country``
+        missing), perturbed as a cell of its own and never judged. False (default): exact.
+    min_cell : int
+        Smallest perturbed number of interviews of a listed enumerator.
+    protection : Protection
+        The parameters of protected figures.
 
     Returns
     -------
@@ -198,7 +292,7 @@ def enumerator_anomalies(
         ``mean_composite``, ``relative_composite`` (mean of each interview's composite minus
         its country's mean), ``sd_composite``, the robust z-scores ``z_composite``,
         ``z_missing``, ``z_uniform``, ``reasons`` (sentences) and ``flagged``; flagged first,
-        the most unusual at the top.
+        the most unusual at the top. Protected figures add ``other``.
 
     Examples
     --------
@@ -215,6 +309,7 @@ def enumerator_anomalies(
             submission.c.country,
             submission.c.answers,
             score.c.composite,
+            *([submission.c.record_key] if protected else []),
         ],
         countries=countries,
         batch_id=batch_id,
@@ -235,6 +330,7 @@ def enumerator_anomalies(
         "z_uniform",
         "reasons",
         "flagged",
+        *(["other"] if protected else []),
     ]
     if frame.empty:
         return pd.DataFrame(columns=columns)
@@ -253,19 +349,14 @@ def enumerator_anomalies(
             "composite": composite.to_numpy(),
         }
     )
-    rows["relative"] = rows["composite"] - rows.groupby("country")["composite"].transform("mean")
-    grouped = rows.groupby("enumerator_id", sort=True)
-    table = pd.DataFrame(
-        {
-            "country": grouped["country"].agg(lambda c: c.mode().iloc[0]),
-            "interviews": grouped.size(),
-            "share_missing": grouped["missing"].mean(),
-            "mean_composite": grouped["composite"].mean(),
-            "relative_composite": grouped["relative"].mean(),
-            "sd_composite": grouped["composite"].std(ddof=1),
-        }
-    ).reset_index()
+    if protected:
+        rows["record_key"] = frame["record_key"].to_numpy(np.int64)
+        table = _protected_enumerators(rows, min_cell, protection)
+    else:
+        table = _exact_enumerators(rows)
     judged = table["interviews"] >= rule.min_interviews
+    if protected:  # the gathered row is not an enumerator
+        judged &= ~table["other"]
     floor_score, floor_missing, floor_uniform = rule.floors
     table["z_composite"] = _robust_z(table["relative_composite"], judged, floor_score)
     table["z_missing"] = _robust_z(table["share_missing"], judged, floor_missing)
@@ -278,6 +369,106 @@ def enumerator_anomalies(
     )
     log.info("enumerator anomalies: %d enumerators, %d flagged", len(table), table["flagged"].sum())
     return table.drop(columns="_strength").reset_index(drop=True)[columns]
+
+
+def _exact_enumerators(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per enumerator, the exact figures of :func:`enumerator_anomalies`."""
+    rows = rows.assign(
+        relative=rows["composite"] - rows.groupby("country")["composite"].transform("mean")
+    )
+    grouped = rows.groupby("enumerator_id", sort=True)
+    return pd.DataFrame(
+        {
+            "country": grouped["country"].agg(lambda c: c.mode().iloc[0]),
+            "interviews": grouped.size(),
+            "share_missing": grouped["missing"].mean(),
+            "mean_composite": grouped["composite"].mean(),
+            "relative_composite": grouped["relative"].mean(),
+            "sd_composite": grouped["composite"].std(ddof=1),
+        }
+    ).reset_index()
+
+
+def _protected_enumerators(
+    rows: pd.DataFrame, min_cell: int, protection: Protection
+) -> pd.DataFrame:
+    """Per enumerator, :func:`enumerator_anomalies`' figures from protected cells only."""
+    cells = _cells(rows, "enumerator_id")
+    published = publish(
+        pd.concat([cells, gather(cells, ["enumerator_id"])], ignore_index=True),
+        figures=_ENUMERATOR_FIGURES,
+        min_cell=min_cell,
+        protection=protection,
+    ).iloc[:-1]
+    countries = _cells(rows, "country")
+    by_country = publish(
+        pd.concat([countries, gather(countries, ["country"])], ignore_index=True),
+        figures=_ENUMERATOR_FIGURES,
+        min_cell=min_cell,
+        protection=protection,
+    ).iloc[:-1]
+    listed = by_country[~by_country["other"].astype(bool)]
+    country_mean = listed.set_index("country")["composite_mean"]
+    # The country label of an enumerator is where most of their interviews are.
+    home = rows.groupby("enumerator_id", sort=True)["country"].agg(lambda c: c.mode().iloc[0])
+    other = published["other"].astype(bool).to_numpy()
+    country = published["enumerator_id"].map(home).where(~other, None)
+    mean = published["composite_mean"].astype("float64")
+    return pd.DataFrame(
+        {
+            "enumerator_id": published["enumerator_id"].where(~other, None).to_numpy(),
+            "country": country.to_numpy(),
+            "interviews": published["returnees"].astype("float64").to_numpy(),
+            "share_missing": published["missing_mean"].astype("float64").to_numpy(),
+            "mean_composite": mean.to_numpy(),
+            "relative_composite": (mean - country.map(country_mean).astype("float64")).to_numpy(),
+            "sd_composite": published["composite_sd"].astype("float64").to_numpy(),
+            "other": other,
+        }
+    )
+
+
+def _cells(rows: pd.DataFrame, by: str) -> pd.DataFrame:
+    """The per-cell summaries :func:`reintegration.disclosure.publish` takes, one cell per
+    value of ``by``: every interview counted (``returnees``), those without a composite
+    (``unscored``), each with the sum of their record keys; the composite of the scored ones and
+    each interview's share of items missing as figures (``_n``, ``_key``, ``_sum``, ``_sumsq``,
+    ``_top``, ``_sd``)."""
+    key = rows["record_key"].astype("int64")
+    scored = rows["composite"].notna()
+    composite = rows["composite"].astype("float64")
+    missing = rows["missing"].astype("float64")
+    parts = pd.DataFrame(
+        {
+            by: rows[by],
+            "returnees": 1,
+            "returnees_key": key,
+            "unscored": (~scored).astype("int64"),
+            "unscored_key": key.where(~scored, 0),
+            "composite_n": scored.astype("int64"),
+            "composite_key": key.where(scored, 0),
+            "composite_sum": composite.fillna(0.0),
+            "composite_sumsq": composite.fillna(0.0) ** 2,
+            "composite_top": composite.abs(),
+            "composite_sd": composite,
+            "missing_n": 1,
+            "missing_key": key,
+            "missing_sum": missing,
+            "missing_sumsq": missing**2,
+            "missing_top": missing.abs(),
+            "missing_sd": missing,
+        }
+    )
+    grouped = parts.groupby(by, sort=True)
+    sums = grouped.sum(numeric_only=True)
+    cells = sums.assign(
+        **{c: sums[c] % KEY_MODULUS for c in sums.columns if c.endswith("_key")},
+        composite_top=grouped["composite_top"].max(),
+        missing_top=grouped["missing_top"].max(),
+        composite_sd=grouped["composite_sd"].std(ddof=1),
+        missing_sd=grouped["missing_sd"].std(ddof=1),
+    )
+    return cells.reset_index()
 
 
 def _flags(row: pd.Series, table: pd.DataFrame, judged: pd.Series, rule: AnomalyRule) -> list[str]:

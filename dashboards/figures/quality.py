@@ -1,4 +1,6 @@
-"""Figures of the data-quality page: missing answers per item, enumerators who stand out."""
+"""Figures of the data-quality page: missing answers per item, enumerators who stand out.
+
+Both take ``protected``: a chart of protected figures says so in its subtitle (and its PNG)."""
 
 from __future__ import annotations
 
@@ -11,10 +13,13 @@ from dashboards.figures.common import (
     BLUE,
     GREY,
     ORANGE,
+    OTHER_GROUPS,
     SKY_BLUE,
     VERMILLION,
     base_figure,
     empty_figure,
+    is_other,
+    mark_figures,
     vline,
 )
 
@@ -26,6 +31,7 @@ def missingness_figure(
     *,
     missing_columns: Sequence[str],
     labels: Mapping[str, str] | None = None,
+    protected: bool = False,
 ) -> go.Figure:
     """Share of interviews where each item is missing, stacked by kind of missing.
 
@@ -38,12 +44,16 @@ def missingness_figure(
         The kinds of missing to stack (``blank`` and the spec's missing codes).
     labels : mapping, optional
         Display names of the kinds and of the items.
+    protected : bool
+        Whether ``frame`` holds protected figures (its hidden counts missing).
     """
     labels = labels or {}
     title = "Missing answers per item"
-    if frame.empty or not frame["interviews"].max():
-        return empty_figure("No interviews yet", None, title=title)
-    n = int(frame["interviews"].max())
+    most = frame["interviews"].max() if len(frame) else None
+    if pd.isna(most) or not most:
+        message = "Too few interviews to show" if protected and len(frame) else "No interviews yet"
+        return mark_figures(empty_figure(message, None, title=title), protected)
+    n = int(most)
     fig = base_figure(
         title, None, extra=f"{n:,} most recent interviews", height=140 + ITEM_BAR_PX * len(frame)
     )
@@ -64,10 +74,12 @@ def missingness_figure(
     fig.update_layout(barmode="stack")
     fig.update_xaxes(tickformat=".0%", title="Share of interviews", rangemode="tozero")
     fig.update_yaxes(autorange="reversed")
-    return fig
+    return mark_figures(fig, protected)
 
 
-def enumerator_figure(frame: pd.DataFrame, *, index_version: str) -> go.Figure:
+def enumerator_figure(
+    frame: pd.DataFrame, *, index_version: str, protected: bool = False, min_cell: int = 5
+) -> go.Figure:
     """Each enumerator: scores against their country's (x), missing answers (y), flagged ones
     in vermillion; size grows with interviews.
 
@@ -75,17 +87,28 @@ def enumerator_figure(frame: pd.DataFrame, *, index_version: str) -> go.Figure:
     ----------
     frame : DataFrame
         As :func:`reintegration.quality.enumerator_anomalies` returns it.
+    protected : bool
+        Whether ``frame`` holds protected figures; its row of gathered enumerators (``other``)
+        has no score against a country and is named :data:`OTHER_GROUPS` in the hover text.
+    min_cell : int
+        The smallest number of interviews of a named enumerator (for that name).
     """
     title = "Enumerators: scores and missing answers"
     if frame.empty:
-        return empty_figure("No interviews name an enumerator", index_version, title=title)
+        empty = empty_figure("No interviews name an enumerator", index_version, title=title)
+        return mark_figures(empty, protected)
+    names = [
+        OTHER_GROUPS.format(min_cell=min_cell) if is_other(row) else row["enumerator_id"]
+        for row in frame.to_dict("records")
+    ]
+    interviews = frame["interviews"].astype(float).fillna(0.0)
     fig = base_figure(
         title,
         index_version,
         extra="flagged in vermillion, for a supervisor's check",
         height=420,
     )
-    size = 6 + 14 * (frame["interviews"] / frame["interviews"].max()) ** 0.5
+    size = 6 + 14 * (interviews / max(interviews.max(), 1.0)) ** 0.5
     for flagged, name, marker_colour in (
         (False, "not flagged", BLUE),
         (True, "flagged", VERMILLION),
@@ -105,7 +128,7 @@ def enumerator_figure(frame: pd.DataFrame, *, index_version: str) -> go.Figure:
                 "symbol": "diamond" if flagged else "circle",
                 "line": {"width": 1, "color": "white"},
             },
-            text=frame.loc[rows, "enumerator_id"],
+            text=[n for n, shown in zip(names, rows, strict=True) if shown],
             customdata=list(zip(frame.loc[rows, "interviews"], reasons, strict=True)),
             hovertemplate="%{text}: %{customdata[0]:,} interviews<br>%{customdata[1]}"
             "<extra></extra>",
@@ -121,4 +144,4 @@ def enumerator_figure(frame: pd.DataFrame, *, index_version: str) -> go.Figure:
         tickformat=".0%",
         range=[-0.05 * top - 0.002, 1.1 * top + 0.002],
     )
-    return fig
+    return mark_figures(fig, protected)

@@ -1,6 +1,10 @@
 """Data quality: batches with their accepted, rejected and duplicate counts, a batch's error
 table and fixable file; for row-level roles, missing answers per item and enumerators who
-stand out. An enumerator (upload only) sees their own batches and nothing else."""
+stand out. An enumerator (upload only) sees their own batches and nothing else.
+
+The answers and enumerators are summaries, so they have the "Publishable figures" switch of the
+aggregate pages: exact by default, protected (perturbed for privacy) when it is on, as
+:func:`dashboards.data.shown` decides for the user."""
 
 from __future__ import annotations
 
@@ -14,9 +18,12 @@ from dash.exceptions import PreventUpdate
 from dashboards import data, rows
 from dashboards.access import guarded, page_layout
 from dashboards.components import figure_card, headline, table, url_sync
+from dashboards.figures.common import PERTURBED
 from dashboards.figures.quality import enumerator_figure, missingness_figure
 from dashboards.filters import FilterState
 from dashboards.labels import item_labels, value_labels
+from dashboards.scaffold import publishable_input, publishable_state, publishable_switch
+from reintegration.analytics import Filters
 from reintegration.batch_views import COUNTS
 from reintegration.quality import BLANK
 from reintegration.questionnaire import load_questionnaire
@@ -70,7 +77,9 @@ def _batch_rows(user: User) -> list[dict[str, Any]]:
 
 
 @page_layout(__name__)
-def layout(user: User, batch: str | None = None, **_: str) -> html.Div:
+def layout(
+    user: User, batch: str | None = None, publishable: str | None = None, **_: str
+) -> html.Div:
     listed = _batch_rows(user)
     selected = [i for i, row in enumerate(listed) if row["id"] == batch]
     row_level = allowed(user.role, Capability.ROW_LEVEL)
@@ -122,6 +131,11 @@ def layout(user: User, batch: str | None = None, **_: str) -> html.Div:
                 className="muted",
                 id=f"{PAGE}-scope-note",
             ),
+            html.Div(
+                [publishable_switch(PAGE, user, publishable == "1")],
+                className="page-controls",
+            ),
+            html.P(id=f"{PAGE}-figures", className="muted figures-note"),
             html.Div(
                 className="cards",
                 children=[
@@ -222,43 +236,90 @@ def register_callbacks(app: dash.Dash) -> None:
         Output(f"{PAGE}-missingness-graph", "figure"),
         Output(f"{PAGE}-enumerators-graph", "figure"),
         Output(f"{PAGE}-enumerators-table", "data"),
+        Output(f"{PAGE}-figures", "children"),
         Input(f"{PAGE}-batches-table", "selected_rows"),
+        publishable_input(PAGE),
         State(f"{PAGE}-batches-table", "data"),
     )
     @guarded(Capability.ROW_LEVEL)
     def answers(
-        user: User, selected: list[int] | None, table_rows: list[dict[str, Any]]
+        user: User, selected: list[int] | None, switch: Any, table_rows: list[dict[str, Any]]
     ) -> tuple[Any, ...]:
         batch_id = _selected(table_rows, selected)
-        missing, enumerators = _frames(user, batch_id)
+        view = _shown(user, switch)
+        missing, enumerators = _frames(user, batch_id, view.protected)
         kinds = [BLANK, *(o.code for o in load_questionnaire().missing_codes)]
         labels = {**value_labels(), **item_labels()}
         version = _version() or "none"
-        shown = enumerators.assign(
-            share_missing=enumerators["share_missing"].map(lambda v: f"{v:.1%}"),
-            relative_composite=enumerators["relative_composite"].map(
-                lambda v: "" if pd.isna(v) else f"{v:+.2f}"
-            ),
-            reasons=enumerators["reasons"].map("; ".join),
-        )
-        columns = [key for key, _ in ENUMERATOR_COLUMNS]
         return (
-            missingness_figure(missing, missing_columns=kinds, labels=labels),
-            enumerator_figure(enumerators, index_version=version),
-            shown[columns].to_dict("records"),
+            missingness_figure(
+                missing, missing_columns=kinds, labels=labels, protected=view.protected
+            ),
+            enumerator_figure(
+                enumerators,
+                index_version=version,
+                protected=view.protected,
+                min_cell=view.min_cell,
+            ),
+            _enumerator_rows(enumerators, view),
+            _figures_note(view),
         )
 
     for name in ("missingness", "enumerators"):
         _register_download(app, name)
 
 
-def _frames(user: User, batch_id: str | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _shown(user: User, switch: Any) -> data.Shown:
+    """Which figures the answers and enumerators show ``user``: the switch's, as the aggregate
+    pages decide it (the summaries have no date filter)."""
+    return data.shown(user, Filters(), switch)
+
+
+def _percent(value: Any) -> str:
+    return "" if pd.isna(value) else f"{value:.1%}"
+
+
+def _enumerator_rows(enumerators: pd.DataFrame, view: data.Shown) -> list[dict[str, Any]]:
+    """The enumerators table, its figures as text; the row gathering the enumerators too few
+    to name (protected figures) is named as such."""
+    other = (
+        enumerators["other"].astype(bool)
+        if "other" in enumerators
+        else pd.Series(False, index=enumerators.index)
+    )
+    shown = enumerators.assign(
+        enumerator_id=enumerators["enumerator_id"].where(~other, view.other_label),
+        share_missing=enumerators["share_missing"].map(_percent),
+        relative_composite=enumerators["relative_composite"].map(
+            lambda v: "" if pd.isna(v) else f"{v:+.2f}"
+        ),
+        reasons=enumerators["reasons"].map("; ".join),
+    )
+    columns = [key for key, _ in ENUMERATOR_COLUMNS]
+    records: list[dict[str, Any]] = shown[columns].to_dict("records")
+    return records
+
+
+def _figures_note(view: data.Shown) -> list[Any]:
+    """Which figures the answers and enumerators are."""
+    if not view.protected:
+        return ["Exact figures, for use within the organisation."]
+    return [
+        html.Strong("Publishable figures. "),
+        f"{PERTURBED[0].upper()}{PERTURBED[1:]}; counts from 1 to {view.min_cell - 1} are not "
+        f'shown, and enumerators too few to name are gathered into one row, "{view.other_label}".',
+    ]
+
+
+def _frames(
+    user: User, batch_id: str | None, protected: bool = False
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     if batch_id is not None and rows.batch(user, batch_id) is None:
         batch_id = None
     version = _version()
-    missing = rows.missingness(user, batch_id)
+    missing = rows.missingness(user, batch_id, protected=protected)
     enumerators = (
-        rows.anomalies(user, batch_id, version)
+        rows.anomalies(user, batch_id, version, protected=protected)
         if version
         else pd.DataFrame(
             columns=[
@@ -281,18 +342,24 @@ def _register_download(app: dash.Dash, name: str) -> None:
         Input(f"{PAGE}-{name}-csv-button", "n_clicks"),
         State(f"{PAGE}-batches-table", "selected_rows"),
         State(f"{PAGE}-batches-table", "data"),
+        publishable_state(PAGE),
         prevent_initial_call=True,
     )
     @guarded(Capability.ROW_LEVEL)
     def download(
-        user: User, clicks: int, selected: list[int] | None, table_rows: list[dict[str, Any]]
+        user: User,
+        clicks: int,
+        selected: list[int] | None,
+        table_rows: list[dict[str, Any]],
+        switch: Any,
     ) -> Any:
         if not clicks:
             raise PreventUpdate
-        missing, enumerators = _frames(user, _selected(table_rows, selected))
+        view = _shown(user, switch)
+        missing, enumerators = _frames(user, _selected(table_rows, selected), view.protected)
         frame = (
             missing
             if name == "missingness"
             else enumerators.assign(reasons=enumerators["reasons"].map("; ".join))
         )
-        return data.csv_download(frame, f"quality-{name}.csv")
+        return data.csv_download(data.labelled(frame, view), f"quality-{name}.csv")
