@@ -64,7 +64,9 @@ def latest_per_returnee(
     return ranked.groupby(key, sort=False).tail(1).drop(columns="_scored")
 
 
-def summarise(records: pd.DataFrame, by: Sequence[str], figures: Sequence[str]) -> pd.DataFrame:
+def summarise(
+    records: pd.DataFrame, by: Sequence[str], figures: Sequence[str], *, keyed: bool = True
+) -> pd.DataFrame:
     """Per group of ``by``, then in total, the summaries :func:`publish` takes; vectorised.
 
     A record counts as a returnee when its ``composite`` is known, else as unscored; its
@@ -78,6 +80,8 @@ def summarise(records: pd.DataFrame, by: Sequence[str], figures: Sequence[str]) 
         ``[0, 2**31)``; without it the summaries have no ``_key`` columns).
     by : sequence of str
     figures : sequence of str
+    keyed : bool, default True
+        Sum the records' keys (what protected figures need); false skips that work.
 
     Returns
     -------
@@ -85,7 +89,8 @@ def summarise(records: pd.DataFrame, by: Sequence[str], figures: Sequence[str]) 
         One row per observed group (sorted; missing group values form their own group), then
         the total row, its ``by`` values ``"all"``. Columns: the ``by`` columns, ``returnees``,
         ``unscored``, ``sustainable``, ``level_low/_medium/_high`` (when ``records`` has
-        ``level``), each with ``_key`` (the sum of the counted records' keys mod ``2**31``), and
+        ``level``), each with ``_key`` (the sum of the counted records' keys mod ``2**31``; left
+        out when ``keyed`` is false, as exact figures need no key), and
         per figure ``_n``, ``_key``, ``_sum``, ``_sumsq``, ``_top`` (largest absolute value) and
         ``_sd`` (sample sd, missing below two values).
 
@@ -99,7 +104,7 @@ def summarise(records: pd.DataFrame, by: Sequence[str], figures: Sequence[str]) 
 'unscored': [0, 1, 1], 'composite_sum': [0.6000000000000001, 0.0, 0.6000000000000001]}
     """
     keys = list(by)
-    counts, values = _indicators(records, figures)
+    counts, values = _indicators(records, figures, keyed=keyed)
     scored = records["composite"].notna().to_numpy()
     # Figures are summarised over the scored rows alone, as a plain group-by of them would.
     values = values[scored]
@@ -144,8 +149,11 @@ def _grouped(
     return cells
 
 
-def _indicators(records: pd.DataFrame, figures: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per record: 0/1 counts (and their keys), and per figure its masked values."""
+def _indicators(
+    records: pd.DataFrame, figures: Sequence[str], *, keyed: bool
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per record: 0/1 counts (and their keys when ``keyed``), and per figure its masked
+    values."""
     scored = records["composite"].notna().to_numpy()
     flags = {
         "returnees": scored,
@@ -155,7 +163,9 @@ def _indicators(records: pd.DataFrame, figures: Sequence[str]) -> tuple[pd.DataF
     if "level" in records:
         for level in LEVELS:
             flags[f"level_{level}"] = scored & (records["level"] == level).to_numpy()
-    record_key = records["record_key"].to_numpy(np.int64) if "record_key" in records else None
+    record_key = (
+        records["record_key"].to_numpy(np.int64) if keyed and "record_key" in records else None
+    )
     counts: dict[str, np.ndarray] = {}
     values: dict[str, np.ndarray] = {}
     for name, flag in flags.items():
@@ -246,5 +256,5 @@ def breakdown(
             "Protected figures need each record's key (column record_key), and these records "
             "have none."
         )
-    cells = summarise(records, by, figures)
+    cells = summarise(records, by, figures, keyed=protection is not None)
     return publish(cells, figures=figures, min_cell=min_cell, protection=protection)

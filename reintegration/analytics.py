@@ -420,11 +420,12 @@ class Analytics:
         )
         # The groups overlap, so each is summarised alone, then published at once with every
         # returnee as the total.
+        keyed = protection is not None
         parts = [
-            summarise(group, [], FIGURES).assign(assistance=code)
+            summarise(group, [], FIGURES, keyed=keyed).assign(assistance=code)
             for code, group in exploded.groupby("assistance", sort=True)
         ]
-        total = summarise(records, [], FIGURES).assign(assistance=TOTAL)
+        total = summarise(records, [], FIGURES, keyed=keyed).assign(assistance=TOTAL)
         cells = pd.concat([*parts, total], ignore_index=True)
         cells = cells[[BY_ASSISTANCE, *(c for c in cells.columns if c != BY_ASSISTANCE)]]
         table = publish(cells, figures=FIGURES, min_cell=self.min_cell, protection=protection)
