@@ -35,7 +35,10 @@ import sqlalchemy as sa
 from reintegration.aggregate import LEVELS, TOTAL, breakdown, summarise
 from reintegration.disclosure import Protection, merge_bins, perturb_counts, publish, suppress
 from reintegration.errors import ConfigurationError, QueryError
+from reintegration.followup import load_follow_up, months_band, nearest_first
+from reintegration.interviewer import flagged_enumerators
 from reintegration.panel_frame import FIGURES, read_assistance, read_base, read_scores
+from reintegration.panels import balanced, retention, stages, trajectory_groups
 from reintegration.policy import User
 from reintegration.questionnaire import load_questionnaire
 from reintegration.roles import Capability, allowed
@@ -45,8 +48,7 @@ from reintegration.store.schema import score
 
 GROUPS = ("sex", "age_group", "return_type", "country", "round", "months_band", "cohort")
 BY_ASSISTANCE = "assistance"
-MONTH_BANDS = ((0.0, 3.0, "0-3"), (3.0, 6.0, "3-6"), (6.0, 12.0, "6-12"), (12.0, 18.0, "12-18"))
-LAST_BAND = "18+"
+__all__ = ["GROUPS", "Analytics", "Filters", "months_band", "protected_for", "widened"]
 HISTOGRAM_BINS = 10
 ANSWER_CACHE = 512
 
@@ -66,18 +68,13 @@ class Filters:
     sex: frozenset[str] | None = None
     age_group: frozenset[str] | None = None
     return_type: frozenset[str] | None = None
-
-
-def months_band(months: np.ndarray) -> np.ndarray:
-    """The band of DESIGN.md's time bands for each months-since-return value.
-
-    Examples
-    --------
-    >>> months_band(np.array([0.0, 2.99, 3.0, 11.9, 12.0, 18.0, 40.0])).tolist()
-    ['0-3', '0-3', '3-6', '6-12', '12-18', '18+', '18+']
-    """
-    conditions = [(months >= low) & (months < high) for low, high, _ in MONTH_BANDS]
-    return np.select(conditions, [label for *_, label in MONTH_BANDS], default=LAST_BAND)
+    # Leave out every interview of the enumerators reintegration.quality flags (see
+    # reintegration.interviewer and Analytics.enumerator_exclusion for what that changes).
+    exclude_flagged_enumerators: bool = False
+    # A comparable stage (docs/methods.md, "Panels and bands"): only surveys of this round, or
+    # of this months band (its label), one per returnee, instead of the latest in the window.
+    at_round: int | None = None
+    at_band: str | None = None
 
 
 def protected_for(caller: User, asked: bool) -> bool:
@@ -102,7 +99,8 @@ def widened(filters: Filters) -> Filters:
     --------
     >>> widened(Filters(date_from=date(2025, 6, 2), date_to=date(2024, 2, 3)))
     Filters(countries=None, date_from=datetime.date(2025, 6, 1), \
-date_to=datetime.date(2024, 2, 29), rounds=None, sex=None, age_group=None, return_type=None)
+date_to=datetime.date(2024, 2, 29), rounds=None, sex=None, age_group=None, return_type=None, \
+exclude_flagged_enumerators=False, at_round=None, at_band=None)
     """
     start, end = filters.date_from, filters.date_to
     if start is not None:
@@ -219,16 +217,21 @@ class Analytics:
     def _read_base(self) -> pd.DataFrame:
         with self._reader.connect() as conn:
             base = read_base(conn, self._child_below)
-        bands = pd.Categorical(
-            months_band(base["months_since_return"].to_numpy()),
-            [*(b[2] for b in MONTH_BANDS), LAST_BAND],
+        months = base["months_since_return"].to_numpy()
+        bands = pd.Categorical(months_band(months), load_follow_up().labels)
+        return base.assign(
+            months_band=bands,
+            # Within a band, the survey nearest its scheduled month counts (then the later).
+            band_keep=nearest_first(months, base["interview_day"].to_numpy()),
+            cohort=pd.Categorical(_cohort(base["return_day"])),
         )
-        return base.assign(months_band=bands, cohort=pd.Categorical(_cohort(base["return_day"])))
 
     def _with_scores(self, base: pd.DataFrame, index_version: str) -> pd.DataFrame:
         with self._reader.connect() as conn:
             scores = read_scores(conn, base["id"].to_numpy(), index_version)
-        return pd.concat([base, scores.set_axis(base.index)], axis=1)
+        frame = pd.concat([base, scores.set_axis(base.index)], axis=1)
+        frame.attrs["index_version"] = index_version  # whose flagged enumerators _mask drops
+        return frame
 
     def _read_assistance(self) -> pd.Series:
         with self._reader.connect() as conn:
@@ -249,6 +252,8 @@ class Analytics:
             if wanted is not None:
                 name = "country" if column == "countries" else column
                 mask &= frame[name].isin(wanted).to_numpy()
+        if filters.exclude_flagged_enumerators:
+            mask &= ~self._flagged_rows(frame)
         return mask
 
     def _latest(self, frame: pd.DataFrame, rows: np.ndarray, within: Sequence[str]) -> pd.DataFrame:
@@ -509,6 +514,103 @@ class Analytics:
         )
         return [{"bin_low": low, "bin_high": high, "count": n} for low, high, n in merged]
 
+    # -- enumerator effects ------------------------------------------------------------------
+
+    def flagged_interviews(self, index_version: str) -> pd.DataFrame:
+        """The current interviews of the enumerators flagged for ``index_version``: ``id`` and
+        ``enumerator_id`` (:func:`reintegration.interviewer.flagged_enumerators`), computed once
+        per data version."""
+        return self._once(
+            (self.data_version(), "flagged", index_version),
+            lambda: flagged_enumerators(self.engine, load_questionnaire(), index_version),
+        )
+
+    def _flagged_rows(self, frame: pd.DataFrame) -> np.ndarray:
+        """Which rows of a frame from :meth:`frame` flagged enumerators ran."""
+        label = frame.attrs.get("index_version")
+        if label is None:  # a frame this object did not build: nothing to compare it with
+            raise QueryError("flagged enumerators can only be left out of a stored frame")
+        return frame["id"].isin(self.flagged_interviews(label)["id"]).to_numpy()
+
+    def enumerator_exclusion(
+        self, filters: Filters, index_version: str, *, protected: bool = False
+    ) -> dict[str, Any]:
+        """What leaving out the flagged enumerators changes within ``filters``.
+
+        Parameters
+        ----------
+        filters : Filters
+            The selection (its ``exclude_flagged_enumerators`` is ignored: both sides are
+            computed).
+        index_version : str
+        protected : bool, default False
+            Protected figures: every count perturbed with the record keys of what it counts
+            (hidden from 1 to ``min_cell - 1``), the means published as protected cells, the
+            number of enumerators shown only from ``min_cell`` on. Exact otherwise.
+
+        Returns
+        -------
+        dict
+            ``figures``; ``enumerators`` (flagged enumerators with an interview in the
+            selection), ``interviews`` (their interviews left out), ``returnees`` (returnees
+            left with no interview, so no longer counted); ``with`` and ``without``: the
+            returnees counted and the composite ``mean``, ``low``, ``high`` with and without
+            the flagged enumerators' interviews; ``summary``, a sentence. Counts are None
+            where hidden.
+        """
+        filters = widened(filters) if protected else filters
+        filters = replace(filters, exclude_flagged_enumerators=False)
+        return self._cached(
+            ("exclusion", filters, index_version, protected),
+            lambda: self._exclusion(filters, index_version, protected),
+        )
+
+    def _exclusion(self, filters: Filters, index_version: str, protected: bool) -> dict[str, Any]:
+        protection = self._protection(protected, index_version)
+        frame = self.frame(index_version)
+        mask = self._mask(frame, filters)
+        flagged = self._flagged_rows(frame)
+        dropped = mask & flagged
+        everyone = self._latest(frame, np.flatnonzero(mask), ())
+        kept = self._latest(frame, np.flatnonzero(mask & ~flagged), ())
+        gone = everyone[~everyone["rkey"].isin(kept["rkey"])]
+        listed = self.flagged_interviews(index_version)
+        ran = listed.loc[listed["id"].isin(frame["id"].to_numpy()[dropped]), "enumerator_id"]
+        enumerators: int | None = int(ran.nunique())
+        keys = frame["record_key"].to_numpy(np.int64) if protection is not None else None
+
+        def shown(n: int, counted: np.ndarray | None) -> int | None:
+            if protection is None or counted is None:
+                return n
+            key = np.array([int(counted.sum() % 2**31)])
+            out = int(perturb_counts(np.array([n]), key, protection)[0])
+            return None if 0 < out < self.min_cell else out
+
+        interviews = shown(int(dropped.sum()), None if keys is None else keys[dropped])
+        left_out = shown(
+            len(gone), gone["record_key"].to_numpy(np.int64) if keys is not None else None
+        )
+        if protection is not None and enumerators is not None and enumerators < self.min_cell:
+            enumerators = None if enumerators else 0
+        sides = {}
+        for side, records in (("with", everyone), ("without", kept)):
+            total = breakdown(
+                records, [], figures=("composite",), min_cell=self.min_cell, protection=protection
+            ).iloc[-1]
+            sides[side] = {
+                "returnees": _count(total["returnees"]),
+                **{k: _number(total[f"composite_{k}"]) for k in ("mean", "low", "high")},
+            }
+        answer = {
+            "figures": "protected" if protected else "exact",
+            "enumerators": enumerators,
+            "interviews": interviews,
+            "returnees": left_out,
+            "with": sides["with"],
+            "without": sides["without"],
+        }
+        return {**answer, "summary": exclusion_sentence(answer, self.min_cell)}
+
 
 # -- helpers ----------------------------------------------------------------------------------
 
@@ -562,3 +664,33 @@ def _number(value: Any) -> float | None:
 
 def _count(value: Any) -> int | None:
     return None if pd.isna(value) else int(value)
+
+
+def exclusion_sentence(answer: dict[str, Any], min_cell: int) -> str:
+    """What :meth:`Analytics.enumerator_exclusion` found, in one or two sentences.
+
+    Examples
+    --------
+    >>> side = {"returnees": 10, "mean": 0.5, "low": 0.4, "high": 0.6}
+    >>> exclusion_sentence({"enumerators": 0, "interviews": 0, "returnees": 0,
+    ...                     "with": side, "without": side}, 5)
+    'No flagged enumerator ran an interview in this selection: nothing is left out.'
+    """
+
+    def count(n: int | None, what: str) -> str:
+        return f"fewer than {min_cell} {what}" if n is None else f"{n:,} {what}"
+
+    def mean(side: dict[str, Any]) -> str:
+        if side["mean"] is None:
+            return "not shown (too few returnees)"
+        return f"{side['mean']:.3f} ({count(side['returnees'], 'returnees')})"
+
+    if answer["enumerators"] == 0:
+        return "No flagged enumerator ran an interview in this selection: nothing is left out."
+    return (
+        f"Leaving out {count(answer['enumerators'], 'flagged enumerators')} removes "
+        f"{count(answer['interviews'], 'interviews')}; "
+        f"{count(answer['returnees'], 'returnees')} had no other interview and are no longer "
+        f"counted. Mean composite without them {mean(answer['without'])}, with them "
+        f"{mean(answer['with'])}."
+    )
