@@ -48,7 +48,6 @@ from reintegration.store.schema import score
 
 GROUPS = ("sex", "age_group", "return_type", "country", "round", "months_band", "cohort")
 BY_ASSISTANCE = "assistance"
-__all__ = ["GROUPS", "Analytics", "Filters", "months_band", "protected_for", "widened"]
 HISTOGRAM_BINS = 10
 ANSWER_CACHE = 512
 
@@ -258,7 +257,9 @@ class Analytics:
 
     def _latest(self, frame: pd.DataFrame, rows: np.ndarray, within: Sequence[str]) -> pd.DataFrame:
         """Each returnee's latest scored row among ``rows`` (per ``within`` group), or their
-        latest row when none is scored (then it counts as unscored)."""
+        latest row when none is scored (then it counts as unscored). Per months band, the
+        scored row nearest the band's scheduled month instead (of two as near, the later):
+        ``reintegration.followup.nearest_first``."""
         sub = frame.iloc[rows]
         if within:
             group = sub.groupby(["rkey", *within], observed=True, sort=False).ngroup().to_numpy()
@@ -267,15 +268,64 @@ class Analytics:
         scored = sub["composite"].notna().to_numpy()
         # lexsort is stable, so date order survives inside each (group, scored): the last row is
         # its latest scored row, or its latest row when it has none.
-        order = np.lexsort((scored, group))
+        if "months_band" in within and "band_keep" in sub:
+            order = np.lexsort((sub["band_keep"].to_numpy(), scored, group))
+        else:
+            order = np.lexsort((scored, group))
         ordered = group[order]
         last = np.r_[ordered[1:] != ordered[:-1], True] if len(ordered) else np.zeros(0, bool)
         return sub.iloc[np.sort(order[last])]
 
     def _records(self, filters: Filters, index_version: str, within: Sequence[str]) -> pd.DataFrame:
         frame = self.frame(index_version)
-        rows = np.flatnonzero(self._mask(frame, filters))
-        return self._latest(frame, rows, within)
+        rows = np.flatnonzero(self._selected(frame, filters))
+        return self._latest(frame, rows, _staged_within(filters, within))
+
+    def _selected(self, frame: pd.DataFrame, filters: Filters) -> np.ndarray:
+        """The rows of ``filters``, narrowed to its stage (``at_round`` or ``at_band``)."""
+        mask = self._mask(frame, filters)
+        if filters.at_round is not None:
+            mask &= frame["round"].to_numpy() == filters.at_round
+        if filters.at_band is not None:
+            mask &= (frame["months_band"] == filters.at_band).to_numpy()
+        return mask
+
+    def stages(
+        self, by: Sequence[str], filters: Filters, index_version: str, *, protected: bool = False
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Which follow-up times the answer to ``aggregates(by, filters)`` mixes: its scored
+        returnees per survey round and per months band (:func:`reintegration.panels.stages`),
+        through the same disclosure step as the answer. ``protected`` as in :meth:`aggregates`.
+        """
+        by = _check_by(by)
+        within = [] if by == [BY_ASSISTANCE] else _within(by)
+        filters = widened(filters) if protected else filters
+
+        def compute() -> dict[str, list[dict[str, Any]]]:
+            protection = self._protection(protected, index_version)
+            records = self._records(filters, index_version, within)
+            return stages(records, min_cell=self.min_cell, protection=protection)
+
+        return self._cached(("stages", tuple(within), filters, index_version, protected), compute)
+
+    def retention(
+        self, filters: Filters, index_version: str, *, protected: bool = False
+    ) -> list[dict[str, Any]]:
+        """Per survey round, the round-1 returnees surveyed in it, n and % of round 1
+        (:func:`reintegration.panels.retention`). Every round counts, whatever ``filters``
+        says of rounds or stage; the other filters hold. ``protected`` as in
+        :meth:`aggregates`."""
+        filters = replace(
+            widened(filters) if protected else filters, rounds=None, at_round=None, at_band=None
+        )
+
+        def compute() -> list[dict[str, Any]]:
+            protection = self._protection(protected, index_version)
+            frame = self.frame(index_version)
+            mask = self._mask(frame, filters)
+            return retention(frame, mask, min_cell=self.min_cell, protection=protection)
+
+        return self._cached(("retention", filters, index_version, protected), compute)
 
     def _protection(self, protected: bool, index_version: str) -> Protection | None:
         """The parameters of protected figures, or None for exact ones.
@@ -356,35 +406,44 @@ class Analytics:
         filters: Filters,
         index_version: str,
         *,
-        axis: Literal["months", "cohort"] = "months",
+        axis: Literal["round", "months", "cohort"] = "round",
         follow: bool = False,
         protected: bool = False,
     ) -> pd.DataFrame:
-        """Scores by months since return (or by return cohort), per group of ``by``.
+        """Scores by survey round (the default), months band or return cohort, per group of
+        ``by``; a returnee counts once per point (round or band).
 
-        ``follow`` keeps only a balanced panel: the returnees scored in every survey round up
-        to the last round in the filter window, so that a change between bands is a change in
-        the same people, not in who was still reached. ``protected`` as in :meth:`aggregates`.
+        The cohort axis compares cohorts at the same months since return: it breaks out by
+        months band as well, unless ``filters`` asks for one round or band
+        (:func:`reintegration.panels.trajectory_groups`). ``follow`` keeps a balanced panel:
+        the returnees scored at every point shown (every round, or every band, in the window),
+        so each point has the same returnees and a change is a change in the same people
+        (:func:`reintegration.panels.balanced`). ``protected`` as in :meth:`aggregates`.
 
         Returns
         -------
         DataFrame
-            As :meth:`aggregates`, with ``months_band`` or ``cohort`` as the first grouping.
+            As :meth:`aggregates`, with ``round``, ``months_band`` or ``cohort`` (then
+            ``months_band``) as the first groupings.
+
+        Raises
+        ------
+        QueryError
+            An unknown axis or grouping.
         """
         by = _check_by(by)
-        first = "months_band" if axis == "months" else "cohort"
-        if axis not in ("months", "cohort"):
-            raise QueryError(f"axis must be months or cohort, not {axis!r}")
-        groups = [first, *(b for b in by if b != first)]
+        staged = filters.at_round is not None or filters.at_band is not None
+        groups, point = trajectory_groups(axis, by, staged)
         filters = widened(filters) if protected else filters
         return self._cached(
             ("trajectories", tuple(groups), filters, index_version, follow, protected),
-            lambda: self._trajectory(groups, filters, index_version, follow, protected),
+            lambda: self._trajectory(groups, point, filters, index_version, follow, protected),
         )
 
     def _trajectory(
         self,
         groups: list[str],
+        point: str | None,
         filters: Filters,
         index_version: str,
         follow: bool,
@@ -392,10 +451,10 @@ class Analytics:
     ) -> pd.DataFrame:
         protection = self._protection(protected, index_version)
         frame = self.frame(index_version)
-        mask = self._mask(frame, filters)
+        mask = self._selected(frame, filters)
         if follow:
-            mask &= _balanced_panel(frame, mask)
-        records = self._latest(frame, np.flatnonzero(mask), _within(groups))
+            mask = balanced(frame, mask, point)
+        records = self._latest(frame, np.flatnonzero(mask), _staged_within(filters, groups))
         table = breakdown(
             records, groups, figures=FIGURES, min_cell=self.min_cell, protection=protection
         )
@@ -453,8 +512,8 @@ class Analytics:
     def _overview(self, filters: Filters, index_version: str, protected: bool) -> dict[str, Any]:
         protection = self._protection(protected, index_version)
         frame = self.frame(index_version)
-        mask = self._mask(frame, filters)
-        records = self._latest(frame, np.flatnonzero(mask), ())
+        mask = self._selected(frame, filters)
+        records = self._latest(frame, np.flatnonzero(mask), _staged_within(filters, ()))
         total = breakdown(
             records, [], figures=FIGURES, min_cell=self.min_cell, protection=protection
         ).iloc[-1]
@@ -633,15 +692,12 @@ def _within(by: Sequence[str]) -> list[str]:
     return [b for b in by if b in ("round", "months_band")]
 
 
-def _balanced_panel(frame: pd.DataFrame, mask: np.ndarray) -> np.ndarray:
-    """Rows of returnees scored in every round from 1 to the last round in the window."""
-    if not mask.any():
-        return mask
-    rows = frame[mask & frame["composite"].notna().to_numpy()]
-    last = int(frame["round"].to_numpy()[mask].max())
-    rounds = rows.groupby("rkey")["round"].nunique()
-    complete = rounds.index[rounds >= last]
-    return frame["rkey"].isin(complete).to_numpy()
+def _staged_within(filters: Filters, within: Sequence[str]) -> list[str]:
+    # At a months band, the survey nearest the band's scheduled month counts (not the latest).
+    within = _within(within)
+    if filters.at_band is not None and "months_band" not in within:
+        within.append("months_band")
+    return within
 
 
 def _plain(table: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
