@@ -31,6 +31,8 @@ from api.services import Services
 from reintegration.analytics import FIGURES, Filters, protected_for, widened
 from reintegration.counting import counted
 from reintegration.disclosure import OTHER_LABEL
+from reintegration.followup import load_follow_up
+from reintegration.panels import trajectory_groups
 from reintegration.users import User
 
 router = APIRouter(tags=["aggregates"])
@@ -67,6 +69,25 @@ class FilterQuery(BaseModel):
         description="Protected figures (perturbed, dates widened to whole months), as may "
         "leave the organisation; managers always get them.",
     )
+    at_round: str | None = Field(
+        default=None,
+        max_length=10,
+        description="A comparable stage: only surveys of this round (1, 2, ...), one per "
+        "returnee, instead of each returnee's latest survey in the window.",
+    )
+    at_band: str | None = Field(
+        default=None,
+        max_length=100,
+        description="A comparable stage: only surveys in this months-since-return band (its id "
+        "or label: within-4, over-4-under-9, 9-or-more), the one nearest the band's scheduled "
+        "month per returnee.",
+    )
+    exclude_flagged_enumerators: bool = Field(
+        default=False,
+        description="Leave out every interview of the enumerators the data-quality check flags "
+        "(as the Data quality page lists them); the answer then says what that changes "
+        "(enumerator_exclusion).",
+    )
 
 
 class BreakdownQuery(FilterQuery):
@@ -82,12 +103,16 @@ class BreakdownQuery(FilterQuery):
 class TrajectoryQuery(BreakdownQuery):
     """A trajectory question: the axis first, then the groupings."""
 
-    axis: Literal["months", "cohort"] = Field(
-        default="months",
-        description="months: bands 0-3, 3-6, 6-12, 12-18, 18+; cohort: the return quarter.",
+    axis: Literal["round", "months", "cohort"] = Field(
+        default="round",
+        description="round: survey round (the default); months: the months-since-return bands "
+        "(within 4 months, over 4 under 9, 9 or more); cohort: the return quarter, compared "
+        "band by band (or at at_round / at_band).",
     )
     follow: bool = Field(
-        default=False, description="Only returnees scored in every round (a balanced panel)."
+        default=False,
+        description="Only the returnees scored at every point shown (every round, or every "
+        "band, in the window): a balanced panel, the same n at every point.",
     )
 
 
@@ -110,6 +135,7 @@ def filters_of(services: Services, user: User, query: FilterQuery) -> Filters:
                 422, f"query parameter round: {value!r} is not a survey round (1, 2, ...)"
             )
         rounds.add(int(value))
+    at_round, at_band = _stage(query, rounds)
     return Filters(
         countries=scoped_countries(listed(query.country, "country"), user),
         date_from=query.date_from,
@@ -122,7 +148,50 @@ def filters_of(services: Services, user: User, query: FilterQuery) -> Filters:
             choices(services, "return_type"),
             "return_type",
         ),
+        at_round=at_round,
+        at_band=at_band,
+        exclude_flagged_enumerators=query.exclude_flagged_enumerators,
     )
+
+
+def _stage(query: FilterQuery, rounds: set[int]) -> tuple[int | None, str | None]:
+    """The stage asked for (``at_round`` or ``at_band``), checked; the band as its label.
+
+    Raises
+    ------
+    ApiProblem
+        422: both asked, a round that is not one or is outside ``round=``, an unknown band.
+    """
+    at_round = at_band = None
+    if query.at_round is not None and query.at_band is not None:
+        raise ApiProblem(
+            422, "ask for at_round or at_band, not both: an answer is at one stage or the other"
+        )
+    if query.at_round is not None:
+        value = query.at_round.strip()
+        if not value.isdigit() or not 1 <= int(value) <= 1000:
+            raise ApiProblem(
+                422, f"query parameter at_round: {value!r} is not a survey round (1, 2, ...)"
+            )
+        at_round = int(value)
+        if rounds and at_round not in rounds:
+            raise ApiProblem(
+                422,
+                f"query parameter at_round: round {at_round} is outside round= "
+                f"({', '.join(str(r) for r in sorted(rounds))})",
+            )
+    if query.at_band is not None:
+        follow_up = load_follow_up()
+        band = follow_up.band(query.at_band)
+        if band is None:
+            known = "; ".join(f"{b.id} ({b.label})" for b in follow_up.bands)
+            raise ApiProblem(
+                422,
+                f"query parameter at_band: {query.at_band.strip()[:40]!r} is not a months "
+                f"band: use one of {known}",
+            )
+        at_band = band.label
+    return at_round, at_band
 
 
 async def _label(services: Services, asked: str | None) -> str:
@@ -223,7 +292,19 @@ def _applied(filters: Filters) -> dict[str, Any]:
         "sex": _sorted(filters.sex),
         "age_group": _sorted(filters.age_group),
         "return_type": _sorted(filters.return_type),
+        "at_round": filters.at_round,
+        "at_band": filters.at_band,
+        "exclude_flagged_enumerators": filters.exclude_flagged_enumerators,
     }
+
+
+def exclusion(
+    services: Services, filters: Filters, label: str, protected: bool
+) -> dict[str, Any] | None:
+    """What leaving out the flagged enumerators changes (None when the filter is off)."""
+    if not filters.exclude_flagged_enumerators:
+        return None
+    return services.analytics.enumerator_exclusion(filters, label, protected=protected)
 
 
 def _frame(
@@ -287,6 +368,8 @@ async def get_aggregates(
         return {
             **_frame(services, version, label, names, filters, protected),
             "cells": cells(table, names, services.analytics.min_cell),
+            "enumerator_exclusion": exclusion(services, filters, label, protected),
+            "stages": services.analytics.stages(groups, filters, label, protected=protected),
         }
 
     key = ("aggregates", tuple(groups), filters, label, protected)
@@ -296,7 +379,7 @@ async def get_aggregates(
 @router.get(
     "/trajectories",
     response_model=Trajectories,
-    summary="Scores by months since return or return cohort",
+    summary="Scores by survey round, months since return or return cohort",
     responses=problem_responses(404, 422),
 )
 async def get_trajectories(
@@ -304,25 +387,31 @@ async def get_trajectories(
     user: CurrentUser,
     query: Annotated[TrajectoryQuery, Query()],
 ) -> Response:
-    """As /aggregates, broken out first by months since return (bands) or return cohort."""
+    """As /aggregates, broken out first by survey round (the default axis), months band or
+    return cohort (then months band: cohorts compared at the same months since return), a
+    returnee counting once per point; ``follow`` keeps the returnees scored at every point
+    shown (the same n at each); ``retention`` gives, per round, the round-1 returnees surveyed
+    in it and their percentage of round 1."""
     protected = protected_for(user, query.protected)
     filters = _used(filters_of(services, user, query), protected)
     groups = listed(query.by, "by")
     label = await _label(services, query.index_version)
     axis, follow = query.axis, query.follow
-    first = "months_band" if axis == "months" else "cohort"
+    staged = filters.at_round is not None or filters.at_band is not None
+    names, _ = trajectory_groups(axis, groups, staged)
 
     def compute(version: int) -> dict[str, Any]:
         _known_label(services, label)
         table = services.analytics.trajectories(
             groups, filters, label, axis=axis, follow=follow, protected=protected
         )
-        names = [first, *(g for g in groups if g != first)]
         return {
             **_frame(services, version, label, names, filters, protected),
             "axis": axis,
             "follow": follow,
             "cells": cells(table, names, services.analytics.min_cell),
+            "retention": services.analytics.retention(filters, label, protected=protected),
+            "enumerator_exclusion": exclusion(services, filters, label, protected),
         }
 
     key = ("trajectories", tuple(groups), filters, label, axis, follow, protected)
@@ -350,7 +439,12 @@ async def get_overview(
     def compute(version: int) -> dict[str, Any]:
         _known_label(services, label)
         answer = services.analytics.overview(filters, label, protected=protected)
-        return {**answer, "filters": _applied(filters)}
+        return {
+            **answer,
+            "filters": _applied(filters),
+            "enumerator_exclusion": exclusion(services, filters, label, protected),
+            "stages": services.analytics.stages([], filters, label, protected=protected),
+        }
 
     return await _answer(services, ("overview", filters, label, protected), compute)
 

@@ -55,6 +55,71 @@ class AppliedFilters(BaseModel):
     sex: list[str] | None
     age_group: list[str] | None
     return_type: list[str] | None
+    exclude_flagged_enumerators: bool = False
+    at_round: int | None = Field(
+        default=None, description="the stage asked for: surveys of this round only"
+    )
+    at_band: str | None = Field(
+        default=None, description="the stage asked for: surveys in this months band only"
+    )
+
+
+class Stage(BaseModel):
+    """Scored returnees of one survey round or months band among an answer's records."""
+
+    value: str | None = Field(description="the round or the band; null on the gathered row")
+    returnees: int | None = Field(description="null where suppressed")
+    suppressed: bool
+    other: bool = Field(description="protected figures: the rounds or bands under min_cell")
+    label: str | None
+
+
+class StageMix(BaseModel):
+    """Which follow-up times an answer mixes: its scored returnees per round and per months
+    band (each adds up to the answer's total; exact figures suppress small counts with a
+    complement, protected ones perturb them and gather the small ones)."""
+
+    rounds: list[Stage]
+    bands: list[Stage]
+
+
+class Retention(BaseModel):
+    """Round-1 returnees surveyed at a round (scored or not), and their share of round 1."""
+
+    round: int
+    returnees: int | None = Field(
+        description="null where fewer than min_cell (protected figures: perturbed first)"
+    )
+    percent_of_round_1: float | None
+    suppressed: bool
+
+
+class ExclusionSide(BaseModel):
+    """Returnees counted and the mean composite, with or without the flagged enumerators."""
+
+    returnees: int | None
+    mean: float | None
+    low: float | None
+    high: float | None
+
+
+class EnumeratorExclusion(BaseModel):
+    """What leaving out the flagged enumerators changes (exclude_flagged_enumerators=true);
+    protected figures perturb every count and hide those from 1 to min_cell - 1 (null)."""
+
+    figures: Literal["protected", "exact"]
+    enumerators: int | None = Field(
+        description="flagged enumerators with an interview in the selection (protected "
+        "figures: null below min_cell)"
+    )
+    interviews: int | None = Field(description="their interviews, left out")
+    returnees: int | None = Field(
+        description="returnees whose every interview in the selection was theirs, so no "
+        "longer counted"
+    )
+    with_: ExclusionSide = Field(alias="with")
+    without: ExclusionSide
+    summary: str
 
 
 class Aggregates(BaseModel):
@@ -76,13 +141,27 @@ class Aggregates(BaseModel):
     data_version: int
     filters: AppliedFilters
     cells: list[Cell]
+    stages: StageMix | None = Field(
+        default=None,
+        description="/aggregates: the rounds and months bands the answer's records come from "
+        "(the default answer takes each returnee's latest survey in the window, which may mix "
+        "follow-up times; at_round or at_band asks for one)",
+    )
+    enumerator_exclusion: EnumeratorExclusion | None = None
 
 
 class Trajectories(Aggregates):
-    """A breakdown by months since return (or return cohort) first, then ``by``."""
+    """A breakdown by survey round, months band or return cohort (then months band) first,
+    then ``by``."""
 
-    axis: str
-    follow: bool
+    axis: Literal["round", "months", "cohort"]
+    follow: bool = Field(
+        description="only the returnees scored at every point shown: the same n at each"
+    )
+    retention: list[Retention] = Field(
+        description="per survey round, the round-1 returnees surveyed in it (every round, "
+        "whatever round=, at_round or at_band say; the other filters hold)"
+    )
 
 
 class IndexVersions(BaseModel):
@@ -105,3 +184,8 @@ class Overview(BaseModel):
     unscored: int | None
     suppressed: bool
     share_sustainable: float | None
+    enumerator_exclusion: EnumeratorExclusion | None = None
+    stages: StageMix | None = Field(
+        default=None,
+        description="the rounds and months bands the returnees' counted surveys come from",
+    )
