@@ -123,12 +123,19 @@ def test_an_index_version_without_scores_is_404(panel):
     )
 
 
-def test_trajectories_break_out_by_months_since_return_first(panel):
+def test_trajectories_break_out_by_survey_round_first_by_default(panel):
     body = panel.get(TRAJECTORIES, "analyst", params={"by": "sex"}).json()
+
+    assert body["by"] == ["round", "sex"] and body["axis"] == "round"
+    assert {c["group"]["round"] for c in body["cells"][:-1]} == {"1", "2", "3"}
+
+
+def test_trajectories_by_months_band(panel):
+    body = panel.get(TRAJECTORIES, "analyst", params={"by": "sex", "axis": "months"}).json()
 
     assert body["by"] == ["months_band", "sex"] and body["axis"] == "months"
     bands = {c["group"]["months_band"] for c in body["cells"][:-1]}
-    assert bands <= {"0-3", "3-6", "6-12", "12-18", "18+"} and len(bands) > 1
+    assert bands == {"within 4 months", "over 4, under 9 months", "9 or more months"}
 
 
 def test_trajectories_by_return_cohort(panel):
@@ -136,6 +143,8 @@ def test_trajectories_by_return_cohort(panel):
 
     cohorts = [c["group"]["cohort"] for c in body["cells"][:-1]]
     assert cohorts and all(len(c) == 6 and c[4] == "Q" for c in cohorts)
+    # Cohorts are compared at the same months since return, band by band.
+    assert body["by"] == ["cohort", "months_band"]
 
 
 def test_an_unknown_axis_is_422(panel):
