@@ -4,7 +4,8 @@ user's countries.
 
 The query names are short and readable, so a shared link says what it shows:
 ``?country=GIN,SEN&from=2025-01-01&to=2025-06-30&round=1,2&sex=female&age=child&return=forced
-&index=rss-v1-provisional``.
+&index=rss-v1-provisional&exclude=flagged`` (``exclude=flagged``: leave out the enumerators the
+data-quality check flags).
 """
 
 from __future__ import annotations
@@ -31,7 +32,10 @@ QUERY_NAMES = {
     "age_group": "age",
     "return_type": "return",
     "index_version": "index",
+    "exclude_flagged": "exclude",
 }
+FLAGGED = "flagged"
+"""The value of ``exclude`` in the address, and of the switch when it is on."""
 AGE_GROUPS = ("child", "adult")
 _COUNTRY = re.compile(r"^[A-Z]{3}$")
 _VERSION = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
@@ -49,6 +53,7 @@ class FilterState:
     age_group: tuple[str, ...] = ()
     return_type: tuple[str, ...] = ()
     index_version: str | None = None
+    exclude_flagged: bool = False
 
 
 def _codes(field: str) -> set[str]:
@@ -112,6 +117,11 @@ def parse_query(query: Mapping[str, Any]) -> tuple[FilterState, list[str]]:
             values["index_version"] = version
         else:
             problems.append("index: not an index version label")
+    exclude = text("exclude_flagged").strip().lower()
+    if exclude == FLAGGED:
+        values["exclude_flagged"] = True
+    elif exclude:
+        problems.append(f"exclude: {exclude!r} is not {FLAGGED!r} (flagged enumerators)")
     return FilterState(**values), problems
 
 
@@ -126,8 +136,10 @@ def encode_query(state: FilterState, extra: Mapping[str, str | None] | None = No
     parts = []
     for f in fields(FilterState):
         value = getattr(state, f.name)
-        if value in (None, ()):
+        if value in (None, ()) or value is False:
             continue
+        if value is True:
+            value = FLAGGED
         if isinstance(value, tuple):
             value = ",".join(str(v) for v in value)
         parts.append(f"{QUERY_NAMES[f.name]}={quote(str(value), safe=',-.')}")
@@ -164,6 +176,7 @@ def scoped(state: FilterState, user: User) -> Filters:
         sex=maybe(state.sex),
         age_group=maybe(state.age_group),
         return_type=maybe(state.return_type),
+        exclude_flagged_enumerators=state.exclude_flagged,
     )
 
 
@@ -178,6 +191,7 @@ CONTROLS = (
     ("age", "value"),
     ("return", "value"),
     ("index", "value"),
+    ("exclude", "value"),
 )
 
 
@@ -187,8 +201,10 @@ def filter_inputs(page: str) -> list[Input]:
 
 
 def state_from_values(values: Sequence[Any]) -> FilterState:
-    """The state the filter controls hold (values in :data:`CONTROLS` order)."""
-    country, start, end, rounds, sex, age, return_type, index_version = values
+    """The state the filter controls hold (values in :data:`CONTROLS` order; the ones left
+    off the end are empty)."""
+    padded = [*values, *[None] * (len(CONTROLS) - len(values))]
+    country, start, end, rounds, sex, age, return_type, index_version, exclude = padded
 
     def many(value: Any) -> tuple[Any, ...]:
         if not value:
@@ -210,6 +226,7 @@ def state_from_values(values: Sequence[Any]) -> FilterState:
         age_group=many(age),
         return_type=many(return_type),
         index_version=index_version or None,
+        exclude_flagged=FLAGGED in (exclude or ()),
     )
 
 
@@ -287,6 +304,15 @@ def filter_bar(page: str, state: FilterState, options: FilterOptions) -> html.Di
                     options=_labelled(options.index_versions, str),
                     value=state.index_version,
                     clearable=False,
+                ),
+            ),
+            control(
+                "exclude",
+                "Enumerators",
+                dcc.Checklist(
+                    id=f"{page}-exclude-filter",
+                    options=[{"label": "Leave out flagged enumerators", "value": FLAGGED}],
+                    value=[FLAGGED] if state.exclude_flagged else [],
                 ),
             ),
         ],

@@ -70,6 +70,7 @@ def aggregate_layout(
             filter_bar(page, state, options),
             html.Div([*controls, switch], className="page-controls"),
             html.P(id=f"{page}-figures", className="muted figures-note"),
+            html.P(id=f"{page}-exclusion", className="muted exclusion-note"),
             problems_note(page, [*found, *problems]),
             query_store(page),
             *body,
@@ -166,3 +167,31 @@ def register_figures_note(app: dash.Dash, page: str) -> None:
             user, Filters(date_from=period.date_from, date_to=period.date_to), switch
         )
         return figures_note(shown), MONTH_FORMAT if shown.protected else DAY_FORMAT
+
+    register_exclusion_note(app, page)
+
+
+def exclusion_note(user: User, switch: Any, values: Sequence[Any]) -> list[Any]:
+    """What leaving out the flagged enumerators changes, as the page's figures show it
+    (nothing when the switch is off)."""
+    state, filters, version = view(user, values)
+    if not state.exclude_flagged or version is None:
+        return []
+    shown = data.shown(user, filters, switch)
+    answer = data.services().analytics.enumerator_exclusion(
+        shown.filters, version, protected=shown.protected
+    )
+    return [html.Strong("Flagged enumerators left out. "), answer["summary"]]
+
+
+def register_exclusion_note(app: dash.Dash, page: str) -> None:
+    """The callback writing :func:`exclusion_note` under the page's filters."""
+
+    @app.callback(
+        Output(f"{page}-exclusion", "children"),
+        publishable_input(page),
+        *(Input(f"{page}-{name}-filter", prop) for name, prop in CONTROLS),
+    )
+    @guarded(Capability.AGGREGATES)
+    def note(user: User, switch: Any, *values: Any) -> list[Any]:
+        return exclusion_note(user, switch, values)

@@ -5,6 +5,7 @@ Both take ``protected``: a chart of protected figures says so in its subtitle (a
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -145,3 +146,32 @@ def enumerator_figure(
         range=[-0.05 * top - 0.002, 1.1 * top + 0.002],
     )
     return mark_figures(fig, protected)
+
+
+def icc_sentence(answer: Mapping[str, Any] | None) -> str:
+    """The interviewer intra-class correlation (:func:`reintegration.interviewer.interviewer_icc`)
+    in words.
+
+    Examples
+    --------
+    >>> icc_sentence({"icc": 0.18, "low": 0.12, "high": 0.26, "groups": 40, "n": 7600,
+    ...               "n0": 190.0, "design_effect": 34.2, "note": None})  # doctest: +ELLIPSIS
+    'Interviewer intra-class correlation of the composite: 0.18 (95% interval 0.12 to 0.26), ...
+    >>> icc_sentence(None)
+    'Interviewer intra-class correlation: nothing is scored yet.'
+    """
+    if answer is None:
+        return "Interviewer intra-class correlation: nothing is scored yet."
+    if answer.get("icc") is None:
+        return (
+            f"Interviewer intra-class correlation: not computed. {answer.get('note') or ''}".strip()
+        )
+    text = (
+        f"Interviewer intra-class correlation of the composite: {answer['icc']:.2f} "
+        f"(95% interval {answer['low']:.2f} to {answer['high']:.2f}), from "
+        f"{answer['groups']:,} enumerators and {answer['n']:,} scored interviews. Design "
+        f"effect {answer['design_effect']:.1f} at {answer['n0']:.0f} interviews per "
+        "enumerator: a mean over these interviews is as precise as one over that many times "
+        "fewer independent ones."
+    )
+    return f"{text} {answer['note']}" if answer.get("note") else text

@@ -8,6 +8,7 @@ aggregate pages: exact by default, protected (perturbed for privacy) when it is 
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import dash
@@ -19,12 +20,13 @@ from dashboards import data, rows
 from dashboards.access import guarded, page_layout
 from dashboards.components import figure_card, headline, table, url_sync
 from dashboards.figures.common import PERTURBED
-from dashboards.figures.quality import enumerator_figure, missingness_figure
+from dashboards.figures.quality import enumerator_figure, icc_sentence, missingness_figure
 from dashboards.filters import FilterState
 from dashboards.labels import item_labels, value_labels
 from dashboards.scaffold import publishable_input, publishable_state, publishable_switch
 from reintegration.analytics import Filters
 from reintegration.batch_views import COUNTS
+from reintegration.interviewer import interviewer_icc
 from reintegration.quality import BLANK
 from reintegration.questionnaire import load_questionnaire
 from reintegration.roles import Capability, allowed
@@ -136,6 +138,7 @@ def layout(
                 className="page-controls",
             ),
             html.P(id=f"{PAGE}-figures", className="muted figures-note"),
+            html.P(id=f"{PAGE}-icc", className="icc-note"),
             html.Div(
                 className="cards",
                 children=[
@@ -237,6 +240,7 @@ def register_callbacks(app: dash.Dash) -> None:
         Output(f"{PAGE}-enumerators-graph", "figure"),
         Output(f"{PAGE}-enumerators-table", "data"),
         Output(f"{PAGE}-figures", "children"),
+        Output(f"{PAGE}-icc", "children"),
         Input(f"{PAGE}-batches-table", "selected_rows"),
         publishable_input(PAGE),
         State(f"{PAGE}-batches-table", "data"),
@@ -263,6 +267,7 @@ def register_callbacks(app: dash.Dash) -> None:
             ),
             _enumerator_rows(enumerators, view),
             _figures_note(view),
+            icc_sentence(_icc(user, batch_id, view)),
         )
 
     for name in ("missingness", "enumerators"):
@@ -334,6 +339,47 @@ def _frames(
         )
     )
     return missing, enumerators
+
+
+def _icc(user: User, batch_id: str | None, view: data.Shown) -> dict[str, Any] | None:
+    """The interviewer ICC of the composite over the interviews the page summarises (None
+    before anything is scored), cached until the data changes."""
+    if batch_id is not None and rows.batch(user, batch_id) is None:
+        batch_id = None
+    version = _version()
+    if version is None:
+        return None
+    svc = data.services()
+    return _cached_icc(
+        svc.engine,
+        svc.analytics.data_version(),
+        user.countries,
+        batch_id,
+        version,
+        view.protected,
+        view.min_cell,
+    )
+
+
+@functools.lru_cache(maxsize=32)
+def _cached_icc(
+    engine: Any,
+    data_version: int,
+    countries: frozenset[str] | None,
+    batch_id: str | None,
+    version: str,
+    protected: bool,
+    min_cell: int,
+) -> dict[str, Any]:
+    return interviewer_icc(
+        engine,
+        index_version=version,
+        countries=countries,
+        batch_id=batch_id,
+        protected=protected,
+        min_cell=min_cell,
+        protection=data.services().analytics.protection,
+    )
 
 
 def _register_download(app: dash.Dash, name: str) -> None:
