@@ -6,6 +6,11 @@ kept as counts per bin (JSON-ready, no rows), so a model version can carry the d
 its training data. PSI = Σ (p_now − p_ref) · ln(p_now / p_ref); shares are floored at
 :data:`FLOOR` so a bin empty on one side gives a large, finite value. Usual reading: below 0.1
 stable, 0.1–0.25 moderate shift, above 0.25 a shift worth a look.
+
+A PSI of a handful of answers is noise (four answers put at least a quarter of the mass in
+each bin they touch), so an item's PSI is computed only when both the batch and the reference
+have at least :data:`MIN_ROWS` answers to it; otherwise it is None and the item reads "too few
+rows" (``docs/methods.md``, "Drift").
 """
 
 from __future__ import annotations
@@ -18,6 +23,12 @@ import pandas as pd
 FLOOR = 1e-4
 STABLE_BELOW = 0.1
 SHIFT_FROM = 0.25
+MIN_ROWS = 30
+"""Fewest answers to an item, in the batch and in the reference, for its PSI to be computed."""
+TOO_FEW = "too few rows"
+STABLE = "stable"
+MODERATE = "moderate shift"
+MAJOR = "major shift"
 
 
 def _bin(value: float) -> str:
@@ -67,7 +78,25 @@ def psi(ref: Mapping[str, int], now: Mapping[str, int]) -> float | None:
     return float(np.sum((p_now - p_ref) * np.log(p_now / p_ref)))
 
 
-def item_psi(ref: Mapping[str, Mapping[str, int]], items: pd.DataFrame) -> pd.DataFrame:
+def status(value: float | None, n: int | float | None, min_rows: int = MIN_ROWS) -> str:
+    """How a PSI reads: "too few rows" (no PSI, or fewer than ``min_rows`` answers), "stable",
+    "moderate shift" or "major shift".
+
+    Examples
+    --------
+    >>> status(0.9, 4), status(None, 200), status(0.05, 200), status(0.3, 200)
+    ('too few rows', 'too few rows', 'stable', 'major shift')
+    """
+    if value is None or n is None or pd.isna(value) or pd.isna(n) or n < min_rows:
+        return TOO_FEW
+    if value < STABLE_BELOW:
+        return STABLE
+    return MODERATE if value < SHIFT_FROM else MAJOR
+
+
+def item_psi(
+    ref: Mapping[str, Mapping[str, int]], items: pd.DataFrame, *, min_rows: int = MIN_ROWS
+) -> pd.DataFrame:
     """PSI of each item of ``items`` against the reference counts.
 
     Parameters
@@ -77,14 +106,36 @@ def item_psi(ref: Mapping[str, Mapping[str, int]], items: pd.DataFrame) -> pd.Da
         None.
     items : DataFrame
         The recent interviews' coded items.
+    min_rows : int, default MIN_ROWS
+        Fewest answers to an item on each side (batch and reference) for its PSI.
 
     Returns
     -------
     DataFrame
-        ``item``, ``psi`` (float or None) and ``n`` (answers compared), one row per column.
+        ``item``, ``psi`` (float, or None with fewer than ``min_rows`` answers on either side),
+        ``n`` (answers in the batch), ``n_reference`` (in the reference) and ``status`` (see
+        :func:`status`), one row per column.
+
+    Examples
+    --------
+    >>> batch = pd.DataFrame({"q": [1.0, 0.0, 1.0, 1.0]})
+    >>> table = item_psi({"q": {"0": 500, "1": 500}}, batch)
+    >>> table[["item", "psi", "n", "status"]].to_dict("records")
+    [{'item': 'q', 'psi': None, 'n': 4, 'status': 'too few rows'}]
     """
     rows = []
     for name in items.columns:
         now = counts(items[name])
-        rows.append({"item": str(name), "psi": psi(ref.get(name, {}), now), "n": sum(now.values())})
-    return pd.DataFrame(rows, columns=["item", "psi", "n"])
+        before = ref.get(name, {})
+        n, n_ref = sum(now.values()), sum(before.values())
+        value = psi(before, now) if min(n, n_ref) >= min_rows else None
+        rows.append(
+            {
+                "item": str(name),
+                "psi": value,
+                "n": n,
+                "n_reference": n_ref,
+                "status": status(value, min(n, n_ref), min_rows),
+            }
+        )
+    return pd.DataFrame(rows, columns=["item", "psi", "n", "n_reference", "status"])

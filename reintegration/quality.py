@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from reintegration import drift as item_drift
 from reintegration.disclosure import KEY_MODULUS, Protection, gather, perturb_counts, publish
 from reintegration.questionnaire import Questionnaire
 from reintegration.store.answers import decode_answers
@@ -516,8 +517,11 @@ def drift_by_item(
     -------
     DataFrame
         One row per item, largest latest PSI first: ``item``, ``batches``, ``n`` (answers
-        compared, summed), ``psi_latest`` (the most recent batch's), ``psi_mean``,
-        ``psi_max``. Empty when the version has no drift rows.
+        compared, summed), ``n_latest`` (the most recent batch's answers), ``psi_latest`` (the
+        most recent batch's; NaN when it had fewer than ``drift.MIN_ROWS`` answers, however it
+        was stored), ``psi_mean``, ``psi_max`` and ``status`` (of the latest batch, see
+        :func:`reintegration.drift.status`: "too few rows" below ``drift.MIN_ROWS`` answers).
+        Empty when the version has no drift rows.
     """
     from reintegration.store.schema import batch, drift
 
@@ -537,7 +541,7 @@ def drift_by_item(
     )
     with for_reading(engine).connect() as conn:
         rows = pd.DataFrame(conn.execute(query).all(), columns=["item", "psi", "n", "at"])
-    columns = ["item", "batches", "n", "psi_latest", "psi_mean", "psi_max"]
+    columns = ["item", "batches", "n", "n_latest", "psi_latest", "psi_mean", "psi_max", "status"]
     if rows.empty:
         return pd.DataFrame(columns=columns)
     rows = rows.sort_values("at", kind="stable")
@@ -546,11 +550,19 @@ def drift_by_item(
         {
             "batches": grouped.size(),
             "n": grouped["n"].sum(),
-            "psi_latest": grouped["psi"].last(),
+            "n_latest": grouped["n"].last(),
+            # The latest batch's, even when it has none (last() would skip to an older one).
+            "psi_latest": grouped["psi"].agg(lambda p: p.iloc[-1]),
             "psi_mean": grouped["psi"].mean(),
             "psi_max": grouped["psi"].max(),
         }
     ).reset_index()
+    # Rows stored before drift.MIN_ROWS (a PSI of a 4-row batch) read "too few rows" too.
+    latest = pd.to_numeric(table["psi_latest"], errors="coerce")
+    table["psi_latest"] = latest.where(table["n_latest"] >= item_drift.MIN_ROWS)
+    table["status"] = [
+        item_drift.status(p, n) for p, n in zip(table["psi_latest"], table["n_latest"], strict=True)
+    ]
     return table.sort_values("psi_latest", ascending=False, kind="stable").reset_index(drop=True)[
         columns
     ]

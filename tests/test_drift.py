@@ -36,7 +36,7 @@ def test_missing_answers_are_left_out_and_not_applicable_is_a_bin():
 def test_item_psi_per_column_with_n():
     ref = reference(pd.DataFrame({"a": [0.0, 1.0] * 50, "b": [1.0] * 100}))
     now = pd.DataFrame({"a": [0.0, 1.0, np.nan, 1.0], "b": [0.0, 0.0, 0.0, 0.0]})
-    table = item_psi(ref, now).set_index("item")
+    table = item_psi(ref, now, min_rows=1).set_index("item")
     assert table.loc["a", "n"] == 3
     assert table.loc["b", "psi"] > table.loc["a", "psi"] > 0
     assert item_psi({}, now).set_index("item").loc["a", "psi"] is None

@@ -140,10 +140,10 @@ def test_drift_summarises_the_latest_batches_per_item(engine, questionnaire, sma
     a, b = questionnaire.item_ids[:2]
     now = datetime.now(UTC)
     rows = [
-        (first_batch, a, 0.30, 5),
-        (first_batch, b, 0.02, 5),
-        (later.batch_id, a, 0.05, 1),
-        (later.batch_id, b, 0.40, 1),
+        (first_batch, a, 0.30, 50),
+        (first_batch, b, 0.02, 50),
+        (later.batch_id, a, 0.05, 40),
+        (later.batch_id, b, 0.40, 40),
     ]
     with engine.begin() as conn:
         conn.execute(
@@ -178,7 +178,9 @@ def test_drift_summarises_the_latest_batches_per_item(engine, questionnaire, sma
     assert by_item.loc[b, "psi_latest"] == pytest.approx(0.40)
     assert by_item.loc[a, "psi_mean"] == pytest.approx(0.175)
     assert by_item.loc[a, "psi_max"] == pytest.approx(0.30)
-    assert by_item.loc[a, "n"] == 6 and by_item.loc[a, "batches"] == 2
+    assert by_item.loc[a, "n"] == 90 and by_item.loc[a, "batches"] == 2
+    assert by_item.loc[a, "n_latest"] == 40 and by_item.loc[b, "status"] == "major shift"
+    assert by_item.loc[a, "status"] == "stable"
     only_latest = drift_by_item(engine, model="rss-index", model_version=2, last_batches=1)
     assert only_latest.set_index("item").loc[a, "batches"] == 1
     assert drift_by_item(engine, model="rss-index", model_version=3).empty

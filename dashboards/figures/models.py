@@ -16,9 +16,10 @@ from dashboards.figures.common import (
     empty_figure,
     vline,
 )
+from reintegration.drift import MIN_ROWS, SHIFT_FROM, STABLE_BELOW, TOO_FEW, status
 
-PSI_MODERATE = 0.1
-PSI_MAJOR = 0.25
+PSI_MODERATE = STABLE_BELOW
+PSI_MAJOR = SHIFT_FROM
 BAR_PX = 24
 METRIC_NAMES = {
     "roc_auc": "ROC AUC",
@@ -128,7 +129,9 @@ def drift_figure(table: pd.DataFrame, *, index_version: str, labels: dict[str, s
     Parameters
     ----------
     table : DataFrame
-        As :func:`reintegration.quality.drift_by_item` returns it.
+        As :func:`reintegration.quality.drift_by_item` returns it. Items whose ``status`` is
+        "too few rows" (computed from ``psi_latest`` and ``n_latest``, or ``n``, when the
+        table has no ``status``) get no bar but a grey mark saying so.
     labels : dict
         Item id to a short label.
     """
@@ -140,10 +143,17 @@ def drift_figure(table: pd.DataFrame, *, index_version: str, labels: dict[str, s
     fig = base_figure(
         title,
         index_version,
-        extra=f"PSI; {PSI_MODERATE} moderate, {PSI_MAJOR} major shift",
+        extra=f"PSI; {PSI_MODERATE} moderate, {PSI_MAJOR} major shift; items with fewer "
+        f"than {MIN_ROWS} answers: too few rows",
         height=140 + BAR_PX * len(table),
     )
-    psi = table["psi_latest"].astype(float)
+    if "status" in table:
+        states = table["status"].tolist()
+    else:
+        sizes = table["n_latest"] if "n_latest" in table else table["n"]
+        states = [status(p, n) for p, n in zip(table["psi_latest"], sizes, strict=True)]
+    few = pd.Series([s == TOO_FEW for s in states], index=table.index)
+    psi = table["psi_latest"].astype(float).where(~few)
     colours = [
         VERMILLION if v >= PSI_MAJOR else ORANGE if v >= PSI_MODERATE else BLUE
         for v in psi.fillna(0)
@@ -158,6 +168,19 @@ def drift_figure(table: pd.DataFrame, *, index_version: str, labels: dict[str, s
         "over %{customdata[2]} batches)<extra></extra>",
         showlegend=False,
     )
+    if few.any():
+        sizes = table["n_latest"] if "n_latest" in table else table["n"]
+        fig.add_scatter(
+            y=[labels.get(i, i) for i in table.loc[few, "item"]],
+            x=[0] * int(few.sum()),
+            mode="markers+text",
+            marker={"symbol": "square-open", "color": SUPPRESSED_GREY},
+            text=[f"too few rows (n = {int(n)})" for n in sizes[few]],
+            textposition="middle right",
+            name=TOO_FEW,
+            hoverinfo="skip",
+            showlegend=False,
+        )
     for value in (PSI_MODERATE, PSI_MAJOR):
         vline(fig, value)
     fig.update_xaxes(title="Population stability index", rangemode="tozero")
