@@ -120,8 +120,17 @@ def test_small_cells_are_suppressed_with_their_complement(store):
     assert table["returnees"].isna().all() and table["composite_mean"].isna().all()
 
 
-def test_trajectories_band_months_since_return(store, oracle):
+def test_trajectories_follow_survey_rounds_by_default(store, oracle):
     table = Analytics(store).trajectories([], Filters(), LABEL)
+    assert table.columns[0] == "round"
+    scored = oracle[oracle["composite"].notna()]
+    rounds = table.set_index("round")
+    for number, n in scored.groupby("round")["returnee_key"].nunique().items():
+        assert rounds.loc[str(number), "returnees"] == n
+
+
+def test_trajectories_band_months_since_return(store, oracle):
+    table = Analytics(store).trajectories([], Filters(), LABEL, axis="months")
     assert table.columns[0] == "months_band"
     scored = oracle[oracle["composite"].notna()].assign(
         band=months_band(oracle.loc[oracle["composite"].notna(), "months_since_return"].to_numpy())
@@ -133,16 +142,16 @@ def test_trajectories_band_months_since_return(store, oracle):
 
 def test_following_the_same_returnees_keeps_only_complete_panels(store, oracle):
     analytics = Analytics(store)
-    everyone = analytics.trajectories([], Filters(), LABEL).set_index("months_band")
-    followed = analytics.trajectories([], Filters(), LABEL, follow=True).set_index("months_band")
+    everyone = analytics.trajectories([], Filters(), LABEL).set_index("round")
+    followed = analytics.trajectories([], Filters(), LABEL, follow=True).set_index("round")
     scored = oracle[oracle["composite"].notna()]
     rounds = scored.groupby("returnee_key")["round"].nunique()
-    complete = scored[scored["returnee_key"].isin(rounds.index[rounds == oracle["round"].max()])]
-    per_band = complete.groupby(months_band(complete["months_since_return"].to_numpy()))
-    for band, n in per_band["returnee_key"].nunique().items():
-        assert followed.loc[band, "returnees"] == n <= everyone.loc[band, "returnees"]
-    # A total over bands counts returnee-bands: the sum of its cells.
-    assert followed.loc[TOTAL, "returnees"] == per_band["returnee_key"].nunique().sum()
+    complete = rounds.index[rounds == oracle["round"].max()]
+    for number in ("1", "2", "3"):
+        assert followed.loc[number, "returnees"] == len(complete)
+        assert followed.loc[number, "returnees"] <= everyone.loc[number, "returnees"]
+    # A total over rounds counts returnee-rounds: the sum of its cells.
+    assert followed.loc[TOTAL, "returnees"] == 3 * len(complete)
 
 
 def test_cohorts_are_quarters_of_return(store):
