@@ -33,6 +33,9 @@ import pandas as pd
 import sqlalchemy as sa
 
 from reintegration.aggregate import LEVELS, TOTAL, breakdown, summarise
+from reintegration.assistance import COLUMNS as ASSOCIATION_COLUMNS
+from reintegration.assistance import REFERENCE as NO_ASSISTANCE
+from reintegration.assistance import associations, raw_from_published, rounded
 from reintegration.disclosure import Protection, merge_bins, perturb_counts, publish, suppress
 from reintegration.errors import ConfigurationError, QueryError
 from reintegration.followup import load_follow_up, months_band, nearest_first
@@ -48,6 +51,11 @@ from reintegration.store.schema import score
 
 GROUPS = ("sex", "age_group", "return_type", "country", "round", "months_band", "cohort")
 BY_ASSISTANCE = "assistance"
+ASSOCIATION_DECIMALS = 2  # protected answers round every association figure
+NOT_COMPARED = (
+    "not compared: fewer than {min_cell} returnees with a {figure} score received it, or "
+    "received none"
+)
 HISTOGRAM_BINS = 10
 ANSWER_CACHE = 512
 
@@ -494,6 +502,91 @@ class Analytics:
         cells = cells[[BY_ASSISTANCE, *(c for c in cells.columns if c != BY_ASSISTANCE)]]
         table = publish(cells, figures=FIGURES, min_cell=self.min_cell, protection=protection)
         return _plain(table, [BY_ASSISTANCE])
+
+    def assistance_associations(
+        self,
+        filters: Filters,
+        index_version: str,
+        *,
+        figure: str = "composite",
+        protected: bool = False,
+    ) -> pd.DataFrame:
+        """Each assistance type :meth:`assistance` lists against ``none``: the raw gap in
+        ``figure`` beside the gap adjusted for sex, age group, return type, country and months
+        since return, with 95% intervals and the overlap check
+        (:func:`reintegration.assistance.associations`). Associations, not effects.
+
+        Exact figures: a type is compared when its cell and the ``none`` cell are both shown
+        (not suppressed) and each has at least ``min_cell`` returnees with ``figure`` known.
+        Protected figures (``docs/privacy.md``, "Adjusted assistance associations"): when both
+        cells show at least ``min_cell`` perturbed returnees; the counts are the perturbed
+        ones, the raw gap is the difference of the published (perturbed) means with Welch's
+        interval, and every gap, bound and share is rounded to 2 decimals. ``protected`` as
+        in :meth:`aggregates`.
+
+        Returns
+        -------
+        DataFrame
+            The columns of :data:`reintegration.assistance.COLUMNS`, one row per listed type.
+
+        Raises
+        ------
+        QueryError
+            An unknown ``figure``.
+        ConfigurationError
+            Protected figures asked of a store without record keys.
+        """
+        if figure not in FIGURES:
+            raise QueryError(f"figure must be one of {', '.join(FIGURES)}, not {figure!r}")
+        filters = widened(filters) if protected else filters
+        return self._cached(
+            ("associations", filters, index_version, figure, protected),
+            lambda: self._associations(filters, index_version, figure, protected),
+        )
+
+    def _associations(
+        self, filters: Filters, index_version: str, figure: str, protected: bool
+    ) -> pd.DataFrame:
+        table = self.assistance(filters, index_version, protected=protected)
+        table = table[~table["other"].astype(bool)].set_index(BY_ASSISTANCE)
+        listed = [c for c in table.index if c not in (TOTAL, NO_ASSISTANCE)]
+
+        def shown(code: str) -> bool:
+            row = table.loc[code] if code in table.index else None
+            return (
+                row is not None
+                and not bool(row["suppressed"])
+                and float(row["returnees"]) >= self.min_cell
+            )
+
+        compared = [c for c in listed if shown(c)] if shown(NO_ASSISTANCE) else []
+        records = self._records(filters, index_version, ())
+        found = associations(
+            records,
+            self._assistance_of(records).str.split(),
+            figure,
+            types=compared,
+            min_group=self.min_cell,
+            cluster="enumerator" if "enumerator" in records else None,
+            weight="weight" if "weight" in records and records["weight"].notna().any() else None,
+        )
+        out = pd.DataFrame({BY_ASSISTANCE: listed}).merge(found, how="left", on=BY_ASSISTANCE)
+        out = out[list(ASSOCIATION_COLUMNS)]
+        # Fewer than min_cell on either side, shown or true (protected figures need both: a
+        # perturbed count can reach min_cell from one returnee): no gap, no counts.
+        small = ~out[BY_ASSISTANCE].isin(compared).to_numpy()
+        small |= (out["treated"] < self.min_cell).to_numpy()
+        small |= (out["untreated"] < self.min_cell).to_numpy()
+        if protected:
+            raw = raw_from_published(table.reset_index(), figure, listed)
+            for column in ("raw_difference", "raw_low", "raw_high"):
+                out[column] = raw[column].to_numpy()
+            out["treated"] = out[BY_ASSISTANCE].map(table["returnees"]).to_numpy()
+            out["untreated"] = table["returnees"].get(NO_ASSISTANCE, np.nan)
+            out = rounded(out, ASSOCIATION_DECIMALS)
+        out.loc[small, [c for c in ASSOCIATION_COLUMNS if c != BY_ASSISTANCE]] = None
+        out.loc[small, "note"] = NOT_COMPARED.format(min_cell=self.min_cell, figure=figure)
+        return out
 
     def overview(
         self, filters: Filters, index_version: str, *, protected: bool = False

@@ -222,3 +222,99 @@ def test_rounded_rounds_every_figure_and_rewrites_the_note():
         assert (out[column].dropna() == out[column].dropna().round(2)).all()
     assert out.loc[0, "note"].startswith("poor overlap: 12% of those who received it")
     assert table.loc[0, "note"] == "poor overlap: 12.3456%"  # the input is left as it was
+
+
+# -- through the analytics, on a stored synthetic panel -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    from reintegration.index import ReintegrationIndex
+    from reintegration.ingest import ingest_file
+    from reintegration.questionnaire import load_questionnaire
+    from reintegration.store.engine import open_store
+    from reintegration.synth import generate_panel, write_panel
+
+    folder = tmp_path_factory.mktemp("assistance")
+    engine = open_store(f"sqlite:///{folder / 'store.db'}")
+    frame, _ = generate_panel(600, 2, seed=21)
+    write_panel(frame, folder / "panel.csv")
+    ingest_file(
+        folder / "panel.csv",
+        engine,
+        scorer=ReintegrationIndex().fit(),
+        questionnaire=load_questionnaire(),
+        secret=b"k" * 32,
+        uploader="enumerator-1",
+    )
+    yield engine
+    engine.dispose()
+
+
+LABEL = "rss-v1-provisional"
+
+
+def test_exact_associations_list_every_type_and_match_the_table(store):
+    from reintegration.analytics import Analytics, Filters
+
+    analytics = Analytics(store)
+    table = analytics.assistance(Filters(), LABEL).set_index("assistance")
+    found = analytics.assistance_associations(Filters(), LABEL).set_index("assistance")
+    assert set(found.index) == set(table.index) - {"all", "none"}
+    for code, row in found.iterrows():
+        composite = table.at[code, "composite_mean"] - table.at["none", "composite_mean"]
+        assert row["raw_difference"] == pytest.approx(composite)
+        assert row["treated"] == table.at[code, "returnees"]
+        assert row["untreated"] == table.at["none", "returnees"]
+        assert row["adjusted_low"] <= row["adjusted_difference"] <= row["adjusted_high"]
+        assert row["overlap"] in ("good", "poor")
+    economic = analytics.assistance_associations(Filters(), LABEL, figure="economic")
+    first = economic.iloc[0]
+    gap = table.at[first["assistance"], "economic_mean"] - table.at["none", "economic_mean"]
+    assert first["raw_difference"] == pytest.approx(gap)
+
+
+def test_types_under_min_cell_are_listed_without_a_gap(store):
+    from reintegration.analytics import Analytics, Filters
+
+    analytics = Analytics(store, min_cell=60)
+    table = analytics.assistance(Filters(), LABEL).set_index("assistance")
+    found = analytics.assistance_associations(Filters(), LABEL).set_index("assistance")
+    hidden = table.index[table["suppressed"]].drop(["all", "none"], errors="ignore")
+    assert len(hidden)  # this panel has small types at 60
+    for code in hidden:
+        row = found.loc[code]
+        assert row.drop("note").isna().all()
+        assert row["note"] == (
+            "not compared: fewer than 60 returnees with a composite score received it, or "
+            "received none"
+        )
+    shown = found[found["note"].isna() | found["note"].str.startswith("poor")]
+    assert len(shown) and shown["adjusted_difference"].notna().all()
+
+
+def test_protected_associations_are_rounded_and_use_the_published_counts_and_means(store):
+    from reintegration.analytics import Analytics, Filters
+
+    analytics = Analytics(store)
+    table = analytics.assistance(Filters(), LABEL, protected=True).set_index("assistance")
+    found = analytics.assistance_associations(Filters(), LABEL, protected=True)
+    listed = set(table.index[~table["other"]]) - {"all", "none"}
+    assert set(found["assistance"]) == listed
+    compared = found[found["adjusted_difference"].notna()]
+    assert len(compared)
+    for column in ("raw_difference", "raw_high", "adjusted_difference", "adjusted_low"):
+        assert (compared[column] == compared[column].round(2)).all()
+    for _, row in compared.iterrows():
+        gap = table.at[row["assistance"], "composite_mean"] - table.at["none", "composite_mean"]
+        assert row["raw_difference"] == round(gap, 2)
+        assert row["treated"] == table.at[row["assistance"], "returnees"]
+        assert row["untreated"] == table.at["none", "returnees"]
+
+
+def test_an_unknown_figure_is_refused(store):
+    from reintegration.analytics import Analytics, Filters
+    from reintegration.errors import QueryError
+
+    with pytest.raises(QueryError, match="figure must be one of economic, social"):
+        Analytics(store).assistance_associations(Filters(), LABEL, figure="income")
