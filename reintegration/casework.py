@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
+from reintegration.coding import weight_text
 from reintegration.people_csv import csv_text
 from reintegration.policy import require
 from reintegration.questionnaire import load_questionnaire
@@ -35,6 +36,7 @@ EXPORT_COLUMNS = (
     "sex",
     "age_at_return",
     "return_type",
+    "weight",
     *SCORE_FIGURES,
     "level",
     "weakest_dimension",
@@ -284,7 +286,9 @@ def export_scores_csv(
     a spreadsheet would run as a formula gets a leading apostrophe. Rows come in returnee and
     interview-date order; the first chunk is the header. Scores are written as ``reintegration
     score`` writes them (:func:`reintegration.scoring.format_figures`: four decimals, halves
-    away from zero, so a stored 0.65625 is ``0.6563``).
+    away from zero, so a stored 0.65625 is ``0.6563``). ``weight`` is the interview's design or
+    retention weight as stored (blank when it has none), so a weighted estimate can be
+    recomputed from the file.
 
     Parameters
     ----------
@@ -313,6 +317,7 @@ def export_scores_csv(
             s.sex,
             s.age_at_return,
             s.return_type,
+            s.weight,
             *(sc[f] for f in SCORE_FIGURES),
             sc.level,
             sc.weakest_dimension,
@@ -362,6 +367,8 @@ def _export_cells(row: Any, figures: dict[str, list[str | None]], k: int) -> lis
             cells.append(figures[name][k] or "")
         elif name == "sustainable":
             cells.append("true" if value else "false")
+        elif name == "weight":  # as stored: the shortest text that reads back the same
+            cells.append(weight_text(value))
         elif isinstance(value, float):
             cells.append(f"{value:.2f}")
         else:

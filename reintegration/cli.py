@@ -168,6 +168,12 @@ def synth(
     rounds: Annotated[int, typer.Option("--rounds", min=1, max=6, help="Survey rounds.")] = 3,
     fmt: Annotated[SynthFormat, typer.Option("--format", help="Output format.")] = SynthFormat.csv,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    weights: Annotated[
+        bool,
+        typer.Option(
+            "--weights", help="Write a weight column (design x retention weights, see the truth)."
+        ),
+    ] = False,
 ) -> None:
     """Generate a synthetic longitudinal panel, with its ground truth in FILE.truth.json."""
     from reintegration.errors import ReintegrationError
@@ -176,7 +182,7 @@ def synth(
     try:
         with _progress("Generating") as bar:
             bar.add_task("synth", total=None)
-            frame, truth = generate_panel(returnees, rounds, seed=seed)
+            frame, truth = generate_panel(returnees, rounds, seed=seed, weights=weights)
             write_panel(frame, out, fmt.value)
             truth_path = write_truth(truth, out)
     except ReintegrationError as exc:

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import math
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -536,6 +538,9 @@ def _metadata_coder(
     if kind == "country":
         blank = _blank_rule(spec, required, None)
         return (lambda t: _code_country(t) if t.strip() else blank()), object, None
+    if kind == "positive_number":
+        blank = _blank_rule(spec, required, np.nan)
+        return (lambda t: code_positive_number(t) if t.strip() else blank()), np.float64, np.nan
     if kind == "choice":
         return _choice_coder(spec, required), object, None
     return _multi_choice_coder(spec, required), object, None
@@ -582,6 +587,46 @@ def _code_integer(text: str, spec: MetadataField) -> Any:
     if (low is not None and number < low) or (high is not None and number > high):
         return _Invalid(f"{_words(spec.name)} {int(number)} is outside {low}–{high}")
     return number
+
+
+_DECIMAL = re.compile(r"[+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+"""A number as data files write it: digits, an optional point and decimals, an optional
+exponent (``1.25``, ``2``, ``.5``, ``1e-3``); no thousands separators, no ``inf`` or ``nan``."""
+
+
+def code_positive_number(text: str) -> Any:
+    """A positive finite number (a survey weight) from its text, or why it is not one.
+
+    The weight is kept as a float64; ``2``, ``2.0`` and ``2.00`` are the same weight. A
+    decimal comma (``1,5``), a thousands separator, zero, a negative number, ``inf`` and
+    ``nan`` are refused: a weight must be a positive number for every estimate to use it.
+
+    Examples
+    --------
+    >>> code_positive_number(" 1.25 ")
+    1.25
+    >>> code_positive_number("-2").message
+    "'-2' is not a positive number"
+    """
+    value = text.strip()
+    number = float(value) if _DECIMAL.fullmatch(value) else math.nan
+    if math.isfinite(number) and number > 0:
+        return number
+    if "," in value and _DECIMAL.fullmatch(value.replace(",", ".", 1)):
+        return _Invalid(f"'{text}' is not a positive number; write decimals with a point, e.g. 1.5")
+    return _Invalid(f"'{text}' is not a positive number")
+
+
+def weight_text(number: float) -> str:
+    """The canonical text of a weight: the shortest text that reads back as the same float
+    (``2.0``, ``1.25``), so equal weights written differently are the same content.
+
+    Examples
+    --------
+    >>> weight_text(2.0), weight_text(0.1 + 0.2)
+    ('2.0', '0.30000000000000004')
+    """
+    return repr(float(number))
 
 
 @functools.cache

@@ -53,6 +53,7 @@ _MESSAGES: Mapping[str, Mapping[str, str]] = {
         "at_least": "Enter a whole number of at least {minimum}.",
         "at_most": "Enter a whole number of at most {maximum}.",
         "country": "Enter the three-letter country code (ISO 3166-1 alpha-3).",
+        "positive": "Enter a number greater than 0, or leave it blank.",
         "exclusive": "Do not combine {choices} with another answer.",
         "quoted": '"{label}"',
         "or": "or",
@@ -64,6 +65,7 @@ _MESSAGES: Mapping[str, Mapping[str, str]] = {
         "at_least": "Saisissez un nombre entier supérieur ou égal à {minimum}.",
         "at_most": "Saisissez un nombre entier inférieur ou égal à {maximum}.",
         "country": "Saisissez le code pays à trois lettres (ISO 3166-1 alpha-3).",
+        "positive": "Saisissez un nombre supérieur à 0, ou laissez vide.",
         "exclusive": "Ne combinez pas {choices} avec une autre réponse.",
         "quoted": "« {label} »",
         "or": "ou",
@@ -81,6 +83,10 @@ _KIND_TYPES = {
     "integer": "integer",
     "country": "text",
     "text": "text",
+    # A survey weight: an optional decimal (Collect's number keypad, a point for decimals),
+    # usually left blank by the enumerator and filled in by whoever holds the sampling
+    # design, in the form or in the export before it is uploaded.
+    "positive_number": "decimal",
 }
 
 
@@ -275,6 +281,9 @@ def _metadata_constraint(
         }
     if metadata.kind == "country":
         return "regex(., '^[A-Za-z]{3}$')", {lang: t["country"] for lang, t in texts.items()}
+    if metadata.kind == "positive_number":
+        # A blank answer passes (a constraint is checked only on an answer).
+        return ". > 0", {lang: t["positive"] for lang, t in texts.items()}
     if metadata.kind == "multi_choice" and metadata.exclusive:
         return _exclusive_constraint([metadata.exclusive], texts)
     return "", {}

@@ -59,6 +59,7 @@ def read_base(conn: sa.Connection, child_age_below: int) -> pd.DataFrame:
     Columns: ``id`` (submission.id), ``rkey`` (a number per returnee), ``interview_day``,
     ``return_day`` (days since 1970-01-01), ``months_since_return``, ``round``,
     ``record_key`` (the submission's permanent random key, int64, for cell-key perturbation),
+    ``weight`` (the interview's design or retention weight, float64, NaN when it has none),
     ``sex``, ``age_group``, ``return_type``, ``country`` (categoricals).
     """
     dialect = conn.dialect.name
@@ -66,16 +67,16 @@ def read_base(conn: sa.Connection, child_age_below: int) -> pd.DataFrame:
     sql = (
         f"SELECT s.id, {_day_number('s.interview_date', dialect)}, "
         f"{_day_number('s.return_date', dialect)}, s.months_since_return, s.survey_round, "
-        f"s.record_key, {ref} "
+        f"s.record_key, s.weight, {ref} "
         f"FROM submission s JOIN returnee r ON r.key = s.returnee_key WHERE s.current"
     )
     if dialect == "sqlite":
         # A record key (< 2**31) is exact in a float64, as are ids and day numbers.
-        numbers = _fetch_numbers(conn, sql, (), 7)
-        refs: np.ndarray = numbers[:, 6].astype(np.int64)
+        numbers = _fetch_numbers(conn, sql, (), 8)
+        refs: np.ndarray = numbers[:, 7].astype(np.int64)
     else:
-        raw = np.array(_fetch_rows(conn, sql, ()), dtype=object).reshape(-1, 7)
-        numbers, refs = np.array(raw[:, :6], dtype=np.float64), raw[:, 6]
+        raw = np.array(_fetch_rows(conn, sql, ()), dtype=object).reshape(-1, 8)
+        numbers, refs = np.array(raw[:, :7], dtype=np.float64), raw[:, 7]
     people = pd.DataFrame.from_records(
         _fetch_rows(
             conn, f"SELECT {ref}, sex, age_at_return, return_type, country FROM returnee r", ()
@@ -96,6 +97,7 @@ def read_base(conn: sa.Connection, child_age_below: int) -> pd.DataFrame:
             "months_since_return": numbers[:, 3],
             "round": np.nan_to_num(numbers[:, 4]).astype(np.int64),
             "record_key": numbers[:, 5].astype(np.int64),
+            "weight": numbers[:, 6],  # NULL read as NaN: no weight
         }
     )
     for column in ("sex", "return_type", "country"):

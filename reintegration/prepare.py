@@ -25,6 +25,7 @@ from reintegration.coding import (
     RowIssue,
     answer_codes,
     code_chunk,
+    weight_text,
 )
 from reintegration.index import ReintegrationIndex
 from reintegration.pseudonym import KEY_PREFIX, returnee_keys
@@ -38,6 +39,8 @@ CASE = "returnee_id"
 COUNTRY = "country"
 FIELD_SEPARATOR = "\x1f"
 HASH_DIGITS = 32  # 128 bits: no collision among the interviews of any survey
+HASHED_WHEN_GIVEN = ("weight",)
+"""Optional columns added after interviews were stored: hashed only in rows that give a value."""
 
 
 @dataclass
@@ -92,6 +95,14 @@ def _date_text(days: np.ndarray) -> pa.Array:
     return pc.fill_null(pc.cast(dates.cast(pa.date32()), pa.string()), "")
 
 
+def _number_text(values: np.ndarray) -> pa.Array:
+    """Numbers as canonical text (:func:`~reintegration.coding.weight_text`), '' where NaN;
+    each distinct number is written once."""
+    distinct, inverse = np.unique(values, return_inverse=True)
+    texts = pa.array(["" if np.isnan(v) else weight_text(v) for v in distinct], pa.string())
+    return pc.take(texts, pa.array(inverse.reshape(-1).astype(np.int64)))
+
+
 def canonical_metadata(coded: CodedChunk, questionnaire: Questionnaire) -> dict[str, pa.Array]:
     """Metadata as canonical text per row: codes, ISO dates, whole numbers, trimmed text."""
     out: dict[str, pa.Array] = {}
@@ -105,6 +116,8 @@ def canonical_metadata(coded: CodedChunk, questionnaire: Questionnaire) -> dict[
             missing = np.isnan(values)
             numbers = pa.array(np.where(missing, 0, values).astype(np.int64), mask=missing)
             out[spec.name] = pc.fill_null(pc.cast(numbers, pa.string()), "")
+        elif spec.kind == "positive_number":
+            out[spec.name] = _number_text(values)
         else:
             out[spec.name] = _text(values)
     return out
@@ -119,7 +132,39 @@ def content_hashes(
     The column names are part of what is hashed, so a batch lacking a column and one holding
     it blank differ only where they really do. Rows stored before the cut keep the whole
     SHA-256, whose first 32 digits are this hash: the store compares those.
+
+    A column of :data:`HASHED_WHEN_GIVEN` (the weight) counts only in the rows that give it:
+    a row with a blank weight hashes as a file without the column does, so an interview
+    stored before weights existed stays a duplicate when an export that writes the column
+    blank comes back, and a weight added, changed or removed is an edit.
     """
+    given = [k for k in HASHED_WHEN_GIVEN if k in metadata]
+    if not given:
+        return _hashes(metadata, codes, keys)
+    rest = {k: v for k, v in metadata.items() if k not in given}
+    present = np.column_stack(
+        [np.asarray(pc.not_equal(metadata[k], "").to_numpy(zero_copy_only=False)) for k in given]
+    )
+    # One group of rows per set of given columns (today: rows with a weight, rows without).
+    patterns = np.unique(present, axis=0)
+    out = np.empty(len(keys), dtype=object)
+    for pattern in patterns:
+        hashed = rest | {k: metadata[k] for k, on in zip(given, pattern, strict=True) if on}
+        if len(patterns) == 1:
+            return _hashes(hashed, codes, keys)
+        rows = np.flatnonzero((present == pattern).all(axis=1))
+        take = pa.array(rows)
+        out[rows] = _hashes(
+            {k: pc.take(v, take) for k, v in hashed.items()},
+            {k: pc.take(v, take) for k, v in codes.items()},
+            keys[rows],
+        )
+    return out
+
+
+def _hashes(
+    metadata: dict[str, pa.Array], codes: dict[str, pa.Array], keys: np.ndarray
+) -> np.ndarray:
     names = [k for k in sorted(metadata) if k not in (ID, CASE)]
     columns = [pa.array(keys, pa.string())] + [metadata[k] for k in names]
     columns += [codes[k] for k in sorted(codes)]

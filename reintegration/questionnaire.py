@@ -30,6 +30,7 @@ METADATA_KINDS = (
     "integer",
     "country",
     "text",
+    "positive_number",
 )
 VALUE_RULES = ("one_minus_share",)
 

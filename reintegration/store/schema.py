@@ -31,6 +31,7 @@ metadata = sa.MetaData(
 )
 
 TIMESTAMP = sa.DateTime(timezone=True)
+WEIGHT_COMMENT = "design or retention weight of this interview (positive); NULL when not given"
 
 batch = sa.Table(
     "batch",
@@ -147,6 +148,8 @@ submission = sa.Table(
         comment="permanent random key of this interview version, for cell-key perturbation "
         "(docs/privacy.md)",
     ),
+    # Added by migration 0006 (issue 13): part of the interview's content, NULL when not given.
+    sa.Column("weight", sa.Float, nullable=True, comment=WEIGHT_COMMENT),
     sa.UniqueConstraint("submission_id", "version", name="uq_submission_version"),
 )
 sa.Index("ix_submission_returnee", submission.c.returnee_key, submission.c.interview_date)

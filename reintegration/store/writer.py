@@ -93,6 +93,15 @@ LATEST_COLUMNS = {
 OPTIONAL_TEXT = ("admin1", "enumerator_id", "form_version", "interview_mode", "assistance")
 
 
+def _weights(meta: dict[str, pa.Array], n: int) -> pa.Array:
+    """The rows' weights as float64, null where blank or when the file has no weight column
+    (canonical text, :func:`reintegration.prepare.canonical_metadata`, reads back exactly)."""
+    if "weight" not in meta:
+        return pa.nulls(n, pa.float64())
+    text = meta["weight"]
+    return pc.cast(pc.if_else(pc.equal(text, ""), None, text), pa.float64())
+
+
 @dataclass
 class Counts:
     """What one chunk did."""
@@ -527,6 +536,7 @@ class BatchWriter:
             "return_type": return_types,
             "country": countries,
             **{name: optional(name) for name in OPTIONAL_TEXT},
+            "weight": _weights(meta, n),
             "answers": pc.take(chunk.answers, take),
             "spec_version": constant(self.questionnaire.spec_version, n),
             "created_at": constant(now, n),

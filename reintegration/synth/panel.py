@@ -204,6 +204,7 @@ def generate_panel(
     seed: int = 0,
     questionnaire: Questionnaire | None = None,
     params: SynthParams | None = None,
+    weights: bool = False,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Generate a synthetic panel: one row per interview, in the canonical columns.
 
@@ -220,12 +221,16 @@ def generate_panel(
         The spec to answer; the shipped spec by default.
     params : SynthParams, optional
         The generator's parameters; the documented defaults otherwise.
+    weights : bool, default False
+        Fill the ``weight`` column with design × retention weights (:func:`survey_weights`);
+        they are computed from the panel, not drawn, so the panel of a seed is the same with
+        or without them. Blank otherwise.
 
     Returns
     -------
     frame : pandas.DataFrame
-        ``questionnaire.columns`` in order, every value a string (codes, ISO dates); a
-        blank answer is NA.
+        ``questionnaire.columns`` in order (``weight`` only with ``weights``), every value a
+        string (codes, ISO dates); a blank answer is NA.
     truth : dict
         JSON-serialisable ground truth: seed, sizes, parameters, item loadings and
         difficulties, effects, schedule, attrition, missing rate, enumerator effects.
@@ -260,6 +265,9 @@ def generate_panel(
     blank_rate = p.blank_rate * people["enumerator_missing"][enumerator]
     not_applicable = people["not_applicable"][who]
     columns = _metadata_columns(people, visits, p, q, rng)
+    if weights:
+        weight_index, weight_texts, weight_truth = survey_weights(people, visits, q)
+        columns["weight"] = _strings(weight_index, weight_texts)
 
     def answer(item: Item, item_rng: np.random.Generator) -> pa.Array:
         return _answers(
@@ -283,13 +291,77 @@ def generate_panel(
         columns |= dict(zip(q.item_ids, answers, strict=True))
     # A metadata column this generator does not know (a newer spec) is left blank.
     blank = pa.nulls(len(who), pa.string())
+    # The weight column only when asked for: a panel without weights is the file it always was.
     frame = pd.DataFrame(
-        {name: pd.array(columns.get(name, blank), dtype=_STRING) for name in q.columns}
+        {
+            name: pd.array(columns.get(name, blank), dtype=_STRING)
+            for name in q.columns
+            if name != "weight" or weights
+        }
     )
     truth = _truth(seed, returnees, rounds, visits, people, loadings, difficulties, p, q)
     truth["observed_until"] = _observed_until(p).isoformat()
     truth["return_window"] = [_iso(d) for d in _return_window(p, rounds)]
+    if weights:
+        truth["weights"] = weight_truth
     return frame, truth
+
+
+# --- weights ----------------------------------------------------------------------------
+
+SAMPLING_FRACTIONS = (0.05, 0.1, 0.2)
+"""Share of a country's returnees sampled, by the country's place in ``country_shares``
+(cycled): countries are sampled at different rates, as a survey with a fixed sample per
+country does."""
+OVERSAMPLED = {"forced": 2.0}
+"""Return types sampled at this multiple of their country's fraction."""
+
+
+def survey_weights(
+    people: dict[str, Any], visits: dict[str, np.ndarray], q: Questionnaire
+) -> tuple[np.ndarray, list[str], dict[str, Any]]:
+    """Design × retention weights of every interview, as a survey team would compute them.
+
+    The design weight of a returnee is the inverse of the share of their country and return
+    type that was sampled (:data:`SAMPLING_FRACTIONS`, :data:`OVERSAMPLED`). At round ``r``
+    it is multiplied by the inverse of the round's retention in the returnee's weighting
+    class (country × return type): interviews in round ``r`` / returnees in round 1, so the
+    weights of each round sum to the same total as round 1's within every class.
+
+    Returns
+    -------
+    index : numpy.ndarray
+        Per interview, the position of its weight in ``texts``.
+    texts : list of str
+        The distinct weights as written (four decimals at most).
+    truth : dict
+        The fractions and the rule, for the ground truth.
+    """
+    countries = people["countries"]
+    type_codes = [c.code for c in q.metadata_field("return_type").choices]
+    fraction = np.array(
+        [SAMPLING_FRACTIONS[k % len(SAMPLING_FRACTIONS)] for k in range(len(countries))]
+    )
+    factor = np.array([OVERSAMPLED.get(c, 1.0) for c in type_codes])
+    design = 1.0 / (fraction[people["country"]] * factor[people["rtype"]])
+    who, rnd = visits["who"], visits["round"]
+    rounds = int(rnd.max()) + 1 if len(rnd) else 1
+    cls = people["country"][who] * len(type_codes) + people["rtype"][who]
+    counts = np.zeros((len(countries) * len(type_codes), rounds))
+    np.add.at(counts, (cls, rnd), 1)
+    retention = counts / np.maximum(counts[:, :1], 1)
+    weight = np.round(design[who] / retention[cls, rnd], 4)
+    distinct, index = np.unique(weight, return_inverse=True)
+    truth = {
+        "rule": (
+            "weight = 1 / (sampling fraction of the country x oversampling of the return type)"
+            " / (interviews in the round / round-1 interviews of the same country and return"
+            " type)"
+        ),
+        "sampling_fractions": {c: float(fraction[k]) for k, c in enumerate(countries)},
+        "oversampled": dict(OVERSAMPLED),
+    }
+    return index.reshape(-1), [f"{w:.4f}".rstrip("0").rstrip(".") for w in distinct], truth
 
 
 # --- drawing ----------------------------------------------------------------------------

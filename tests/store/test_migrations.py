@@ -90,7 +90,9 @@ def test_migrated_sqlite_ddl_matches_schema_py(sqlite_url: str, tmp_path: Path) 
         unquoted = (
             (name, re.sub(r'^CREATE TABLE "(\w+)"', r"CREATE TABLE \1", sql)) for name, sql in rows
         )
-        return {name: {ln.strip(" ,") for ln in re.split(r"\n", sql)} for name, sql in unquoted}
+        # A column added by ALTER TABLE is appended to the last line (", weight FLOAT").
+        lines = r"\n|, (?=\w+ [A-Z])"
+        return {name: {ln.strip(" ,\t") for ln in re.split(lines, sql)} for name, sql in unquoted}
 
     assert ddl(sqlite_url) == ddl(reference_url)
 
