@@ -157,6 +157,15 @@ def trajectories(
     return frame, view
 
 
+def retention(
+    caller: User, filters: Filters, index_version: str, *, switch: Any
+) -> tuple[list[dict[str, Any]], Shown]:
+    """Per survey round, the round-1 returnees surveyed in it, as :func:`shown` says."""
+    view = shown(caller, filters, switch)
+    rows = services().analytics.retention(view.filters, index_version, protected=view.protected)
+    return rows, view
+
+
 def assistance(
     caller: User, filters: Filters, index_version: str, *, switch: Any
 ) -> tuple[pd.DataFrame, Shown]:

@@ -1,9 +1,12 @@
-"""Figures of the trajectories page: a score by months since return, or by quarter of return,
-one line per group, with 95% intervals; a suppressed point is a gap, never a zero."""
+"""Figures of the trajectories page: a score by survey round, months since return or quarter of
+return (one line per months band: cohorts compared at the same time since return), one line
+per group, with 95% intervals, a suppressed point a gap, never a zero; and the retention of
+the round-1 returnees at each round."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -23,24 +26,30 @@ from dashboards.figures.common import (
     n_text,
     value_columns,
 )
+from reintegration.followup import load_follow_up
+from reintegration.panels import AXIS_COLUMNS
 
-MONTHS_BANDS = ("0-3", "3-6", "6-12", "12-18", "18+")
-AXIS_COLUMNS = {"months": "months_band", "cohort": "cohort"}
+MONTHS_BANDS = tuple(load_follow_up().labels)
+"""The months-since-return bands in time order (``reintegration/spec/follow-up.yaml``)."""
 
 
 def axis_order(values: Sequence[object], axis: str) -> list[str]:
-    """The points of the x axis in reading order: time bands as DESIGN.md orders them, cohorts
-    as quarters sort.
+    """The points of the x axis in reading order: rounds by number, time bands in time order,
+    cohorts as quarters sort.
 
     Examples
     --------
-    >>> axis_order(["18+", "0-3", "6-12"], "months")
-    ['0-3', '6-12', '18+']
+    >>> axis_order(["9 or more months", "within 4 months"], "months")
+    ['within 4 months', '9 or more months']
+    >>> axis_order(["10", "2", "1"], "round")
+    ['1', '2', '10']
     """
     present = {str(v) for v in values if str(v) != TOTAL}
     if axis == "months":
         known = [b for b in MONTHS_BANDS if b in present]
         return known + sorted(present - set(known))
+    if axis == "round":
+        return sorted(present, key=lambda v: (not v.isdigit(), int(v) if v.isdigit() else 0, v))
     return sorted(present)
 
 
@@ -61,13 +70,13 @@ def trajectory_figure(
     Parameters
     ----------
     frame : DataFrame
-        A trajectories frame: ``months_band`` or ``cohort`` first, then the ``by`` columns and
-        the aggregate columns; the last row is the total.
-    axis : {"months", "cohort"}
+        A trajectories frame: ``round``, ``months_band`` or ``cohort`` (then ``months_band``)
+        first, then the ``by`` columns and the aggregate columns; the last row is the total.
+    axis : {"round", "months", "cohort"}
     by : sequence of str
-        Empty: one line for every returnee.
+        Empty: one line for every returnee (on the cohort axis, one per months band).
     follow : bool
-        Whether the frame follows the same returnees across rounds (said in the subtitle).
+        Whether the frame follows the same returnees at every point (said in the subtitle).
     protected : bool, default False
         Whether ``frame`` holds protected figures: its row with ``other`` true (the band and
         group cells it does not list, together) has no place on the axis and is given in a
@@ -76,6 +85,8 @@ def trajectory_figure(
     """
     labels = labels or {}
     x_column = AXIS_COLUMNS[axis]
+    if axis == "cohort" and "months_band" in frame:
+        by = ["months_band", *(b for b in by if b != "months_band")]  # a line per band
     name = FIGURE_LABELS.get(figure, figure)
     x_title = GROUP_LABELS[x_column]
     title = f"{name} by {x_title.lower()}"
@@ -90,7 +101,9 @@ def trajectory_figure(
         empty = empty_figure("No returnees match these filters", index_version, title=title)
         return mark_figures(empty, protected)
     order = axis_order(points[x_column].tolist(), axis)
-    extra = "the same returnees followed across rounds" if follow else "each round's returnees"
+    extra = (
+        "the same returnees at every point (seen at each)" if follow else "each point's returnees"
+    )
     fig = base_figure(
         title, index_version, extra=f"{extra}; gaps: fewer than {min_cell} returnees", height=420
     )
@@ -140,3 +153,50 @@ def _other_note(row: pd.Series, figure: str, min_cell: int) -> str:
     mean = value_columns(row.to_frame().T, figure)[0].iloc[0]
     told = f", {FIGURE_LABELS.get(figure, figure).lower()} {mean:.2f}" if mean == mean else ""
     return f"Not drawn: {name} ({n}{told}), every band together"
+
+
+def retention_figure(
+    rows: Sequence[Mapping[str, Any]], *, min_cell: int, protected: bool = False
+) -> go.Figure:
+    """Returnees of round 1 surveyed at each round: bars of n, labelled with % of round 1.
+
+    Parameters
+    ----------
+    rows : sequence of mapping
+        :meth:`reintegration.analytics.Analytics.retention`: ``round``, ``returnees`` (None when
+        withheld), ``percent_of_round_1``, ``suppressed``.
+    """
+    title = "Retention: round-1 returnees surveyed at each round"
+    if not rows:
+        return mark_figures(
+            empty_figure("No returnees match these filters", None, title=title), protected
+        )
+    fig = base_figure(
+        title,
+        None,
+        extra=f"every round, whatever the round filter; no bar: fewer than {min_cell}",
+        height=320,
+    )
+    rounds = [f"Round {r['round']}" for r in rows]
+    counts = [r["returnees"] for r in rows]
+    text = [
+        n_text(r["returnees"], bool(r["suppressed"]), min_cell)
+        + (
+            f" ({r['percent_of_round_1']:.1f}% of round 1)"
+            if r["percent_of_round_1"] is not None
+            else ""
+        )
+        for r in rows
+    ]
+    fig.add_bar(
+        x=rounds,
+        y=counts,  # a withheld count is no bar, never a zero
+        text=text,
+        textposition="outside",
+        marker={"color": colour(0)},
+        hovertemplate="%{x}: %{text}<extra></extra>",
+        name="returnees",
+    )
+    fig.update_xaxes(title="Survey round", type="category")
+    fig.update_yaxes(title="Returnees", rangemode="tozero")
+    return mark_figures(fig, protected)

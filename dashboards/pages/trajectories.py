@@ -1,11 +1,14 @@
-"""Trajectories: mean scores by months since return for each group, or by cohort (quarter of
-return), optionally following the same returnees across rounds."""
+"""Trajectories: mean scores by survey round (the default), by months since return (bands
+aligned with the follow-up schedule) or by cohort (quarter of return, compared band by band),
+for each group, optionally following the same returnees at every point; and the retention of
+the round-1 returnees at each round."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import dash
+import pandas as pd
 from dash import Input, Output, State, dcc, html
 from dash.exceptions import PreventUpdate
 
@@ -21,7 +24,7 @@ from dashboards.controls import (
     score_picker,
 )
 from dashboards.figures.common import empty_figure
-from dashboards.figures.trajectories import trajectory_figure
+from dashboards.figures.trajectories import retention_figure, trajectory_figure
 from dashboards.filters import encode_query, filter_inputs
 from dashboards.labels import value_labels
 from dashboards.scaffold import (
@@ -46,7 +49,7 @@ dash.register_page(
 
 PAGE = "trajectories"
 GROUPS = ("sex", "age_group", "return_type", "country")
-AXES = ("months", "cohort")
+AXES = ("round", "months", "cohort")
 MOST = 2
 
 
@@ -55,15 +58,18 @@ def layout(user: User, **query: str) -> html.Div:
     problems: list[str] = []
     by = parse_groups(query, GROUPS, ("sex",), problems, most=MOST)
     score = parse_choice(query, "score", SCORES, "composite", problems)
-    axis = parse_choice(query, "axis", AXES, "months", problems)
+    axis = parse_choice(query, "axis", AXES, "round", problems)
     follow = parse_choice(query, "follow", ("0", "1"), "0", problems) == "1"
     return aggregate_layout(
         PAGE,
         title="Trajectories",
-        intro="Does reintegration become more sustainable with time? Means by months since "
-        "return (or by quarter of return), per group. By default each band shows the returnees "
-        "surveyed in it; following the same returnees keeps only those surveyed in every round, "
-        "so a change is a change in the same people.",
+        intro="Does reintegration become more sustainable with time? Means by survey round, by "
+        "months since return (within 4 months, over 4 and under 9, 9 or more: bands centred on "
+        "the follow-up rounds) or by quarter of return compared at the same months since "
+        "return, per group. By default each point shows the returnees surveyed at it, and "
+        "fewer are reached at each round (see the retention below); following the same "
+        "returnees keeps only those scored at every point shown, so each point has the same "
+        "people and a change is a change in them.",
         user=user,
         query=query,
         problems=problems,
@@ -77,8 +83,12 @@ def layout(user: User, **query: str) -> html.Div:
                     dcc.RadioItems(
                         id=f"{PAGE}-axis-control",
                         options=[
+                            {"label": "Survey round", "value": "round"},
                             {"label": "Months since return", "value": "months"},
-                            {"label": "Quarter of return", "value": "cohort"},
+                            {
+                                "label": "Quarter of return, by months since return",
+                                "value": "cohort",
+                            },
                         ],
                         value=axis,
                         inline=True,
@@ -87,12 +97,25 @@ def layout(user: User, **query: str) -> html.Div:
             ),
             dcc.Checklist(
                 id=f"{PAGE}-follow-control",
-                options=[{"label": "Follow the same returnees across rounds", "value": "follow"}],
+                options=[
+                    {
+                        "label": "Follow the same returnees (only those seen at every point)",
+                        "value": "follow",
+                    }
+                ],
                 value=["follow"] if follow else [],
                 className="filter",
             ),
         ],
-        body=[html.Div(className="cards", children=[figure_card(PAGE, "lines", wide=True)])],
+        body=[
+            html.Div(
+                className="cards",
+                children=[
+                    figure_card(PAGE, "lines", wide=True),
+                    figure_card(PAGE, "retention", wide=True),
+                ],
+            )
+        ],
     )
 
 
@@ -103,7 +126,7 @@ def _view(user: User, values: tuple[Any, ...]) -> tuple[Any, ...]:
         state,
         groups_value(by_value, GROUPS, most=MOST),
         score if score in SCORES else "composite",
-        axis if axis in AXES else "months",
+        axis if axis in AXES else "round",
         bool(follow),
         switch,
         filters,
@@ -121,6 +144,7 @@ def register_callbacks(app: dash.Dash) -> None:
 
     @app.callback(
         Output(f"{PAGE}-lines-graph", "figure"),
+        Output(f"{PAGE}-retention-graph", "figure"),
         Output(f"{PAGE}-query", "data"),
         *(Input(f"{PAGE}-{c}", p) for c, p in zip(CONTROLS, CONTROL_PROPS, strict=True)),
         *filter_inputs(PAGE),
@@ -139,7 +163,7 @@ def register_callbacks(app: dash.Dash) -> None:
             },
         )
         if version is None:
-            return empty_figure(no_scores(), "none"), query
+            return empty_figure(no_scores(), "none"), empty_figure(no_scores(), "none"), query
         frame, shown = data.trajectories(
             user, by, filters, version, axis=axis, follow=follow, switch=switch
         )
@@ -154,7 +178,9 @@ def register_callbacks(app: dash.Dash) -> None:
             labels=value_labels(),
             protected=shown.protected,
         )
-        return figure, query
+        rows, kept = data.retention(user, filters, version, switch=switch)
+        retained = retention_figure(rows, min_cell=kept.min_cell, protected=kept.protected)
+        return figure, retained, query
 
     @app.callback(
         Output(f"{PAGE}-lines-csv", "data"),
@@ -174,4 +200,25 @@ def register_callbacks(app: dash.Dash) -> None:
         return data.csv_download(
             data.labelled(frame, shown).assign(index_version=version, followed=follow),
             f"trajectories-{axis}-{'-'.join(by) or 'all'}-{version}.csv",
+        )
+
+    @app.callback(
+        Output(f"{PAGE}-retention-csv", "data"),
+        Input(f"{PAGE}-retention-csv-button", "n_clicks"),
+        *(State(f"{PAGE}-{c}", p) for c, p in zip(CONTROLS, CONTROL_PROPS, strict=True)),
+        *filter_states(PAGE),
+        prevent_initial_call=True,
+    )
+    @guarded(Capability.AGGREGATES)
+    def download_retention(user: User, clicks: int, *values: Any) -> dict[str, Any]:
+        _, _, _, _, _, switch, filters, version = _view(user, values)
+        if not clicks or version is None:
+            raise PreventUpdate
+        rows, shown = data.retention(user, filters, version, switch=switch)
+        frame = pd.DataFrame(
+            rows, columns=["round", "returnees", "percent_of_round_1", "suppressed"]
+        )
+        return data.csv_download(
+            data.labelled(frame, shown).assign(index_version=version),
+            f"retention-{version}.csv",
         )

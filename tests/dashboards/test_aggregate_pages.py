@@ -157,10 +157,26 @@ def test_trajectories_follow_the_same_returnees_when_asked(client):
         "&by=return_type&score=composite&axis=months&follow=1"
     )
     assert {t["name"] for t in figure["data"]} >= {"Forced", "Voluntary"}
-    assert (
-        "the same returnees followed across rounds" in figure["layout"]["title"]["subtitle"]["text"]
-    )
-    assert figure["data"][0]["x"][0] == "0-3"
+    assert "the same returnees at every point" in figure["layout"]["title"]["subtitle"]["text"]
+    assert figure["data"][0]["x"][0] == "within 4 months"
+    retention = answer["trajectories-retention-graph.figure"]
+    assert [str(x) for x in retention["data"][0]["x"]] == ["Round 1", "Round 2", "Round 3"]
+    assert "% of round 1" in retention["data"][0]["text"][1]
+
+
+def test_trajectories_follow_survey_rounds_by_default(client):
+    client.login("analyst")
+    values = {
+        **filter_values("trajectories"),
+        "trajectories-by-control.value": [],
+        "trajectories-score-control.value": "composite",
+        "trajectories-axis-control.value": "round",
+        "trajectories-follow-control.value": [],
+    }
+    answer = outputs(client.callback("trajectories-lines-graph.figure", values))
+    figure = answer["trajectories-lines-graph.figure"]
+    assert [str(x) for x in figure["data"][0]["x"]] == ["1", "2", "3"]
+    assert figure["layout"]["xaxis"]["title"]["text"] == "Round"
 
 
 def test_assistance_says_association_not_effect(client):

@@ -12,10 +12,16 @@ import pytest
 
 from dashboards.figures.assistance import ASSOCIATION_NOTE, assistance_figure
 from dashboards.figures.breakdowns import breakdown_figure
-from dashboards.figures.common import COLORWAY, FIGURE_COLOURS, LEVEL_COLOURS, wilson_interval
+from dashboards.figures.common import (
+    COLORWAY,
+    FIGURE_COLOURS,
+    LEVEL_COLOURS,
+    PERTURBED,
+    wilson_interval,
+)
 from dashboards.figures.overview import histogram_figure, levels_figure, means_figure
 from dashboards.figures.quality import enumerator_figure, missingness_figure
-from dashboards.figures.trajectories import axis_order, trajectory_figure
+from dashboards.figures.trajectories import axis_order, retention_figure, trajectory_figure
 from reintegration.aggregate import breakdown
 
 VERSION = "rss-v2-derived"
@@ -200,16 +206,18 @@ def test_levels_show_shares_in_band_colours_and_suppression_as_text():
 
 # -- trajectories -----------------------------------------------------------------------------
 
+W, M, L = "within 4 months", "over 4, under 9 months", "9 or more months"
+
 
 def trajectory_frame() -> pd.DataFrame:
     by = ["months_band", "sex"]
     data = records(
         {
-            ("18+", "female"): [0.7, 0.8, 0.6, 0.7, 0.9],
-            ("0-3", "female"): [0.2, 0.3, 0.4, 0.3, 0.2, 0.3],
-            ("0-3", "male"): [0.4, 0.5, 0.4, 0.5, 0.6],
-            ("6-12", "male"): [0.5, 0.6],  # suppressed (and a complement with it)
-            ("18+", "male"): [0.6, 0.7, 0.8, 0.6, 0.7, 0.8, 0.9],
+            (L, "female"): [0.7, 0.8, 0.6, 0.7, 0.9],
+            (W, "female"): [0.2, 0.3, 0.4, 0.3, 0.2, 0.3],
+            (W, "male"): [0.4, 0.5, 0.4, 0.5, 0.6],
+            (M, "male"): [0.5, 0.6],  # suppressed (and a complement with it)
+            (L, "male"): [0.6, 0.7, 0.8, 0.6, 0.7, 0.8, 0.9],
         },
         by,
     )
@@ -217,7 +225,8 @@ def trajectory_frame() -> pd.DataFrame:
 
 
 def test_time_bands_are_in_reading_order():
-    assert axis_order(["18+", "6-12", "0-3", "all"], "months") == ["0-3", "6-12", "18+"]
+    assert axis_order([L, M, W, "all"], "months") == [W, M, L]
+    assert axis_order(["10", "2", "1", "all"], "round") == ["1", "2", "10"]
     assert axis_order(["2025Q1", "2024Q3"], "cohort") == ["2024Q3", "2025Q1"]
 
 
@@ -229,12 +238,12 @@ def test_a_trajectory_has_a_line_per_group_and_a_gap_where_suppressed():
     lines = {t.name: t for t in fig.data}
     assert set(lines) == {"female", "male"}
     male = lines["male"]
-    assert list(male.x) == ["0-3", "6-12", "18+"]
+    assert list(male.x) == [W, M, L]
     shown = frame.set_index(["months_band", "sex"])
-    assert math.isnan(male.y[1])  # 6-12: two returnees, a gap
-    assert male.y[2] == pytest.approx(shown.loc[("18+", "male"), "composite_mean"])
+    assert math.isnan(male.y[1])  # the middle band: two returnees, a gap
+    assert male.y[2] == pytest.approx(shown.loc[(L, "male"), "composite_mean"])
     assert male.error_y.array[2] == pytest.approx(
-        shown.loc[("18+", "male"), "composite_high"] - shown.loc[("18+", "male"), "composite_mean"]
+        shown.loc[(L, "male"), "composite_high"] - shown.loc[(L, "male"), "composite_mean"]
     )
     assert lines["female"].line.color == COLORWAY[0] and male.line.color == COLORWAY[1]
     assert "gaps: fewer than 5 returnees" in fig.layout.title.subtitle.text
@@ -251,17 +260,58 @@ def test_a_followed_trajectory_says_so():
         min_cell=5,
         follow=True,
     )
-    assert "the same returnees followed across rounds" in fig.layout.title.subtitle.text
+    assert "the same returnees at every point" in fig.layout.title.subtitle.text
 
 
 def test_a_trajectory_without_groups_draws_one_line():
-    data = records({("0-3",): [0.2] * 5, ("3-6",): [0.4] * 6}, ["months_band"])
+    data = records({(W,): [0.2] * 5, (M,): [0.4] * 6}, ["months_band"])
     frame = breakdown(data, ["months_band"], figures=FIGURES, min_cell=5)
     fig = trajectory_figure(
         frame, axis="months", by=[], figure="social", index_version=VERSION, min_cell=5
     )
     (line,) = fig.data
     assert line.name == "All returnees" and list(line.y) == pytest.approx([0.2, 0.4])
+
+
+def test_cohorts_are_drawn_one_line_per_months_band():
+    by = ["cohort", "months_band"]
+    data = records(
+        {
+            ("2024Q1", W): [0.2] * 5,
+            ("2024Q2", W): [0.3] * 5,
+            ("2024Q1", L): [0.5] * 6,
+            ("2024Q2", L): [0.6] * 6,
+        },
+        by,
+    )
+    frame = breakdown(data, by, figures=FIGURES, min_cell=5)
+    fig = trajectory_figure(
+        frame, axis="cohort", by=[], figure="composite", index_version=VERSION, min_cell=5
+    )
+    lines = {t.name: t for t in fig.data}
+    assert set(lines) == {W, L}
+    assert list(lines[L].x) == ["2024Q1", "2024Q2"]
+    assert list(lines[L].y) == pytest.approx([0.5, 0.6])
+
+
+def test_retention_bars_give_n_and_percent_of_round_1_and_no_bar_when_withheld():
+    rows = [
+        {"round": 1, "returnees": 200, "percent_of_round_1": 100.0, "suppressed": False},
+        {"round": 2, "returnees": 170, "percent_of_round_1": 85.0, "suppressed": False},
+        {"round": 3, "returnees": None, "percent_of_round_1": None, "suppressed": True},
+    ]
+    fig = retention_figure(rows, min_cell=5, protected=True)
+    (bar,) = fig.data
+    assert list(bar.x) == ["Round 1", "Round 2", "Round 3"]
+    assert list(bar.y) == [200, 170, None]
+    assert list(bar.text) == [
+        "n = 200 (100.0% of round 1)",
+        "n = 170 (85.0% of round 1)",
+        "fewer than 5",
+    ]
+    assert PERTURBED in fig.layout.title.subtitle.text
+    empty = retention_figure([], min_cell=5)
+    assert "No returnees match these filters" in empty.layout.annotations[0].text
 
 
 # -- assistance and data quality ------------------------------------------------------------

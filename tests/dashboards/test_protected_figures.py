@@ -185,8 +185,8 @@ def test_means_and_levels_of_protected_figures_say_so():
 def test_a_trajectorys_gathered_row_is_told_under_the_plot_not_drawn():
     rows = records(
         {
-            ("0-3", "female"): [0.2, 0.4, 0.6, 0.8, 0.5],
-            ("3-6", "female"): [0.3, 0.5, 0.7, 0.4, 0.6],
+            ("within 4 months", "female"): [0.2, 0.4, 0.6, 0.8, 0.5],
+            ("over 4, under 9 months", "female"): [0.3, 0.5, 0.7, 0.4, 0.6],
         },
         ["months_band", "sex"],
     )
@@ -204,7 +204,7 @@ def test_a_trajectorys_gathered_row_is_told_under_the_plot_not_drawn():
     )
 
     (line,) = fig.data
-    assert list(line.x) == ["0-3", "3-6"]
+    assert list(line.x) == ["within 4 months", "over 4, under 9 months"]
     notes = [a.text for a in fig.layout.annotations]
     assert any(OTHER in n and "n = 6" in n and "composite 0.30" in n for n in notes), notes
     assert PERTURBED in subtitle(fig)
