@@ -68,6 +68,7 @@ RULES: dict[str, Rule] = {
     "get_aggregates": AGGREGATES,
     "get_trajectories": AGGREGATES,
     "get_overview": AGGREGATES,
+    "get_assistance": AGGREGATES,
     "list_index_versions": AGGREGATES,
     # row level
     "get_returnee": ROW_LEVEL,

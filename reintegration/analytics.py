@@ -47,7 +47,7 @@ from reintegration.questionnaire import load_questionnaire
 from reintegration.roles import Capability, allowed
 from reintegration.store.data_version import read_data_version
 from reintegration.store.engine import for_reading
-from reintegration.store.schema import score
+from reintegration.store.schema import score, submission
 
 GROUPS = ("sex", "age_group", "return_type", "country", "round", "months_band", "cohort")
 BY_ASSISTANCE = "assistance"
@@ -561,13 +561,14 @@ class Analytics:
 
         compared = [c for c in listed if shown(c)] if shown(NO_ASSISTANCE) else []
         records = self._records(filters, index_version, ())
+        records = records.assign(enumerator=self._enumerators_of(records))
         found = associations(
             records,
             self._assistance_of(records).str.split(),
             figure,
             types=compared,
             min_group=self.min_cell,
-            cluster="enumerator" if "enumerator" in records else None,
+            cluster="enumerator",
             weight="weight" if "weight" in records and records["weight"].notna().any() else None,
         )
         out = pd.DataFrame({BY_ASSISTANCE: listed}).merge(found, how="left", on=BY_ASSISTANCE)
@@ -587,6 +588,24 @@ class Analytics:
         out.loc[small, [c for c in ASSOCIATION_COLUMNS if c != BY_ASSISTANCE]] = None
         out.loc[small, "note"] = NOT_COMPARED.format(min_cell=self.min_cell, figure=figure)
         return out
+
+    def _enumerators_of(self, records: pd.DataFrame) -> np.ndarray:
+        """Each record's enumerator, the cluster of the associations' standard errors; a
+        record without one is a cluster of its own."""
+        version = self.data_version()
+
+        def read() -> pd.Series:
+            query = sa.select(submission.c.id, submission.c.enumerator_id).where(
+                submission.c.current.is_(True), submission.c.enumerator_id.is_not(None)
+            )
+            with self._reader.connect() as conn:
+                rows = conn.execute(query).all()
+            return pd.Series(dict(rows), dtype=object) if rows else pd.Series(dtype=object)
+
+        known = self._once((version, "enumerators"), read)
+        ids = records["id"].to_numpy()
+        found = known.reindex(ids).to_numpy()
+        return np.where(pd.isna(found), [f"(none) {i}" for i in ids], found)
 
     def overview(
         self, filters: Filters, index_version: str, *, protected: bool = False

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.deps import CurrentUser, ServicesDep
 from api.params import AGE_GROUPS, checked, choices, listed, scoped_countries
 from api.problems import ApiProblem, problem_responses
-from api.schemas.analytics import Aggregates, IndexVersions, Overview, Trajectories
+from api.schemas.analytics import Aggregates, Assistance, IndexVersions, Overview, Trajectories
 from api.services import Services
 from reintegration.analytics import FIGURES, Filters, protected_for, widened
 from reintegration.counting import counted
@@ -97,6 +97,14 @@ class BreakdownQuery(FilterQuery):
         default_factory=list,
         description="Groupings: sex, age_group, return_type, country, round, months_band, "
         "cohort (or assistance alone).",
+    )
+
+
+class AssistanceQuery(FilterQuery):
+    """An assistance question: the filters and the figure to compare."""
+
+    figure: Literal["economic", "social", "psychosocial", "composite"] = Field(
+        default="composite", description="The score whose gaps are compared."
     )
 
 
@@ -447,6 +455,93 @@ async def get_overview(
         }
 
     return await _answer(services, ("overview", filters, label, protected), compute)
+
+
+ASSISTANCE_COMPARISON = (
+    "each assistance type against none: the returnees who received it (whatever else they "
+    "received) against those with no assistance recorded, each at their latest scored survey "
+    "in the window; associations, not effects: who receives assistance differs in ways no "
+    "adjustment can see"
+)
+ASSISTANCE_METHOD = (
+    "raw: the difference of the two means; adjusted: least squares of the score on the "
+    "assistance indicator, sex, age group, return type, country and a linear spline of months "
+    "since return (knots at 3, 6, 12 and 18); 95% intervals from standard errors clustered by "
+    "enumerator (Student-t, enumerators - 1 degrees of freedom; protected figures: the raw "
+    "gap's interval is Welch's, from the published means, sds and counts); overlap: a "
+    "logistic model of receiving the type on the same covariates, poor when more than 10% of "
+    "either group lies outside the common support of the propensities"
+)
+
+
+def associations(table: Any) -> list[dict[str, Any]]:
+    """The rows of an associations frame (``Analytics.assistance_associations``) as the API
+    gives them."""
+
+    def gap(row: dict[str, Any], kind: str) -> dict[str, float | None]:
+        return {
+            "difference": _number(row[f"{kind}_difference"]),
+            "low": _number(row[f"{kind}_low"]),
+            "high": _number(row[f"{kind}_high"]),
+        }
+
+    return [
+        {
+            "assistance": str(row["assistance"]),
+            "treated": _count(row["treated"]),
+            "untreated": _count(row["untreated"]),
+            "raw": gap(row, "raw"),
+            "adjusted": gap(row, "adjusted"),
+            "overlap": row["overlap"] if isinstance(row["overlap"], str) else None,
+            "treated_outside_support": _number(row["treated_outside_support"]),
+            "untreated_outside_support": _number(row["untreated_outside_support"]),
+            "note": row["note"] if isinstance(row["note"], str) else None,
+        }
+        for row in table.to_dict("records")
+    ]
+
+
+@router.get(
+    "/assistance",
+    response_model=Assistance,
+    summary="Scores by assistance received, and each type against none, raw and adjusted",
+    responses=problem_responses(404, 422),
+)
+async def get_assistance(
+    services: ServicesDep,
+    user: CurrentUser,
+    query: Annotated[AssistanceQuery, Query()],
+) -> Response:
+    """The cells of /aggregates?by=assistance (a returnee counts under each type received),
+    then, per listed type, its gap in ``figure`` against the returnees with no assistance:
+    raw (the difference of the two means) and adjusted for sex, age group, return type,
+    country and months since return, each with a 95% interval, and an overlap check. They
+    are associations, not effects. A type is compared only when it and ``none`` each show at
+    least min_cell returnees; protected figures (managers always) give perturbed counts, the
+    gap of the published means and every association figure rounded to 2 decimals."""
+    protected = protected_for(user, query.protected)
+    filters = _used(filters_of(services, user, query), protected)
+    label = await _label(services, query.index_version)
+    figure = query.figure
+
+    def compute(version: int) -> dict[str, Any]:
+        _known_label(services, label)
+        table = services.analytics.assistance(filters, label, protected=protected)
+        found = services.analytics.assistance_associations(
+            filters, label, figure=figure, protected=protected
+        )
+        return {
+            **_frame(services, version, label, ["assistance"], filters, protected),
+            "cells": cells(table, ["assistance"], services.analytics.min_cell),
+            "enumerator_exclusion": exclusion(services, filters, label, protected),
+            "figure": figure,
+            "comparison": ASSISTANCE_COMPARISON,
+            "adjusted_for": ["sex", "age_group", "return_type", "country", "months_since_return"],
+            "method": ASSISTANCE_METHOD,
+            "associations": associations(found),
+        }
+
+    return await _answer(services, ("assistance", filters, label, figure, protected), compute)
 
 
 @router.get("/index-versions", response_model=IndexVersions, summary="Index versions")

@@ -164,6 +164,53 @@ class Trajectories(Aggregates):
     )
 
 
+class Gap(BaseModel):
+    """A gap between two groups' means (received minus none) with its 95% interval; null when
+    not compared."""
+
+    difference: float | None
+    low: float | None
+    high: float | None
+
+
+class AssistanceAssociation(BaseModel):
+    """One assistance type against none: associations, not effects."""
+
+    assistance: str
+    treated: int | None = Field(
+        description="returnees with a score who received this type (protected figures: "
+        "perturbed); null when not compared"
+    )
+    untreated: int | None = Field(description="returnees with a score who received none")
+    raw: Gap = Field(description="the difference of the two groups' means, as the cells show")
+    adjusted: Gap = Field(
+        description="the difference adjusted for sex, age group, return type, country and "
+        "months since return (least squares; robust 95% interval)"
+    )
+    overlap: Literal["good", "poor"] | None = Field(
+        description="poor when more than 10% of either group lies outside the range of "
+        "propensities (from the same covariates) that the other group reaches"
+    )
+    treated_outside_support: float | None = Field(
+        description="share of those who received it outside the common support"
+    )
+    untreated_outside_support: float | None = Field(
+        description="share of those who received none outside the common support"
+    )
+    note: str | None = Field(description="why a gap is missing, or the overlap warning")
+
+
+class Assistance(Aggregates):
+    """Scores by assistance type received (the cells, as /aggregates?by=assistance), and each
+    type against none, raw and adjusted, side by side."""
+
+    figure: Literal["economic", "social", "psychosocial", "composite"]
+    comparison: str
+    adjusted_for: list[str]
+    method: str
+    associations: list[AssistanceAssociation]
+
+
 class IndexVersions(BaseModel):
     """The index labels with stored scores, and the champion's (the default)."""
 

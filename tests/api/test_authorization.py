@@ -34,6 +34,7 @@ EXPECTED: dict[str, tuple[set[str] | None, bool]] = {
     "get_aggregates": (VIEWERS, True),
     "get_trajectories": (VIEWERS, True),
     "get_overview": (VIEWERS, True),
+    "get_assistance": (VIEWERS, True),
     "list_index_versions": (VIEWERS, True),
     "get_returnee": (ROW_LEVEL, True),
     "get_worklist": (ROW_LEVEL, True),
