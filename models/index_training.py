@@ -22,6 +22,7 @@ from models import _mlflow, registry
 from models import disclosure_models as rule
 from models.cards import index_card
 from models.evaluation import correlation, index_shift, metric_key
+from models.index_report import REVERSE_KEYED_TAG, reverse_keyed_sentence
 from reintegration import drift
 from reintegration.derive import derive_weights, latest_per_returnee
 from reintegration.errors import ModelError
@@ -210,7 +211,8 @@ def train_index(
     Returns
     -------
     dict
-        version, label, run_id, n, explained_variance, zero_variance, correlation (with the
+        version, label, run_id, n, explained_variance, zero_variance, reverse_keyed (items
+        with a negative loading), correlation (with the
         champion's composite), champion_label, weights (rows of the weight table), shift; n,
         correlation and shift as :mod:`models.disclosure_models` publishes them, which is also
         all the run stores of them.
@@ -262,7 +264,9 @@ def train_index(
         "returnees (latest interview each)": n,
         "data version of the store": data_version,
         "method": "first principal component of the standardised items per dimension "
-        "(pairwise-complete correlations); weights = absolute loadings normalised to sum 1",
+        "(pairwise-complete correlations); weights = absolute loadings normalised to sum 1; "
+        "items with a negative loading are reported as reverse-keyed",
+        "reverse-keyed items (negative loading)": ", ".join(derived.reverse_keyed) or "none",
         "trained by": actor,
     }
     card = index_card(
@@ -278,6 +282,7 @@ def train_index(
         champion_label=champion.label_,
         min_cell=settings.min_cell,
     )
+    card += "\n\n## Reverse-keyed items\n\n" + reverse_keyed_sentence(derived.reverse_keyed) + "\n"
     overall: dict[str, Any] = shift[0] if shift else {"composite_challenger": None}
     metrics: dict[str, float] = {"n": float(n or 0)}
     metrics |= {f"explained_variance/{d}": v for d, v in derived.explained_variance.items()}
@@ -307,6 +312,7 @@ def train_index(
             "champion": champion.label_,
             "champion_version": champion_version,
             "zero_variance_items": ",".join(derived.zero_variance) or "none",
+            REVERSE_KEYED_TAG: ",".join(derived.reverse_keyed) or "none",
             "actor": actor,
         },
         metrics=metrics,
@@ -316,7 +322,10 @@ def train_index(
             registry.EVALUATION: json.dumps({"correlation": corr, "shift": shift}, indent=1),
             registry.REFERENCE: json.dumps(drift.reference(items)),
         },
-        tags={"summary": f"derived from {n} returnees, {window['from']} to {window['to']}"},
+        tags={
+            "summary": f"derived from {n} returnees, {window['from']} to {window['to']}",
+            REVERSE_KEYED_TAG: ",".join(derived.reverse_keyed) or "none",
+        },
         alias=registry.CHALLENGER,
     )
     step(1.0, "done")
@@ -328,6 +337,7 @@ def train_index(
         "n": n,
         "explained_variance": derived.explained_variance,
         "zero_variance": list(derived.zero_variance),
+        "reverse_keyed": list(derived.reverse_keyed),
         "correlation": corr,
         "champion_label": champion.label_,
         "weights": weights,

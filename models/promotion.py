@@ -25,9 +25,10 @@ import sqlalchemy as sa
 
 from models import _mlflow, registry
 from models import disclosure_models as rule
-from models.evaluation import OVERALL, index_shift, risk_metrics, risk_subgroups
+from models.evaluation import OVERALL, risk_metrics, risk_subgroups
 from models.hooks import score_risks
-from models.index_training import champion_index, index_records
+from models.index_report import index_comparison
+from models.index_training import champion_index
 from reintegration.errors import ModelError, PromotionRefused
 from reintegration.policy import User
 from reintegration.questionnaire import load_questionnaire
@@ -165,25 +166,10 @@ def refusal_message(
 def _index_comparison(
     engine: sa.Engine, settings: Settings, client: MlflowClient, challenger: ModelVersion
 ) -> dict[str, Any]:
-    questionnaire = load_questionnaire()
+    # The report of models.index_report: its n is the returnees both versions score (its
+    # rows'), with the unscored under each version and the challenger's reverse-keyed items.
     current, _ = champion_index(client)
-    new = registry.load_index(client, challenger)
-    records, _ = index_records(engine, questionnaire)
-    rows = []
-    if len(records):
-        rows = rule.publish_shift(
-            index_shift(records[[*questionnaire.item_ids, *GROUPS]], current, new),
-            settings.min_cell,
-        )
-    returnees = rule.rounded(len(records), settings.min_cell)
-    return {
-        "basis": f"{returnees} returnees, latest interview each",
-        "rows": rows,
-        "champion_label": current.label_,
-        "label": new.label_,
-        "refusals": [],
-        "refused": False,
-    }
+    return index_comparison(engine, settings, client, challenger, current=current)
 
 
 def promote(

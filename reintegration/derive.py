@@ -5,7 +5,14 @@ component of the standardised coded items, normalised to sum to 1. The fit uses 
 returnee (the latest interview in the data window); not-applicable answers count as missing for
 the fit, and correlations are pairwise-complete, so a missing answer never becomes a value. An
 item with no variance in the window cannot be weighted from data: it keeps the smallest weight
-of its dimension and is reported. Pure NumPy and pandas: nothing here knows MLflow.
+of its dimension and is reported.
+
+The absolute value would hide a reverse-keyed item: one whose loading has the opposite sign to
+its dimension's other items (it falls when they rise, e.g. a question coded the wrong way
+round). Such items keep their absolute weight, but are listed in ``reverse_keyed`` (and the
+weight table's column of that name), which the version's card, tags and promotion report name;
+the sign is read after orienting the component so that its loadings sum to a non-negative
+number. Pure NumPy and pandas: nothing here knows MLflow.
 """
 
 from __future__ import annotations
@@ -45,6 +52,10 @@ class DerivedWeights:
         Returnees (records) the weights were derived from.
     observed : dict
         Item id -> number of records with a value for it.
+    reverse_keyed : tuple of str
+        Items whose loading is negative (the component oriented so its loadings sum to a
+        non-negative number): they run against their dimension's other items, which their
+        absolute weight would otherwise hide.
     """
 
     item_weights: dict[str, dict[str, float]]
@@ -54,9 +65,11 @@ class DerivedWeights:
     zero_variance: tuple[str, ...]
     n: int
     observed: dict[str, int] = field(default_factory=dict)
+    reverse_keyed: tuple[str, ...] = ()
 
     def table(self) -> pd.DataFrame:
-        """The weight table: dimension, item, loading, weight, observed, zero_variance."""
+        """The weight table: dimension, item, loading, weight, observed, zero_variance,
+        reverse_keyed."""
         rows = [
             {
                 "dimension": dim,
@@ -65,6 +78,7 @@ class DerivedWeights:
                 "weight": weight,
                 "observed": self.observed.get(item, 0),
                 "zero_variance": item in self.zero_variance,
+                "reverse_keyed": item in self.reverse_keyed,
             }
             for dim, items in self.item_weights.items()
             for item, weight in items.items()
@@ -165,6 +179,7 @@ def derive_weights(
     explained: dict[str, float] = {}
     observed: dict[str, int] = {}
     flat: list[str] = []
+    reverse: list[str] = []
     for dim in spec.dimensions:
         ids = [item.id for item in questionnaire.items_of(dim)]
         values = records.reindex(columns=ids).astype("float64")
@@ -180,6 +195,7 @@ def derive_weights(
         z = (values[varying] - values[varying].mean()) / sd[varying]
         vector, share = _first_component(z)
         raw = dict(zip(varying, np.abs(vector), strict=True))
+        reverse.extend(item for item, v in zip(varying, vector, strict=True) if v < 0)
         floor = min(raw.values())
         still = [item for item in ids if item not in raw]
         flat.extend(still)
@@ -200,6 +216,7 @@ def derive_weights(
         zero_variance=tuple(flat),
         n=n,
         observed=observed,
+        reverse_keyed=tuple(reverse),
     )
     derived.index()  # checks the dimension weights (IndexParameterError) before anyone uses them
     return derived

@@ -74,6 +74,7 @@ def test_weights_sum_to_one_per_dimension_and_report_provenance(records, questio
         "weight",
         "observed",
         "zero_variance",
+        "reverse_keyed",
     ]
     assert len(table) == len(questionnaire.items)
 

@@ -455,10 +455,12 @@ def test_an_index_promotion_report_names_no_small_group(registry_home, trained):
     assert hidden(sizes) and not names & set(hidden(sizes))
     shown = {r["group"]: r["n"] for r in done["rows"]}
     assert_nothing_recoverable(shown, sizes)
-    assert (
-        done["basis"]
-        == f"{MIN_CELL * round(len(records) / MIN_CELL)} returnees, latest interview each"
+    overall = done["rows"][0]
+    assert done["basis"].startswith(
+        f"{overall['n']:,} returnees scored by both versions, latest interview each (of "
+        f"{MIN_CELL * round(len(records) / MIN_CELL):,} read); unscored: "
     )
+    assert done["n"] == overall["n"] and overall["n"] % MIN_CELL == 0
 
 
 # ---------------------------------------------------------------- versions registered before
