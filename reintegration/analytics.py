@@ -846,7 +846,9 @@ def exclusion_sentence(answer: dict[str, Any], min_cell: int) -> str:
     """
 
     def count(n: int | None, what: str) -> str:
-        return f"fewer than {min_cell} {what}" if n is None else f"{n:,} {what}"
+        if n is None:
+            return f"fewer than {min_cell} {what}"
+        return f"{n:,} {what.removesuffix('s') if n == 1 else what}"
 
     def mean(side: dict[str, Any]) -> str:
         if side["mean"] is None:
