@@ -282,3 +282,31 @@ def test_an_unknown_axis_is_a_query_error(three):
     engine, _ = three
     with pytest.raises(QueryError, match="axis must be one of round, months, cohort, not 'years'"):
         Analytics(engine).trajectories([], Filters(), LABEL, axis="years")  # type: ignore[arg-type]
+
+
+def test_both_stores_give_the_same_panels(engine, tmp_path):
+    frame, truth = generate_panel(80, 3, seed=9)
+    write_panel(frame, tmp_path / "panel.csv")
+    answers = []
+    for store in (engine, open_store(f"sqlite:///{tmp_path / 'reference.db'}")):
+        ingest_file(
+            tmp_path / "panel.csv",
+            store,
+            scorer=ReintegrationIndex().fit(),
+            questionnaire=load_questionnaire(),
+            secret=b"p" * 32,
+            uploader="enumerator-1",
+        )
+        analytics = Analytics(store, min_cell=1)
+        answers.append(
+            (
+                analytics.trajectories(["sex"], Filters(), LABEL, axis="months", follow=True),
+                analytics.retention(Filters(), LABEL),
+                analytics.stages([], Filters(at_band=BANDS[1]), LABEL),
+            )
+        )
+    (table, retention, stages), (ref_table, ref_retention, ref_stages) = answers
+    pd.testing.assert_frame_equal(table, ref_table)
+    assert retention == ref_retention
+    assert [r["returnees"] for r in retention] == truth["interviews_per_round"]
+    assert stages == ref_stages

@@ -172,3 +172,13 @@ def test_an_unknown_axis_names_the_three_axes(panel):
     detail = response.json()["detail"]
     assert detail.startswith("query parameter axis: ")
     assert "'round'" in detail and "'months'" in detail and "'cohort'" in detail
+
+
+def test_assistance_can_be_asked_at_a_round_too(panel):
+    everyone = ask(panel, AGGREGATES, by="assistance")
+    at_round = ask(panel, AGGREGATES, by="assistance", at_round="1")
+
+    assert [s["value"] for s in at_round["stages"]["rounds"]] == ["1"]
+    assert len(everyone["stages"]["rounds"]) == 3
+    assert at_round["cells"][-1]["returnees"] <= PANEL_RETURNEES
+    assert at_round["cells"][-1]["figures"] != everyone["cells"][-1]["figures"]
