@@ -45,7 +45,7 @@ def trajectory_groups(axis: str, by: Sequence[str], staged: bool) -> tuple[list[
     Raises
     ------
     QueryError
-        An unknown axis.
+        An unknown axis, or assistance among ``by`` (a returnee may count in several types).
 
     Examples
     --------
@@ -58,6 +58,11 @@ def trajectory_groups(axis: str, by: Sequence[str], staged: bool) -> tuple[list[
     """
     if axis not in AXES:
         raise QueryError(f"axis must be one of {', '.join(AXES)}, not {axis!r}")
+    if "assistance" in by:
+        raise QueryError(
+            "trajectories cannot break out by assistance: ask /aggregates?by=assistance, "
+            "with at_round or at_band for one stage"
+        )
     first = AXIS_COLUMNS[axis]
     groups = [first]
     point: str | None = first

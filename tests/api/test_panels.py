@@ -182,3 +182,13 @@ def test_assistance_can_be_asked_at_a_round_too(panel):
     assert len(everyone["stages"]["rounds"]) == 3
     assert at_round["cells"][-1]["returnees"] <= PANEL_RETURNEES
     assert at_round["cells"][-1]["figures"] != everyone["cells"][-1]["figures"]
+
+
+def test_trajectories_by_assistance_are_refused_with_a_sentence(panel):
+    response = panel.get(f"{TRAJECTORIES}?by=assistance", "analyst")
+
+    assert response.status_code == 422
+    assert response.json()["detail"] == (
+        "trajectories cannot break out by assistance: ask /aggregates?by=assistance, with "
+        "at_round or at_band for one stage."
+    )
