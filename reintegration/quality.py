@@ -159,7 +159,7 @@ def missingness(
         *([submission.c.record_key] if protected else []),
     ]
     frame = _recent(engine, columns=columns, countries=countries, batch_id=batch_id, limit=limit)
-    answers = decode_answers(frame["answers"], questionnaire.item_ids)
+    answers = decode_answers(frame["answers"], questionnaire.item_ids, questionnaire=questionnaire)
     if protected:
         keys = frame["record_key"].to_numpy(np.int64)
         return _protected_missingness(answers, keys, questionnaire, min_cell, protection)
@@ -335,7 +335,7 @@ def enumerator_anomalies(
     ]
     if frame.empty:
         return pd.DataFrame(columns=columns)
-    answers = decode_answers(frame["answers"], questionnaire.item_ids)
+    answers = decode_answers(frame["answers"], questionnaire.item_ids, questionnaire=questionnaire)
     missing_codes = [o.code for o in questionnaire.missing_codes]
     missing = sum(
         (kinds[BLANK] | kinds[missing_codes].any(axis=1)).astype(int).to_numpy()
