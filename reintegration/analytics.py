@@ -739,11 +739,12 @@ class Analytics:
     def _exclusion(self, filters: Filters, index_version: str, protected: bool) -> dict[str, Any]:
         protection = self._protection(protected, index_version)
         frame = self.frame(index_version)
-        mask = self._mask(frame, filters)
+        mask = self._selected(frame, filters)  # the answer's rows, at its stage if any
+        within = _staged_within(filters, ())
         flagged = self._flagged_rows(frame)
         dropped = mask & flagged
-        everyone = self._latest(frame, np.flatnonzero(mask), ())
-        kept = self._latest(frame, np.flatnonzero(mask & ~flagged), ())
+        everyone = self._latest(frame, np.flatnonzero(mask), within)
+        kept = self._latest(frame, np.flatnonzero(mask & ~flagged), within)
         gone = everyone[~everyone["rkey"].isin(kept["rkey"])]
         listed = self.flagged_interviews(index_version)
         ran = listed.loc[listed["id"].isin(frame["id"].to_numpy()[dropped]), "enumerator_id"]
