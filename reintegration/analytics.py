@@ -38,7 +38,8 @@ from reintegration.assistance import REFERENCE as NO_ASSISTANCE
 from reintegration.assistance import associations, raw_from_published, rounded
 from reintegration.disclosure import Protection, merge_bins, perturb_counts, publish, suppress
 from reintegration.errors import ConfigurationError, QueryError
-from reintegration.followup import load_follow_up, months_band, nearest_first
+from reintegration.followup import band_codes, load_follow_up, nearest_first
+from reintegration.followup import months_band as months_band  # re-exported
 from reintegration.interviewer import flagged_enumerators
 from reintegration.panel_frame import FIGURES, read_assistance, read_base, read_scores
 from reintegration.panels import balanced, retention, stages, trajectory_groups
@@ -225,7 +226,7 @@ class Analytics:
         with self._reader.connect() as conn:
             base = read_base(conn, self._child_below)
         months = base["months_since_return"].to_numpy()
-        bands = pd.Categorical(months_band(months), load_follow_up().labels)
+        bands = pd.Categorical.from_codes(band_codes(months), load_follow_up().labels)
         return base.assign(
             months_band=bands,
             # Within a band, the survey nearest its scheduled month counts (then the later).
@@ -571,7 +572,8 @@ class Analytics:
             cluster="enumerator",
             weight="weight" if "weight" in records and records["weight"].notna().any() else None,
         )
-        out = pd.DataFrame({BY_ASSISTANCE: listed}).merge(found, how="left", on=BY_ASSISTANCE)
+        types = pd.DataFrame({BY_ASSISTANCE: pd.Series(listed, dtype=object)})
+        out = types.merge(found, how="left", on=BY_ASSISTANCE)
         out = out[list(ASSOCIATION_COLUMNS)]
         # Fewer than min_cell on either side, shown or true (protected figures need both: a
         # perturbed count can reach min_cell from one returnee): no gap, no counts.

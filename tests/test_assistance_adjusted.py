@@ -318,3 +318,14 @@ def test_an_unknown_figure_is_refused(store):
 
     with pytest.raises(QueryError, match="figure must be one of economic, social"):
         Analytics(store).assistance_associations(Filters(), LABEL, figure="income")
+
+
+def test_a_selection_without_returnees_lists_no_type(store):
+    from reintegration.analytics import Analytics, Filters
+
+    analytics = Analytics(store)
+    for protected in (False, True):
+        found = analytics.assistance_associations(
+            Filters(countries=frozenset({"ATA"})), LABEL, protected=protected
+        )
+        assert found.empty and list(found.columns) == list(COLUMNS)

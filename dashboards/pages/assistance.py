@@ -1,5 +1,6 @@
-"""Assistance: outcomes by type of assistance received, with n, and the note that this is
-association, not effect."""
+"""Assistance: outcomes by type of assistance received, with n; each type's gap against no
+assistance, raw and adjusted for who receives it; and the note that this is association, not
+effect."""
 
 from __future__ import annotations
 
@@ -11,9 +12,15 @@ from dash.exceptions import PreventUpdate
 
 from dashboards import data
 from dashboards.access import guarded, page_layout
+from dashboards.auth import services
 from dashboards.components import figure_card, url_sync
 from dashboards.controls import SCORES, parse_choice, score_picker
-from dashboards.figures.assistance import ASSOCIATION_NOTE, assistance_figure
+from dashboards.figures.assistance import (
+    ASSOCIATION_NOTE,
+    assistance_figure,
+    gaps_figure,
+    gaps_table,
+)
 from dashboards.figures.common import empty_figure
 from dashboards.filters import encode_query, filter_inputs
 from dashboards.labels import value_labels
@@ -50,7 +57,9 @@ def layout(user: User, **query: str) -> html.Div:
         PAGE,
         title="Assistance",
         intro="Outcomes of returnees by the assistance they received since return. A returnee "
-        "who received several types counts under each.",
+        "who received several types counts under each. The second chart sets each type "
+        "against the returnees who received none: the raw gap beside the gap adjusted for "
+        "sex, age group, return type, country and months since return.",
         user=user,
         query=query,
         problems=problems,
@@ -59,7 +68,13 @@ def layout(user: User, **query: str) -> html.Div:
             html.P(
                 ASSOCIATION_NOTE, className="notice notice-warning", id=f"{PAGE}-association-note"
             ),
-            html.Div(className="cards", children=[figure_card(PAGE, "types", wide=True)]),
+            html.Div(
+                className="cards",
+                children=[
+                    figure_card(PAGE, "types", wide=True),
+                    figure_card(PAGE, "gaps", wide=True),
+                ],
+            ),
         ],
     )
 
@@ -109,3 +124,56 @@ def register_callbacks(app: dash.Dash) -> None:
         frame, shown = data.assistance(user, filters, version, switch=switch)
         frame = data.labelled(frame, shown).assign(index_version=version)
         return data.csv_download(frame, f"assistance-{version}.csv")
+
+    @app.callback(
+        Output(f"{PAGE}-gaps-graph", "figure"),
+        Input(f"{PAGE}-score-control", "value"),
+        publishable_input(PAGE),
+        *filter_inputs(PAGE),
+    )
+    @guarded(Capability.AGGREGATES)
+    def update_gaps(user: User, score: str, switch: Any, *values: Any) -> Any:
+        _, filters, version = view(user, values)
+        score = score if score in SCORES else "composite"
+        if version is None:
+            return empty_figure(no_scores(), "none")
+        frame, shown = _gaps(user, filters, version, score, switch)
+        return gaps_figure(
+            frame,
+            figure=score,
+            index_version=version,
+            min_cell=shown.min_cell,
+            labels=value_labels(),
+            protected=shown.protected,
+        )
+
+    @app.callback(
+        Output(f"{PAGE}-gaps-csv", "data"),
+        Input(f"{PAGE}-gaps-csv-button", "n_clicks"),
+        State(f"{PAGE}-score-control", "value"),
+        publishable_state(PAGE),
+        *filter_states(PAGE),
+        prevent_initial_call=True,
+    )
+    @guarded(Capability.AGGREGATES)
+    def download_gaps(
+        user: User, clicks: int, score: str, switch: Any, *values: Any
+    ) -> dict[str, Any]:
+        _, filters, version = view(user, values)
+        if not clicks or version is None:
+            raise PreventUpdate
+        score = score if score in SCORES else "composite"
+        frame, shown = _gaps(user, filters, version, score, switch)
+        frame = data.labelled(gaps_table(frame, figure=score), shown).assign(index_version=version)
+        return data.csv_download(frame, f"assistance-gaps-{score}-{version}.csv")
+
+
+def _gaps(
+    user: User, filters: Any, version: str, score: str, switch: Any
+) -> tuple[Any, data.Shown]:
+    """Each type against none, as :func:`dashboards.data.shown` says ``user`` may see it."""
+    shown = data.shown(user, filters, switch)
+    frame = services().analytics.assistance_associations(
+        shown.filters, version, figure=score, protected=shown.protected
+    )
+    return frame, shown

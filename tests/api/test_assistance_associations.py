@@ -110,3 +110,10 @@ def test_an_index_version_without_scores_is_404(panel):
 def test_an_enumerator_may_not_ask(panel):
     response = panel.get(ASSISTANCE, "enumerator")
     assert response.status_code == 403
+
+
+def test_a_selection_without_returnees_answers_with_no_association(panel):
+    for who in ("analyst", "manager"):
+        body = assistance(panel, who, country="ATA")
+        assert body["associations"] == []
+        assert body["cells"][-1]["total"] is True
