@@ -72,6 +72,24 @@ class FollowUp:
         return months[-1] + step * (round_number - len(months))
 
 
+def band_codes(months: np.ndarray, follow_up: FollowUp | None = None) -> np.ndarray:
+    """The position of each months-since-return value's band in ``follow_up.bands`` (int8).
+
+    A missing value (NaN) matches no band and gets the first, as months ≤ the first edge do.
+
+    Examples
+    --------
+    >>> band_codes(np.array([0.0, 4.0, 4.01, 8.99, 9.0, 40.0])).tolist()
+    [0, 0, 1, 1, 2, 2]
+    """
+    follow_up = follow_up or load_follow_up()
+    months = np.asarray(months, dtype=np.float64)
+    codes = np.zeros(len(months), dtype=np.int8)
+    for position, band in enumerate(follow_up.bands[1:], start=1):
+        codes[band.contains(months)] = position
+    return codes
+
+
 def months_band(months: np.ndarray, follow_up: FollowUp | None = None) -> np.ndarray:
     """The band label of each months-since-return value (every value has exactly one).
 
@@ -82,28 +100,22 @@ def months_band(months: np.ndarray, follow_up: FollowUp | None = None) -> np.nda
 'over 4, under 9 months', '9 or more months', '9 or more months']
     """
     follow_up = follow_up or load_follow_up()
-    months = np.asarray(months, dtype=np.float64)
-    conditions = [band.contains(months) for band in follow_up.bands]
-    # A missing value (NaN) matches no band: it goes to the first, as np.select's default.
-    return np.select(conditions, follow_up.labels, default=follow_up.labels[0])
+    labels = np.array(follow_up.labels, dtype=object)
+    return labels[band_codes(months, follow_up)]
 
 
 def band_distance(months: np.ndarray, follow_up: FollowUp | None = None) -> np.ndarray:
     """How far each value lies from its band's scheduled month (in months)."""
     follow_up = follow_up or load_follow_up()
+    scheduled = np.array([band.scheduled for band in follow_up.bands])
     months = np.asarray(months, dtype=np.float64)
-    scheduled = np.select(
-        [band.contains(months) for band in follow_up.bands],
-        [band.scheduled for band in follow_up.bands],
-        default=follow_up.bands[0].scheduled,
-    )
-    return np.abs(months - scheduled)
+    return np.abs(months - scheduled[band_codes(months, follow_up)])
 
 
 def nearest_first(months: np.ndarray, days: np.ndarray) -> np.ndarray:
     """A preference order within a band: nearest the band's scheduled month first, then later.
 
-    Returns a float per row, larger for the row to keep (the one nearest the scheduled
+    Returns a number per row, larger for the row to keep (the one nearest the scheduled
     month; of two equally near, the later interview), for use as a sort key.
 
     Examples
@@ -113,8 +125,8 @@ def nearest_first(months: np.ndarray, days: np.ndarray) -> np.ndarray:
     """
     distance = np.round(band_distance(months), 9)
     ranks = np.lexsort((np.asarray(days), -distance))
-    keep = np.empty(len(ranks), dtype=np.float64)
-    keep[ranks] = np.arange(len(ranks), dtype=np.float64)
+    keep = np.empty(len(ranks), dtype=np.int64)
+    keep[ranks] = np.arange(len(ranks), dtype=np.int64)
     return keep
 
 
