@@ -38,7 +38,8 @@ from reintegration.assistance import REFERENCE as NO_ASSISTANCE
 from reintegration.assistance import associations, raw_from_published, rounded
 from reintegration.disclosure import Protection, merge_bins, perturb_counts, publish, suppress
 from reintegration.errors import ConfigurationError, QueryError
-from reintegration.followup import load_follow_up, months_band, nearest_first
+from reintegration.followup import band_codes, load_follow_up, nearest_first
+from reintegration.followup import months_band as months_band  # re-exported
 from reintegration.interviewer import flagged_enumerators
 from reintegration.panel_frame import FIGURES, read_assistance, read_base, read_scores
 from reintegration.panels import balanced, retention, stages, trajectory_groups
@@ -225,7 +226,7 @@ class Analytics:
         with self._reader.connect() as conn:
             base = read_base(conn, self._child_below)
         months = base["months_since_return"].to_numpy()
-        bands = pd.Categorical(months_band(months), load_follow_up().labels)
+        bands = pd.Categorical.from_codes(band_codes(months), load_follow_up().labels)
         return base.assign(
             months_band=bands,
             # Within a band, the survey nearest its scheduled month counts (then the later).
