@@ -339,3 +339,30 @@ def test_synth_cli_weights_flag(tmp_path):
     plain = tmp_path / "q.csv"
     CliRunner().invoke(app, ["synth", "--out", str(plain), "--returnees", "5", "--rounds", "2"])
     assert "weight" not in plain.read_text(encoding="utf-8").splitlines()[0].split(",")
+
+
+def test_stored_interviews_read_back_for_models_carry_the_weight(
+    tmp_path, questionnaire, engine, ingest
+):
+    from reintegration.store.submissions import read_submissions
+
+    ingest(write_csv(tmp_path / "b.csv", rows(questionnaire, {"weight": "1.5"}, {})))
+    with engine.connect() as conn:
+        frame = read_submissions(conn, questionnaire, items=False)
+    assert frame["weight"].dtype == np.float64
+    weights = frame.set_index("submission_id")["weight"]
+    assert weights["sub-0001"] == 1.5 and np.isnan(weights["sub-0002"])
+
+
+def test_score_checks_a_weight_it_is_given_and_writes_the_usual_columns(tmp_path, batch_file):
+    from typer.testing import CliRunner
+
+    from reintegration.cli import app
+
+    src = batch_file({"weight": "2"}, {"weight": "-2"})
+    out = tmp_path / "out.csv"
+    result = CliRunner().invoke(app, ["score", str(src), "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    assert "row 3, column weight: '-2' is not a positive number" in result.output
+    (line,) = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
+    assert line["submission_id"] == "sub-0001" and "weight" not in line

@@ -38,6 +38,7 @@ METADATA = (
     "return_type",
     "country",
     "assistance",
+    "weight",  # design or retention weight, float64, NaN when the interview has none
 )
 
 
@@ -190,7 +191,7 @@ def read_submissions(
     frame = pd.DataFrame(dict(zip(names, by_column, strict=True)))
     for name in ("interview_date", "return_date"):
         frame[name] = pd.to_datetime(frame[name])
-    for name in ("months_since_return", "age_at_return", "survey_round"):
+    for name in ("months_since_return", "age_at_return", "survey_round", "weight"):
         frame[name] = pd.to_numeric(frame[name]).astype("float64")
     if not items:
         return frame
