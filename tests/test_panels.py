@@ -310,3 +310,10 @@ def test_both_stores_give_the_same_panels(engine, tmp_path):
     assert retention == ref_retention
     assert [r["returnees"] for r in retention] == truth["interviews_per_round"]
     assert stages == ref_stages
+
+
+def test_the_follow_up_file_beside_the_spec_is_not_read_as_a_questionnaire():
+    from reintegration.store.answers import _shipped_layouts
+
+    _shipped_layouts.cache_clear()
+    assert load_questionnaire().spec_version in _shipped_layouts()

@@ -32,6 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pajson
 
 from reintegration.errors import ConfigurationError, SpecError
+from reintegration.followup import DEFAULT_FOLLOW_UP
 from reintegration.questionnaire import DEFAULT_SPEC, Questionnaire, load_questionnaire
 
 SEPARATOR = "|"
@@ -267,6 +268,8 @@ def _layout(version: str, questionnaire: Questionnaire | None) -> tuple[str, ...
 def _shipped_layouts() -> dict[str, tuple[str, ...]]:
     layouts: dict[str, tuple[str, ...]] = {}
     for path in sorted(Path(SPEC_FOLDER).glob("*.yaml")):
+        if path.name == DEFAULT_FOLLOW_UP.name:  # the follow-up schedule, not a questionnaire
+            continue
         spec = load_questionnaire(path)
         layouts[spec.spec_version] = spec.item_ids
     return layouts
