@@ -135,7 +135,7 @@ def retention(
         {
             "round": int(r),
             "returnees": n,
-            "percent_of_round_1": (None if n is None or not base else round(100.0 * n / base, 1)),
+            "percent_of_round_1": (None if n is None or not base else 100.0 * n / base),
             "suppressed": n is None,
         }
         for r, n in zip(per_round.index, shown, strict=True)

@@ -62,7 +62,7 @@ def test_retention_per_round_equals_the_generators_truth(panel, truth):
 
     assert [retention[k + 1]["returnees"] for k in range(3)] == per_round
     for k, n in enumerate(per_round):
-        assert retention[k + 1]["percent_of_round_1"] == round(100 * n / per_round[0], 1)
+        assert retention[k + 1]["percent_of_round_1"] == pytest.approx(100 * n / per_round[0])
     # The round filter narrows the trajectory, not the retention (always from round 1).
     assert ask(panel, TRAJECTORIES, round="3")["retention"] == body["retention"]
 
