@@ -35,7 +35,7 @@ import sqlalchemy as sa
 from reintegration.aggregate import LEVELS, TOTAL, breakdown, summarise
 from reintegration.assistance import COLUMNS as ASSOCIATION_COLUMNS
 from reintegration.assistance import REFERENCE as NO_ASSISTANCE
-from reintegration.assistance import associations, raw_from_published, rounded
+from reintegration.assistance import SHARE, associations, raw_from_published, rounded
 from reintegration.disclosure import Protection, merge_bins, perturb_counts, publish, suppress
 from reintegration.errors import ConfigurationError, QueryError
 from reintegration.followup import band_codes, load_follow_up, nearest_first
@@ -516,6 +516,8 @@ class Analytics:
         ``figure`` beside the gap adjusted for sex, age group, return type, country and months
         since return, with 95% intervals and the overlap check
         (:func:`reintegration.assistance.associations`). Associations, not effects.
+        ``figure`` is a score or ``"sustainable"`` (gaps in the share sustainable: a linear
+        probability model).
 
         Exact figures: a type is compared when its cell and the ``none`` cell are both shown
         (not suppressed) and each has at least ``min_cell`` returnees with ``figure`` known.
@@ -537,8 +539,10 @@ class Analytics:
         ConfigurationError
             Protected figures asked of a store without record keys.
         """
-        if figure not in FIGURES:
-            raise QueryError(f"figure must be one of {', '.join(FIGURES)}, not {figure!r}")
+        if figure not in (*FIGURES, SHARE):
+            raise QueryError(
+                f"figure must be one of {', '.join((*FIGURES, SHARE))}, not {figure!r}"
+            )
         filters = widened(filters) if protected else filters
         return self._cached(
             ("associations", filters, index_version, figure, protected),

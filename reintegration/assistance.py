@@ -51,6 +51,7 @@ COVARIATES = ("sex", "age_group", "return_type", "country")
 MONTHS = "months_since_return"
 MONTH_KNOTS = (3.0, 6.0, 12.0, 18.0)
 REFERENCE = "none"
+SHARE = "sustainable"  # a 0/1 column: its gap is a difference of shares
 POOR_OVERLAP = 0.10
 MIN_GROUP = 2
 COLUMNS = (
@@ -364,8 +365,10 @@ def raw_from_published(
     Parameters
     ----------
     table : DataFrame
-        An assistance table: ``assistance``, ``returnees``, ``{figure}_mean``, ``{figure}_sd``.
+        An assistance table: ``assistance``, ``returnees``, ``{figure}_mean``, ``{figure}_sd``
+        (for ``"sustainable"``, ``share_sustainable``).
     figure : str
+        A score, or ``"sustainable"``: the gap in the share sustainable.
     types : sequence of str
     reference : str, default "none"
 
@@ -376,6 +379,11 @@ def raw_from_published(
         sd or count below 2 is).
     """
     rows = table.set_index("assistance")
+    if figure == SHARE:
+        # A share's sd from the share itself: sqrt(p (1 - p) n / (n - 1)).
+        share, n = rows["share_sustainable"].astype(float), rows["returnees"].astype(float)
+        sd = np.sqrt(share * (1 - share) * n / (n - 1).where(n > 1))
+        rows = rows.assign(sustainable_mean=share, sustainable_sd=sd)
     parts = (f"{figure}_mean", f"{figure}_sd", "returnees")
     out = []
     for code in types:

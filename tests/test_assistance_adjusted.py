@@ -329,3 +329,19 @@ def test_a_selection_without_returnees_lists_no_type(store):
             Filters(countries=frozenset({"ATA"})), LABEL, protected=protected
         )
         assert found.empty and list(found.columns) == list(COLUMNS)
+
+
+def test_raw_gap_in_a_share_from_published_shares():
+    table = pd.DataFrame(
+        {
+            "assistance": ["cash", "none", "all"],
+            "returnees": [40.0, 60.0, 100.0],
+            "share_sustainable": [0.75, 0.5, 0.6],
+        }
+    )
+    got = raw_from_published(table, "sustainable", ["cash"]).iloc[0]
+    sd_cash, sd_none = np.sqrt(0.75 * 0.25 * 40 / 39), np.sqrt(0.25 * 60 / 59)
+    assert got["raw_difference"] == pytest.approx(0.25)
+    assert [got["raw_low"], got["raw_high"]] == pytest.approx(
+        list(welch(0.75, sd_cash, 40, 0.5, sd_none, 60)[1:])
+    )

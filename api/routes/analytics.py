@@ -103,8 +103,10 @@ class BreakdownQuery(FilterQuery):
 class AssistanceQuery(FilterQuery):
     """An assistance question: the filters and the figure to compare."""
 
-    figure: Literal["economic", "social", "psychosocial", "composite"] = Field(
-        default="composite", description="The score whose gaps are compared."
+    figure: Literal["economic", "social", "psychosocial", "composite", "sustainable"] = Field(
+        default="composite",
+        description="The score whose gaps are compared, or sustainable (gaps in the share "
+        "sustainable).",
     )
 
 

@@ -204,7 +204,7 @@ class Assistance(Aggregates):
     """Scores by assistance type received (the cells, as /aggregates?by=assistance), and each
     type against none, raw and adjusted, side by side."""
 
-    figure: Literal["economic", "social", "psychosocial", "composite"]
+    figure: Literal["economic", "social", "psychosocial", "composite", "sustainable"]
     comparison: str
     adjusted_for: list[str]
     method: str

@@ -30,7 +30,7 @@ ASSOCIATION_NOTE = (
 ADJUSTED_FOR = "sex, age group, return type, country and months since return"
 GAPS_NOTE = (
     "Each type against returnees who received none, with 95% intervals. Adjusted: for "
-    f"{ADJUSTED_FOR}; what else differs stays. Poor overlap: the two groups hardly share "
+    f"{ADJUSTED_FOR};<br>what else differs stays. Poor overlap: the two groups hardly share "
     "covariates, so the adjusted gap leans on the model."
 )
 GAP_KINDS = (("raw", "Raw gap", GREY, "circle"), ("adjusted", "Adjusted gap", BLUE, "diamond"))
@@ -125,6 +125,7 @@ def gaps_figure(
                 x=gap,
                 y=names,
                 mode="markers",
+                orientation="h",  # side by side within each type's row (scattermode group)
                 name=legend,
                 marker={"color": colour, "symbol": symbol, "size": 10},
                 error_x={
@@ -143,8 +144,9 @@ def gaps_figure(
         )
     vline(fig, 0.0, text="no difference", dash="dot")
     fig.update_layout(scattermode="group", scattergap=0.5)
-    fig.update_xaxes(title_text=f"Difference in mean {name.lower()} score (with it - none)")
-    base_figure_note(fig, GAPS_NOTE, below=58, bottom=110)
+    measured = "share sustainable" if "sustainable" in figure else f"mean {name.lower()} score"
+    fig.update_xaxes(title_text=f"Difference in {measured} (with it - none)")
+    base_figure_note(fig, GAPS_NOTE, below=62, bottom=150)
     return mark_figures(fig, protected)
 
 

@@ -173,7 +173,8 @@ def _gaps(
 ) -> tuple[Any, data.Shown]:
     """Each type against none, as :func:`dashboards.data.shown` says ``user`` may see it."""
     shown = data.shown(user, filters, switch)
+    figure = "sustainable" if score == "share_sustainable" else score
     frame = services().analytics.assistance_associations(
-        shown.filters, version, figure=score, protected=shown.protected
+        shown.filters, version, figure=figure, protected=shown.protected
     )
     return frame, shown

@@ -117,3 +117,13 @@ def test_a_selection_without_returnees_answers_with_no_association(panel):
         body = assistance(panel, who, country="ATA")
         assert body["associations"] == []
         assert body["cells"][-1]["total"] is True
+
+
+@pytest.mark.parametrize("who", ["analyst", "manager"])
+def test_gaps_in_the_share_sustainable(panel, who):
+    body = assistance(panel, who, figure="sustainable")
+    cells = {c["group"]["assistance"]: c for c in body["cells"]}
+    row = next(a for a in body["associations"] if a["raw"]["difference"] is not None)
+    gap = cells[row["assistance"]]["share_sustainable"] - cells["none"]["share_sustainable"]
+    assert row["raw"]["difference"] == pytest.approx(gap, abs=0.005 if who == "manager" else 1e-9)
+    assert row["raw"]["low"] < row["raw"]["high"]

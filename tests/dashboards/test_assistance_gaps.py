@@ -157,3 +157,19 @@ def test_nothing_to_compare_says_why():
         "No assistance type has 5 or more returnees beside 5 or more with none."
     )
     assert fig.layout.meta["figures"] == "protected"
+
+
+def test_the_share_sustainable_gets_gaps_in_shares(client, dashboard):
+    client.login("analyst")
+    figure = outputs(client.callback(GRAPH, inputs("share_sustainable")))[GRAPH]
+    assert figure["layout"]["title"]["text"] == (
+        "Share sustainable: gap against no assistance, raw and adjusted"
+    )
+    assert figure["layout"]["xaxis"]["title"]["text"] == (
+        "Difference in share sustainable (with it - none)"
+    )
+    expected = dashboard.services.analytics.assistance_associations(
+        Filters(), LABEL, figure="sustainable"
+    )
+    got = np.array(array(traces(figure)["Raw gap"]["x"]), dtype=float)[::-1]
+    assert got == pytest.approx(expected["raw_difference"].to_numpy(float), nan_ok=True)
