@@ -345,3 +345,26 @@ def test_raw_gap_in_a_share_from_published_shares():
     assert [got["raw_low"], got["raw_high"]] == pytest.approx(
         list(welch(0.75, sd_cash, 40, 0.5, sd_none, 60)[1:])
     )
+
+
+def test_associations_come_from_either_store_with_their_enumerators(engine, ingest, tmp_path):
+    """SQLite and PostgreSQL (when configured) alike: the gaps, and the enumerators that are
+    their clusters."""
+    from reintegration.analytics import Analytics, Filters
+    from reintegration.synth import generate_panel, write_panel
+
+    frame, _ = generate_panel(300, 2, seed=23)
+    write_panel(frame, tmp_path / "panel.csv")
+    ingest(tmp_path / "panel.csv")
+    analytics = Analytics(engine)
+    table = analytics.assistance(Filters(), LABEL).set_index("assistance")
+    found = analytics.assistance_associations(Filters(), LABEL).set_index("assistance")
+    compared = found[found["adjusted_difference"].notna()]
+    assert len(compared) >= 3
+    for code, row in compared.iterrows():
+        gap = table.at[code, "composite_mean"] - table.at["none", "composite_mean"]
+        assert row["raw_difference"] == pytest.approx(gap)
+        assert row["adjusted_low"] < row["adjusted_high"]
+    records = analytics._records(Filters(), LABEL, ())
+    enumerators = analytics._enumerators_of(records)
+    assert len(set(enumerators)) == frame["enumerator_id"].nunique()
