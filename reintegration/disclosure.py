@@ -29,16 +29,37 @@ import numpy as np
 import pandas as pd
 
 from reintegration.errors import ConfigurationError
+from reintegration.intervals import (
+    design_effect,
+    linearised_variance,
+    mean_interval,
+    wilson_interval,
+)
+from reintegration.summaries import KEY_MODULUS, LEVELS
 
-KEY_MODULUS = 2**31
 Z_95 = 1.959963984540054
-LEVELS = ("low", "medium", "high")
 OTHER_LABEL = "other groups: fewer than {min_cell} each"
 COUNT_STREAM = "count"
 # The summary columns of a cell, besides the group columns: counts (each with a ``_key``) and,
 # per figure, the suffixes below.
 COUNTS = ("returnees", "unscored", "sustainable", *(f"level_{level}" for level in LEVELS))
-FIGURE_PARTS = ("_n", "_key", "_sum", "_sumsq", "_top", "_sd")
+FIGURE_PARTS = (
+    "_n",
+    "_key",
+    "_wsum",
+    "_sum",
+    "_sumsq",
+    "_clusters",
+    "_qyy",
+    "_qyw",
+    "_qww",
+    "_top",
+    "_wtop",
+    "_sd",
+)
+COUNT_PARTS = ("_key", "_wsum", "_clusters", "_qyy", "_qyw", "_qww", "_wtop")
+SHARES = COUNTS[2:]
+DEFF_DECIMALS = 1
 _PROBABILITY_DECIMALS = 4
 SUM_DECIMALS = 9
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -189,13 +210,19 @@ def uniforms(keys: np.ndarray, stream: str) -> np.ndarray:
 def perturb_counts(counts: np.ndarray, keys: np.ndarray, protection: Protection) -> np.ndarray:
     """Counts moved by the change :func:`ptable` draws for their keys (never below zero)."""
     counts = np.asarray(counts, dtype=np.int64)
-    table = _ptable(protection.max_count_change, float(protection.count_variance))
-    cdf = table.to_numpy().cumsum(axis=1)
+    cdf = _cdf(protection.max_count_change, float(protection.count_variance))
     rows = np.minimum(counts, protection.max_count_change)
     u = uniforms(keys, COUNT_STREAM)
     # The change is the first column whose cumulative probability exceeds u.
     picked = (u[:, None] >= cdf[rows][:, :-1]).sum(axis=1)
     return counts + picked - protection.max_count_change
+
+
+@functools.lru_cache(maxsize=16)
+def _cdf(width: int, variance: float) -> np.ndarray:
+    cdf = _ptable(width, variance).to_numpy().cumsum(axis=1)
+    cdf.flags.writeable = False
+    return cdf
 
 
 def sum_noise(keys: np.ndarray, top: np.ndarray, stream: str, protection: Protection) -> np.ndarray:
@@ -206,10 +233,14 @@ def sum_noise(keys: np.ndarray, top: np.ndarray, stream: str, protection: Protec
 
 # -- publishing ------------------------------------------------------------------------------------
 
+# Columns as arrays: publishing works on a handful of cells, where numpy costs microseconds and
+# each pandas operation tens of them.
+Columns = dict[str, np.ndarray]
+
 
 def group_columns(cells: pd.DataFrame, figures: Sequence[str]) -> list[str]:
     """The columns of ``cells`` that are not summaries: the groups, in order."""
-    summaries = {*COUNTS, *(f"{c}_key" for c in COUNTS)}
+    summaries = {*COUNTS, *(f"{c}{part}" for c in COUNTS for part in COUNT_PARTS)}
     summaries |= {f"{f}{part}" for f in figures for part in FIGURE_PARTS}
     return [c for c in cells.columns if c not in summaries]
 
@@ -226,11 +257,11 @@ def publish(
     Parameters
     ----------
     cells : DataFrame
-        Summaries from :func:`reintegration.aggregate.summarise`: the group columns, then
+        Summaries from :func:`reintegration.summaries.summarise`: the group columns, then
         ``returnees``, ``unscored``, ``sustainable`` (``level_low/_medium/_high`` when levels are
         known), each with a ``_key`` column of record-key sums when protection is asked, and per
-        figure ``_n``, ``_key``, ``_sum``, ``_sumsq``, ``_top`` (largest absolute value) and
-        ``_sd`` (exact sample sd, used by exact figures only).
+        figure ``_n``, ``_sum``, ``_sumsq``, then for protected figures ``_key`` and ``_top``
+        (largest absolute value), for exact ones ``_sd`` (exact sample sd).
     figures : sequence of str
     min_cell : int
         Smallest number of returnees a cell may show.
@@ -252,31 +283,110 @@ def publish(
         Protection asked of summaries without record keys.
     """
     groups = group_columns(cells, figures)
+    columns = {c: cells[c].to_numpy() for c in cells.columns}
     if protection is None:
-        return _exact(cells, groups, figures, min_cell)
+        return pd.DataFrame(_exact(columns, groups, figures, min_cell))
     missing = [c for c in ("returnees_key", "unscored_key") if c not in cells]
     if missing:
         raise ConfigurationError(
             "Protected figures need each record's key (column record_key), and these "
             "summaries have none."
         )
-    return _protected(cells, groups, figures, min_cell, protection)
+    return pd.DataFrame(_protected(columns, groups, figures, min_cell, protection))
 
 
-def _exact(
-    cells: pd.DataFrame, groups: list[str], figures: Sequence[str], min_cell: int
-) -> pd.DataFrame:
-    n_rows = {f: cells[f"{f}_n"].astype("float64") for f in figures}
-    means = {f: _ratio(cells[f"{f}_sum"], n_rows[f]) for f in figures}
-    sds = {f: cells[f"{f}_sd"].where(n_rows[f] > 1) for f in figures}
-    table = _statistics(cells, groups, figures, n_rows, means, sds)
-    for column in ("sustainable", *(f"level_{level}" for level in LEVELS)):
+def _exact(cells: Columns, groups: list[str], figures: Sequence[str], min_cell: int) -> Columns:
+    n_rows = {f: cells[f"{f}_n"].astype(np.float64) for f in figures}
+    weights = {f: _weight_total(cells, f) for f in figures}
+    means = {f: _ratio(cells[f"{f}_sum"], weights[f]) for f in figures}
+    sds = {f: np.where(n_rows[f] > 1, cells[f"{f}_sd"].astype(np.float64), np.nan) for f in figures}
+    deffs = {f: _design_effect(cells, f, means[f], sds[f], n_rows[f]) for f in figures}
+    table = _statistics(cells, groups, figures, n_rows, means, sds, deffs)
+    returnees = cells["returnees"].astype(np.float64)
+    for column in SHARES:
         if column in cells:
-            table[f"share_{column.removeprefix('level_')}"] = _ratio(
-                cells[column], cells["returnees"].astype("float64")
-            )
-    table = table.astype({"returnees": "int64", "unscored": "int64"})
-    return suppress(table, min_cell=min_cell)
+            share = _ratio(_share_numerator(cells, column), _weight_total(cells, "returnees"))
+            deff = _share_design_effect(cells, column, share, returnees)
+            _add_share(table, cells, column, share, returnees, deff)
+    table["returnees"] = table["returnees"].astype(np.int64)
+    table["unscored"] = table["unscored"].astype(np.int64)
+    return _suppressed(table, min_cell)
+
+
+def _clusters(cells: Columns, name: str, n: np.ndarray) -> np.ndarray:
+    """The number of clusters of a figure or count (``n`` when the summaries have none:
+    each record is its own)."""
+    column = f"{name}_clusters"
+    return cells[column].astype(np.float64) if column in cells else np.asarray(n, np.float64)
+
+
+def _weight_total(cells: Columns, name: str) -> np.ndarray:
+    """The weight total of a figure or count (its count when unweighted)."""
+    column = (
+        f"{name}_wsum"
+        if f"{name}_wsum" in cells
+        else ("returnees" if name == "returnees" else f"{name}_n")
+    )
+    return cells[column].astype(np.float64)
+
+
+def _share_numerator(cells: Columns, column: str) -> np.ndarray:
+    return cells[f"{column}_wsum" if f"{column}_wsum" in cells else column].astype(np.float64)
+
+
+def _design_effect(
+    cells: Columns, figure: str, mean: np.ndarray, sd: np.ndarray, n: np.ndarray
+) -> np.ndarray:
+    """A figure's design effect from its exact cluster summaries (1 without them: summaries
+    that carry no clusters treat each record as its own)."""
+    if f"{figure}_clusters" not in cells:
+        return np.where(np.isnan(sd), np.nan, 1.0)
+    variance = linearised_variance(
+        mean,
+        _weight_total(cells, figure),
+        cells[f"{figure}_clusters"],
+        cells[f"{figure}_qyy"].astype(np.float64),
+        cells[f"{figure}_qyw"].astype(np.float64),
+        cells[f"{figure}_qww"].astype(np.float64),
+    )
+    return design_effect(variance, sd, n)
+
+
+def _share_design_effect(
+    cells: Columns, column: str, share: np.ndarray, n: np.ndarray
+) -> np.ndarray:
+    """A share's design effect: its linearised variance over that of a simple random sample,
+    ``p (1 − p) / (n − 1)``; 1 without cluster summaries."""
+    if "returnees_clusters" not in cells:
+        return np.ones(len(share))
+    variance = linearised_variance(
+        share,
+        _weight_total(cells, "returnees"),
+        cells["returnees_clusters"],
+        cells[f"{column}_qyy"].astype(np.float64),
+        cells[f"{column}_qyw"].astype(np.float64),
+        cells["returnees_qww"].astype(np.float64),
+    )
+    with np.errstate(invalid="ignore"):
+        sd = np.sqrt(share * (1 - share) * n / np.where(n > 1, n - 1, np.nan))
+    return design_effect(variance, sd, n)
+
+
+def _add_share(
+    table: Columns,
+    cells: Columns,
+    column: str,
+    share: np.ndarray,
+    n: np.ndarray,
+    deff: np.ndarray,
+) -> None:
+    """The share, its Wilson interval on the effective n (at most n), with ``t(C − 1)``."""
+    name = f"share_{column.removeprefix('level_')}"
+    effective = n / np.clip(np.nan_to_num(deff, nan=1.0), 1.0, None)
+    low, high = wilson_interval(share, effective, _clusters(cells, "returnees", n) - 1)
+    table[name] = share
+    table[f"{name}_ci_low"] = low
+    table[f"{name}_ci_high"] = high
 
 
 def suppress(table: pd.DataFrame, *, min_cell: int) -> pd.DataFrame:
@@ -286,84 +396,111 @@ def suppress(table: pd.DataFrame, *, min_cell: int) -> pd.DataFrame:
     When exactly one group cell is suppressed, the next smallest non-zero cell is suppressed
     too, since the total minus the others would reveal it. Unscored counts follow the same rule.
     """
-    out = table.copy()
-    cells = out.index[:-1]
-    small = (out.loc[cells, "returnees"] > 0) & (out.loc[cells, "returnees"] < min_cell)
-    total = out["returnees"].iloc[-1]
+    columns = {c: table[c].to_numpy() for c in table.columns}
+    return pd.DataFrame(_suppressed(columns, min_cell), index=table.index)
+
+
+def _suppressed(table: Columns, min_cell: int) -> Columns:
+    out = dict(table)
+    returnees = out["returnees"].astype(np.float64)
+    unscored = out["unscored"].astype(np.float64)
+    total = returnees[-1]
+    small = np.zeros(len(returnees), dtype=bool)
+    small[:-1] = _small_with_complement(returnees[:-1], min_cell)
     if 0 < total < min_cell:  # a small total hides every cell and itself
-        small[:] = out.loc[cells, "returnees"] > 0
-    if small.sum() == 1:
-        candidates = out.loc[cells][~small & (out.loc[cells, "returnees"] > 0)]
-        if len(candidates):
-            small.loc[candidates["returnees"].idxmin()] = True
-    suppressed = pd.Series(False, index=out.index)
-    suppressed.loc[cells] = small
-    suppressed.iloc[-1] = bool(0 < total < min_cell)
-    value_columns = [
-        c
-        for c in out.columns
-        if c.endswith(("_mean", "_sd", "_low", "_high")) or c.startswith("share_")
-    ] + ["returnees"]
-    out["suppressed"] = suppressed
-    out = out.astype({"returnees": "float64", "unscored": "float64"})
-    out.loc[suppressed, value_columns] = np.nan
-    small_unscored = (out["unscored"] > 0) & (out["unscored"] < min_cell)
-    small_unscored_cells = small_unscored.loc[cells]
-    if small_unscored_cells.sum() == 1:
-        others = out.loc[cells][~small_unscored_cells & (out.loc[cells, "unscored"] > 0)]
-        if len(others):
-            small_unscored.loc[others["unscored"].idxmin()] = True
-    out["unscored_suppressed"] = small_unscored | suppressed
-    out.loc[out["unscored_suppressed"], "unscored"] = np.nan
+        small[:-1] = returnees[:-1] > 0
+        small[-1] = True
+    for column in _value_columns(out):
+        out[column] = np.where(small, np.nan, out[column].astype(np.float64))
+    out["returnees"] = np.where(small, np.nan, returnees)
+    out["suppressed"] = small
+    small_unscored = (unscored > 0) & (unscored < min_cell)
+    small_unscored[:-1] = _small_with_complement(unscored[:-1], min_cell)
+    hidden = small_unscored | small
+    out["unscored"] = np.where(hidden, np.nan, unscored)
+    out["unscored_suppressed"] = hidden
     return out
 
 
+def _small_with_complement(counts: np.ndarray, min_cell: int) -> np.ndarray:
+    """Counts from 1 to ``min_cell - 1``, and when there is one such, the smallest other
+    positive count too (else the total minus the others would give it)."""
+    small = (counts > 0) & (counts < min_cell)
+    if small.sum() == 1:
+        candidates = np.flatnonzero(~small & (counts > 0))
+        if len(candidates):
+            small[candidates[np.argmin(counts[candidates])]] = True
+    return small
+
+
+def _value_columns(table: Columns) -> list[str]:
+    return [
+        c for c in table if c.endswith(("_mean", "_sd", "_low", "_high")) or c.startswith("share_")
+    ]
+
+
 def _statistics(
-    cells: pd.DataFrame,
+    cells: Columns,
     groups: list[str],
     figures: Sequence[str],
-    n_rows: dict[str, pd.Series],
-    means: dict[str, pd.Series],
-    sds: dict[str, pd.Series],
-) -> pd.DataFrame:
-    """Group columns, the two counts, and each figure's mean, sd and 95% interval."""
-    table = cells[groups].copy()
+    n_rows: dict[str, np.ndarray],
+    means: dict[str, np.ndarray],
+    sds: dict[str, np.ndarray],
+    deffs: dict[str, np.ndarray],
+) -> Columns:
+    """Group columns, the two counts, and each figure's mean, sd, 95% interval (Student-t on
+    the design-based variance ``deff · sd² / n``, ``C − 1`` degrees of freedom), design
+    effect and effective n."""
+    table = {g: cells[g] for g in groups}
     table["returnees"] = cells["returnees"]
     table["unscored"] = cells["unscored"]
-    for figure in figures:
-        n = n_rows[figure]
-        half = Z_95 * sds[figure] / np.sqrt(n.where(n > 1))
-        table[f"{figure}_mean"] = means[figure]
-        table[f"{figure}_sd"] = sds[figure]
-        table[f"{figure}_low"] = (means[figure] - half).clip(lower=0.0)
-        table[f"{figure}_high"] = (means[figure] + half).clip(upper=1.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for figure in figures:
+            n = n_rows[figure]
+            deff = deffs[figure]
+            variance = deff * sds[figure] ** 2 / np.where(n > 1, n, np.nan)
+            clusters = _clusters(cells, figure, n)
+            low, high = mean_interval(means[figure], variance, clusters - 1)
+            table[f"{figure}_mean"] = means[figure]
+            table[f"{figure}_sd"] = sds[figure]
+            table[f"{figure}_low"] = low
+            table[f"{figure}_high"] = high
+            table[f"{figure}_deff"] = deff
+            table[f"{figure}_n_effective"] = n / deff
     return table
 
 
-def _ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     """numerator / denominator, missing where the denominator is not positive."""
-    den = denominator.astype("float64")
-    return numerator.astype("float64").div(den.where(den > 0))
+    den = np.asarray(denominator, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.asarray(numerator, dtype=np.float64) / np.where(den > 0, den, np.nan)
 
 
 def _protected(
-    cells: pd.DataFrame,
+    cells: Columns,
     groups: list[str],
     figures: Sequence[str],
     min_cell: int,
     protection: Protection,
-) -> pd.DataFrame:
-    body, total = cells.iloc[:-1], cells.iloc[-1:]
-    shown = perturb_counts(body["returnees"], body["returnees_key"], protection) >= min_cell
-    parts = [body[shown]]
-    if (~shown).any():
-        parts.append(gather(body[~shown], groups))
-    parts.append(total)
-    rows = pd.concat(parts, ignore_index=True)
+) -> Columns:
+    body = len(cells["returnees"]) - 1
+    shown = perturb_counts(cells["returnees"][:body], cells["returnees_key"][:body], protection)
+    shown = shown >= min_cell
+    hidden = ~shown
+    rows: Columns = {}
+    for column, values in cells.items():
+        parts = [values[:body][shown]]
+        if hidden.any():
+            gathered = _gathered(column, values[:body][hidden], column in groups)
+            parts.append(np.array([gathered], dtype=values.dtype))
+        parts.append(values[body:])
+        rows[column] = np.concatenate(parts)
     table = _perturbed_statistics(rows, groups, figures, protection)
-    table["other"] = False
-    if (~shown).any():
-        table.loc[len(table) - 2, "other"] = True
+    other = np.zeros(len(table["returnees"]), dtype=bool)
+    if hidden.any():
+        other[-2] = True
+    table["other"] = other
     return _suppress_perturbed(table, min_cell)
 
 
@@ -376,74 +513,124 @@ def gather(cells: pd.DataFrame, groups: Sequence[str]) -> pd.DataFrame:
     DataFrame
         One row; its exact sds (``_sd``) are missing, since they are never published.
     """
-    row: dict[str, object] = dict.fromkeys(groups)
-    for column in cells.columns:
-        if column in row:
-            continue
-        if column.endswith("_key"):
-            row[column] = int(cells[column].astype("int64").sum() % KEY_MODULUS)
-        elif column.endswith("_top"):
-            row[column] = cells[column].max()
-        elif column.endswith("_sd"):
-            row[column] = np.nan
-        else:
-            row[column] = cells[column].sum()
+    row = {
+        column: _gathered(column, cells[column].to_numpy(), column in groups)
+        for column in cells.columns
+    }
     return pd.DataFrame([row], columns=cells.columns)
 
 
+def _gathered(column: str, values: np.ndarray, is_group: bool) -> object:
+    """The value of ``column`` for the cell gathering cells with these ``values``."""
+    if is_group:
+        return None
+    if column.endswith("_key"):
+        return int(values.astype(np.int64).sum() % KEY_MODULUS)
+    if column.endswith("_top"):
+        return np.max(values) if len(values) else np.nan
+    if column.endswith("_sd"):
+        return np.nan
+    return values.sum()
+
+
 def _perturbed_statistics(
-    rows: pd.DataFrame, groups: list[str], figures: Sequence[str], protection: Protection
-) -> pd.DataFrame:
-    """Every statistic of each row from its perturbed counts and sums only."""
+    rows: Columns, groups: list[str], figures: Sequence[str], protection: Protection
+) -> Columns:
+    """Every statistic of each row from its perturbed counts and sums only, but for the design
+    effects (from the exact cluster summaries, rounded to one decimal; ``docs/privacy.md``)."""
     counted = {
-        c: pd.Series(perturb_counts(rows[c], rows[f"{c}_key"], protection), index=rows.index)
-        for c in COUNTS
-        if c in rows
+        c: perturb_counts(rows[c], rows[f"{c}_key"], protection) for c in COUNTS if c in rows
     }
-    n_rows, means, sds = {}, {}, {}
-    for figure in figures:
-        keys, top = rows[f"{figure}_key"], rows[f"{figure}_top"].to_numpy(np.float64)
-        n = pd.Series(
-            perturb_counts(rows[f"{figure}_n"], keys, protection), index=rows.index
-        ).astype("float64")
-        # Rounded first: the same records summed in another order differ in the last bits.
-        total = rows[f"{figure}_sum"].round(SUM_DECIMALS)
-        total += sum_noise(keys, top, f"sum:{figure}", protection)
-        squares = rows[f"{figure}_sumsq"].round(SUM_DECIMALS)
-        squares += sum_noise(keys, top**2, f"sumsq:{figure}", protection)
-        n_rows[figure] = n
-        means[figure] = _ratio(total, n).clip(0.0, 1.0)
-        variance = (squares - total**2 / n.where(n > 0)).clip(lower=0.0) / (n - 1).where(n > 1)
-        sds[figure] = np.sqrt(variance)
-    perturbed = rows.assign(**counted)
-    table = _statistics(perturbed, groups, figures, n_rows, means, sds)
-    for column in COUNTS[2:]:
+    n_rows, means, sds, deffs = {}, {}, {}, {}
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for figure in figures:
+            keys, top = rows[f"{figure}_key"], rows[f"{figure}_top"].astype(np.float64)
+            n = perturb_counts(rows[f"{figure}_n"], keys, protection).astype(np.float64)
+            weighted = f"{figure}_wsum" in rows
+            total = _noisy(rows, f"{figure}_sum", keys, top, protection)
+            # A weighted square w·y² is at most w·y (scores lie in [0, 1]).
+            square_top = top if weighted else top**2
+            squares = _noisy(rows, f"{figure}_sumsq", keys, square_top, protection)
+            if weighted:
+                wtop = rows[f"{figure}_wtop"].astype(np.float64)
+                weight = np.clip(_noisy(rows, f"{figure}_wsum", keys, wtop, protection), 0, None)
+            else:
+                weight = n
+            n_rows[figure] = n
+            means[figure] = np.clip(_ratio(total, weight), 0.0, 1.0)
+            spread = np.clip(squares - total**2 / np.where(weight > 0, weight, np.nan), 0.0, None)
+            sds[figure] = np.sqrt(spread / weight * n / np.where(n > 1, n - 1, np.nan))
+            deffs[figure] = np.round(_exact_design_effect(rows, figure), DEFF_DECIMALS)
+    # The number of clusters (interviews, without enumerators) sets the degrees of freedom, so
+    # it is perturbed as a count of its own; its change is n's when both are at least D.
+    clusters = {
+        f"{name}_clusters": perturb_counts(rows[f"{name}_clusters"], rows[f"{key}_key"], protection)
+        for name, key in [("returnees", "returnees"), *((f, f) for f in figures)]
+        if f"{name}_clusters" in rows
+    }
+    perturbed = {**rows, **counted, **clusters}
+    table = _statistics(perturbed, groups, figures, n_rows, means, sds, deffs)
+    returnees = counted["returnees"].astype(np.float64)
+    weighted = "returnees_wsum" in rows
+    if weighted:
+        wtop, keys = rows["returnees_wtop"].astype(np.float64), rows["returnees_key"]
+        weight = _noisy(rows, "returnees_wsum", keys, wtop, protection)
+    for column in SHARES:
         if column in counted:
-            share = _ratio(counted[column], counted["returnees"].astype("float64"))
-            table[f"share_{column.removeprefix('level_')}"] = share.clip(0.0, 1.0)
+            if weighted:
+                part = _noisy(rows, f"{column}_wsum", rows[f"{column}_key"], wtop, protection)
+                share = _ratio(np.clip(part, 0, None), np.clip(weight, 0, None))
+            else:
+                share = _ratio(counted[column], returnees)
+            share = np.clip(share, 0.0, 1.0)
+            exact = _ratio(_share_numerator(rows, column), _weight_total(rows, "returnees"))
+            exact_n = rows["returnees"].astype(np.float64)
+            deff = np.round(_share_design_effect(rows, column, exact, exact_n), DEFF_DECIMALS)
+            _add_share(table, perturbed, column, share, returnees, deff)
     return table
 
 
-def _suppress_perturbed(table: pd.DataFrame, min_cell: int) -> pd.DataFrame:
+def _noisy(
+    rows: Columns, column: str, keys: np.ndarray, top: np.ndarray, protection: Protection
+) -> np.ndarray:
+    """A sum with its cell-key noise, from the stream named ``part:name`` (``sum:composite``
+    for ``composite_sum``). Rounded first: the same records summed in another order differ in
+    the last bits."""
+    name, part = column.rsplit("_", 1)
+    exact = np.round(rows[column].astype(np.float64), SUM_DECIMALS)
+    return exact + sum_noise(keys, top, f"{part}:{name}", protection)
+
+
+def _exact_design_effect(rows: Columns, figure: str) -> np.ndarray:
+    """A figure's design effect from its exact summaries (sd from its sums of squares)."""
+    n = rows[f"{figure}_n"].astype(np.float64)
+    weight = _weight_total(rows, figure)
+    total, squares = rows[f"{figure}_sum"], rows[f"{figure}_sumsq"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = total / weight
+        spread = np.clip(squares - total**2 / weight, 0.0, None)
+        sd = np.sqrt(spread / weight * n / np.where(n > 1, n - 1, np.nan))
+    return _design_effect(rows, figure, mean, sd, n)
+
+
+def _suppress_perturbed(table: Columns, min_cell: int) -> Columns:
     """Hide the figures of a row whose perturbed count is under ``min_cell`` (the total and
     the gathered row only: listed groups reach it) and every unscored count from 1 to
     ``min_cell - 1``; a true zero stays zero."""
-    out = table.copy()
-    returnees = out["returnees"].astype("float64")
+    out = {c: v for c, v in table.items() if c != "other"}
+    returnees = out["returnees"].astype(np.float64)
     small = (returnees > 0) & (returnees < min_cell)
-    small |= out["other"] & (returnees < min_cell)
-    values = [
-        c
-        for c in out.columns
-        if c.endswith(("_mean", "_sd", "_low", "_high")) or c.startswith("share_")
-    ]
-    out = out.astype({"returnees": "float64", "unscored": "float64"})
-    out["suppressed"] = small.to_numpy()
-    out.loc[small, [*values, "returnees"]] = np.nan
-    unscored = out["unscored"]
-    out["unscored_suppressed"] = (((unscored > 0) & (unscored < min_cell)) | small).to_numpy()
-    out.loc[out["unscored_suppressed"], "unscored"] = np.nan
-    return out[[c for c in out.columns if c != "other"] + ["other"]]
+    small |= table["other"] & (returnees < min_cell)
+    for column in _value_columns(out):
+        out[column] = np.where(small, np.nan, out[column].astype(np.float64))
+    out["returnees"] = np.where(small, np.nan, returnees)
+    out["suppressed"] = small
+    unscored = out["unscored"].astype(np.float64)
+    hidden = ((unscored > 0) & (unscored < min_cell)) | small
+    out["unscored"] = np.where(hidden, np.nan, unscored)
+    out["unscored_suppressed"] = hidden
+    out["other"] = table["other"]
+    return out
 
 
 def merge_bins(

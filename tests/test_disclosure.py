@@ -15,6 +15,7 @@ import zlib
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from reintegration.aggregate import TOTAL, breakdown
 from reintegration.disclosure import Protection, merge_bins, perturb_counts, ptable, uniforms
@@ -142,7 +143,8 @@ def test_a_protected_mean_is_the_perturbed_sum_over_the_perturbed_count():
     noisy_squares = squares + 0.75 * top**2 * (2 * draw(key, "sumsq:composite") - 1)
     sd = np.sqrt(max(noisy_squares - noisy_sum**2 / n, 0) / (n - 1))
     assert cell["composite_sd"] == pytest.approx(sd, rel=1e-9)
-    half = 1.959963984540054 * sd / np.sqrt(n)
+    # Each interview is its own cluster: Student's t on the perturbed n - 1 degrees of freedom.
+    half = stats.t.ppf(0.975, n - 1) * sd / np.sqrt(n)
     assert cell["composite_low"] == pytest.approx(noisy_sum / n - half, rel=1e-9)
     sustainable = frame[frame["sustainable"] == 1]
     expected_share = changed(len(sustainable), int(sustainable["record_key"].sum() % 2**31)) / n

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
+from scipy import stats
 
 from dashboards.figures.assistance import ASSOCIATION_NOTE, assistance_figure
 from dashboards.figures.breakdowns import breakdown_figure
@@ -74,7 +75,8 @@ def test_a_breakdown_draws_each_shown_group_with_its_95_percent_interval(by_sex)
     male = by_sex[by_sex["sex"] == "male"].iloc[0]
     assert list(bar.y) == ["male"]  # without labels, the code is the name
     assert bar.x[0] == pytest.approx(np.mean([0.3, 0.5, 0.7, 0.4, 0.6, 0.2, 0.9]))
-    half = 1.959963984540054 * np.std([0.3, 0.5, 0.7, 0.4, 0.6, 0.2, 0.9], ddof=1) / np.sqrt(7)
+    values = [0.3, 0.5, 0.7, 0.4, 0.6, 0.2, 0.9]
+    half = stats.t.ppf(0.975, 6) * np.std(values, ddof=1) / np.sqrt(7)  # Student's t, n - 1 df
     assert bar.error_x.array[0] == pytest.approx(half)
     assert bar.error_x.arrayminus[0] == pytest.approx(half)
     assert male["composite_high"] - male["composite_mean"] == pytest.approx(half)

@@ -1,0 +1,124 @@
+"""95% intervals a survey statistician would sign (``docs/methods.md``, "Intervals").
+
+Every estimate is a ratio: a weighted mean ``ȳ = Σ w·y / Σ w`` (a share is the mean of a 0/1
+indicator; without weights every ``w`` is 1). Its variance is estimated by Taylor linearisation
+with enumerators as primary sampling units (PSUs), sampled with replacement, no strata: with
+``z_c = Σ_{i in c} w_i (y_i − ȳ)`` the linearised total of cluster ``c`` and ``C`` clusters,
+
+    v(ȳ) = C / (C − 1) · Σ_c z_c² / (Σ w)²
+
+and ``Σ_c z_c² = Q_yy − 2 ȳ Q_yw + ȳ² Q_ww`` from the per-cluster sums ``S_c = Σ w·y`` and
+``W_c = Σ w``: ``Q_yy = Σ S_c²``, ``Q_yw = Σ S_c W_c``, ``Q_ww = Σ W_c²``. An interview without
+an enumerator is its own cluster; with one interview per cluster and no weights, ``v`` is
+``s² / n``, the usual variance of a mean. The reference distribution is Student's t with
+``C − 1`` degrees of freedom (Korn and Graubard 1999, section 5.2).
+
+- Means: ``ȳ ± t(0.975, C − 1) · √v``, clipped to ``[0, 1]``.
+- Shares: Wilson's score interval with the effective sample size ``n / deff`` (``deff`` at least
+  1) and ``t(0.975, C − 1)`` in place of ``z`` (the survey-adjusted Wilson interval of Kott and
+  Carr 1997, with Korn and Graubard's degrees of freedom).
+- The design effect ``deff = v / (s² / n)``, with ``s²`` the (weighted) sample variance; the
+  effective n is ``n / deff``.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+from scipy import stats
+
+CONFIDENCE = 0.95
+
+
+@functools.lru_cache(maxsize=4096)
+def _t_quantile(df: int) -> float:
+    return float(stats.t.ppf(0.5 + CONFIDENCE / 2, df))
+
+
+def t_quantile(df: np.ndarray) -> np.ndarray:
+    """Student's t quantile of 0.975 for each number of degrees of freedom (missing below 1).
+
+    Examples
+    --------
+    >>> t_quantile(np.array([1, 7, 1000, 0])).round(3).tolist()
+    [12.706, 2.365, 1.962, nan]
+    """
+    df = np.asarray(df, dtype=np.float64)
+    out = np.full(df.shape, np.nan)
+    for value in np.unique(df[np.isfinite(df) & (df >= 1)]):
+        out[df == value] = _t_quantile(int(value))
+    return out
+
+
+def linearised_variance(
+    mean: np.ndarray,
+    weight_total: np.ndarray,
+    clusters: np.ndarray,
+    q_yy: np.ndarray,
+    q_yw: np.ndarray,
+    q_ww: np.ndarray,
+) -> np.ndarray:
+    """The Taylor-linearised variance of a ratio mean from its per-cluster sums (see above);
+    missing below two clusters.
+
+    Examples
+    --------
+    Three interviews, each its own cluster, no weights: the variance of the mean, ``s² / n``.
+
+    >>> y = np.array([0.2, 0.4, 0.9])
+    >>> v = linearised_variance(np.array([y.mean()]), np.array([3.0]), np.array([3]),
+    ...                         np.array([(y**2).sum()]), np.array([y.sum()]), np.array([3.0]))
+    >>> bool(np.isclose(v[0], y.var(ddof=1) / 3))
+    True
+    """
+    clusters = np.asarray(clusters, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        spread = q_yy - 2 * mean * q_yw + mean**2 * q_ww
+        variance = clusters / (clusters - 1) * np.clip(spread, 0.0, None) / weight_total**2
+    return np.where(clusters > 1, variance, np.nan)
+
+
+def design_effect(variance: np.ndarray, sd: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """``variance / (sd² / n)``; 1 where the simple variance is zero, missing where unknown."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        simple = sd**2 / n
+        deff = variance / simple
+    return np.where(simple == 0, 1.0, deff)
+
+
+def mean_interval(
+    mean: np.ndarray, variance: np.ndarray, df: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Student-t 95% interval of a mean in ``[0, 1]``, clipped to that range.
+
+    Examples
+    --------
+    >>> low, high = mean_interval(np.array([0.5]), np.array([0.01]), np.array([9]))
+    >>> [round(float(low[0]), 4), round(float(high[0]), 4)]
+    [0.2738, 0.7262]
+    """
+    half = t_quantile(df) * np.sqrt(variance)
+    return np.clip(mean - half, 0.0, None), np.clip(mean + half, None, 1.0)
+
+
+def wilson_interval(
+    share: np.ndarray, n_effective: np.ndarray, df: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson's 95% score interval of a share, on the effective sample size, with Student's t
+    (``df`` degrees of freedom) in place of the normal quantile; missing where ``n`` is not
+    positive.
+
+    Examples
+    --------
+    >>> low, high = wilson_interval(np.array([0.0, 0.5]), np.array([10.0, 10.0]),
+    ...                             np.array([1e6, 1e6]))
+    >>> [round(float(x), 4) for x in (low[0], high[0], low[1], high[1])]
+    [0.0, 0.2775, 0.2366, 0.7634]
+    """
+    z = t_quantile(df)
+    n = np.where(n_effective > 0, n_effective, np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        centre = (share + z**2 / (2 * n)) / (1 + z**2 / n)
+        half = z / (1 + z**2 / n) * np.sqrt(share * (1 - share) / n + z**2 / (4 * n**2))
+    return np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
