@@ -222,3 +222,30 @@ def test_an_icc_of_an_unknown_batch_says_what_it_needs(store):
     assert answer["note"] == (
         "Needs at least two enumerators with scored interviews, one with two or more."
     )
+
+
+def test_the_exclusion_at_a_round_compares_that_rounds_surveys(store, oracle):
+    analytics = Analytics(store)
+    flagged = _flagged(store)
+    query = "SELECT submission_id, survey_round FROM submission WHERE current"
+    with store.connect() as conn:
+        rounds = pd.read_sql(sa.text(query), conn)
+    second = oracle.merge(rounds, on="submission_id")
+    second = second[second["survey_round"] == 2]
+    kept = second[~second["enumerator_id"].isin(flagged)]
+
+    answer = analytics.enumerator_exclusion(Filters(at_round=2), LABEL)
+    assert answer["interviews"] == second["enumerator_id"].isin(flagged).sum()
+    assert answer["with"]["mean"] == pytest.approx(second["composite"].mean())
+    assert answer["without"]["mean"] == pytest.approx(kept["composite"].mean())
+    table = analytics.aggregates([], Filters(at_round=2, exclude_flagged_enumerators=True), LABEL)
+    assert table.iloc[-1]["composite_mean"] == pytest.approx(answer["without"]["mean"])
+
+
+def test_a_frame_not_built_by_analytics_cannot_drop_flagged_enumerators(store):
+    analytics = Analytics(store)
+    foreign = analytics.frame(LABEL).copy()
+    foreign.attrs.clear()
+
+    with pytest.raises(Exception, match="flagged enumerators can only be left out of a stored"):
+        analytics._mask(foreign, Filters(exclude_flagged_enumerators=True))
