@@ -117,6 +117,7 @@ def train_index_command(
         table.add_column(name, justify="left" if name in ("dimension", "item") else "right")
     for row in done["weights"]:
         mark = " (no variance)" if row["zero_variance"] else ""
+        mark += " (reverse-keyed)" if row.get("reverse_keyed") else ""
         table.add_row(
             row["dimension"], row["item"] + mark, _number(row["weight"]), _number(row["loading"])
         )
@@ -139,6 +140,10 @@ def train_index_command(
             + ".",
             markup=False,
         )
+    if done.get("reverse_keyed"):
+        from models.index_report import reverse_keyed_sentence
+
+        console.print(reverse_keyed_sentence(done["reverse_keyed"]), markup=False)
     cli._stderr().print(
         f"Registered {done['label']} from {done['n']} returnees as rss-index version "
         f"{done['version']} (challenger); promote it with `reintegration models promote index "

@@ -133,3 +133,53 @@ def test_a_small_unscored_count_is_said_not_shown(monkeypatch):
 @pytest.mark.parametrize("loading", [float("nan"), 0.0])
 def test_a_missing_or_zero_loading_is_not_reverse_keyed(loading):
     assert reverse_keyed_of([{"item": "a", "loading": loading}]) == []
+
+
+def test_train_index_on_the_command_line_names_reverse_keyed_items(home, monkeypatch):
+    from typer.testing import CliRunner
+
+    from models import index_training
+    from reintegration.cli import app
+
+    def fake_train(*args, **kwargs):
+        return {
+            "version": 2,
+            "label": "rss-v2-derived",
+            "run_id": "r",
+            "n": 300,
+            "explained_variance": {"economic": 0.4},
+            "zero_variance": [],
+            "reverse_keyed": ["soc_2"],
+            "correlation": 0.9,
+            "champion_label": "rss-v1-provisional",
+            "weights": [
+                {
+                    "dimension": "social",
+                    "item": "soc_2",
+                    "weight": 0.2,
+                    "loading": -0.5,
+                    "zero_variance": False,
+                    "reverse_keyed": True,
+                },
+                {
+                    "dimension": "social",
+                    "item": "soc_1",
+                    "weight": 0.8,
+                    "loading": 0.7,
+                    "zero_variance": False,
+                    "reverse_keyed": False,
+                },
+            ],
+            "shift": [],
+        }
+
+    monkeypatch.setattr(index_training, "train_index", fake_train)
+    result = CliRunner().invoke(app, ["train", "index"])
+
+    assert result.exit_code == 0, result.output
+    assert "soc_2 (reverse-keyed)" in result.stdout
+    assert "soc_1 (reverse-keyed)" not in result.stdout
+    assert (
+        "Reverse-keyed items (negative loading): soc_2. Each falls when the other items of its "
+        "dimension rise" in " ".join(result.stdout.split())
+    )
