@@ -51,7 +51,7 @@ SHOTS = (
 )
 NEEDS_MODELS = {"worklist", "models"}
 # The figures a page must have drawn before its picture is taken.
-PLOTS = {"overview": 3, "breakdowns": 2, "trajectories": 1, "assistance": 1, "quality": 2}
+PLOTS = {"overview": 3, "breakdowns": 2, "trajectories": 2, "assistance": 2, "quality": 2}
 DRAWN = """(count) => {
     const plots = [...document.querySelectorAll('.content .js-plotly-plot')];
     return plots.length >= count && plots.every(p => p.querySelector('g.trace'));

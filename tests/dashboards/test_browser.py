@@ -49,7 +49,7 @@ PAGES = {
     ],
 }
 # What shows that a page drew its data: every chart has traces, or these tables have rows.
-PLOTS = {"overview": 3, "breakdowns": 2, "trajectories": 1, "assistance": 1, "models": 3}
+PLOTS = {"overview": 3, "breakdowns": 2, "trajectories": 2, "assistance": 2, "models": 3}
 ROW_LEVEL_PLOTS = {"quality": 2}  # missing answers and enumerators, not for an enumerator
 TABLES = {
     "worklist": "#worklist-table",
