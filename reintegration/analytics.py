@@ -650,11 +650,17 @@ class Analytics:
             "surveys": None if 0 < surveys < self.min_cell else surveys,
             "unscored": _count(total["unscored"]),
             "suppressed": bool(total["suppressed"]),
-            "means": {
-                f: {k: _number(total[f"{f}_{k}"]) for k in ("mean", "low", "high")} for f in FIGURES
-            },
+            "means": {f: {k: _number(total[f"{f}_{k}"]) for k in MEAN_PARTS} for f in FIGURES},
             "share_sustainable": _number(total["share_sustainable"]),
             "levels": {level: _number(total.get(f"share_{level}")) for level in LEVELS},
+            "share_intervals": {
+                share: {
+                    "low": _number(total.get(f"share_{share}_ci_low")),
+                    "high": _number(total.get(f"share_{share}_ci_high")),
+                }
+                for share in ("sustainable", *LEVELS)
+                if f"share_{share}_ci_low" in total
+            },
             "histogram": histogram,
         }
 
@@ -791,6 +797,9 @@ class Analytics:
 
 
 # -- helpers ----------------------------------------------------------------------------------
+
+
+MEAN_PARTS = ("mean", "low", "high", "deff", "n_effective")
 
 
 def _check_by(by: Sequence[str]) -> list[str]:

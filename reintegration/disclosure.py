@@ -33,6 +33,7 @@ from reintegration.intervals import (
     design_effect,
     linearised_variance,
     mean_interval,
+    share_sample_size,
     wilson_interval,
 )
 from reintegration.summaries import KEY_MODULUS, LEVELS
@@ -380,10 +381,11 @@ def _add_share(
     n: np.ndarray,
     deff: np.ndarray,
 ) -> None:
-    """The share, its Wilson interval on the effective n (at most n), with ``t(C − 1)``."""
+    """The share and its Wilson interval on the effective n (at most n), adjusted for the
+    degrees of freedom (:func:`reintegration.intervals.share_sample_size`)."""
     name = f"share_{column.removeprefix('level_')}"
-    effective = n / np.clip(np.nan_to_num(deff, nan=1.0), 1.0, None)
-    low, high = wilson_interval(share, effective, _clusters(cells, "returnees", n) - 1)
+    effective = share_sample_size(n, deff, _clusters(cells, "returnees", n))
+    low, high = wilson_interval(share, effective)
     table[name] = share
     table[f"{name}_ci_low"] = low
     table[f"{name}_ci_high"] = high

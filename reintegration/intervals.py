@@ -14,9 +14,10 @@ an enumerator is its own cluster; with one interview per cluster and no weights,
 ``C − 1`` degrees of freedom (Korn and Graubard 1999, section 5.2).
 
 - Means: ``ȳ ± t(0.975, C − 1) · √v``, clipped to ``[0, 1]``.
-- Shares: Wilson's score interval with the effective sample size ``n / deff`` (``deff`` at least
-  1) and ``t(0.975, C − 1)`` in place of ``z`` (the survey-adjusted Wilson interval of Kott and
-  Carr 1997, with Korn and Graubard's degrees of freedom).
+- Shares: Wilson's score interval on the effective sample size ``n / deff`` (``deff`` at least
+  1, so never more than n), adjusted for the degrees of freedom as Korn and Graubard (1998)
+  adjust theirs: ``n* = n / deff · (t(0.975, n − 1) / t(0.975, C − 1))²``. Without clusters
+  (``C = n``) and weights this is Wilson's interval itself; with few clusters it widens.
 - The design effect ``deff = v / (s² / n)``, with ``s²`` the (weighted) sample variance; the
   effective n is ``n / deff``.
 """
@@ -29,6 +30,7 @@ import numpy as np
 from scipy import stats
 
 CONFIDENCE = 0.95
+Z_95 = 1.959963984540054
 
 
 @functools.lru_cache(maxsize=4096)
@@ -103,22 +105,36 @@ def mean_interval(
 
 
 def wilson_interval(
-    share: np.ndarray, n_effective: np.ndarray, df: np.ndarray
+    share: np.ndarray, n_effective: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson's 95% score interval of a share, on the effective sample size, with Student's t
-    (``df`` degrees of freedom) in place of the normal quantile; missing where ``n`` is not
-    positive.
+    """Wilson's 95% score interval of a share on an effective sample size; missing where it
+    is not positive.
 
     Examples
     --------
-    >>> low, high = wilson_interval(np.array([0.0, 0.5]), np.array([10.0, 10.0]),
-    ...                             np.array([1e6, 1e6]))
+    >>> low, high = wilson_interval(np.array([0.0, 0.5]), np.array([10.0, 10.0]))
     >>> [round(float(x), 4) for x in (low[0], high[0], low[1], high[1])]
     [0.0, 0.2775, 0.2366, 0.7634]
     """
-    z = t_quantile(df)
+    z = Z_95
     n = np.where(n_effective > 0, n_effective, np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
         centre = (share + z**2 / (2 * n)) / (1 + z**2 / n)
         half = z / (1 + z**2 / n) * np.sqrt(share * (1 - share) / n + z**2 / (4 * n**2))
     return np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
+
+
+def share_sample_size(n: np.ndarray, deff: np.ndarray, clusters: np.ndarray) -> np.ndarray:
+    """The sample size of a share's Wilson interval: ``n / max(deff, 1)``, times
+    ``(t(0.975, n − 1) / t(0.975, C − 1))²`` (Korn and Graubard's degrees of freedom).
+
+    Examples
+    --------
+    >>> share_sample_size(np.array([100, 100]), np.array([1.0, 2.0]), np.array([100, 8])).round(1)
+    array([100. ,  35.2])
+    """
+    n = np.asarray(n, dtype=np.float64)
+    effective = n / np.clip(np.nan_to_num(deff, nan=1.0), 1.0, None)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = t_quantile(n - 1) / t_quantile(np.asarray(clusters, dtype=np.float64) - 1)
+    return effective * np.where(np.isfinite(ratio), ratio, 1.0) ** 2

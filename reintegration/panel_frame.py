@@ -60,7 +60,8 @@ def read_base(conn: sa.Connection, child_age_below: int) -> pd.DataFrame:
     ``return_day`` (days since 1970-01-01), ``months_since_return``, ``round``,
     ``record_key`` (the submission's permanent random key, int64, for cell-key perturbation),
     ``weight`` (the interview's design or retention weight, float64, NaN when it has none),
-    ``sex``, ``age_group``, ``return_type``, ``country`` (categoricals).
+    ``sex``, ``age_group``, ``return_type``, ``country`` and ``enumerator_id`` (categoricals;
+    the enumerator is each interview's cluster in intervals).
     """
     dialect = conn.dialect.name
     ref = _returnee_ref(dialect)
@@ -104,7 +105,24 @@ def read_base(conn: sa.Connection, child_age_below: int) -> pd.DataFrame:
         categories = pd.Categorical(people[column].to_numpy(dtype=object))
         frame[column] = pd.Categorical.from_codes(categories.codes[where], categories.categories)
     frame["age_group"] = pd.Categorical.from_codes(age_code[where], ["child", "adult"])
+    frame["enumerator_id"] = _enumerators(conn, frame["id"].to_numpy())
     return frame
+
+
+def _enumerators(conn: sa.Connection, ids: np.ndarray) -> pd.Categorical:
+    """Each current submission's enumerator (missing where none): the clusters of intervals."""
+    pairs = _fetch_rows(
+        conn,
+        "SELECT id, enumerator_id FROM submission WHERE current AND enumerator_id IS NOT NULL",
+        (),
+    )
+    codes = np.full(len(ids), -1, dtype=np.int64)
+    if not pairs:
+        return pd.Categorical.from_codes(codes, categories=pd.Index([], dtype=object))
+    found = pd.Categorical(np.array([name for _, name in pairs], dtype=object))
+    at = pd.Index(ids).get_indexer(np.array([pk for pk, _ in pairs], dtype=np.int64))
+    codes[at[at >= 0]] = found.codes[at >= 0]
+    return pd.Categorical.from_codes(codes, categories=found.categories)
 
 
 def read_scores(conn: sa.Connection, ids: np.ndarray, index_version: str) -> pd.DataFrame:

@@ -280,14 +280,24 @@ def cells(table: Any, by: Sequence[str], min_cell: int) -> list[dict[str, Any]]:
                 "unscored": _count(row["unscored"]),
                 "suppressed": bool(row["suppressed"]),
                 "unscored_suppressed": bool(row["unscored_suppressed"]),
-                "figures": {
-                    f: {k: _number(row.get(f"{f}_{k}")) for k in ("mean", "sd", "low", "high")}
-                    for f in FIGURES
-                },
+                "figures": {f: _figure(row, f) for f in FIGURES},
                 **{share: _number(row.get(share)) for share in SHARES},
+                "share_intervals": {
+                    share.removeprefix("share_"): {
+                        "low": _number(row.get(f"{share}_ci_low")),
+                        "high": _number(row.get(f"{share}_ci_high")),
+                    }
+                    for share in SHARES
+                    if f"{share}_ci_low" in row
+                },
             }
         )
     return out
+
+
+def _figure(row: dict[str, Any], figure: str) -> dict[str, float | None]:
+    parts = ("mean", "sd", "low", "high", "deff", "n_effective")
+    return {part: _number(row.get(f"{figure}_{part}")) for part in parts}
 
 
 def _applied(filters: Filters) -> dict[str, Any]:

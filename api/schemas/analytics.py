@@ -9,10 +9,29 @@ from pydantic import BaseModel, Field
 
 
 class Figure(BaseModel):
-    """A mean with its standard deviation and 95% interval; null where suppressed or unknown."""
+    """A mean with its standard deviation and 95% interval; null where suppressed or unknown.
+
+    The interval is Student's t on the design-based variance: enumerators as clusters, weights
+    when the interviews carry them (docs/methods.md, "Intervals")."""
 
     mean: float | None
     sd: float | None
+    low: float | None
+    high: float | None
+    deff: float | None = Field(
+        default=None,
+        description="design effect: the variance of the mean over that of a simple random "
+        "sample of the same size (enumerator clustering and weights); protected figures give "
+        "it to one decimal",
+    )
+    n_effective: float | None = Field(
+        default=None, description="effective sample size: returnees / design effect"
+    )
+
+
+class ShareInterval(BaseModel):
+    """The 95% interval of a share: Wilson's score interval on the effective sample size."""
+
     low: float | None
     high: float | None
 
@@ -42,6 +61,10 @@ class Cell(BaseModel):
     share_low: float | None
     share_medium: float | None
     share_high: float | None
+    share_intervals: dict[str, ShareInterval] = Field(
+        default_factory=dict,
+        description="per share (sustainable, low, medium, high) its 95% interval",
+    )
 
 
 class AppliedFilters(BaseModel):
@@ -231,6 +254,10 @@ class Overview(BaseModel):
     unscored: int | None
     suppressed: bool
     share_sustainable: float | None
+    share_intervals: dict[str, ShareInterval] = Field(
+        default_factory=dict,
+        description="per share (sustainable, low, medium, high) its 95% interval",
+    )
     enumerator_exclusion: EnumeratorExclusion | None = None
     stages: StageMix | None = Field(
         default=None,
