@@ -62,7 +62,10 @@ COUNT_PARTS = ("_key", "_wsum", "_clusters", "_qyy", "_qyw", "_qww", "_wtop")
 SHARES = COUNTS[2:]
 DEFF_DECIMALS = 1
 _PROBABILITY_DECIMALS = 4
-SUM_DECIMALS = 9
+# Exact sums are rounded to a multiple of 2**-30 before their noise is added: the same records
+# summed in another order differ in the last bits, and a binary grid holds every sum of scores
+# with short binary fractions exactly (a decimal grid splits some of them on a half).
+SUM_GRID = 2.0**30
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX_1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX_2 = np.uint64(0x94D049BB133111EB)
@@ -468,7 +471,7 @@ def _statistics(
             table[f"{figure}_low"] = low
             table[f"{figure}_high"] = high
             table[f"{figure}_deff"] = deff
-            table[f"{figure}_n_effective"] = n / deff
+            table[f"{figure}_n_effective"] = n / np.where(deff > 0, deff, np.nan)
     return table
 
 
@@ -562,7 +565,7 @@ def _perturbed_statistics(
             means[figure] = np.clip(_ratio(total, weight), 0.0, 1.0)
             spread = np.clip(squares - total**2 / np.where(weight > 0, weight, np.nan), 0.0, None)
             sds[figure] = np.sqrt(spread / weight * n / np.where(n > 1, n - 1, np.nan))
-            deffs[figure] = np.round(_exact_design_effect(rows, figure), DEFF_DECIMALS)
+            deffs[figure] = _rounded_design_effect(_exact_design_effect(rows, figure))
     # The number of clusters (interviews, without enumerators) sets the degrees of freedom, so
     # it is perturbed as a count of its own; its change is n's when both are at least D.
     clusters = {
@@ -587,19 +590,24 @@ def _perturbed_statistics(
             share = np.clip(share, 0.0, 1.0)
             exact = _ratio(_share_numerator(rows, column), _weight_total(rows, "returnees"))
             exact_n = rows["returnees"].astype(np.float64)
-            deff = np.round(_share_design_effect(rows, column, exact, exact_n), DEFF_DECIMALS)
+            deff = _rounded_design_effect(_share_design_effect(rows, column, exact, exact_n))
             _add_share(table, perturbed, column, share, returnees, deff)
     return table
+
+
+def _rounded_design_effect(deff: np.ndarray) -> np.ndarray:
+    """A design effect as protected figures publish it: to one decimal, at least 0.1 (a
+    smaller one would make the interval vanish)."""
+    return np.clip(np.round(deff, DEFF_DECIMALS), 10.0**-DEFF_DECIMALS, None)
 
 
 def _noisy(
     rows: Columns, column: str, keys: np.ndarray, top: np.ndarray, protection: Protection
 ) -> np.ndarray:
     """A sum with its cell-key noise, from the stream named ``part:name`` (``sum:composite``
-    for ``composite_sum``). Rounded first: the same records summed in another order differ in
-    the last bits."""
+    for ``composite_sum``). Rounded first (:data:`SUM_GRID`)."""
     name, part = column.rsplit("_", 1)
-    exact = np.round(rows[column].astype(np.float64), SUM_DECIMALS)
+    exact = np.round(rows[column].astype(np.float64) * SUM_GRID) / SUM_GRID
     return exact + sum_noise(keys, top, f"{part}:{name}", protection)
 
 

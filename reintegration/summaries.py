@@ -59,8 +59,7 @@ def summarise(
         The column naming each record's primary sampling unit (the enumerator); a record
         without one, or records without the column, are each their own cluster.
     weight : str, default "weight"
-        The column of design or retention weights; used when any record has one (a record
-        without one weighs 1).
+        The column of design or retention weights; used when every scored record has one.
 
     Returns
     -------
@@ -121,21 +120,31 @@ def summarise(
 
 
 def _cluster_codes(records: pd.DataFrame, cluster: str) -> np.ndarray | None:
-    """Each record's cluster number (-1 without one), or None when no record has one."""
+    """Each record's cluster number (-1 without one), or None when no record has one.
+
+    Numbers follow the clusters' order (their categories', else their sorted values), never the
+    records': sums over a cell's clusters then run in one order whatever else a question asks,
+    so the same cell gets the same figures to the last bit through any grouping."""
     if cluster not in records:
         return None
-    codes, _ = pd.factorize(records[cluster], use_na_sentinel=True)
+    column = records[cluster]
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        codes = column.cat.codes.to_numpy()
+    else:
+        codes, _ = pd.factorize(column, sort=True, use_na_sentinel=True)
     codes = np.asarray(codes, dtype=np.int64)
     return codes if (codes >= 0).any() else None
 
 
 def _weights(records: pd.DataFrame, weight: str) -> np.ndarray | None:
-    """Each record's weight (1 where missing), or None when no record has one."""
+    """Each record's weight when every scored record has one, else None (unweighted): weights
+    of a design are not mixed with interviews that have none (``docs/methods.md``)."""
     if weight not in records:
         return None
     values = pd.to_numeric(records[weight], errors="coerce").to_numpy(np.float64)
     known = np.isfinite(values) & (values > 0)
-    if not known.any():
+    scored = records["composite"].notna().to_numpy()
+    if not scored.any() or not known[scored].all():
         return None
     return np.where(known, values, 1.0)
 

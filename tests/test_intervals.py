@@ -185,9 +185,10 @@ def test_weighted_clustered_shares_get_a_wilson_interval_on_their_effective_n(su
         share = np.average(y, weights=w)
         n, clusters = len(y), len(np.unique(groups))
         deff = statsmodels_variance(y, w, groups) / (share * (1 - share) / (n - 1))
-        effective = max(n / max(deff, 1.0), 0) * (
-            stats.t.ppf(0.975, n - 1) / stats.t.ppf(0.975, clusters - 1)
-        ) ** 2
+        effective = (
+            max(n / max(deff, 1.0), 0)
+            * (stats.t.ppf(0.975, n - 1) / stats.t.ppf(0.975, clusters - 1)) ** 2
+        )
         z = stats.norm.ppf(0.975)
         centre = (share + z**2 / (2 * effective)) / (1 + z**2 / effective)
         half = (
@@ -247,3 +248,14 @@ def test_protected_intervals_use_a_rounded_design_effect_and_perturbed_counts(su
             group, ["share_sustainable_ci_low", "share_sustainable_ci_high"]
         ]
         assert share_low < protected.loc[group, "share_sustainable"] < share_high
+
+
+def test_weights_count_only_when_every_scored_interview_has_one(survey):
+    weighted = breakdown(survey, [], figures=["composite"]).iloc[-1]
+    scored = survey[survey["composite"].notna()]
+    expected = np.average(scored["composite"], weights=scored["weight"])
+    assert weighted["composite_mean"] == pytest.approx(expected)
+    partly = survey.copy()
+    partly.loc[scored.index[0], "weight"] = np.nan
+    unweighted = breakdown(partly, [], figures=["composite"]).iloc[-1]
+    assert unweighted["composite_mean"] == pytest.approx(scored["composite"].mean())

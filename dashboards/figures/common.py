@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from reintegration.intervals import wilson_interval
+
 BLACK = "#000000"
 ORANGE = "#E69F00"
 SKY_BLUE = "#56B4E9"
@@ -230,30 +232,23 @@ def cells(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.iloc[:-1] if len(frame) else frame
 
 
-def wilson_interval(share: float, n: float) -> tuple[float, float]:
-    """95% Wilson interval of a proportion (NaN when unknown).
-
-    Examples
-    --------
-    >>> [round(x, 3) for x in wilson_interval(0.5, 100)]
-    [0.404, 0.596]
-    """
-    if n is None or not n or math.isnan(n) or share is None or math.isnan(share):
-        return (math.nan, math.nan)
-    z2 = Z_95**2
-    centre = (share + z2 / (2 * n)) / (1 + z2 / n)
-    half = Z_95 * math.sqrt(share * (1 - share) / n + z2 / (4 * n * n)) / (1 + z2 / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
-
-
 def value_columns(frame: pd.DataFrame, figure: str) -> tuple[pd.Series, pd.Series, pd.Series]:
-    """Mean, low and high of ``figure`` per row; shares get a Wilson interval from n."""
+    """Mean, low and high of ``figure`` per row; a share's interval is the one its answer
+    gives (Wilson's, on the effective n: ``reintegration.intervals``), or Wilson's on n for a
+    frame that has none."""
     if figure == "share_sustainable":
         mean = frame["share_sustainable"].astype(float)
-        bounds = [wilson_interval(p, n) for p, n in zip(mean, frame["returnees"], strict=True)]
-        low = pd.Series([b[0] for b in bounds], index=frame.index, dtype=float)
-        high = pd.Series([b[1] for b in bounds], index=frame.index, dtype=float)
-        return mean, low, high
+        if "share_sustainable_ci_low" in frame:
+            low = frame["share_sustainable_ci_low"].astype(float)
+            high = frame["share_sustainable_ci_high"].astype(float)
+            return mean, low, high
+        n = frame["returnees"].astype(float).to_numpy()
+        bounds = wilson_interval(mean.to_numpy(), n)
+        return (
+            mean,
+            pd.Series(bounds[0], index=frame.index),
+            pd.Series(bounds[1], index=frame.index),
+        )
     return (
         frame[f"{figure}_mean"].astype(float),
         frame[f"{figure}_low"].astype(float),

@@ -18,12 +18,12 @@ from dashboards.figures.common import (
     FIGURE_COLOURS,
     LEVEL_COLOURS,
     PERTURBED,
-    wilson_interval,
 )
 from dashboards.figures.overview import histogram_figure, levels_figure, means_figure
 from dashboards.figures.quality import enumerator_figure, missingness_figure
 from dashboards.figures.trajectories import axis_order, retention_figure, trajectory_figure
 from reintegration.aggregate import breakdown
+from reintegration.intervals import wilson_interval
 
 VERSION = "rss-v2-derived"
 FIGURES = ("economic", "social", "psychosocial", "composite")
@@ -135,20 +135,21 @@ def test_intersections_name_every_group_value():
     assert fig.layout.title.text == "Composite by sex × child or adult × return type"
 
 
-def test_the_share_sustainable_gets_a_wilson_interval(by_sex):
+def test_the_share_sustainable_draws_the_interval_its_answer_gives(by_sex):
     fig = breakdown_figure(
         by_sex, by=["sex"], figure="share_sustainable", index_version=VERSION, min_cell=5
     )
     male = by_sex[by_sex["sex"] == "male"].iloc[0]
-    low, high = wilson_interval(male["share_sustainable"], male["returnees"])
+    low, high = wilson_interval(np.array([2 / 7]), np.array([7.0]))  # no clusters: Wilson's
+    assert male["share_sustainable_ci_low"] == pytest.approx(low[0])
     assert bars(fig).x[0] == pytest.approx(2 / 7)
-    assert bars(fig).error_x.arrayminus[0] == pytest.approx(2 / 7 - low)
-    assert bars(fig).error_x.array[0] == pytest.approx(high - 2 / 7)
+    assert bars(fig).error_x.arrayminus[0] == pytest.approx(2 / 7 - low[0])
+    assert bars(fig).error_x.array[0] == pytest.approx(high[0] - 2 / 7)
 
 
 def test_wilson_interval_is_unknown_without_n():
-    assert all(math.isnan(v) for v in wilson_interval(0.5, 0))
-    assert all(math.isnan(v) for v in wilson_interval(float("nan"), 10))
+    assert np.isnan(wilson_interval(np.array([0.5]), np.array([0.0]))).all()
+    assert np.isnan(wilson_interval(np.array([np.nan]), np.array([10.0]))).all()
 
 
 def test_a_breakdown_without_rows_says_so():
