@@ -10,6 +10,7 @@ import pandas as pd
 
 from dashboards.auth import services
 from reintegration import batch_views, casework, quality
+from reintegration.baseline_worklist import baseline_worklist
 from reintegration.fixable import fixable_csv
 from reintegration.questionnaire import load_questionnaire
 from reintegration.roles import Capability, allowed
@@ -44,10 +45,25 @@ def worklist(
 ) -> tuple[tuple[str, int] | None, list[dict[str, Any]]]:
     """The risk champion and its ranked rows within the user's countries (the domain keeps to
     them) and ``chosen`` filters (``countries``, ``sex``, ``age_group``, ``return_type``,
-    ``band``)."""
+    ``band``). Without a risk champion (None), the rows are ranked by the baseline rule
+    (:mod:`reintegration.baseline_worklist`)."""
     champion = risk_champion()
     if champion is None:
-        return None, []
+        svc = services()
+        index, label, _ = svc.champions.index()
+        return None, baseline_worklist(
+            svc.engine,
+            caller=user,
+            index=index,
+            index_version=label,
+            bands=svc.settings.risk_band_limits,
+            countries=chosen.get("countries"),
+            sex=chosen.get("sex"),
+            age_group=chosen.get("age_group"),
+            return_type=chosen.get("return_type"),
+            band=chosen.get("band"),
+            limit=limit,
+        )
     rows = casework.worklist(
         services().engine,
         caller=user,

@@ -19,6 +19,7 @@ from models.evaluation import INSUFFICIENT, OVERALL
 
 SUBGROUP_HEADER = ("group", "n", "ROC AUC", "average precision", "Brier score")
 CALIBRATION_HEADER = ("predicted", "n", "mean predicted", "observed")
+GROUP_RATE_HEADER = ("n", "mean predicted", "observed")
 SHIFT_HEADER = (
     "group",
     "n",
@@ -107,107 +108,23 @@ def shift_table(shift: Sequence[Mapping[str, Any]], min_cell: int) -> str:
     return _table(SHIFT_HEADER, rows)
 
 
-def risk_card(
-    *,
-    version: int,
-    data: Mapping[str, Any],
-    model: Mapping[str, Any],
-    baseline: Mapping[str, Any],
-    subgroups: Sequence[Mapping[str, Any]],
-    calibration: Sequence[Mapping[str, Any]],
-    importance: Sequence[Mapping[str, Any]],
-    bands: Mapping[str, float],
-    min_group: int,
-    min_cell: int,
-) -> str:
-    """The card of a ``reintegration-risk`` version (Markdown)."""
-    beats = (
-        model["roc_auc"] is not None
-        and baseline["roc_auc"] is not None
-        and model["roc_auc"] > baseline["roc_auc"]
-    )
-    verdict = (
-        "The gradient-boosting model beats the logistic-regression baseline on held-out "
-        "returnees (ROC AUC)."
-        if beats
-        else "**The gradient-boosting model does not beat the logistic-regression baseline** on "
-        "held-out returnees (ROC AUC); consider whether its extra complexity is warranted."
-    )
-    n = rule.rounded(data["n"], min_cell)
-    importance_rows = [
-        [imp["feature"], _number(imp["mean"], 4), _number(imp["sd"], 4)] for imp in importance
+def group_rate_table(rows: Sequence[Mapping[str, Any]], min_cell: int, first: str) -> str:
+    """Calibration by group (``first="group"``) or the risk bands (``"band"``), published."""
+    key = "calibration_by_group" if first == "group" else "band_rates"
+    published = rule.publish_risk_evaluation({key: rows}, min_cell)[key]
+    body = [
+        [r["group"], _n(r["n"]), _number(r["mean_predicted"]), _number(r["observed"])]
+        for r in published
     ]
-    return "\n\n".join(
-        [
-            f"# reintegration-risk, version {version}",
-            "Early warning: the probability that a returnee is **not sustainable** (RSS.md) at "
-            "their first follow-up 9 or more months after return, from what is known at their "
-            "first survey (within 4 months of return).",
-            "## Data",
-            _table(
-                ["", "value"],
-                [
-                    ["outcome defined with the index", str(data["index_label"])],
-                    ["returnees with a first survey and a follow-up", _n(n)],
-                    ["training returnees", _n(rule.rounded(data["n_train"], min_cell))],
-                    [
-                        "held-out returnees (grouped by returnee)",
-                        _n(rule.rounded(data["n_test"], min_cell)),
-                    ],
-                    [
-                        "share not sustainable at the follow-up",
-                        _number(rule.published_share(data["positive_rate"], n)),
-                    ],
-                    ["data version of the store", str(data["data_version"])],
-                ],
-            ),
-            "Features, all from the first survey: the coded items, the dimension scores and "
-            "composite computed from them, sex, age at return, return type, country, the "
-            "assistance recorded, and months since return. Nothing from the follow-up.",
-            "## Metrics on held-out returnees",
-            _table(
-                ["model", "ROC AUC", "average precision", "Brier score"],
-                [
-                    [
-                        name,
-                        _number(m["roc_auc"]),
-                        _number(m["average_precision"]),
-                        _number(m["brier"]),
-                    ]
-                    for name, m in (
-                        ("gradient boosting, calibrated (this version)", model),
-                        ("logistic regression (baseline)", baseline),
-                    )
-                ],
-            ),
-            verdict,
-            f"## By subgroup\n\nGroups with fewer than {min_group} held-out returnees, or with "
-            f"only one outcome, show {INSUFFICIENT!r}.",
-            rule.rule_sentence(min_cell),
-            subgroup_table(subgroups, min_cell),
-            "## Calibration (held-out returnees)",
-            rule.rule_sentence(min_cell),
-            calibration_markdown(calibration, min_cell),
-            "## What drives it\n\nPermutation importance on held-out returnees: the drop in "
-            "ROC AUC when one input is shuffled (mean and standard deviation over repeats).",
-            _table(["input", "importance", "sd"], importance_rows),
-            "## Risk bands\n\n"
-            f"low below {bands['medium_from']:.3f}, medium from {bands['medium_from']:.3f}, "
-            f"high from {bands['high_from']:.3f} (thirds of the held-out returnees' predicted "
-            "risk at training time). Each risk row also names the weakest dimension and the "
-            "lowest-scoring items of the first survey.",
-            "## Known limits\n\n"
-            "- Returnees lost to follow-up have no outcome and are not in the data: if they "
-            "differ from those followed up, so may the model's risks for people like them.\n"
-            "- The outcome is the index's *sustainable* flag, whose thresholds are provisional; "
-            "a new index version changes the outcome, so retrain after promoting one.\n"
-            "- A risk is a prediction for people like this returnee, not a judgement of them, "
-            "and not a cause: assistance recorded at the first survey is associated with, not "
-            "proven to change, the outcome.\n"
-            "- Subgroups marked insufficient were not evaluated; the model may do worse there.\n"
-            "- Metrics come from one held-out split; small groups vary from split to split.",
-        ]
-    )
+    return _table((first, *GROUP_RATE_HEADER), body)
+
+
+def _calibration_by_group(rows: Sequence[Mapping[str, Any]], min_cell: int) -> str:
+    return group_rate_table(rows, min_cell, "group")
+
+
+def _band_rates(rows: Sequence[Mapping[str, Any]], min_cell: int) -> str:
+    return group_rate_table(rows, min_cell, "band")
 
 
 def index_card(
@@ -294,8 +211,12 @@ def _rebuilt(header: Sequence[str], evaluation: Mapping[str, Any] | None, min_ce
     found = evaluation if isinstance(evaluation, Mapping) else {}
     if header[0] == "predicted":
         key = "calibration"
+    elif header[0] == "band":
+        key = "band_rates"
     elif "composite (champion)" in header:
         key = "shift"
+    elif "mean predicted" in header:
+        key = "calibration_by_group"
     else:
         key = "subgroups"
     if key not in found:
@@ -305,6 +226,8 @@ def _rebuilt(header: Sequence[str], evaluation: Mapping[str, Any] | None, min_ce
 
 _RENDERERS = {
     "calibration": calibration_markdown,
+    "calibration_by_group": _calibration_by_group,
+    "band_rates": _band_rates,
     "shift": shift_table,
     "subgroups": subgroup_table,
 }
@@ -340,7 +263,7 @@ def publishable_card(text: str, evaluation: Mapping[str, Any] | None, min_cell: 
         if header[:2] == ["", "value"]:
             body = _value_rows([_cells(line)[:2] for line in lines[2:]], min_cell)
             out.append(_table(header, body))
-        elif len(header) > 1 and header[0] in ("group", "predicted") and header[1] == "n":
+        elif len(header) > 1 and header[0] in ("group", "predicted", "band") and header[1] == "n":
             out += [rule.rule_sentence(min_cell), _rebuilt(header, evaluation, min_cell)]
         else:
             out.append(block)

@@ -179,17 +179,25 @@ def train_risk_command(
         table.add_column(name, justify="left" if name == "model" else "right")
     for name, m in (
         ("gradient boosting (calibrated)", done["model"]),
-        ("logistic regression (baseline)", done["baseline"]),
+        ("baseline rule (1 − first-survey composite)", done["baseline"]),
     ):
         table.add_row(
             name, _number(m["roc_auc"]), _number(m["average_precision"]), _number(m["brier"])
         )
     console.print(table)
+    versus = done["versus_baseline"]
+    interval = (
+        f" (paired bootstrap 95% interval of the AUC difference {versus['low']:+.3f} to "
+        f"{versus['high']:+.3f})"
+        if versus.get("low") is not None
+        else ""
+    )
     if done["beats_baseline"]:
-        console.print("The model beats the logistic-regression baseline.", markup=False)
+        console.print(f"The model beats the baseline rule{interval}.", markup=False)
     else:
         console.print(
-            "The model does NOT beat the logistic-regression baseline on held-out returnees.",
+            f"The model does NOT beat the baseline rule on held-out returnees{interval}: it "
+            "will not be promoted, and the worklist ranks by the rule.",
             markup=False,
         )
     insufficient = sum(1 for r in done["subgroups"] if not r["sufficient"])

@@ -179,7 +179,9 @@ def publish_shift(rows: Sequence[Mapping[str, Any]], min_cell: int) -> list[dict
 def _overall_metrics(metrics: Mapping[str, Any], min_cell: int) -> dict[str, Any]:
     out: dict[str, Any] = {"n": rounded(metrics.get("n"), min_cell)}
     for key, value in metrics.items():
-        if key not in ("n", "positives"):
+        if key == "prevalence":  # a share: on the published n (rule 3)
+            out[key] = published_share(value, out["n"])
+        elif key not in ("n", "positives"):
             out[key] = figure(value) if isinstance(value, int | float) else value
     return out
 
@@ -209,16 +211,53 @@ def publish_risk_evaluation(evaluation: Mapping[str, Any], min_cell: int) -> dic
     ``model`` and ``baseline`` keep their metrics (to :data:`DIGITS` decimals) and a rounded
     n; ``subgroups`` and ``calibration`` keep the groups and bins of at least ``min_cell``
     returnees, sizes rounded; counts of positives are not published (they are sizes of a group
-    and an outcome together, and nothing shown needs them). Other keys (importance, bands)
+    and an outcome together, and nothing shown needs them), the prevalence is a share on the
+    published n. ``calibration_by_group`` and ``band_rates`` are published like calibration
+    bins; ``versus_baseline``, ``temporal`` and ``exclusions`` get their counts of returnees
+    rounded and their figures to :data:`DIGITS` decimals. Other keys (importance, bands)
     are kept as they are.
     """
     out = dict(evaluation)
     for key in ("model", "baseline"):
         if isinstance(out.get(key), Mapping):
             out[key] = _overall_metrics(out[key], min_cell)
-    for key, shown in (("subgroups", _subgroup), ("calibration", _calibration_bin)):
+    for key, shown in (
+        ("subgroups", _subgroup),
+        ("calibration", _calibration_bin),
+        ("calibration_by_group", _group_rate),
+        ("band_rates", _group_rate),
+    ):
         if key in evaluation:
             out[key] = _published_rows(evaluation[key], min_cell, shown)
+    for key in ("versus_baseline", "temporal", "exclusions"):
+        if isinstance(evaluation.get(key), Mapping):
+            out[key] = _counts_and_figures(evaluation[key], min_cell)
+    return out
+
+
+def _group_rate(row: Mapping[str, Any], n: int) -> dict[str, Any]:
+    """A group's mean predicted risk and observed share (calibration by group, risk bands)."""
+    return {
+        "group": row["group"],
+        "n": n,
+        "mean_predicted": figure(row.get("mean_predicted")),
+        "observed": published_share(row.get("observed"), n),
+    }
+
+
+def _counts_and_figures(found: Mapping[str, Any], min_cell: int) -> dict[str, Any]:
+    """Exclusions, the comparison with the baseline rule, the temporal validation: numbers of
+    returnees rounded (rule 2), AUCs and differences to DIGITS decimals (rule 4)."""
+    out: dict[str, Any] = {}
+    for key, value in found.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            out[key] = value
+        elif key == "replicates":
+            out[key] = value
+        elif isinstance(value, int):
+            out[key] = rounded(value, min_cell)
+        else:
+            out[key] = figure(value)
     return out
 
 

@@ -2,15 +2,16 @@
 
 A scikit-learn pipeline (the first survey's dimension scores added, categories one-hot encoded,
 a histogram gradient-boosting classifier, calibrated with ``CalibratedClassifierCV``) is
-compared in the same run with a logistic-regression baseline on held-out returnees. The split
-is grouped by returnee and fixed by the returnee's key (a hash of the case number), so every
-model trained on the same store holds out the same returnees and the promotion gate can
-compare two versions on data neither was trained on.
+compared in the same run with the baseline rule, ``1 - the first survey's composite``, on
+held-out returnees, with a paired bootstrap interval of the AUC difference
+(:mod:`models.risk_evaluation`): a version that does not beat the rule is registered (its card
+says so) but is not promoted. The split is grouped by returnee and fixed by the returnee's key
+(a hash of the case number), so every model trained on the same store holds out the same
+returnees and the promotion gate can compare two versions on data neither was trained on.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,21 +23,25 @@ import sqlalchemy as sa
 
 from models import _mlflow, registry
 from models import disclosure_models as rule
-from models.cards import risk_card
-from models.evaluation import calibration_table, metric_key, risk_metrics, risk_subgroups
+from models.risk_evaluation import evaluate, temporal_validation
+from models.risk_registration import log_risk_model
 from models.serving import Champions
 from reintegration.errors import ModelError
 from reintegration.index import ReintegrationIndex
 from reintegration.questionnaire import Questionnaire, load_questionnaire
-from reintegration.risk_features import CATEGORICAL, GROUPS, feature_columns, training_frame
+from reintegration.risk_features import (
+    CATEGORICAL,
+    FOLLOW_UP_MIN_MONTHS,
+    feature_columns,
+    first_surveys,
+    training_frame,
+)
 from reintegration.settings import Settings, get_settings
 from reintegration.store.data_version import read_data_version
 from reintegration.store.engine import for_reading
 from reintegration.store.submissions import read_submissions
 
 if TYPE_CHECKING:
-    from mlflow import MlflowClient
-
     from models.estimators import RiskModel
 
 log = logging.getLogger(__name__)
@@ -91,6 +96,7 @@ class RiskData:
     columns: tuple[str, ...]
     index_label: str
     data_version: int
+    exclusions: dict[str, int]
 
     @property
     def X(self) -> pd.DataFrame:
@@ -104,18 +110,53 @@ class RiskData:
 def risk_data(
     engine: sa.Engine, questionnaire: Questionnaire, index: ReintegrationIndex
 ) -> RiskData:
-    """First surveys and outcomes of every returnee who has both, split by returnee."""
+    """First surveys and outcomes of every returnee who has both, split by returnee.
+
+    The frame also carries each returnee's ``return_date`` (for the temporal validation), and
+    ``exclusions`` counts who is left out and why (:func:`exclusions`).
+    """
     with for_reading(engine).connect() as conn:
         version = read_data_version(conn)
         stored = read_submissions(conn, questionnaire)
     frame = training_frame(stored, index, questionnaire)
+    returned = stored.set_index("pk")["return_date"] if len(stored) else pd.Series(dtype=object)
+    frame["return_date"] = pd.to_datetime(frame["first_pk"].map(returned)).to_numpy()
     return RiskData(
         frame=frame,
         test=held_out(frame["returnee_key"]),
         columns=feature_columns(questionnaire),
         index_label=index.label_,
         data_version=version,
+        exclusions=exclusions(stored, frame),
     )
+
+
+def exclusions(stored: pd.DataFrame, frame: pd.DataFrame) -> dict[str, int]:
+    """Who the risk model is trained and evaluated on, and who is left out and why.
+
+    Returns
+    -------
+    dict
+        returnees (with a current interview), no_first_survey (first interview more than 4
+        months after return), no_follow_up (a first survey, no interview 9 or more months
+        after return), follow_up_unscored (a follow-up whose composite cannot be computed),
+        included (first survey and outcome). Exact counts: publish them through the rule.
+    """
+    if stored.empty:
+        return dict.fromkeys(
+            ("returnees", "no_first_survey", "no_follow_up", "follow_up_unscored", "included"), 0
+        )
+    everyone = stored["returnee_key"].nunique()
+    first = set(first_surveys(stored)["returnee_key"])
+    later = set(stored.loc[stored["months_since_return"] >= FOLLOW_UP_MIN_MONTHS, "returnee_key"])
+    included = len(frame)
+    return {
+        "returnees": int(everyone),
+        "no_first_survey": int(everyone - len(first)),
+        "no_follow_up": len(first - later),
+        "follow_up_unscored": len(first & later) - included,
+        "included": included,
+    }
 
 
 def _scores(index: ReintegrationIndex) -> Any:
@@ -166,7 +207,8 @@ def build_model(index: ReintegrationIndex) -> RiskModel:
 
 
 def build_baseline(index: ReintegrationIndex) -> Any:
-    """The logistic-regression baseline on the same inputs."""
+    """A logistic regression on the same inputs (benchmarks only: the baseline every version
+    must beat is the rule ``1 - first-survey composite``, :mod:`models.risk_evaluation`)."""
     from sklearn.compose import ColumnTransformer, make_column_selector
     from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LogisticRegression
@@ -213,143 +255,44 @@ def _importance(model: RiskModel, X: pd.DataFrame, y: np.ndarray) -> list[dict[s
     return sorted(table, key=lambda r: -r["mean"])[:15]
 
 
-def evaluate(model: RiskModel, baseline: Any, data: RiskData, *, min_group: int) -> dict[str, Any]:
-    """Held-out metrics of the model and the baseline, by subgroup, calibration, importance."""
-    X, y = data.X[data.test], data.y[data.test]
-    p = model.risk(X)
-    p_base = baseline.predict_proba(X)[:, 1]
-    groups = data.frame.loc[data.test, list(GROUPS)]
-    medium_from, high_from = (float(q) for q in np.quantile(p, [1 / 3, 2 / 3]))
-    return {
-        "model": risk_metrics(y, p),
-        "baseline": risk_metrics(y, p_base),
-        "subgroups": risk_subgroups(groups, y, p, min_group=min_group),
-        "calibration": calibration_table(y, p),
-        "importance": _importance(model, X, y),
-        "bands": {"medium_from": medium_from, "high_from": high_from},
-    }
-
-
-def fit(data: RiskData, index: ReintegrationIndex, y: np.ndarray | None = None) -> tuple[Any, Any]:
-    """Fit the model and the baseline on the training returnees (``y`` overrides the outcome)."""
+def fit(data: RiskData, index: ReintegrationIndex, y: np.ndarray | None = None) -> RiskModel:
+    """Fit the model on the training returnees (``y`` overrides the outcome)."""
     train = ~data.test
     target = (data.y if y is None else np.asarray(y))[train]
-    if len(np.unique(target)) < 2:
+    return fit_on(data.X[train], target, index)
+
+
+def fit_on(X: pd.DataFrame, y: np.ndarray, index: ReintegrationIndex) -> RiskModel:
+    """Fit the pipeline to ``X`` and ``y``.
+
+    Raises
+    ------
+    ModelError
+        Every returnee has the same outcome.
+    """
+    if len(np.unique(y)) < 2:
         raise ModelError(
             "every training returnee has the same outcome, so no risk model can be trained"
         )
-    X = data.X[train]
-    model = build_model(index).fit(X, target)
-    baseline = build_baseline(index).fit(X, target)
-    return model, baseline
+    return build_model(index).fit(X, y)
 
 
-def log_risk_model(
-    client: MlflowClient,
-    settings: Settings,
-    model: RiskModel,
-    data: RiskData,
-    evaluation: dict[str, Any],
-    *,
-    actor: str,
-) -> tuple[int, str]:
-    """Log the run (parameters, metrics, card, evaluation, model) and register the version.
-
-    ``evaluation`` holds the exact figures (:func:`evaluate`); what the run stores of them (the
-    evaluation artifact, the card, the metrics, the count of returnees) is what
-    :mod:`models.disclosure_models` publishes: no group under ``settings.min_cell``, numbers
-    of returnees rounded.
-    """
-    import mlflow
-    import mlflow.sklearn
-    from mlflow.models import infer_signature
-
-    from models.estimators import TRUSTED_TYPES
-
-    m, b = evaluation["model"], evaluation["baseline"]
-    beats = m["roc_auc"] is not None and b["roc_auc"] is not None and m["roc_auc"] > b["roc_auc"]
-    published = rule.publish_risk_evaluation(evaluation, settings.min_cell)
-    shown_m, shown_b = published["model"], published["baseline"]
-    expected = registry.next_version(client, registry.RISK_MODEL)
-    n_test = int(data.test.sum())
-    card = risk_card(
-        version=expected,
-        data={
-            "index_label": data.index_label,
-            "n": len(data.frame),
-            "n_train": len(data.frame) - n_test,
-            "n_test": n_test,
-            "positive_rate": float(data.y.mean()),
-            "data_version": data.data_version,
-        },
-        model=shown_m,
-        baseline=shown_b,
-        subgroups=published["subgroups"],
-        calibration=published["calibration"],
-        importance=evaluation["importance"],
-        bands=evaluation["bands"],
-        min_group=settings.min_group,
-        min_cell=settings.min_cell,
+def evaluate_risk(
+    model: RiskModel, data: RiskData, index: ReintegrationIndex, settings: Settings
+) -> dict[str, Any]:
+    """Everything the card reports: :func:`models.risk_evaluation.evaluate`, importance, and
+    the temporal validation (one more fit, on the earlier return cohorts)."""
+    evaluation = evaluate(
+        model, data, index, min_group=settings.min_group, bands=settings.risk_band_limits
     )
-    metrics = {
-        **{k: v for k, v in shown_m.items() if v is not None and k != "n"},
-        **{f"baseline_{k}": v for k, v in shown_b.items() if v is not None and k != "n"},
-        "beats_baseline": float(beats),
-        "n_test": float(rule.rounded(n_test, settings.min_cell) or 0),
-    }
-    for row in published["subgroups"]:
-        if row["sufficient"] and " & " not in row["group"]:
-            metrics[metric_key("roc_auc", row["group"])] = row["roc_auc"]
-    experiment = _mlflow.experiment_id(client, settings, registry.RISK_MODEL)
-    X = data.X
-    with (
-        _mlflow.fluent(settings),
-        mlflow.start_run(experiment_id=experiment, run_name="early warning") as run,
-    ):
-        run_id = run.info.run_id
-        mlflow.log_params(
-            {
-                "outcome_index": data.index_label,
-                "returnees": rule.rounded(len(data.frame), settings.min_cell),
-                "held_out_share": HELD_OUT_SHARE,
-                "data_version": data.data_version,
-                "calibration": f"isotonic, {CALIBRATION_FOLDS} folds",
-                "actor": actor,
-                **{f"boosting/{k}": v for k, v in BOOSTING.items()},
-                **{f"band/{k}": round(v, 6) for k, v in evaluation["bands"].items()},
-            }
-        )
-        mlflow.log_metrics(metrics)
-        registry.log_artifacts(
-            client,
-            run_id,
-            {registry.CARD: card, registry.EVALUATION: json.dumps(published, indent=1)},
-        )
-        # The signature records column names and types only: no row of data is logged.
-        signature = infer_signature(X.head(50), model.predict_proba(X.head(50)))
-        info = mlflow.sklearn.log_model(
-            model,
-            name=registry.MODEL_ARTIFACT,
-            signature=signature,
-            pip_requirements=registry.pip_requirements(),
-            skops_trusted_types=TRUSTED_TYPES,
-            pyfunc_predict_fn="predict_proba",
-        )
-        both = shown_m["roc_auc"] is not None and shown_b["roc_auc"] is not None
-        summary = (
-            f"ROC AUC {shown_m['roc_auc']:.3f}, baseline {shown_b['roc_auc']:.3f}"
-            if both
-            else "ROC AUC undefined on the held-out returnees"
-        )
-        version = registry.register(
-            client,
-            registry.RISK_MODEL,
-            run_id=run_id,
-            model_uri=info.model_uri,
-            tags={"summary": summary, "outcome_index": data.index_label},
-            alias=registry.CHALLENGER,
-        )
-    return version, run_id
+    evaluation["importance"] = _importance(model, data.X[data.test], data.y[data.test])
+    evaluation["temporal"] = temporal_validation(
+        data,
+        index,
+        lambda X, y: fit_on(X, y, index),
+        random_split_auc=evaluation["model"]["roc_auc"],
+    )
+    return evaluation
 
 
 def outcome_index(settings: Settings) -> ReintegrationIndex:
@@ -379,8 +322,10 @@ def train_risk(
     Returns
     -------
     dict
-        version, run_id, model and baseline metrics, beats_baseline, n, n_test, subgroups,
-        bands: as published (:mod:`models.disclosure_models`), numbers of returnees rounded.
+        version, run_id, model and baseline-rule metrics, versus_baseline (the paired
+        interval), beats_baseline (its lower bound above 0), n, n_test, subgroups, exclusions,
+        temporal, bands: as published (:mod:`models.disclosure_models`), numbers of returnees
+        rounded.
 
     Raises
     ------
@@ -404,14 +349,13 @@ def train_risk(
     registry.ensure_builtin_index(settings)
     step(0.15, f"training on {n_train} returnees")
     with one_thread():
-        model, baseline = fit(data, index)
-        step(0.6, "evaluating on held-out returnees")
-        evaluation = evaluate(model, baseline, data, min_group=settings.min_group)
+        model = fit(data, index)
+        step(0.5, "evaluating on held-out returnees, then on later return cohorts")
+        evaluation = evaluate_risk(model, data, index, settings)
     model.set_params(**evaluation["bands"])
     step(0.85, "registering the new version")
     version, run_id = log_risk_model(client, settings, model, data, evaluation, actor=actor)
     step(1.0, "done")
-    m, b = evaluation["model"], evaluation["baseline"]
     published = rule.publish_risk_evaluation(evaluation, settings.min_cell)
     log.info("registered %s version %d", registry.RISK_MODEL, version)
     return {
@@ -419,12 +363,13 @@ def train_risk(
         "run_id": run_id,
         "model": published["model"],
         "baseline": published["baseline"],
-        "beats_baseline": bool(
-            m["roc_auc"] is not None and b["roc_auc"] is not None and m["roc_auc"] > b["roc_auc"]
-        ),
+        "versus_baseline": published["versus_baseline"],
+        "beats_baseline": bool(evaluation["versus_baseline"]["beats"]),
         "n": rule.rounded(len(data.frame), settings.min_cell),
         "n_test": rule.rounded(int(data.test.sum()), settings.min_cell),
         "subgroups": published["subgroups"],
+        "exclusions": published["exclusions"],
+        "temporal": published["temporal"],
         "bands": evaluation["bands"],
         "outcome_index": data.index_label,
     }

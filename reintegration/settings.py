@@ -14,7 +14,7 @@ import secrets
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from reintegration.disclosure import Protection
@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     promotion_tolerance : float
         ``REINTEGRATION_PROMOTION_TOLERANCE``: how much lower (absolute ROC AUC) a challenger
         may score than the champion, overall or per subgroup.
+    risk_bands : str
+        ``REINTEGRATION_RISK_BANDS``: two absolute risks, ``"low,high"`` (default ``"0.3,0.6"``),
+        with 0 < low < high < 1: a risk below ``low`` is in the low band, from ``high`` in the
+        high band, medium between (risk rows of a model trained afterwards, and the baseline
+        rule's ranking); read them as numbers through :attr:`risk_band_limits`.
     max_rows : int
         ``REINTEGRATION_MAX_ROWS``: the most data rows a batch file may hold, in any format
         (``ingest``, uploads and ``score``); a longer file is refused while it is read.
@@ -109,11 +114,23 @@ class Settings(BaseSettings):
     max_score_mb: int = Field(default=16, ge=1)
     min_group: int = Field(default=30, ge=1)
     promotion_tolerance: float = Field(default=0.02, ge=0.0, le=1.0)
+    risk_bands: str = "0.3,0.6"
     max_rows: int = Field(default=DEFAULT_MAX_ROWS, ge=1)
     forwarded_allow_ips: str = ""
     perturb_max_count_change: int = Field(default=DEFAULT_PROTECTION.max_count_change, ge=1, le=20)
     perturb_count_variance: float = Field(default=DEFAULT_PROTECTION.count_variance, gt=0.0)
     perturb_sum_noise: float = Field(default=DEFAULT_PROTECTION.sum_noise, gt=0.0, le=10.0)
+
+    @field_validator("risk_bands")
+    @classmethod
+    def _check_risk_bands(cls, value: str) -> str:
+        risk_band_limits(value)
+        return value
+
+    @property
+    def risk_band_limits(self) -> tuple[float, float]:
+        """``REINTEGRATION_RISK_BANDS`` as numbers: (medium from, high from)."""
+        return risk_band_limits(self.risk_bands)
 
     @model_validator(mode="after")
     def _derive_defaults(self) -> Settings:
@@ -260,6 +277,33 @@ def get_settings() -> Settings:
             f"{_variable(str(e['loc'][0]) if e['loc'] else '')}: {e['msg']}" for e in exc.errors()
         )
         raise ConfigurationError(f"The settings are invalid: {problems}.") from None
+
+
+def risk_band_limits(text: str) -> tuple[float, float]:
+    """Two absolute risks ``"low,high"`` with 0 < low < high < 1, as numbers.
+
+    Raises
+    ------
+    ValueError
+        Anything else, in a sentence naming the setting (pydantic and :func:`get_settings`
+        turn it into a ConfigurationError).
+
+    Examples
+    --------
+    >>> risk_band_limits(" 0.3, 0.6 ")
+    (0.3, 0.6)
+    """
+    parts = [p.strip() for p in str(text).split(",")]
+    try:
+        low, high = (float(p) for p in parts)
+    except ValueError:
+        low = high = float("nan")
+    if not (0.0 < low < high < 1.0):
+        raise ValueError(
+            f"REINTEGRATION_RISK_BANDS must be two risks between 0 and 1, the lower first, "
+            f"separated by a comma (e.g. 0.3,0.6); got {text!r}"
+        )
+    return low, high
 
 
 def _variable(field: str) -> str:

@@ -158,3 +158,113 @@ def test_an_export_is_audited_without_rows(stored):
     with stored.connect() as conn:
         entry = conn.execute(sa.select(audit).where(audit.c.action == "export")).one()
     assert (entry.actor, entry.target, entry.detail) == ("ana", "scores", {"countries": ["SEN"]})
+
+
+# ---------------------------------------------------------------- the baseline rule's worklist
+
+
+@pytest.fixture
+def first_surveys(engine, questionnaire, batch_file):
+    """Returnees with first surveys within 4 months of return, at different composites."""
+    from tests.conftest import worst_answers
+
+    worst = worst_answers(questionnaire)
+    half = dict(list(worst.items())[: len(worst) // 2])
+    early = {"interview_date": "2025-03-01", "return_date": "2025-01-15"}
+    rows = [
+        {"submission_id": "p1", "returnee_id": "P", **early},  # best answers: risk 0
+        {"submission_id": "p2", "returnee_id": "P", "interview_date": "2025-11-01", **worst},
+        {"submission_id": "q1", "returnee_id": "Q", "country": "GIN", **early, **half},
+        {"submission_id": "r1", "returnee_id": "R", "sex": "male", **early, **worst},
+        # first interview 6 months after return: no first survey, not ranked
+        {"submission_id": "s1", "returnee_id": "S", "interview_date": "2025-07-20", **worst},
+    ]
+    ingest_file(
+        batch_file(*rows),
+        engine,
+        scorer=ReintegrationIndex().fit(),
+        questionnaire=questionnaire,
+        secret=SECRET,
+        uploader="t",
+    )
+    return engine
+
+
+def test_without_a_model_the_worklist_ranks_by_1_minus_the_first_surveys_composite(
+    first_surveys,
+):
+    from reintegration.baseline_worklist import baseline_worklist
+
+    index = ReintegrationIndex().fit()
+    ranked = baseline_worklist(
+        first_surveys,
+        caller=EVERYWHERE,
+        index=index,
+        index_version=index.label_,
+        bands=(0.3, 0.6),
+    )
+
+    assert [r["key"] for r in ranked] == [key("R"), key("Q"), key("P")]
+    assert [r["submission_id"] for r in ranked] == ["r1", "q1", "p1"]  # first surveys only
+    assert ranked[0]["probability"] == pytest.approx(1.0) and ranked[0]["band"] == "high"
+    assert ranked[-1]["probability"] == pytest.approx(0.0) and ranked[-1]["band"] == "low"
+    assert 0 < ranked[1]["probability"] < 1
+    assert ranked[0]["reasons"] and ranked[0]["reasons"][0]["question"]
+    assert ranked[0]["weakest_dimension"] in ("economic", "social", "psychosocial")
+
+
+def test_the_baseline_worklist_filters_bands_countries_and_groups(first_surveys):
+    from reintegration.baseline_worklist import baseline_worklist
+
+    index = ReintegrationIndex().fit()
+
+    def keys(**chosen):
+        found = baseline_worklist(
+            first_surveys,
+            caller=chosen.pop("caller", EVERYWHERE),
+            index=index,
+            index_version=index.label_,
+            bands=(0.3, 0.6),
+            **chosen,
+        )
+        return [r["key"] for r in found]
+
+    assert keys(band={"high"}) == [key("R")]
+    assert keys(band={"low"}) == [key("P")]
+    assert keys(band={"low", "high"}) == [key("R"), key("P")]
+    assert keys(countries={"GIN"}) == [key("Q")]
+    assert keys(caller=SENEGAL) == [key("R"), key("P")]
+    assert keys(sex={"male"}) == [key("R")]
+    assert keys(limit=1, offset=1) == [key("Q")]
+    # bands are the analyst's absolute thresholds: a lower high band takes in the middle one
+    middle = baseline_worklist(
+        first_surveys,
+        caller=EVERYWHERE,
+        index=index,
+        index_version=index.label_,
+        bands=(0.05, 0.1),
+    )
+    assert [r["band"] for r in middle] == ["high", "high", "low"]
+
+
+def test_the_baseline_worklist_is_audited_and_needs_row_level(first_surveys):
+    from reintegration.baseline_worklist import baseline_worklist
+    from reintegration.errors import Forbidden
+
+    index = ReintegrationIndex().fit()
+    with pytest.raises(Forbidden, match="the manager role may not see row-level data"):
+        baseline_worklist(
+            first_surveys,
+            caller=User("m", Role.MANAGER, None),
+            index=index,
+            index_version=index.label_,
+            bands=(0.3, 0.6),
+        )
+    baseline_worklist(
+        first_surveys, caller=EVERYWHERE, index=index, index_version=index.label_, bands=(0.3, 0.6)
+    )
+    with first_surveys.connect() as conn:
+        row = conn.execute(
+            sa.select(audit.c.action, audit.c.target).where(audit.c.action == "worklist_read")
+        ).one()
+    assert row.target == "baseline rule rss-v1-provisional"

@@ -22,6 +22,7 @@ VARIABLES = (
     "REINTEGRATION_MAX_UPLOAD_MB",
     "REINTEGRATION_MIN_GROUP",
     "REINTEGRATION_PROMOTION_TOLERANCE",
+    "REINTEGRATION_RISK_BANDS",
     "REINTEGRATION_PERTURB_MAX_COUNT_CHANGE",
     "REINTEGRATION_PERTURB_COUNT_VARIANCE",
     "REINTEGRATION_PERTURB_SUM_NOISE",
@@ -52,6 +53,7 @@ def test_defaults(tmp_path: Path) -> None:
         "max_upload_mb": 50,
         "min_group": 30,
         "promotion_tolerance": 0.02,
+        "risk_bands": "0.3,0.6",
         "max_rows": 2_000_000,
         "max_score_mb": 16,
         "forwarded_allow_ips": "",
@@ -74,6 +76,7 @@ def test_environment_overrides_every_setting(monkeypatch: pytest.MonkeyPatch) ->
         "REINTEGRATION_MAX_UPLOAD_MB": "20",
         "REINTEGRATION_MIN_GROUP": "50",
         "REINTEGRATION_PROMOTION_TOLERANCE": "0.01",
+        "REINTEGRATION_RISK_BANDS": "0.2,0.5",
         "REINTEGRATION_MAX_ROWS": "1000",
         "REINTEGRATION_MAX_SCORE_MB": "4",
         "REINTEGRATION_FORWARDED_ALLOW_IPS": "10.0.0.0/8",
@@ -95,6 +98,7 @@ def test_environment_overrides_every_setting(monkeypatch: pytest.MonkeyPatch) ->
         "max_upload_mb": 20,
         "min_group": 50,
         "promotion_tolerance": 0.01,
+        "risk_bands": "0.2,0.5",
         "max_rows": 1000,
         "max_score_mb": 4,
         "forwarded_allow_ips": "10.0.0.0/8",
@@ -103,6 +107,27 @@ def test_environment_overrides_every_setting(monkeypatch: pytest.MonkeyPatch) ->
         "perturb_sum_noise": 0.5,
     }
     assert s.secret_key_bytes() == GOOD_SECRET.encode()
+
+
+@pytest.mark.parametrize("value", ["0.6,0.3", "0.3", "0,0.5", "0.3,1", "low,high", "0.3,0.3"])
+def test_risk_bands_must_be_two_rising_risks_between_0_and_1(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("REINTEGRATION_RISK_BANDS", value)
+
+    with pytest.raises(ConfigurationError) as refused:
+        get_settings()
+
+    assert str(refused.value) == (
+        "The settings are invalid: REINTEGRATION_RISK_BANDS: Value error, "
+        "REINTEGRATION_RISK_BANDS must be two risks between 0 and 1, the lower first, separated "
+        f"by a comma (e.g. 0.3,0.6); got {value!r}."
+    )
+
+
+def test_risk_bands_are_read_as_numbers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REINTEGRATION_RISK_BANDS", " 0.25 , 0.7 ")
+    assert get_settings().risk_band_limits == (0.25, 0.7)
 
 
 def test_home_moves_the_default_stores(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,6 +17,7 @@ from api.params import AGE_GROUPS, checked, choices, listed, scoped_countries
 from api.problems import ApiProblem, problem_responses
 from api.schemas.casework import Returnee, Worklist
 from reintegration import casework
+from reintegration.baseline_worklist import BASELINE_NOTE, baseline_worklist
 
 router = APIRouter(tags=["row level"])
 
@@ -64,7 +65,9 @@ def get_worklist(
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> Any:
     """Returnees ranked by the risk champion's probability of not reintegrating sustainably,
-    with their weakest dimension and the items behind it; filter by country and group."""
+    with their weakest dimension and the items behind it; filter by country and group. With no
+    promoted risk model, ranked by the baseline rule (1 − first-survey composite), as the note
+    says."""
     countries = scoped_countries(listed(country, "country"), user)
     chosen = {
         "sex": checked(listed(sex, "sex"), choices(services, "sex"), "sex"),
@@ -76,11 +79,22 @@ def get_worklist(
     }
     champion = services.champions.risk()
     if champion is None:
+        index, label, _ = services.champions.index()
         return {
             "model": None,
             "model_version": None,
-            "note": "no risk model is champion yet: train one and promote it to rank returnees",
-            "items": [],
+            "note": BASELINE_NOTE,
+            "items": baseline_worklist(
+                services.engine,
+                caller=user,
+                index=index,
+                index_version=label,
+                bands=services.settings.risk_band_limits,
+                countries=countries,
+                limit=limit,
+                offset=offset,
+                **chosen,
+            ),
         }
     _, version = champion
     items = casework.worklist(

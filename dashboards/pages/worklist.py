@@ -14,6 +14,7 @@ from dashboards.access import guarded, page_layout
 from dashboards.components import table, url_sync
 from dashboards.filters import AGE_GROUPS, FilterState, encode_query, parse_query, problems_note
 from dashboards.labels import choices, country_label, item_labels, value_labels
+from reintegration.baseline_worklist import BASELINE_NOTE, BASELINE_TARGET
 from reintegration.people_csv import csv_text
 from reintegration.roles import Capability
 from reintegration.users import User
@@ -75,8 +76,10 @@ def layout(user: User, **query: str) -> html.Div:
             html.P(
                 "Returnees ranked by the risk model's probability that their reintegration is "
                 "not sustainable, from their first survey, with their weakest dimension and the "
-                "items behind it. A prompt for follow-up, not a judgement of anyone. Returnees "
-                "are known by their pseudonymous key only.",
+                "items behind it; until a risk model beats the baseline rule and is promoted, "
+                "ranked by the baseline rule (1 − first-survey composite). A prompt for "
+                "follow-up, not a judgement of anyone. Returnees are known by their "
+                "pseudonymous key only.",
                 className="intro",
             ),
             html.Div(
@@ -197,15 +200,12 @@ def register_callbacks(app: dash.Dash) -> None:
     def update(user: User, *values: Any) -> tuple[Any, ...]:
         chosen, query = _chosen(values)
         champion, items = rows.worklist(user, chosen)
-        if champion is None:
-            return (
-                [],
-                "No risk model is champion yet: train one and promote it to rank returnees.",
-                query,
-            )
+        ranked_by = (
+            BASELINE_NOTE if champion is None else f"ranked by {champion[0]} version {champion[1]}"
+        )
         summary = (
             f"{len(items):,} returnees shown (the {rows.WORKLIST_ROWS:,} at highest risk at most), "
-            f"ranked by {champion[0]} version {champion[1]}."
+            f"{ranked_by}."
         )
         return _display(items), summary, query
 
@@ -221,18 +221,17 @@ def register_callbacks(app: dash.Dash) -> None:
             raise PreventUpdate
         chosen, query = _chosen(values)
         champion, items = rows.worklist(user, chosen, limit=rows.EXPORT_ROWS)
-        if champion is None:
-            raise PreventUpdate
+        version = champion[1] if champion is not None else BASELINE_TARGET
         rows.record_export(
             user,
             "worklist",
-            {"model_version": champion[1], "rows": len(items), "filters": query},
+            {"model_version": version, "rows": len(items), "filters": query},
         )
         lines: list[list[Any]] = [[key for key, _ in COLUMNS] + ["probability", "model_version"]]
         for shown, item in zip(_display(items), items, strict=True):
             shown = {**shown, "key": item["key"]}
             lines.append(
-                [str(shown[key]) for key, _ in COLUMNS]
-                + [f"{item['probability']:.4f}", champion[1]]
+                [str(shown[key]) for key, _ in COLUMNS] + [f"{item['probability']:.4f}", version]
             )
-        return dcc.send_string(csv_text(lines), f"worklist-{champion[0]}-v{champion[1]}.csv")
+        name = "baseline-rule" if champion is None else f"{champion[0]}-v{champion[1]}"
+        return dcc.send_string(csv_text(lines), f"worklist-{name}.csv")

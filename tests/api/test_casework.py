@@ -59,11 +59,23 @@ def test_a_case_number_is_not_a_key(panel):
     assert response.json()["detail"].startswith("path parameter key: ")
 
 
-def test_the_worklist_is_empty_with_a_note_until_a_risk_model_is_champion(panel):
+def test_without_a_risk_champion_the_worklist_ranks_by_the_baseline_rule_and_says_so(panel):
     body = panel.get("/api/v1/worklist", "analyst").json()
 
-    assert body["items"] == [] and body["model_version"] is None
-    assert body["note"].startswith("no risk model is champion yet")
+    assert body["model"] is None and body["model_version"] is None
+    assert body["note"] == (
+        "ranked by the baseline rule (1 − first-survey composite): no promoted risk model"
+    )
+    risks = [item["probability"] for item in body["items"]]
+    assert risks and risks == sorted(risks, reverse=True)
+    assert all(
+        item["band"] == ("high" if r >= 0.6 else "medium" if r >= 0.3 else "low")
+        for item, r in zip(body["items"], risks, strict=True)
+    )
+    assert body["items"][0]["reasons"]
+    senegal = panel.get("/api/v1/worklist", "analyst_sen", params={"band": "high"}).json()
+    assert {item["country"] for item in senegal["items"]} <= {"SEN"}
+    assert all(item["band"] == "high" for item in senegal["items"])
 
 
 def _risk_rows(stack, version, probabilities):

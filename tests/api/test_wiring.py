@@ -88,7 +88,10 @@ def test_uploads_are_scored_by_the_champion_and_followed_by_the_hook(real, tmp_p
 
 def test_the_worklist_says_when_no_risk_model_is_champion(real):
     body = real.get("/api/v1/worklist", "analyst").json()
-    assert body["model_version"] is None and body["items"] == []
+    assert body["model_version"] is None
+    assert body["note"] == (
+        "ranked by the baseline rule (1 − first-survey composite): no promoted risk model"
+    )
 
 
 def test_an_unknown_model_is_404_from_the_registry(real):

@@ -2,8 +2,8 @@
 
 Creating an MLflow SQLite store runs its migrations (seconds) and training takes seconds more,
 so the session does both once: ``trained`` holds a registry with the built-in index (champion),
-a derived index version (challenger), a risk model (champion) and a risk model trained on
-shuffled outcomes (challenger). A test that changes anything works on copies of both stores
+a derived index version (challenger), a risk model (champion, forced in when it does not beat
+the baseline rule) and a risk model trained on shuffled outcomes (challenger). A test that changes anything works on copies of both stores
 (``registry_home``); the artifacts stay where the session wrote them (runs name them by
 absolute path), and tests only add to them.
 """
@@ -118,7 +118,7 @@ def trained(tmp_path_factory, panel, panel_store, mlflow_template) -> Trained:
     from models.index_training import train_index
     from models.promotion import promote
     from models.risk_training import (
-        evaluate,
+        evaluate_risk,
         fit,
         log_risk_model,
         one_thread,
@@ -136,24 +136,27 @@ def trained(tmp_path_factory, panel, panel_store, mlflow_template) -> Trained:
     settings = settings_for(home, store)
     engine = create_store_engine(settings.database_url)
     registry.ensure_builtin_index(settings)
-    index = train_index(engine, settings, actor="session")
+    derived = train_index(engine, settings, actor="session")
     risk = train_risk(engine, settings, actor="session")
+    # On the synthetic panel the model does not beat the baseline rule (its card says so), so
+    # the session forces it in: the tests need a champion to compare challengers with.
     promote(
         engine,
         "risk",
         risk["version"],
-        reason=None,
-        force=False,
+        reason="a champion for the tests to compare with",
+        force=not risk["beats_baseline"],
         caller=cli_caller("session"),
         settings=settings,
     )
     # A deliberately degraded model: the same pipeline fitted to shuffled outcomes.
     client = _mlflow.client(settings)
-    data = risk_data(engine, load_questionnaire(), outcome_index(settings))
+    index = outcome_index(settings)
+    data = risk_data(engine, load_questionnaire(), index)
     shuffled = np.random.default_rng(0).permutation(data.y)
     with one_thread():
-        model, baseline = fit(data, outcome_index(settings), y=shuffled)
-        evaluation = evaluate(model, baseline, data, min_group=settings.min_group)
+        model = fit(data, index, y=shuffled)
+        evaluation = evaluate_risk(model, data, index, settings)
     model.set_params(**evaluation["bands"])
     degraded, _ = log_risk_model(client, settings, model, data, evaluation, actor="session")
     engine.dispose()
@@ -162,7 +165,7 @@ def trained(tmp_path_factory, panel, panel_store, mlflow_template) -> Trained:
         store=store,
         panel=panel[0],
         truth=panel[1],
-        index=index,
+        index=derived,
         risk=risk,
         degraded_version=degraded,
     )

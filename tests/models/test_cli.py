@@ -58,9 +58,10 @@ def test_a_refused_promotion_is_exit_status_1_naming_the_metric(registry_home, t
     result = run("models", "promote", "risk", str(trained.degraded_version))
     assert result.exit_code == 1
     assert result.stderr.startswith(
-        f"reintegration-risk version {trained.degraded_version} is refused: its ROC AUC is lower "
-        "than the champion's"
+        f"reintegration-risk version {trained.degraded_version} is refused: it does not beat the "
+        "baseline rule (1 - first-survey composite): ROC AUC 0."
     )
+    assert "; and its ROC AUC is lower than the champion's" in result.stderr
 
 
 def test_an_index_promotion_without_a_reason_is_exit_status_2(registry_home, trained):

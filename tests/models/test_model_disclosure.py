@@ -18,7 +18,8 @@ import pytest
 
 from models import _mlflow, registry
 from models import disclosure_models as rule
-from models.cards import WITHDRAWN, index_card, publishable_card, risk_card
+from models.cards import WITHDRAWN, index_card, publishable_card
+from models.risk_card import risk_card
 from reintegration.policy import CLI, cli_caller
 
 MIN_CELL = 5
@@ -237,12 +238,7 @@ def risk_card_for(sizes: dict[str, int]) -> str:
             "positive_rate": 0.3137,
             "data_version": 4,
         },
-        model=evaluation["model"],
-        baseline=evaluation["baseline"],
-        subgroups=evaluation["subgroups"],
-        calibration=evaluation["calibration"],
-        importance=[],
-        bands={"medium_from": 0.3, "high_from": 0.6},
+        evaluation=rule.publish_risk_evaluation(evaluation, MIN_CELL),
         min_group=30,
         min_cell=MIN_CELL,
     )
@@ -267,7 +263,8 @@ def test_the_risk_card_names_no_small_group_and_says_why():
     assert "| returnees with a first survey and a follow-up | 1005 |" in card
     assert "| training returnees | 755 |" in card
     assert "251" not in card and "249" not in card and "| fewer than 5 |" not in card
-    assert card.count(RULE) == 2  # before the subgroup table and the calibration table
+    assert card.count(RULE) == 4  # before each table of groups: subgroups, calibration (bins,
+    # by group) and bands
     assert table_sizes(card, "predicted") == {
         "0.0–0.1": "60",
         "0.1–0.2": "70",

@@ -34,7 +34,7 @@ def audits(engine, action):
 
 
 def test_a_model_trained_on_shuffled_outcomes_is_refused_naming_the_metric(registry_home, trained):
-    """Acceptance: the gate refuses a deliberately degraded model."""
+    """Acceptance: the gate refuses a deliberately degraded model, on both counts."""
     settings, engine = registry_home
     with pytest.raises(PromotionRefused) as refused:
         promote(
@@ -48,16 +48,55 @@ def test_a_model_trained_on_shuffled_outcomes_is_refused_naming_the_metric(regis
         )
     message = str(refused.value)
     assert message.startswith(
-        f"reintegration-risk version {trained.degraded_version} is refused: its ROC AUC is lower "
-        f"than the champion's (version {trained.risk['version']}) by more than the tolerance of "
-        "0.02 in "
+        f"reintegration-risk version {trained.degraded_version} is refused: it does not beat the "
+        "baseline rule (1 - first-survey composite): ROC AUC 0."
     )
-    assert "overall: 0." in message and "sex=" in message
+    assert "paired bootstrap 95% interval of the difference -0." in message
+    assert (
+        f"; and its ROC AUC is lower than the champion's (version {trained.risk['version']}) by "
+        "more than the tolerance of 0.02, the whole 95% paired bootstrap interval of the drop "
+        "above it, in overall: 0."
+    ) in message
+    assert "sex=" in message
     assert message.endswith("To promote it anyway, use --force with --reason saying why")
     assert champion(settings, "reintegration-risk") == trained.risk["version"]
     [(actor, target, detail)] = audits(engine, "promote_refused")
     assert (actor, target) == ("officer", f"reintegration-risk@{trained.degraded_version}")
-    assert any(r["group"] == "overall" and r["refused"] for r in detail["rows"])
+    overall = next(r for r in detail["rows"] if r["group"] == "overall")
+    assert overall["refused"] and overall["drop_low"] > 0.02
+    assert (
+        overall["drop_low"] <= overall["champion"] - overall["challenger"] <= overall["drop_high"]
+    )
+
+
+def test_a_version_that_does_not_beat_the_baseline_is_refused_without_a_champion(
+    registry_home, trained
+):
+    """Nothing is promoted unless it beats the baseline rule, first champion included."""
+    if trained.risk["beats_baseline"]:
+        pytest.skip("this session's model beats the baseline rule")
+    settings, engine = registry_home
+    client = _mlflow.client(settings)
+    client.delete_registered_model_alias("reintegration-risk", registry.CHAMPION)
+    versus = trained.risk["versus_baseline"]
+    with pytest.raises(PromotionRefused) as refused:
+        promote(
+            engine,
+            "risk",
+            trained.risk["version"],
+            reason=None,
+            force=False,
+            caller=cli_caller("officer"),
+            settings=settings,
+        )
+    assert str(refused.value) == (
+        f"reintegration-risk version {trained.risk['version']} is refused: it does not beat the "
+        f"baseline rule (1 - first-survey composite): ROC AUC {versus['model_auc']:.3f} against "
+        f"{versus['baseline_auc']:.3f}, paired bootstrap 95% interval of the difference "
+        f"{versus['low']:+.3f} to {versus['high']:+.3f}, not above 0. To promote it anyway, use "
+        "--force with --reason saying why"
+    )
+    assert champion(settings, "reintegration-risk") is None
 
 
 def test_force_needs_a_reason(registry_home, trained):

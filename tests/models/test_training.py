@@ -91,17 +91,86 @@ def test_the_risk_model_beats_chance_on_held_out_returnees(trained):
     assert risk["model"]["brier"] < 0.25
 
 
-def test_the_card_says_honestly_whether_the_baseline_is_beaten(registry_home, trained):
+def held_out_baseline(engine, settings):
+    """The baseline rule recomputed independently: 1 - the first survey's composite."""
+    from models.risk_training import outcome_index, risk_data
+    from reintegration.questionnaire import load_questionnaire
+
+    index = outcome_index(settings)
+    questionnaire = load_questionnaire()
+    data = risk_data(engine, questionnaire, index)
+    X, y = data.X[data.test], data.y[data.test]
+    scores = index.score_arrays({i: X[i].to_numpy() for i in questionnaire.item_ids})
+    return y, 1.0 - scores["composite"]
+
+
+def test_the_card_states_the_baseline_rule_and_the_paired_interval(registry_home, trained):
+    """Acceptance: the composite baseline's AUC, the candidate's and their paired interval."""
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+
+    settings, engine = registry_home
+    y, rule = held_out_baseline(engine, settings)
+    known = ~np.isnan(rule)
+    baseline_auc = roc_auc_score(y[known], rule[known])
+    versus = trained.risk["versus_baseline"]
+    card = registry.model_card("risk", trained.risk["version"], settings, caller=CLI)
+
+    assert versus["baseline_auc"] == pytest.approx(baseline_auc, abs=5e-4)
+    assert (
+        f"| baseline rule (1 − first-survey composite) | {versus['n']} | {baseline_auc:.3f} |"
+        in (card)
+    )
+    assert versus["low"] < versus["difference"] < versus["high"]
+    assert (
+        f"ROC AUC {versus['model_auc']:.3f} against the baseline rule's {baseline_auc:.3f}" in card
+    )
+    assert (
+        f"paired bootstrap 95% interval {versus['low']:+.3f} to {versus['high']:+.3f} "
+        "(2000 replicates, the same resampled returnees for both)" in card
+    )
+    # The verdict follows the interval, whatever the draw: beaten only when it lies above 0.
+    beaten = versus["low"] > 0
+    assert trained.risk["beats_baseline"] is beaten
+    assert ("**This version beats the baseline rule**" in card) is beaten
+    assert ("**This version does not beat the baseline rule**" in card) is (not beaten)
+
+
+def test_the_card_reports_exclusions_prevalence_calibration_by_group_and_time(
+    registry_home, trained
+):
     settings, _ = registry_home
     card = registry.model_card("risk", trained.risk["version"], settings, caller=CLI)
-    beaten = trained.risk["beats_baseline"]
-    assert ("does not beat the logistic-regression baseline" in card) is (not beaten)
-    assert f"| logistic regression (baseline) | {trained.risk['baseline']['roc_auc']:.3f} |" in card
+    left = trained.risk["exclusions"]
+    assert left["no_follow_up"] > 0 and left["included"] == trained.risk["n"]
+    assert f"| left out: no follow-up 9 or more months after return | {left['no_follow_up']} |" in (
+        card
+    )
+    assert (
+        "| model | held-out returnees | ROC AUC | average precision | prevalence | Brier score |"
+        in card
+    )
+    prevalence = trained.risk["model"]["prevalence"]
+    assert 0 < prevalence < 1 and f"| {prevalence:.3f} |" in card
+    assert "## Calibration by group" in card and "| sex=female |" in card
+    temporal = trained.risk["temporal"]
+    assert temporal["model_auc"] > 0.5 and temporal["n_test"] > 0
+    assert f"later cohorts (from {temporal['cutoff']})" in card
+    assert "random held-out returnees (this version)" in card
     for section in ("## By subgroup", "## Calibration", "## What drives it", "## Known limits"):
         assert section in card
     assert "insufficient data" in card  # small intersections are not evaluated
-    degraded = registry.model_card("risk", trained.degraded_version, settings, caller=CLI)
-    assert "does not beat the logistic-regression baseline" in degraded
+    assert "REINTEGRATION_RISK_BANDS" in card and "| band | n | mean predicted | observed |" in card
+
+
+def test_a_model_trained_on_shuffled_outcomes_does_not_beat_the_baseline(registry_home, trained):
+    settings, _ = registry_home
+    card = registry.model_card("risk", trained.degraded_version, settings, caller=CLI)
+    assert "**This version does not beat the baseline rule**" in card
+    client = _mlflow.client(settings)
+    version = registry.get_version(client, "reintegration-risk", trained.degraded_version)
+    metrics = client.get_run(version.run_id).data.metrics
+    assert metrics["beats_baseline"] == 0.0 and metrics["auc_difference_high"] < 0
 
 
 def test_subgroups_are_evaluated_with_their_sizes(trained):
