@@ -20,8 +20,9 @@
    :class:`~reintegration.disclosure.Protection`), and *pre-change*: the exact queries as they
    were before issue 12 (``reintegration/analytics.py`` and ``aggregate.py`` read from git at
    :data:`PRE_ANALYTICS` and :data:`PRE_AGGREGATE`), for reference.
-4. **Sanity**: every exact answer has the pre-change answer's groups, counts (returnees,
-   unscored, surveys, histogram), suppression and means.
+4. **Sanity**: every exact answer but trajectories' (whose months bands issue 13 redrew on the
+   follow-up schedule) has the pre-change answer's groups, counts (returnees, unscored,
+   surveys, histogram), suppression and means.
 
 Prints the median and p95 time per question of each variant, and the ratio protected/exact
 (median of the per-question ratios, and the ratio of the total times), overall and per kind of
@@ -38,7 +39,7 @@ import sys
 import time
 import types
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -187,7 +188,9 @@ def ask(
     extra: dict[str, Any] = {} if protected is None else {"protected": protected}
     filters = question.filters
     if protected is None:
-        filters = sys.modules["_pre_analytics"].Filters(**asdict(filters))
+        old = sys.modules["_pre_analytics"].Filters
+        known = {f.name for f in fields(old)}
+        filters = old(**{k: v for k, v in asdict(filters).items() if k in known})
     if question.kind == "aggregates":
         return lambda: analytics.aggregates(list(question.by), filters, label, **extra)
     if question.kind == "trajectories":
@@ -267,7 +270,11 @@ def measure(
                 best[name] = min(best[name], seconds)
         for name in names:
             times[name][i] = best[name]
-        if "pre-change" in answers and (why := same_exact(answers["exact"], answers["pre-change"])):
+        # Trajectories' months bands were redrawn on the follow-up schedule (issue 13): their
+        # exact answers are not the pre-change ones by design, so only the others are checked.
+        checked = question.kind != "trajectories"
+        old_answer = answers.get("pre-change")
+        if checked and old_answer is not None and (why := same_exact(answers["exact"], old_answer)):
             failures.append(f"question {i} ({question}): {why}")
         if (i + 1) % 25 == 0:
             print(f"  {i + 1}/{len(questions)} questions", flush=True)
@@ -338,8 +345,12 @@ def main() -> None:
     times, failures = measure(variants, questions, label, args.repeats)
     report(times, questions)
     if "pre-change" in variants:
-        checked = len(questions) - len(failures)
-        print(f"sanity: {checked}/{len(questions)} exact answers equal the pre-change answers")
+        compared = sum(q.kind != "trajectories" for q in questions)
+        checked = compared - len(failures)
+        print(
+            f"sanity: {checked}/{compared} exact answers (all but trajectories) equal the "
+            "pre-change answers"
+        )
         for failure in failures[:10]:
             print(f"  {failure}")
     print(f"load average at the end {os.getloadavg()[0]:.2f}")
