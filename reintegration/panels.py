@@ -20,7 +20,6 @@ import pandas as pd
 from reintegration.aggregate import TOTAL, breakdown
 from reintegration.disclosure import OTHER_LABEL, Protection, perturb_counts
 from reintegration.errors import QueryError
-from reintegration.panel_frame import FIGURES
 
 AXES = ("round", "months", "cohort")
 """Time axes of trajectories; survey round is the default (DESIGN.md)."""
@@ -168,7 +167,10 @@ def _counts(
     records: pd.DataFrame, column: str, min_cell: int, protection: Protection | None
 ) -> list[dict[str, Any]]:
     scored = records[records["composite"].notna()]
-    table = breakdown(scored, [column], figures=FIGURES, min_cell=min_cell, protection=protection)
+    # Counts only: one figure is enough for publish's summaries.
+    table = breakdown(
+        scored, [column], figures=["composite"], min_cell=min_cell, protection=protection
+    )
     out = []
     for row in table.iloc[:-1].to_dict("records"):
         other = bool(row.get("other", False))
