@@ -138,3 +138,23 @@ def muted(text: str, *, element_id: str | None = None) -> html.P:
     if element_id:
         return html.P(text, className="muted", id=element_id)
     return html.P(text, className="muted")
+
+
+def stage_sentence(stages: dict[str, Any] | None) -> str:
+    """Which follow-up rounds the figures mix, e.g. "Latest surveys from round 1 (454), round
+    2 (390), round 3 (2,155): a group surveyed later may look better for that alone."."""
+    rounds = (stages or {}).get("rounds") or []
+    parts = []
+    for row in rounds:
+        n = "hidden" if row["returnees"] is None else f"{row['returnees']:,}"
+        name = row["label"] if row["other"] else f"round {row['value']}"
+        parts.append(f"{name} ({n})")
+    if not parts:
+        return ""
+    if len(parts) == 1:
+        return f"All latest surveys are from {parts[0]}."
+    return (
+        f"Latest surveys from {', '.join(parts)}: these figures mix follow-up times, and a "
+        "group surveyed later may look better for that alone; the Trajectories page compares "
+        "returnees round by round."
+    )

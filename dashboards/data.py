@@ -180,8 +180,10 @@ def overview(
 ) -> tuple[dict[str, Any], Shown]:
     """The headline figures and histogram, as :func:`shown` says."""
     view = shown(caller, filters, switch)
-    summary = services().analytics.overview(view.filters, index_version, protected=view.protected)
-    return summary, view
+    analytics = services().analytics
+    summary = analytics.overview(view.filters, index_version, protected=view.protected)
+    mix = analytics.stages([], view.filters, index_version, protected=view.protected)
+    return {**summary, "stages": mix}, view
 
 
 def labelled(frame: pd.DataFrame, view: Shown) -> pd.DataFrame:

@@ -11,7 +11,7 @@ from dash.exceptions import PreventUpdate
 
 from dashboards import data
 from dashboards.access import guarded, page_layout
-from dashboards.components import figure_card, headline, url_sync
+from dashboards.components import figure_card, headline, stage_sentence, url_sync
 from dashboards.figures.common import empty_figure, suppressed_label
 from dashboards.figures.overview import histogram_figure, levels_figure, means_figure
 from dashboards.filters import encode_query, filter_inputs
@@ -75,6 +75,10 @@ def _headlines(summary: dict[str, Any], min_cell: int) -> list[html.Div]:
     share_text = suppressed_label(min_cell) if share is None else f"{share:.0%}"
     if summary["returnees"] == 0:
         share_text = "none"
+    bounds = summary.get("share_intervals", {}).get("sustainable", {})
+    share_note = "composite ≥ 0.66, no dimension below 0.33"
+    if share is not None and bounds.get("low") is not None:
+        share_note = f"95% interval {bounds['low']:.0%} to {bounds['high']:.0%}; {share_note}"
     return [
         headline(
             "Returnees",
@@ -86,16 +90,13 @@ def _headlines(summary: dict[str, Any], min_cell: int) -> list[html.Div]:
             "Surveys", _number(summary["surveys"], min_cell=min_cell), "interviews in the period"
         ),
         headline("Mean composite", mean, interval),
-        headline(
-            "Sustainable",
-            share_text,
-            "composite ≥ 0.66, no dimension below 0.33",
-        ),
+        headline("Sustainable", share_text, share_note),
         headline(
             "Unscored",
             _number(summary["unscored"], min_cell=min_cell),
             "returnees with too few answers",
         ),
+        html.P(stage_sentence(summary.get("stages")), className="note", id=f"{PAGE}-stages"),
     ]
 
 
