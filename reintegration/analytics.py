@@ -35,7 +35,13 @@ import sqlalchemy as sa
 from reintegration.aggregate import LEVELS, TOTAL, breakdown, summarise
 from reintegration.assistance import COLUMNS as ASSOCIATION_COLUMNS
 from reintegration.assistance import REFERENCE as NO_ASSISTANCE
-from reintegration.assistance import SHARE, associations, raw_from_published, rounded
+from reintegration.assistance import (
+    SHARE,
+    associations,
+    perturbed_adjusted,
+    raw_from_published,
+    rounded,
+)
 from reintegration.disclosure import Protection, merge_bins, perturb_counts, publish, suppress
 from reintegration.errors import ConfigurationError, QueryError
 from reintegration.followup import band_codes, load_follow_up, nearest_first
@@ -590,6 +596,11 @@ class Analytics:
                 out[column] = raw[column].to_numpy()
             out["treated"] = out[BY_ASSISTANCE].map(table["returnees"]).to_numpy()
             out["untreated"] = table["returnees"].get(NO_ASSISTANCE, np.nan)
+            protection = self._protection(protected, index_version)
+            assert protection is not None
+            out = perturbed_adjusted(
+                out, records, self._assistance_of(records).str.split(), figure, protection
+            )
             out = rounded(out, ASSOCIATION_DECIMALS)
         out.loc[small, [c for c in ASSOCIATION_COLUMNS if c != BY_ASSISTANCE]] = None
         out.loc[small, "note"] = NOT_COMPARED.format(min_cell=self.min_cell, figure=figure)

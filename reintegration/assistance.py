@@ -47,6 +47,9 @@ import statsmodels.api as sm
 from scipy import stats
 from sklearn.linear_model import LogisticRegression
 
+from reintegration.disclosure import Protection, uniforms
+from reintegration.summaries import KEY_MODULUS
+
 COVARIATES = ("sex", "age_group", "return_type", "country")
 MONTHS = "months_since_return"
 MONTH_KNOTS = (3.0, 6.0, 12.0, 18.0)
@@ -416,6 +419,42 @@ def welch(
     df = (va + vb) ** 2 / (va**2 / (n_a - 1) + vb**2 / (n_b - 1))
     half = float(stats.t.ppf(0.975, df)) * se
     return gap, gap - half, gap + half
+
+
+def perturbed_adjusted(
+    table: pd.DataFrame,
+    records: pd.DataFrame,
+    codes: pd.Series,
+    figure: str,
+    protection: Protection,
+) -> pd.DataFrame:
+    """``table`` (from :func:`associations`) with each adjusted gap and its bounds moved by
+    cell-key noise, as protected answers publish them (``docs/privacy.md``, "Adjusted
+    assistance associations").
+
+    One returnee moves an adjusted gap by about their residual over the size of their group,
+    at most about ``1 / n`` for scores in ``[0, 1]``, ``n`` the smaller group. So the gap moves
+    by a uniform amount of at most ``sum_noise / n``, drawn from the key of the records
+    compared (both groups' record keys summed modulo ``2**31``) and a stream named after the
+    type and the figure: the same comparison always gets the same noise, and two answers that
+    differ by one returnee get unrelated noise, not that returnee's influence.
+    """
+    out = table.copy()
+    scored = records[figure].notna().to_numpy()
+    keys = records["record_key"].to_numpy(np.int64)
+    lists = [list(c) if isinstance(c, list) else [] for c in codes]
+    untreated = np.array([not c or c == [REFERENCE] for c in lists], dtype=bool) & scored
+    for at, row in out.iterrows():
+        code, n = row["assistance"], min(row["treated"], row["untreated"])
+        if pd.isna(row.get("adjusted_difference")) or not n or pd.isna(n):
+            continue
+        treated = np.array([code in c for c in lists], dtype=bool) & scored
+        key = int(keys[treated | untreated].sum() % KEY_MODULUS)
+        u = uniforms(np.array([key]), f"adjusted:{code}:{figure}")[0]
+        shift = protection.sum_noise * (2.0 * u - 1.0) / float(n)
+        for column in ("adjusted_difference", "adjusted_low", "adjusted_high"):
+            out.loc[at, column] = row[column] + shift
+    return out
 
 
 def rounded(table: pd.DataFrame, decimals: int = 2) -> pd.DataFrame:
