@@ -24,7 +24,9 @@ SEED = 0
 LEVEL = 0.95
 
 
-def weighted_auc(scores: np.ndarray, y: np.ndarray, weights: np.ndarray) -> np.ndarray:
+def weighted_auc(
+    scores: np.ndarray, y: np.ndarray, weights: np.ndarray, rows: np.ndarray | None = None
+) -> np.ndarray:
     """ROC AUC of ``scores`` for each column of ``weights`` (ties count one half).
 
     Parameters
@@ -35,6 +37,9 @@ def weighted_auc(scores: np.ndarray, y: np.ndarray, weights: np.ndarray) -> np.n
         Outcomes, 1 (event) or 0.
     weights : ndarray, shape (n, B) or (n,)
         How often each returnee counts in each replicate (one column per replicate).
+    rows : ndarray of int, optional
+        The rows of ``weights`` that ``scores`` and ``y`` are (a group of a larger sample),
+        taken without copying the others first.
 
     Returns
     -------
@@ -54,8 +59,9 @@ def weighted_auc(scores: np.ndarray, y: np.ndarray, weights: np.ndarray) -> np.n
     order = np.argsort(scores, kind="stable")
     ranked = scores[order]
     events = events[order]
-    w = w[order]  # rows in the order of the scores: every pass below runs along rows
-    positives = events.astype(w.dtype) @ w
+    # Rows in the order of the scores (every pass below runs along rows), in one gather.
+    w = w[order if rows is None else np.asarray(rows)[order]]
+    positives = np.einsum("i,ij->j", events.astype(w.dtype), w, dtype=np.float64)
     negatives = w.sum(axis=0, dtype=np.float64) - positives
     if len(ranked) > 1 and np.any(ranked[1:] == ranked[:-1]):
         # Tied scores form one block: its negatives count half for its positives.

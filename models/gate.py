@@ -116,14 +116,14 @@ def compare(
         part = y[mask]
         if not comparable(part, min_group=min_group, min_events=min_events):
             continue
+        rows = np.flatnonzero(mask)
         old, new = (
-            weighted_auc(score[mask], part, ones[mask])[0] for score in (champion, challenger)
+            weighted_auc(score[rows], part, ones[rows])[0] for score in (champion, challenger)
         )
-        drawn = counts[mask]
-        drops = weighted_auc(champion[mask], part, drawn) - weighted_auc(
-            challenger[mask], part, drawn
+        drops = weighted_auc(champion[rows], part, counts, rows) - weighted_auc(
+            challenger[rows], part, counts, rows
         )
-        found.append((name, int(mask.sum()), old, new, drops))
+        found.append((name, len(rows), old, new, drops))
     if not found:
         return []
     exact = np.array([old - new for _, _, old, new, _ in found])
