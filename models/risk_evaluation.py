@@ -66,6 +66,17 @@ def versus_baseline(
 ) -> dict[str, Any]:
     """The candidate against the baseline rule on the returnees the rule can rank.
 
+    Parameters
+    ----------
+    y : ndarray
+        Held-out outcomes (1 = not sustainable).
+    p : ndarray
+        The candidate's predicted risks.
+    rule : ndarray
+        The baseline rule's risks, 1 - first-survey composite (NaN where there is none).
+    replicates : int
+        Bootstrap replicates.
+
     Returns
     -------
     dict
@@ -147,6 +158,21 @@ def evaluate(
     replicates: int = BOOTSTRAP,
 ) -> dict[str, Any]:
     """Held-out metrics of the model and the baseline rule, by subgroup, calibration, bands.
+
+    Parameters
+    ----------
+    model : RiskModel
+        Fitted on the training returnees of ``data``.
+    data : RiskData
+        The returnees, split by key; evaluated on ``data.test``.
+    index : ReintegrationIndex
+        The index that defines the outcome (its composite is the baseline rule's).
+    min_group : int
+        Smallest group reported by subgroup and in calibration by group.
+    bands : tuple of float
+        Risk from which a returnee is medium, and high (``REINTEGRATION_RISK_BANDS``).
+    replicates : int
+        Of the paired bootstrap against the baseline rule.
 
     Returns
     -------

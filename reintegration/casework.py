@@ -190,6 +190,9 @@ def worklist(
 ) -> list[dict[str, Any]]:
     """Returnees ranked by risk of not reintegrating sustainably, highest first.
 
+    This ranks one risk model version's rows; with no promoted risk model, the worklist ranks
+    by the baseline rule instead (:func:`reintegration.baseline_worklist.baseline_worklist`).
+
     Parameters
     ----------
     engine : sqlalchemy.Engine

@@ -128,3 +128,70 @@ def test_identical_models_have_no_drop(scale):
     _, groups, latent, y = held_out()
     rows = compare(y, latent, latent + scale, groups, tolerance=TOLERANCE, min_group=MIN_GROUP)
     assert all(r["change"] == 0 and not r["refused"] for r in rows)
+
+
+def test_the_refusal_names_the_baseline_and_the_groups_with_their_intervals():
+    from models.promotion import refusal_message
+
+    comparison = {
+        "baseline": {
+            "measured": True,
+            "beats": False,
+            "model_auc": 0.9031,
+            "baseline_auc": 0.9052,
+            "low": -0.016,
+            "high": 0.013,
+        },
+        "refused_by_gate": True,
+        "refusals": [
+            {
+                "group": "sex=male",
+                "champion": 0.9,
+                "challenger": 0.8,
+                "change": -0.1,
+                "drop_low": 0.05,
+                "drop_high": 0.15,
+            },
+            {
+                "group": "overall",
+                "champion": 0.9,
+                "challenger": 0.85,
+                "change": -0.05,
+                "drop_low": 0.03,
+                "drop_high": 0.07,
+            },
+        ],
+        "tolerance": 0.02,
+    }
+    assert refusal_message("reintegration-risk", 4, 2, comparison) == (
+        "reintegration-risk version 4 is refused: it does not beat the baseline rule (1 - "
+        "first-survey composite): ROC AUC 0.903 against 0.905, paired bootstrap 95% interval of "
+        "the difference -0.016 to +0.013, not above 0; and its ROC AUC is lower than the "
+        "champion's (version 2) by more than the tolerance of 0.02, the whole 95% paired "
+        "bootstrap interval of the drop above it, in overall: 0.850 against 0.900 (drop 0.030 "
+        "to 0.070); sex=male: 0.800 against 0.900 (drop 0.050 to 0.150). To promote it anyway, "
+        "use --force with --reason saying why"
+    )
+
+
+def test_a_version_from_before_the_baseline_rule_is_told_to_retrain():
+    from models.promotion import refusal_message
+
+    comparison = {
+        "baseline": {
+            "measured": False,
+            "beats": False,
+            "model_auc": 0.91,
+            "baseline_auc": None,
+            "low": None,
+            "high": None,
+        },
+        "refused_by_gate": False,
+        "refusals": [],
+        "tolerance": 0.02,
+    }
+    assert refusal_message("reintegration-risk", 3, None, comparison) == (
+        "reintegration-risk version 3 is refused: it was trained before versions were measured "
+        "against the baseline rule (1 - first-survey composite), so it is not shown to beat it: "
+        "retrain it. To promote it anyway, use --force with --reason saying why"
+    )
