@@ -194,7 +194,8 @@ class _Base:
             n, key, w, design = self.n, self.key, self.w, self.design
         else:
             n, key = cells.count(counted)
-            w = np.where(counted, self.weights if self.weighted else 1.0, 0.0)
+            weights = self.weights if self.weights is not None else 1.0
+            w = np.where(counted, weights, 0.0)
             design = cells.design(w, counted)
         y = np.where(counted, value, 0.0)
         wy = w * y if self.weighted else y
