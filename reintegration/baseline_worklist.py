@@ -18,7 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from reintegration.casework import _audit_read, _reasons
+from reintegration.casework import _audit_read, worklist_entry
 from reintegration.index import ReintegrationIndex
 from reintegration.policy import require
 from reintegration.questionnaire import load_questionnaire
@@ -154,18 +154,11 @@ def baseline_worklist(
     )
     medium, high = bands
     return [
-        {
-            "key": row.returnee_key,
-            "country": row.country,
-            "sex": row.sex,
-            "age_group": None if row.child is None else ("child" if row.child else "adult"),
-            "return_type": row.return_type,
-            "submission_id": row.submission_id,
-            "interview_date": row.interview_date,
-            "probability": float(row.risk),
-            "band": "low" if row.risk < medium else ("medium" if row.risk < high else "high"),
-            "weakest_dimension": row.weakest_dimension,
-            "reasons": _reasons(lowest.get(row.id, [])),
-        }
+        worklist_entry(
+            row,
+            probability=float(row.risk),
+            band="low" if row.risk < medium else ("medium" if row.risk < high else "high"),
+            reasons=lowest.get(row.id, []),
+        )
         for row in rows
     ]

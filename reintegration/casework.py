@@ -258,21 +258,30 @@ def worklist(
         {"rows": len(rows), "offset": offset},
     )
     return [
-        {
-            "key": row.returnee_key,
-            "country": row.country,
-            "sex": row.sex,
-            "age_group": None if row.child is None else ("child" if row.child else "adult"),
-            "return_type": row.return_type,
-            "submission_id": row.submission_id,
-            "interview_date": row.interview_date,
-            "probability": row.probability,
-            "band": row.band,
-            "weakest_dimension": row.weakest_dimension,
-            "reasons": _reasons(row.reasons),
-        }
+        worklist_entry(row, probability=row.probability, band=row.band, reasons=row.reasons)
         for row in rows
     ]
+
+
+def worklist_entry(
+    row: Any, *, probability: float, band: str, reasons: list[str] | None
+) -> dict[str, Any]:
+    """One row of a worklist (the risk model's or the baseline rule's) as it is served: the
+    returnee's key and attributes, the survey ranked, its risk and band, the weakest dimension
+    and the items behind it (``reasons``: item ids, lowest first)."""
+    return {
+        "key": row.returnee_key,
+        "country": row.country,
+        "sex": row.sex,
+        "age_group": None if row.child is None else ("child" if row.child else "adult"),
+        "return_type": row.return_type,
+        "submission_id": row.submission_id,
+        "interview_date": row.interview_date,
+        "probability": probability,
+        "band": band,
+        "weakest_dimension": row.weakest_dimension,
+        "reasons": _reasons(reasons),
+    }
 
 
 def export_scores_csv(
