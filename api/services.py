@@ -20,7 +20,7 @@ from api.caches import LABEL_TTL_S, VERSION_TTL_S, AnswerCache, TimedValue, Toke
 from api.champions import GuardedChampions
 from api.uploads import ChampionSource, Uploads
 from reintegration.analytics import Analytics
-from reintegration.housekeeping import at_start, keep_private
+from reintegration.housekeeping import Sweeper, at_start, keep_private, verified_key
 from reintegration.policy import User
 from reintegration.questionnaire import Questionnaire, load_questionnaire
 from reintegration.settings import Settings, get_settings, protection
@@ -142,6 +142,8 @@ class Services:
     """Load the champion's analytics frame ahead of questions: at start and after a batch."""
     versions: TimedValue[int] = field(init=False)
     labels: TimedValue[str] = field(init=False)
+    sweeper: Sweeper | None = None
+    """Marks failed the batches and jobs whose lease passed, on any server (issue 14)."""
     _warming: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -171,6 +173,8 @@ class Services:
 
     def close(self) -> None:
         """Wait for uploads in flight, then release the store's connections."""
+        if self.sweeper is not None:
+            self.sweeper.stop()
         self.uploads.close()
         self.engine.dispose()
 
@@ -198,6 +202,8 @@ def build_services(settings: Settings | None = None) -> Services:
     keep_private()  # before anything is created: the key, the store, MLflow's files
     settings.secret_key_bytes()
     engine = open_store(settings.database_url)
+    # The key must be the one the database was first used with (its fingerprint is there).
+    verified_key(settings, engine)
     at_start(settings.home, engine)  # private files, interrupted batches, uploads left behind
     # The registry is created (and migrated) here, once, before any request or training job
     # could race to create it; the built-in index v1 becomes champion when there is none.
@@ -221,4 +227,5 @@ def build_services(settings: Settings | None = None) -> Services:
         lifecycle=RegistryLifecycle(engine, settings),
         risk_model_name=registered_risk,
         warm=True,
+        sweeper=Sweeper(engine).start(),
     )

@@ -306,6 +306,7 @@ def _build_demo(engine, settings, folder, *, returnees, rounds, seed) -> None:  
     from models.registry import ensure_builtin_index
     from models.serving import Champions
     from reintegration.demo import build_demo_data, mark_ready
+    from reintegration.housekeeping import verified_key
 
     err = _stderr()
     with err.status("Registering the built-in index (rss-v1-provisional)…"):
@@ -318,7 +319,7 @@ def _build_demo(engine, settings, folder, *, returnees, rounds, seed) -> None:  
             engine,
             folder,
             scorer=index,
-            secret=settings.secret_key_bytes(),
+            secret=verified_key(settings, engine),
             returnees=returnees,
             rounds=rounds,
             seed=seed,
@@ -403,6 +404,7 @@ def ingest(
     """Validate, score and store a batch; print its report (rows rejected: exit status 1)."""
 
     from reintegration.errors import ReintegrationError
+    from reintegration.housekeeping import verified_key
     from reintegration.ingest import ingest_file
     from reintegration.questionnaire import load_questionnaire
     from reintegration.roles import Role
@@ -425,7 +427,7 @@ def ingest(
                 engine,
                 scorer=index,
                 questionnaire=load_questionnaire(),
-                secret=settings.secret_key_bytes(),
+                secret=verified_key(settings, engine),  # the key the database knows
                 uploader=User(uploader, Role.ADMIN, None),  # the CLI acts for every country
                 model_version=index_version,
                 progress=lambda n: bar.update(task, completed=n),
@@ -529,13 +531,17 @@ def returnee_erase(
 ) -> None:
     """Right to erasure: remove a returnee's interviews, scores and rejected rows."""
     from reintegration.errors import ReintegrationError
+    from reintegration.housekeeping import verified_key
     from reintegration.pseudonym import returnee_key
     from reintegration.settings import get_settings
     from reintegration.store.batches import erase_returnee
 
     try:
-        key = returnee_key(case_number, get_settings().secret_key_bytes())
-        removed = erase_returnee(_store(), key, actor)
+        settings = get_settings()
+        settings.secret_key_bytes()  # no store is made for a process that has no key
+        engine = _store()
+        key = returnee_key(case_number, verified_key(settings, engine))
+        removed = erase_returnee(engine, key, actor)
     except ReintegrationError as exc:
         _fail(str(exc))
     _stderr().print(

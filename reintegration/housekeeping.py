@@ -4,8 +4,14 @@
   ``-wal``/``-shm``, MLflow's database and artifacts, uploads, the secret key, jobs' logs) is
   readable by its owner only; what the data folder already holds (made by an older version, or
   by a process with a wider umask) loses its group and other permissions.
-- **Interrupted batches.** A batch left ``processing`` by a process of this host that is gone
-  is marked failed (:func:`reintegration.store.batches.recover_interrupted`).
+- **Interrupted work.** A batch left ``processing``, or a job left queued or running, whose
+  lease has passed (its process, on this machine or another, stopped renewing it) is marked
+  failed (:func:`reintegration.store.batches.recover_interrupted`,
+  :func:`reintegration.store.jobs.recover_jobs`): at start, and in a server every sixth of
+  the lease time from a thread (:class:`Sweeper`), so dead work is failed at most the lease
+  time and a sixth after its last renewal.
+- **One key per database.** A server or command that pseudonymises with the key checks it
+  against the fingerprint in the database (:func:`verified_key`).
 - **Uploads left behind.** An upload is received into a folder of its own under
   ``<home>/uploads``, named after the process receiving it (:func:`new_upload_folder`); the
   upload removes it when its batch ends, whatever the outcome. A process that died (a crash,
@@ -26,13 +32,18 @@ import shutil
 import socket
 import stat
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
 
+from reintegration.settings import Settings
 from reintegration.store.batches import process_alive, recover_interrupted
+from reintegration.store.identity import check_secret_key
+from reintegration.store.jobs import recover_jobs
+from reintegration.store.leases import lease_seconds
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +59,13 @@ _FOLDER = re.compile(r"upload\.(?P<pid>\d+)\.(?P<host>[0-9a-f]{12})\.")
 
 @dataclass(frozen=True)
 class Housekeeping:
-    """What :func:`at_start` did: paths made private, batches marked failed, uploads removed."""
+    """What :func:`at_start` did: paths made private, batches and jobs marked failed, uploads
+    removed."""
 
     made_private: int
     interrupted: int
     uploads_removed: int
+    jobs_interrupted: int = 0
 
 
 def keep_private() -> None:
@@ -169,16 +182,100 @@ def at_start(home: Path, engine: sa.Engine) -> Housekeeping:
         made_private=make_private(home),
         interrupted=recover_interrupted(engine),
         uploads_removed=remove_orphan_uploads(home / UPLOADS),
+        jobs_interrupted=recover_jobs(engine),
     )
-    if done.made_private or done.interrupted or done.uploads_removed:
+    if done.made_private or done.interrupted or done.uploads_removed or done.jobs_interrupted:
         log.info(
-            "housekeeping: %d paths made private, %d interrupted batches marked failed, "
-            "%d uploads left behind removed",
+            "housekeeping: %d paths made private, %d interrupted batches and %d jobs marked "
+            "failed, %d uploads left behind removed",
             done.made_private,
             done.interrupted,
+            done.jobs_interrupted,
             done.uploads_removed,
         )
     return done
+
+
+def verified_key(settings: Settings, engine: sa.Engine) -> bytes:
+    """The pseudonymisation key, checked against the database's fingerprint of it.
+
+    Parameters
+    ----------
+    settings : Settings
+        This process's settings.
+    engine : sqlalchemy.Engine
+        The app's store, migrated.
+
+    Returns
+    -------
+    bytes
+        The key (:meth:`Settings.secret_key_bytes`); its fingerprint is recorded when the
+        database has none.
+
+    Raises
+    ------
+    ConfigurationError
+        No usable key (production without one), or a key other than the one the database
+        was first used with (every server sharing a database needs the same
+        ``REINTEGRATION_SECRET_KEY``).
+    """
+    key = settings.secret_key_bytes()
+    source = (
+        ""
+        if settings.secret_key is not None
+        else f"the development key file {settings.secret_file}"
+    )
+    check_secret_key(engine, key, source=source)
+    return key
+
+
+class Sweeper:
+    """A server's housekeeping thread: marks failed the batches and jobs whose lease passed.
+
+    It runs every sixth of the lease time (``REINTEGRATION_LEASE_SECONDS``): one read of the
+    unfinished batches and jobs each time, a write only when some lease passed.
+
+    Parameters
+    ----------
+    engine : sqlalchemy.Engine
+        The app's store.
+    every : float, optional
+        Seconds between two sweeps (default a sixth of the lease time, at least one second).
+    """
+
+    def __init__(self, engine: sa.Engine, every: float | None = None) -> None:
+        self.engine = engine
+        self.every = max(lease_seconds() / 6, 1.0) if every is None else float(every)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="housekeeping", daemon=True)
+
+    def start(self) -> Sweeper:
+        """Start sweeping in a daemon thread."""
+        self._thread.start()
+        return self
+
+    def sweep(self) -> tuple[int, int]:
+        """One sweep now: (batches, jobs) marked failed."""
+        batches = recover_interrupted(self.engine)
+        jobs = recover_jobs(self.engine)
+        if batches or jobs:
+            log.info(
+                "housekeeping: %d interrupted batches and %d jobs marked failed", batches, jobs
+            )
+        return batches, jobs
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                self.sweep()
+            except Exception as exc:  # the database unreachable for a moment: next time
+                log.warning("housekeeping: interrupted work not checked (%s)", exc)
+
+    def stop(self) -> None:
+        """Stop sweeping (waits for a sweep under way)."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=30)
 
 
 def _host_tag() -> str:

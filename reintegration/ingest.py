@@ -2,8 +2,10 @@
 
 One function, :func:`ingest_file`, serves the CLI and the API. A batch's accepted rows are
 committed together or not at all: the batch record is committed first (status
-``processing``), the rows in one transaction that also marks the batch done. A process killed
-in between leaves only the record, which the next ingest marks failed ("interrupted").
+``processing``, leased to this process, which renews the lease from a thread while it works:
+:mod:`reintegration.store.leases`), the rows in one transaction that also marks the batch
+done. A process killed in between leaves only the record; once its lease passes, the next
+ingest or any server's housekeeping marks it failed ("interrupted").
 Writers take the store's write lock for the whole transaction (SQLite ``BEGIN IMMEDIATE``,
 a PostgreSQL advisory lock), so concurrent ingests of overlapping files queue and never store
 an interview twice.
@@ -18,13 +20,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import socket
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +38,8 @@ from reintegration.reading import BatchReader, FileNote
 from reintegration.roles import Role
 from reintegration.settings import get_settings
 from reintegration.store import batches as store
+from reintegration.store import leases
 from reintegration.store.issues import IssueLog
-from reintegration.store.schema import batch as batch_table
 from reintegration.store.writer import BatchWriter
 from reintegration.users import User
 
@@ -125,10 +124,6 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def ingest_file(
     path: Path | str,
     engine: sa.Engine,
@@ -195,20 +190,17 @@ def ingest_file(
     user = uploader if isinstance(uploader, User) else User(uploader, Role.ADMIN, None)
     store.recover_interrupted(engine)
     batch_id = str(uuid.uuid4())
-    with engine.begin() as conn:
-        conn.execute(
-            batch_table.insert().values(
-                id=batch_id,
-                uploader=user.name,
-                file_name=file_name or path.name,
-                sha256=file_sha256(path),
-                status="processing",
-                host=socket.gethostname(),
-                pid=os.getpid(),
-                created_at=_now(),
-            )
-        )
+    store.start_batch(
+        engine,
+        id=batch_id,
+        uploader=user.name,
+        file_name=file_name or path.name,
+        sha256=file_sha256(path),
+    )
     log.info("batch %s: started", batch_id)
+    # Renewed until the batch ends; released once its status says how (mark_failed releases
+    # it), so no other process ever sees the batch processing without a lease.
+    keeper = leases.LeaseKeeper(engine, "batch", batch_id).start()
     try:
         report = _ingest(
             path,
@@ -226,13 +218,18 @@ def ingest_file(
             max_rows if max_rows is not None else get_settings().max_rows,
         )
     except ReintegrationError as exc:
+        keeper.stop()
         store.mark_failed(engine, batch_id, str(exc), user.name)
         log.info("batch %s: failed (%s)", batch_id, type(exc).__name__)
         raise
     except BaseException as exc:
+        keeper.stop()
         store.mark_failed(engine, batch_id, f"internal error ({type(exc).__name__})", user.name)
         log.exception("batch %s: internal error", batch_id)
         raise
+    finally:
+        keeper.stop()
+    leases.release(engine, "batch", [batch_id])
     log.info(
         "batch %s: done, %d received, %d accepted, %d rejected, %d duplicate, %d updated",
         batch_id,

@@ -85,6 +85,10 @@ class Settings(BaseSettings):
         ``REINTEGRATION_PERTURB_SUM_NOISE``: protected figures move a sum by at most this many
         times the cell's largest contribution (default 0.75), so that the difference of two
         answers that differ by one person is not that person's score.
+    lease_seconds : float
+        ``REINTEGRATION_LEASE_SECONDS``: how long a running batch or job stays leased to its
+        process without a renewal (default 30; renewed every third of it); work whose lease
+        passes is marked failed by any server (:mod:`reintegration.store.leases`).
 
     Examples
     --------
@@ -120,6 +124,7 @@ class Settings(BaseSettings):
     perturb_max_count_change: int = Field(default=DEFAULT_PROTECTION.max_count_change, ge=1, le=20)
     perturb_count_variance: float = Field(default=DEFAULT_PROTECTION.count_variance, gt=0.0)
     perturb_sum_noise: float = Field(default=DEFAULT_PROTECTION.sum_noise, gt=0.0, le=10.0)
+    lease_seconds: float = Field(default=30.0, ge=1.0, le=3600.0)
 
     @field_validator("risk_bands")
     @classmethod

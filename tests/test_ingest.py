@@ -316,6 +316,7 @@ def test_a_batch_left_processing_by_a_dead_process_is_marked_interrupted(
     import datetime as dt
     import socket
 
+    # No lease (as stored before leases), created an hour ago: its lease time has long passed.
     with engine.begin() as conn:
         conn.execute(
             batch.insert().values(
@@ -326,7 +327,7 @@ def test_a_batch_left_processing_by_a_dead_process_is_marked_interrupted(
                 status="processing",
                 host=socket.gethostname(),
                 pid=2**22 + 12345,
-                created_at=dt.datetime.now(dt.UTC),
+                created_at=dt.datetime.now(dt.UTC) - dt.timedelta(hours=1),
             )
         )
     ingest(write_csv(tmp_path / "b.csv", rows(questionnaire, {})))

@@ -70,7 +70,8 @@ def panel(tmp_path: Path, name: str, returnees: int, seed: int = 3) -> Path:
 
 
 def test_a_killed_ingest_leaves_the_survey_data_as_it_was(tmp_path, store_url):
-    env = env_for(store_url, tmp_path / "home")
+    lease = 2.0  # seconds a batch stays leased without a renewal
+    env = env_for(store_url, tmp_path / "home") | {"REINTEGRATION_LEASE_SECONDS": str(lease)}
     frame, _ = generate_panel(20050, 3, seed=2)
     few = frame["returnee_id"].isin(frame["returnee_id"].unique()[:50])
     first, big = tmp_path / "first.csv", tmp_path / "big.csv"
@@ -95,6 +96,7 @@ def test_a_killed_ingest_leaves_the_survey_data_as_it_was(tmp_path, store_url):
         proc.send_signal(signal.SIGKILL)
         assert proc.wait(30) == -signal.SIGKILL, "the ingest finished before it could be killed"
         assert snapshot(store_url) == before
+        time.sleep(lease + 0.5)  # its lease passes unrenewed
         # The next ingest notices the dead batch, and completes the file.
         done = subprocess.run(
             command("ingest", str(big), "--json"),

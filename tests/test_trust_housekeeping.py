@@ -1,7 +1,8 @@
 """Housekeeping at start, private files and erasure without traces (issue 11, findings 10 and 14).
 
-A batch left ``processing`` by a process that is gone is failed when a server or a command
-starts (not only at the next ingest), even when its process id now belongs to another process;
+A batch left ``processing`` whose lease passed is failed when a server or a command starts
+(not only at the next ingest), and one whose lease is renewed is never, whatever its host and
+process id say (issue 14; more in ``tests/store/test_leases.py``);
 uploads left behind by dead processes are removed and live ones kept; everything under the data
 folder is its owner's only; an erasure leaves no copy of the erased rows in SQLite's database
 file or its write-ahead log. The server's side: ``tests/api/test_trust_housekeeping.py``.
@@ -25,6 +26,7 @@ from typer.testing import CliRunner
 from reintegration import housekeeping
 from reintegration.cli import app
 from reintegration.pseudonym import returnee_key
+from reintegration.store import leases
 from reintegration.store.batches import erase_returnee, recover_interrupted
 from reintegration.store.engine import checkpoint, open_store
 from reintegration.store.schema import audit, batch
@@ -49,7 +51,11 @@ def sleeper():
     child.wait()
 
 
-def add_batch(engine, batch_id, *, pid, created_at=None, host=None):
+def add_batch(engine, batch_id, *, pid, created_at=None, host=None, lease=None):
+    """A batch left ``processing``; ``lease``: seconds its lease runs from now (negative: it
+    passed that long ago; None: no lease, as stored before leases)."""
+    if lease is not None:
+        leases.take(engine, "batch", batch_id, lease)
     with engine.begin() as conn:
         conn.execute(
             batch.insert().values(
@@ -88,24 +94,25 @@ def assert_private(home: Path) -> None:
 
 def test_interrupted_batches_are_failed_and_audited_live_ones_kept(engine, sleeper):
     an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
-    add_batch(engine, "dead", pid=dead_pid())
-    add_batch(engine, "live", pid=sleeper.pid)
-    # The pid now runs a process that started after the batch began: a reused pid.
-    add_batch(engine, "reused", pid=sleeper.pid, created_at=an_hour_ago)
-    # This process's pid, but from before it started: a server restarted under the same pid.
-    add_batch(engine, "restarted", pid=os.getpid(), created_at=an_hour_ago)
-    add_batch(engine, "mine", pid=os.getpid())
-    add_batch(engine, "elsewhere", pid=dead_pid(), host="another-host")
+    add_batch(engine, "dead", pid=dead_pid(), lease=-1)
+    add_batch(engine, "live", pid=sleeper.pid, lease=30)
+    # A live lease decides, whatever the process id says (another machine's, or a container
+    # whose host name is this one's): never failed while renewed.
+    add_batch(engine, "same-host-other-pid", pid=dead_pid(), created_at=an_hour_ago, lease=30)
+    # Stored before leases: leased until created_at plus the lease time.
+    add_batch(engine, "legacy-old", pid=os.getpid(), created_at=an_hour_ago)
+    add_batch(engine, "legacy-new", pid=dead_pid())
+    add_batch(engine, "elsewhere", pid=dead_pid(), host="another-host", lease=-5)
 
     assert recover_interrupted(engine) == 3
 
     assert statuses(engine) == {
         "dead": "failed",
-        "reused": "failed",
-        "restarted": "failed",
         "live": "processing",
-        "mine": "processing",
-        "elsewhere": "processing",
+        "same-host-other-pid": "processing",
+        "legacy-old": "failed",
+        "legacy-new": "processing",
+        "elsewhere": "failed",
     }
     with engine.connect() as conn:
         entries = conn.execute(
@@ -114,10 +121,10 @@ def test_interrupted_batches_are_failed_and_audited_live_ones_kept(engine, sleep
         reasons = set(conn.execute(sa.select(batch.c.reason)).scalars()) - {None}
     assert sorted((a, act, b) for a, act, b, _ in entries) == [
         ("enumerator-1", "upload_failed", "dead"),
-        ("enumerator-1", "upload_failed", "restarted"),
-        ("enumerator-1", "upload_failed", "reused"),
+        ("enumerator-1", "upload_failed", "elsewhere"),
+        ("enumerator-1", "upload_failed", "legacy-old"),
     ]
-    assert reasons == {"interrupted: the process ingesting it stopped before it finished"}
+    assert reasons == {"interrupted: its server stopped renewing its lease before it finished"}
     assert recover_interrupted(engine) == 0  # nothing twice
 
 
@@ -269,8 +276,8 @@ def test_a_checkpoint_is_harmless_on_either_store(engine):
 
 def test_a_command_does_the_housekeeping_of_a_start(home, sleeper, tmp_path, questionnaire):
     store = open_store(f"sqlite:///{home / 'reintegration.db'}")
-    add_batch(store, "dead", pid=dead_pid())
-    add_batch(store, "live", pid=sleeper.pid)
+    add_batch(store, "dead", pid=dead_pid(), lease=-1)
+    add_batch(store, "live", pid=sleeper.pid, lease=60)
     store.dispose()
     uploads = home / "uploads"
     orphan, live = _named(uploads, dead_pid()), _named(uploads, sleeper.pid)

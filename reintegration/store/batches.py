@@ -1,8 +1,10 @@
 """Store operations of an ingest: the batch record, deduplication, versions, rounds, audit.
 
 Everything here runs inside the caller's transaction, except the batch record's own
-bookkeeping (:func:`mark_failed`, :func:`recover_interrupted`), which must survive a failed
-ingest.
+bookkeeping (:func:`start_batch`, :func:`mark_failed`, :func:`recover_interrupted`), which
+must survive a failed ingest. A batch being stored is leased to its process
+(:mod:`reintegration.store.leases`); :func:`process_alive` is left for the uploads folder's
+housekeeping, which is about this host's files.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from reintegration.errors import ReintegrationError
+from reintegration.store import leases
 from reintegration.store.data_version import bump_data_version
-from reintegration.store.engine import checkpoint, for_erasure
+from reintegration.store.engine import checkpoint, for_erasure, for_reading
 from reintegration.store.schema import (
     audit,
     batch,
@@ -30,11 +34,15 @@ from reintegration.store.schema import (
 )
 
 INGEST_LOCK = 7_221_044  # PostgreSQL advisory lock id shared by every ingest
-INTERRUPTED = "interrupted: the process ingesting it stopped before it finished"
+INTERRUPTED = "interrupted: its server stopped renewing its lease before it finished"
 # When this process loaded the store: it began no work before (see process_alive).
 _LOADED_AT = time.time()
 # Start times read from /proc are rounded to the second of boot: allow that much.
 _START_SLACK_S = 1.0
+
+
+class LeaseLost(ReintegrationError):
+    """A batch's lease passed and another process marked it failed before it was complete."""
 
 
 def _now() -> datetime:
@@ -54,6 +62,7 @@ def mark_failed(engine: sa.Engine, batch_id: str, reason: str, actor: str) -> No
             .values(status="failed", reason=reason, finished_at=_now(), pid=None)
         )
         _audit(conn, actor, "upload_failed", batch_id=batch_id, detail={"reason": reason})
+    leases.release(engine, "batch", [batch_id])
 
 
 def process_alive(pid: int | None, *, since: datetime | float | None = None) -> bool:
@@ -121,46 +130,86 @@ def _process_started(pid: int) -> float | None:
         return None
 
 
-def recover_interrupted(engine: sa.Engine) -> int:
-    """Mark failed the batches still ``processing`` whose process on this host is gone.
+def recover_interrupted(engine: sa.Engine, *, lease_seconds: float | None = None) -> int:
+    """Mark failed the batches still ``processing`` whose lease has passed.
 
-    Run when an ingest, a server or a command starts. A batch of another host is left alone:
-    its process cannot be probed from here. Each batch marked failed is audited, as a batch
-    that fails while its process lives is.
+    Run when an ingest, a server or a command starts, and periodically by a server's
+    housekeeping. A batch is leased by the process storing it, which renews the lease
+    (:mod:`reintegration.store.leases`); a lease that passed means that process died or stopped
+    (whatever its host), and a live batch is never touched, even by a process of a host with
+    the same name. Each batch marked failed is audited, as a batch that fails while its process
+    lives is.
 
     Parameters
     ----------
     engine : sqlalchemy.Engine
         The app's store.
+    lease_seconds : float, optional
+        The lease time of a batch without a lease (stored before leases): it counts as leased
+        until it was created plus this. Default ``REINTEGRATION_LEASE_SECONDS``.
 
     Returns
     -------
     int
         How many batches were marked failed.
     """
-    host = socket.gethostname()
-    with engine.connect() as conn:
+    with for_reading(engine).connect() as conn:
         stale = conn.execute(
-            sa.select(batch.c.id, batch.c.pid, batch.c.created_at, batch.c.uploader).where(
-                batch.c.status == "processing", batch.c.host == host
+            sa.select(batch.c.id, batch.c.created_at).where(batch.c.status == "processing")
+        ).all()
+    if not stale or not leases.expired(engine, "batch", stale, lease_seconds):
+        return 0
+    marked = []
+    with engine.begin() as conn:
+        # Under the write lock now (SQLite waits here behind a batch being stored): read again,
+        # and ask the leases again, so a batch that finished or renewed meanwhile is left alone.
+        rows = conn.execute(
+            sa.select(batch.c.id, batch.c.created_at, batch.c.uploader).where(
+                batch.c.status == "processing"
             )
         ).all()
-    dead = [row for row in stale if not process_alive(row.pid, since=row.created_at)]
-    if not dead:
-        return 0
-    marked = 0
-    with engine.begin() as conn:
-        for row in dead:
+        dead = set(leases.expired(engine, "batch", [(r.id, r.created_at) for r in rows]))
+        for row in rows:
+            if row.id not in dead:
+                continue
             done = conn.execute(
                 batch.update()
                 .where(batch.c.id == row.id, batch.c.status == "processing")
                 .values(status="failed", reason=INTERRUPTED, finished_at=_now(), pid=None)
             ).rowcount
-            if done:  # another process starting at the same time may have marked it first
+            if done:  # another process may have marked it first
                 detail = {"reason": INTERRUPTED}
                 _audit(conn, row.uploader, "upload_failed", batch_id=row.id, detail=detail)
-                marked += 1
-    return marked
+                marked.append(row.id)
+    leases.release(engine, "batch", marked)
+    return len(marked)
+
+
+def start_batch(engine: sa.Engine, **values: Any) -> None:
+    """Record a new batch as ``processing``, leased to this process.
+
+    The lease is taken first, so no other process ever sees the batch without one; the caller
+    keeps it renewed (:func:`reintegration.store.leases.holding`) until the batch ends.
+
+    Parameters
+    ----------
+    engine : sqlalchemy.Engine
+        The app's store.
+    **values
+        The batch row's columns (``id`` among them); ``status``, ``host``, ``pid`` and
+        ``created_at`` are set here.
+    """
+    leases.take(engine, "batch", values["id"])
+    with engine.begin() as conn:
+        conn.execute(
+            batch.insert().values(
+                status="processing",
+                host=socket.gethostname(),
+                pid=os.getpid(),
+                created_at=_now(),
+                **values,
+            )
+        )
 
 
 def lock_for_ingest(conn: sa.Connection) -> None:
@@ -184,13 +233,20 @@ def complete_batch(
 
     The uploader's declaration that consent was recorded outside the form is kept in the
     batch's report and in the upload's audit entry.
+
+    Raises
+    ------
+    LeaseLost
+        The batch is no longer ``processing``: another process took it for dead (its lease
+        passed) and marked it failed. The caller's transaction must roll back, so that a
+        failed batch stores none of its rows.
     """
     counts = {k: report[k] for k in ("received", "accepted", "rejected", "duplicate", "updated")}
     declared = {"consent_recorded_elsewhere": True} if consent_recorded_elsewhere else {}
     kept = {k: report[k] for k in report if k not in counts and k != "batch_id"} | declared
-    conn.execute(
+    completed = conn.execute(
         batch.update()
-        .where(batch.c.id == batch_id)
+        .where(batch.c.id == batch_id, batch.c.status == "processing")
         .values(
             status="done",
             finished_at=_now(),
@@ -200,7 +256,13 @@ def complete_batch(
             report=kept,
             **counts,
         )
-    )
+    ).rowcount
+    if not completed:
+        raise LeaseLost(
+            "the batch was marked interrupted by another server while it was stored (its lease "
+            "was not renewed in time, e.g. the database was unreachable): nothing of it is "
+            "stored; upload the file again"
+        )
     _audit(conn, actor, "upload", batch_id=batch_id, detail=counts | declared)
     bump_data_version(conn)
     if report["updated"]:

@@ -1,8 +1,12 @@
 """Background jobs (training) in the ``job`` table: queued, running, done or failed, with progress.
 
-A job is a row that outlives the process running it. The process records its host and pid, so
-a job whose process died (killed, out of memory, machine restarted) is found, like an
-interrupted batch, and marked failed with the reason instead of staying "running" forever.
+A job is a row that outlives the process running it. A job is leased
+(:mod:`reintegration.store.leases`): a queued job for the lease time from its creation, in
+which its worker must claim it; a running job by its worker, which renews the lease from a
+thread until it marks the job done or failed. A job whose lease passed (the worker killed, out
+of memory, its machine gone) is found by any server, like an interrupted batch, and marked
+failed with the reason instead of staying "running" forever. Host and pid are recorded for
+people reading the job, not to judge whether it lives.
 """
 
 from __future__ import annotations
@@ -15,12 +19,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from reintegration.store.batches import process_alive
+from reintegration.store import leases
 from reintegration.store.engine import for_reading
 from reintegration.store.schema import job
 
 STATUSES = ("queued", "running", "done", "failed")
-INTERRUPTED = "interrupted: the process running it stopped before it finished"
+INTERRUPTED = "interrupted: its server stopped renewing its lease before it finished"
 COLUMNS = (
     "id",
     "kind",
@@ -43,8 +47,13 @@ def _now() -> datetime:
 
 
 def create_job(engine: sa.Engine, kind: str, *, actor: str, params: dict[str, Any]) -> str:
-    """Record a queued job and return its id (a UUID)."""
+    """Record a queued job and return its id (a UUID).
+
+    The job is leased for the lease time (``REINTEGRATION_LEASE_SECONDS``) and not renewed:
+    its worker claims it (:func:`start_job`) within that time or it is taken for dead.
+    """
     job_id = str(uuid.uuid4())
+    leases.take(engine, "job", job_id)
     with engine.begin() as conn:
         conn.execute(
             job.insert().values(
@@ -74,6 +83,9 @@ def set_process(engine: sa.Engine, job_id: str, pid: int) -> None:
 def start_job(engine: sa.Engine, job_id: str) -> dict[str, Any]:
     """Mark a queued job running in this process and return it.
 
+    From now on a thread of this process renews the job's lease, until :func:`finish_job` or
+    :func:`fail_job`.
+
     Raises
     ------
     LookupError
@@ -93,6 +105,7 @@ def start_job(engine: sa.Engine, job_id: str) -> dict[str, Any]:
         ).rowcount
     if not claimed:
         raise LookupError(f"no queued job {job_id}")
+    leases.keep(engine, "job", job_id)
     found = get_job(engine, job_id)
     assert found is not None
     return found
@@ -115,31 +128,45 @@ def finish_job(engine: sa.Engine, job_id: str, result: dict[str, Any]) -> None:
         finished_at=_now(),
         pid=None,
     )
+    leases.drop(engine, "job", job_id)
 
 
 def fail_job(engine: sa.Engine, job_id: str, message: str) -> None:
     """Mark a job failed, saying why."""
     _update(engine, job_id, status="failed", message=message, finished_at=_now(), pid=None)
+    leases.drop(engine, "job", job_id)
 
 
-def recover_jobs(engine: sa.Engine) -> int:
-    """Mark failed the unfinished jobs of this host whose process is gone; return how many."""
+def recover_jobs(engine: sa.Engine, *, lease_seconds: float | None = None) -> int:
+    """Mark failed the unfinished jobs whose lease has passed; return how many.
+
+    Parameters
+    ----------
+    engine : sqlalchemy.Engine
+        The app's store.
+    lease_seconds : float, optional
+        The lease time of a job without a lease (from before leases). Default
+        ``REINTEGRATION_LEASE_SECONDS``.
+    """
+    unfinished = job.c.status.in_(("queued", "running"))
     with for_reading(engine).connect() as conn:
-        stale = conn.execute(
-            sa.select(job.c.id, job.c.pid).where(
-                job.c.status.in_(("queued", "running")),
-                job.c.host == socket.gethostname(),
-                job.c.pid.is_not(None),
-            )
+        stale = conn.execute(sa.select(job.c.id, job.c.created_at).where(unfinished)).all()
+    dead = leases.expired(engine, "job", stale, lease_seconds)
+    if not dead:
+        return 0
+    with engine.begin() as conn:
+        rows = conn.execute(
+            sa.select(job.c.id, job.c.created_at).where(unfinished, job.c.id.in_(dead))
         ).all()
-    dead = [row.id for row in stale if row.pid != os.getpid() and not process_alive(row.pid)]
-    if dead:
-        with engine.begin() as conn:
+        # Asked again under the write lock: a worker may have renewed meanwhile.
+        dead = leases.expired(engine, "job", rows, lease_seconds)
+        if dead:
             conn.execute(
                 job.update()
-                .where(job.c.id.in_(dead), job.c.status.in_(("queued", "running")))
+                .where(job.c.id.in_(dead), unfinished)
                 .values(status="failed", message=INTERRUPTED, finished_at=_now(), pid=None)
             )
+    leases.release(engine, "job", dead)
     return len(dead)
 
 

@@ -305,3 +305,32 @@ dashboard_session = sa.Table(
     sa.Column("revoked_at", TIMESTAMP, nullable=True, comment="set at logout"),
 )
 sa.Index("ix_dashboard_session_expires_at", dashboard_session.c.expires_at)
+
+# --- Added by migration 0007: several servers on one database. ---
+
+server_identity = sa.Table(
+    "server_identity",
+    metadata,
+    sa.Column("name", sa.String(40), primary_key=True, comment="what is fingerprinted: secret_key"),
+    sa.Column(
+        "fingerprint",
+        sa.String(64),
+        nullable=False,
+        comment="HMAC-SHA256 of a fixed label under the key, hex; never the key itself",
+    ),
+    sa.Column("created_at", TIMESTAMP, nullable=False),
+)
+
+work_lease = sa.Table(
+    "work_lease",
+    metadata,
+    sa.Column("kind", sa.String(20), primary_key=True, comment="batch or job"),
+    sa.Column("work_id", sa.String(36), primary_key=True, comment="the batch's or job's id"),
+    sa.Column("owner", sa.String(300), nullable=False, comment="host, pid and a random tag"),
+    sa.Column(
+        "lease_until",
+        TIMESTAMP,
+        nullable=False,
+        comment="the work is taken for dead once this passes unrenewed (UTC)",
+    ),
+)

@@ -141,7 +141,7 @@ def test_a_server_start_cleans_up_and_keeps_the_data_folder_private(tmp_path, qu
     assert added.returncode == 0, added.stderr
     token = added.stdout.strip().splitlines()[-1]
     store = open_store(f"sqlite:///{home / 'reintegration.db'}")
-    add_batch(store, "dead", pid=dead_pid(), created_at=datetime.now(UTC))
+    add_batch(store, "dead", pid=dead_pid(), created_at=datetime.now(UTC), lease=-1)
     store.dispose()
     orphan = _named(home / "uploads", dead_pid())
     live = _named(home / "uploads", os.getpid())  # this test's process: alive, and older
