@@ -26,6 +26,7 @@ VARIABLES = (
     "REINTEGRATION_PERTURB_MAX_COUNT_CHANGE",
     "REINTEGRATION_PERTURB_COUNT_VARIANCE",
     "REINTEGRATION_PERTURB_SUM_NOISE",
+    "REINTEGRATION_LEASE_SECONDS",
 )
 GOOD_SECRET = "3f1c9a7e5b2d4068a1e3c5b7d9f0a2c4e6b8d0f1a3c5e7b9"
 
@@ -60,6 +61,7 @@ def test_defaults(tmp_path: Path) -> None:
         "perturb_max_count_change": 4,
         "perturb_count_variance": 3.0,
         "perturb_sum_noise": 0.75,
+        "lease_seconds": 30.0,
     }
     assert s.secret_key is None
     assert s.mlflow_artifacts == tmp_path / "var" / "mlartifacts"
