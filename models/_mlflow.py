@@ -1,27 +1,34 @@
 """MLflow configured from the settings: the one way this package reaches the tracking store.
 
 The tracking and registry store is ``settings.mlflow_tracking_uri`` (SQLite under
-``REINTEGRATION_HOME`` by default, or any URI from ``MLFLOW_TRACKING_URI``); artifacts go under
-``settings.mlflow_artifacts``, never into the working directory. Telemetry is off (set by
-``models/__init__``, before MLflow is imported). Readers ask :func:`store_exists` first, so
-looking for a champion never creates a data folder or a database.
+``REINTEGRATION_HOME`` by default, or any URI from ``MLFLOW_TRACKING_URI``: a database or an
+``mlflow server``); artifacts go where :func:`artifact_root` says
+(``REINTEGRATION_ARTIFACT_LOCATION`` when set, so that every server sharing the registry reads
+the same model files; else under ``settings.mlflow_artifacts``, or the tracking server's own
+root), never into the working directory. Telemetry is off (set by ``models/__init__``, before
+MLflow is imported). Readers ask :func:`store_exists` first, so looking for a champion never
+creates a data folder or a database.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from reintegration.errors import ConfigurationError
 from reintegration.settings import Settings
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+# With a tracking server MLflow prints each run's URL on stdout, where ``--json`` answers go.
+os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +94,84 @@ def _quiet() -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
+# PostgreSQL advisory lock taken while MLflow's tables are created ("mlfl").
+_MLFLOW_INIT_LOCK = 0x6D6C666C
+_ready: set[str] = set()
+_ready_lock = threading.Lock()
+
+
+def create_store_once(uri: str) -> None:
+    """Create (and migrate) MLflow's tables of a SQL store with other processes kept out.
+
+    MLflow creates its tables when a process first opens an empty store, with nothing to stop
+    two processes doing it at once: two servers started together on fresh databases both
+    failed, each creating the same tables (issue 14). Here one process at a time does it: on
+    PostgreSQL under an advisory lock of the MLflow database (any machine), on SQLite under an
+    exclusive ``flock`` of the store's folder (any process of the machine); the others then
+    find the tables there. Done once per process and store; other stores (an HTTP tracking
+    server, which creates its own) are left alone.
+
+    Parameters
+    ----------
+    uri : str
+        The tracking URI, as :func:`tracking_uri` gives it.
+    """
+    scheme = uri.split(":", 1)[0].split("+", 1)[0]
+    if scheme not in ("postgresql", "sqlite") or uri in _ready:
+        return
+    with _ready_lock:
+        if uri in _ready:
+            return
+        try:
+            from mlflow.store.db.utils import _all_tables_exist, _initialize_tables
+        except ImportError:  # another MLflow: it creates its tables itself, unguarded
+            _ready.add(uri)
+            return
+        import sqlalchemy as sa
+
+        _quiet()
+        engine = sa.create_engine(uri, poolclass=sa.pool.NullPool)
+        try:
+            with _init_lock(engine, uri):
+                if not _all_tables_exist(engine):
+                    log.info("creating MLflow's tables")
+                    _initialize_tables(engine)
+        finally:
+            engine.dispose()
+        _ready.add(uri)
+
+
+@contextmanager
+def _init_lock(engine: Any, uri: str) -> Iterator[None]:
+    import sqlalchemy as sa
+
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.execute(sa.select(sa.func.pg_advisory_lock(_MLFLOW_INIT_LOCK)))
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(sa.select(sa.func.pg_advisory_unlock(_MLFLOW_INIT_LOCK)))
+                conn.commit()
+        return
+    path = _sqlite_path(uri)
+    if path is None:  # in memory: one process's
+        yield
+        return
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # The folder, not a file of its own: nothing new appears in the data folder, and SQLite's
+    # locks on the database file are not disturbed by opening or closing this descriptor.
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the flock
+
+
 def client(settings: Settings) -> MlflowClient:
     """An MLflow client on the configured store, created (and migrated) on first use."""
     from mlflow import MlflowClient
@@ -97,6 +182,7 @@ def client(settings: Settings) -> MlflowClient:
         path = _sqlite_path(uri)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
+    create_store_once(uri)
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
@@ -113,6 +199,7 @@ def fluent(settings: Settings) -> Iterator[None]:
     names = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
     saved = {name: os.environ.get(name) for name in names}
     uri = tracking_uri(settings)
+    create_store_once(uri)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     try:
@@ -125,15 +212,164 @@ def fluent(settings: Settings) -> Iterator[None]:
                 os.environ[name] = value
 
 
+def is_http(uri: str) -> bool:
+    """Whether a tracking URI names an ``mlflow server`` (``http://`` or ``https://``)."""
+    return uri.split(":", 1)[0].lower() in ("http", "https")
+
+
+def artifact_root(settings: Settings) -> str | None:
+    """Where new experiments keep their artifacts, as a URI; None for the tracking server's own.
+
+    ``REINTEGRATION_ARTIFACT_LOCATION`` when set. Else, with an ``mlflow server`` as tracking
+    store, None: the server's ``--default-artifact-root`` (``mlflow-artifacts:/`` when it serves
+    artifacts, which every client reads through it). Else ``<home>/mlartifacts``, as a single
+    server always had it.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> s = Settings(home=Path("/srv/var"), database_url="", mlflow_tracking_uri="")
+    >>> artifact_root(s)
+    'file:///srv/var/mlartifacts'
+    >>> artifact_root(s.model_copy(update={"mlflow_tracking_uri": "http://registry:5000"}))
+    >>> artifact_root(s.model_copy(update={"artifact_location": "s3://models/ri"}))
+    's3://models/ri'
+    """
+    configured = settings.artifact_location_uri
+    if configured:
+        return configured
+    if is_http(settings.mlflow_tracking_uri):
+        return None
+    return settings.mlflow_artifacts.as_uri()
+
+
+def local_path(uri: str) -> Path | None:
+    """The folder of a ``file://`` URI (None for any other scheme)."""
+    if uri.startswith("file:"):
+        from urllib.parse import unquote, urlparse
+
+        return Path(unquote(urlparse(uri).path))
+    return None
+
+
+def _within(location: str, root: str) -> bool:
+    """Whether an experiment's artifact location lies under ``root`` (both URIs or paths)."""
+
+    def norm(uri: str) -> str:
+        path = local_path(uri) if "://" in uri or uri.startswith("file:") else Path(uri)
+        text = path.as_posix() if path is not None else uri
+        return text.rstrip("/") + "/"
+
+    return norm(location).startswith(norm(root))
+
+
+def check_artifacts(settings: Settings) -> list[str]:
+    """Check at start that the artifact location can be used; return warnings to log.
+
+    A configured folder (``REINTEGRATION_ARTIFACT_LOCATION``) must exist and be writable: it is
+    never created, since a folder made on this machine where shared storage failed to mount
+    would hold model files no other server sees. An object store needs its client library, and
+    ``mlflow-artifacts:/`` an HTTP tracking server. Nothing is sent over the network.
+
+    Returns
+    -------
+    list of str
+        Warnings: a shared tracking database whose model files would stay in this server's data
+        folder (no location configured).
+
+    Raises
+    ------
+    ConfigurationError
+        A location this server cannot write to or reach, in a sentence naming the setting.
+    """
+    import importlib.util
+
+    configured = settings.artifact_location_uri
+    if configured is None:
+        scheme = tracking_uri(settings).split(":", 1)[0].split("+", 1)[0]
+        if scheme in SQL_SCHEMES and scheme != "sqlite":
+            return [
+                f"MLflow's registry is a shared database ({scheme}) but model files go to this "
+                f"server's data folder ({settings.mlflow_artifacts}), which other servers cannot "
+                "read: set REINTEGRATION_ARTIFACT_LOCATION to shared storage on every server "
+                "(docs/deployment.md)."
+            ]
+        return []
+    folder = local_path(configured)
+    if folder is not None:
+        if not folder.is_dir():
+            raise ConfigurationError(
+                f"REINTEGRATION_ARTIFACT_LOCATION {folder} is not a folder on this server: mount "
+                "the shared storage there (or create the folder) before starting."
+            )
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise ConfigurationError(
+                f"REINTEGRATION_ARTIFACT_LOCATION {folder} is not writable by this server's user."
+            )
+        return []
+    scheme = configured.split(":", 1)[0].lower()
+    if scheme == "mlflow-artifacts" and not is_http(settings.mlflow_tracking_uri):
+        raise ConfigurationError(
+            "REINTEGRATION_ARTIFACT_LOCATION mlflow-artifacts:/ needs MLFLOW_TRACKING_URI to be "
+            "an mlflow server (http:// or https://) that serves artifacts."
+        )
+    needs = LIBRARIES.get(scheme)
+    if needs and importlib.util.find_spec(needs[0].split(".")[0]) is None:
+        raise ConfigurationError(
+            f"REINTEGRATION_ARTIFACT_LOCATION {configured} needs the Python package {needs[1]}, "
+            "which is not installed on this server."
+        )
+    return []
+
+
+LIBRARIES = {
+    "s3": ("boto3", "boto3"),
+    "gs": ("google.cloud.storage", "google-cloud-storage"),
+    "wasbs": ("azure.storage.blob", "azure-storage-blob"),
+    "abfss": ("azure.storage.filedatalake", "azure-storage-file-datalake"),
+    "sftp": ("pysftp", "pysftp"),
+}
+"""The client library each object store needs: (module, package)."""
+
+
 def experiment_id(mlflow_client: MlflowClient, settings: Settings, name: str) -> str:
-    """The experiment of a registered model's runs, with its artifacts under the data folder."""
+    """The experiment of a registered model's runs, its artifacts under :func:`artifact_root`.
+
+    The experiment is named after the model. An experiment keeps the artifact location it was
+    created with, so when ``REINTEGRATION_ARTIFACT_LOCATION`` is set and the model's experiment
+    predates it (its files elsewhere), new runs go to an experiment of their own, named
+    ``"<model> at <location>"``: models trained from then on are where every server reads them,
+    and versions registered before keep their files where they were.
+    """
+    root = artifact_root(settings)
     found = mlflow_client.get_experiment_by_name(name)
+    configured = settings.artifact_location_uri
+    if found is not None and configured and not _within(found.artifact_location, configured):
+        moved = f"{name} at {configured}"
+        log.warning(
+            "experiment %s keeps its files at %s, not under REINTEGRATION_ARTIFACT_LOCATION; "
+            "new runs go to experiment %r",
+            name,
+            found.artifact_location,
+            moved,
+        )
+        name, found = moved, mlflow_client.get_experiment_by_name(moved)
     if found is not None:
         return str(found.experiment_id)
-    location = settings.mlflow_artifacts / name
-    location.mkdir(parents=True, exist_ok=True)
+    location = None
+    if root is not None:
+        location = f"{root.rstrip('/')}/{name.split(' at ', 1)[0]}"
+        folder = local_path(location)
+        if folder is not None:
+            if configured and not folder.parent.is_dir():
+                raise ConfigurationError(
+                    f"REINTEGRATION_ARTIFACT_LOCATION {folder.parent} is not a folder on this "
+                    "server: mount the shared storage there before training."
+                )
+            folder.mkdir(parents=True, exist_ok=True)
+            location = folder.as_uri()
     try:
-        return str(mlflow_client.create_experiment(name, artifact_location=location.as_uri()))
+        return str(mlflow_client.create_experiment(name, artifact_location=location))
     except Exception:
         # Another process created it in the meantime.
         again = mlflow_client.get_experiment_by_name(name)

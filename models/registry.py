@@ -185,11 +185,28 @@ def load_index(client: MlflowClient, version: ModelVersion) -> ReintegrationInde
 
 def load_model(client: MlflowClient, version: ModelVersion) -> Any:
     """Load any registered version's scikit-learn object."""
+    import mlflow.artifacts
     import mlflow.sklearn
 
-    # The version's own storage location: no process-wide registry URI is involved.
+    # The version's own storage location: no process-wide registry URI is involved. Files on
+    # a path (this machine's or shared storage) are read where they are; any other location
+    # (an object store, ``mlflow-artifacts:/`` served by a tracking server, resolved through
+    # this client's tracking URI) is downloaded to a temporary folder first.
     location = client.get_model_version_download_uri(version.name, version.version)
-    return mlflow.sklearn.load_model(location)
+    if location.startswith(("file:", "/")):
+        folder = _mlflow.local_path(location) or Path(location)
+        if not folder.exists():
+            raise ModelError(
+                f"{version.name} version {version.version} keeps its files at {folder}, which "
+                "is not on this server: servers sharing a registry need "
+                "REINTEGRATION_ARTIFACT_LOCATION on storage they all mount (docs/deployment.md)"
+            )
+        return mlflow.sklearn.load_model(location)
+    with tempfile.TemporaryDirectory() as tmp:
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=location, dst_path=tmp, tracking_uri=client.tracking_uri
+        )
+        return mlflow.sklearn.load_model(local)
 
 
 def _ensure_registered(client: MlflowClient, name: str, description: str) -> None:
@@ -220,6 +237,22 @@ DESCRIPTIONS = {
 }
 
 
+def logged_model_id(model_uri: str) -> str | None:
+    """The logged model's id in a ``models:/<id>`` URI; None for any other source.
+
+    Examples
+    --------
+    >>> logged_model_id("models:/m-0a1b2c"), logged_model_id("runs:/abc/model")
+    ('m-0a1b2c', None)
+    >>> logged_model_id("models:/rss-index/3") is None
+    True
+    """
+    if not model_uri.startswith("models:/"):
+        return None
+    rest = model_uri.removeprefix("models:/").strip("/")
+    return rest if rest and "/" not in rest and "@" not in rest else None
+
+
 def register(
     client: MlflowClient,
     name: str,
@@ -229,10 +262,20 @@ def register(
     tags: Mapping[str, str],
     alias: str,
 ) -> int:
-    """Register a logged model as a new version with tags and an alias; returns the version."""
+    """Register a logged model as a new version with tags and an alias; returns the version.
+
+    ``model_uri`` is what ``log_model`` answered: ``models:/<model id>`` in MLflow 3. The
+    model's id goes with it, as a tracking server requires (it refuses such a source with only
+    the run's id: "Invalid model version source"); a database store accepts both.
+    """
     _ensure_registered(client, name, DESCRIPTIONS[name])
     created = client.create_model_version(
-        name, source=model_uri, run_id=run_id, tags=dict(tags), description=tags.get("summary")
+        name,
+        source=model_uri,
+        run_id=run_id,
+        tags=dict(tags),
+        description=tags.get("summary"),
+        model_id=logged_model_id(model_uri),
     )
     version = int(created.version)
     label = tags.get(LABEL_TAG, "")

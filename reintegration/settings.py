@@ -85,6 +85,14 @@ class Settings(BaseSettings):
         ``REINTEGRATION_PERTURB_SUM_NOISE``: protected figures move a sum by at most this many
         times the cell's largest contribution (default 0.75), so that the difference of two
         answers that differ by one person is not that person's score.
+    artifact_location : str
+        ``REINTEGRATION_ARTIFACT_LOCATION``: where MLflow keeps model files, for every server
+        sharing one registry: an absolute path of shared storage (``/shared/mlartifacts``), a
+        ``file://`` URI, or an object-store URI MLflow understands (``s3://bucket/prefix``,
+        ``gs://``, ``wasbs://``, ``abfss://``, ``hdfs://``, ``sftp://``, ``ftp://``,
+        ``mlflow-artifacts:/``). Default: ``<home>/mlartifacts``, or with an HTTP tracking server
+        that server's own artifact root. Read it as a URI through
+        :attr:`artifact_location_uri`.
     lease_seconds : float
         ``REINTEGRATION_LEASE_SECONDS``: how long a running batch or job stays leased to its
         process without a renewal (default 30; renewed every third of it); work whose lease
@@ -124,6 +132,7 @@ class Settings(BaseSettings):
     perturb_max_count_change: int = Field(default=DEFAULT_PROTECTION.max_count_change, ge=1, le=20)
     perturb_count_variance: float = Field(default=DEFAULT_PROTECTION.count_variance, gt=0.0)
     perturb_sum_noise: float = Field(default=DEFAULT_PROTECTION.sum_noise, gt=0.0, le=10.0)
+    artifact_location: str = ""
     lease_seconds: float = Field(default=30.0, ge=1.0, le=3600.0)
 
     @field_validator("risk_bands")
@@ -131,6 +140,18 @@ class Settings(BaseSettings):
     def _check_risk_bands(cls, value: str) -> str:
         risk_band_limits(value)
         return value
+
+    @field_validator("artifact_location")
+    @classmethod
+    def _check_artifact_location(cls, value: str) -> str:
+        artifact_location_uri(value)
+        return value.strip()
+
+    @property
+    def artifact_location_uri(self) -> str | None:
+        """``REINTEGRATION_ARTIFACT_LOCATION`` as a URI (a path becomes ``file://``); None
+        when unset."""
+        return artifact_location_uri(self.artifact_location)
 
     @property
     def risk_band_limits(self) -> tuple[float, float]:
@@ -309,6 +330,75 @@ def risk_band_limits(text: str) -> tuple[float, float]:
             f"separated by a comma (e.g. 0.3,0.6); got {text!r}"
         )
     return low, high
+
+
+ARTIFACT_SCHEMES = (
+    "file",
+    "s3",
+    "gs",
+    "wasbs",
+    "abfss",
+    "hdfs",
+    "viewfs",
+    "sftp",
+    "ftp",
+    "mlflow-artifacts",
+    "http",
+    "https",
+)
+"""The schemes of ``REINTEGRATION_ARTIFACT_LOCATION``: those of MLflow's artifact stores."""
+
+
+def artifact_location_uri(text: str) -> str | None:
+    """``REINTEGRATION_ARTIFACT_LOCATION`` as a URI: an absolute path becomes a ``file://`` URI.
+
+    Only the form is checked here (nothing is touched on disk or over the network); whether the
+    location can be written is checked when a server starts (``models._mlflow.check_artifacts``).
+
+    Raises
+    ------
+    ValueError
+        A relative path, a URI of an unknown scheme or without a location, in a sentence
+        naming the setting.
+
+    Examples
+    --------
+    >>> artifact_location_uri("/shared/mlartifacts/"), artifact_location_uri("")
+    ('file:///shared/mlartifacts', None)
+    >>> artifact_location_uri("s3://models/reintegration")
+    's3://models/reintegration'
+    """
+    text = str(text).strip()
+    if not text:
+        return None
+    known = ", ".join(f"{s}://" if s != "mlflow-artifacts" else f"{s}:/" for s in ARTIFACT_SCHEMES)
+    if "://" not in text and not text.startswith("mlflow-artifacts:"):
+        path = Path(text).expanduser()
+        if not path.is_absolute():
+            raise ValueError(
+                f"REINTEGRATION_ARTIFACT_LOCATION must be an absolute path (of storage every "
+                f"server mounts at the same place) or a URI ({known}); got {text!r}"
+            )
+        return path.as_uri().rstrip("/")
+    scheme, _, rest = text.partition(":")
+    if scheme.lower() not in ARTIFACT_SCHEMES:
+        raise ValueError(
+            f"REINTEGRATION_ARTIFACT_LOCATION has a scheme MLflow cannot store artifacts in "
+            f"({scheme!r}); use an absolute path or one of {known}"
+        )
+    if scheme.lower() == "file":
+        path_part = rest.removeprefix("//")
+        if not path_part.startswith("/"):
+            raise ValueError(
+                f"REINTEGRATION_ARTIFACT_LOCATION must name an absolute path after file:// "
+                f"(file:///shared/mlartifacts); got {text!r}"
+            )
+    elif scheme.lower() != "mlflow-artifacts" and not rest.removeprefix("//").strip("/"):
+        raise ValueError(
+            f"REINTEGRATION_ARTIFACT_LOCATION must name a bucket or host after {scheme}://; "
+            f"got {text!r}"
+        )
+    return text.rstrip("/") if text.rstrip("/") != f"{scheme}:" else text
 
 
 def _variable(field: str) -> str:

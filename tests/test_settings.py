@@ -27,6 +27,7 @@ VARIABLES = (
     "REINTEGRATION_PERTURB_COUNT_VARIANCE",
     "REINTEGRATION_PERTURB_SUM_NOISE",
     "REINTEGRATION_LEASE_SECONDS",
+    "REINTEGRATION_ARTIFACT_LOCATION",
 )
 GOOD_SECRET = "3f1c9a7e5b2d4068a1e3c5b7d9f0a2c4e6b8d0f1a3c5e7b9"
 
@@ -61,6 +62,7 @@ def test_defaults(tmp_path: Path) -> None:
         "perturb_max_count_change": 4,
         "perturb_count_variance": 3.0,
         "perturb_sum_noise": 0.75,
+        "artifact_location": "",
         "lease_seconds": 30.0,
     }
     assert s.secret_key is None
@@ -85,6 +87,7 @@ def test_environment_overrides_every_setting(monkeypatch: pytest.MonkeyPatch) ->
         "REINTEGRATION_PERTURB_MAX_COUNT_CHANGE": "3",
         "REINTEGRATION_PERTURB_COUNT_VARIANCE": "1.5",
         "REINTEGRATION_PERTURB_SUM_NOISE": "0.5",
+        "REINTEGRATION_ARTIFACT_LOCATION": "/shared/mlartifacts",
     }
     for name, value in values.items():
         monkeypatch.setenv(name, value)
@@ -107,6 +110,7 @@ def test_environment_overrides_every_setting(monkeypatch: pytest.MonkeyPatch) ->
         "perturb_max_count_change": 3,
         "perturb_count_variance": 1.5,
         "perturb_sum_noise": 0.5,
+        "artifact_location": "/shared/mlartifacts",
     }
     assert s.secret_key_bytes() == GOOD_SECRET.encode()
 
