@@ -136,8 +136,8 @@ def associations(
     DataFrame
         One row per type, with the columns of :data:`COLUMNS`:
         the group sizes, the raw and adjusted gap (received minus none) with their 95%
-        intervals, the share of each group outside the common support, ``overlap`` ("good",
-        "poor" or None when not estimated) and a ``note`` (why a gap is missing, or the
+        intervals, the share of each group outside the common support, ``overlap`` ("adequate",
+        "limited" or None when not estimated) and a ``note`` (why a gap is missing, or the
         overlap warning). A returnee who received several types counts under each.
 
     Examples
@@ -232,7 +232,7 @@ def compare(
     out |= {
         "treated_outside_support": share_treated,
         "untreated_outside_support": share_untreated,
-        "overlap": "poor" if poor else "good",
+        "overlap": "limited" if poor else "adequate",
         "note": _note(poor, share_treated, share_untreated, unweighted),
     }
     return out
@@ -464,7 +464,7 @@ def rounded(table: pd.DataFrame, decimals: int = 2) -> pd.DataFrame:
     Examples
     --------
     >>> row = {"assistance": "cash", "raw_difference": 0.12345, "treated_outside_support": 0.123,
-    ...        "untreated_outside_support": 0.0, "overlap": "poor", "note": "poor overlap: 12%"}
+    ...        "untreated_outside_support": 0.0, "overlap": "limited", "note": "poor overlap: 12%"}
     >>> rounded(pd.DataFrame([row]))[["raw_difference", "note"]].to_dict("records")[0]
     {'raw_difference': 0.12, 'note': 'poor overlap: 12% of those who received it and 0% of \
 those who received none lie outside the range of covariates the other group has, so the \
@@ -475,7 +475,7 @@ adjusted gap leans on the model there'}
     for column in numbers:
         out[column] = pd.to_numeric(out[column], errors="coerce").round(decimals)
     if "overlap" in out:
-        poor = (out["overlap"] == "poor").to_numpy()
+        poor = (out["overlap"] == "limited").to_numpy()
         out.loc[poor, "note"] = [
             _note(True, t, u, UNWEIGHTED_NOTE in str(note))
             for t, u, note in zip(

@@ -73,7 +73,7 @@ def test_the_adjusted_gap_finds_the_true_effect_and_the_raw_one_overstates_it():
     assert grant["adjusted_low"] <= TRUE_GRANT <= grant["adjusted_high"]
     assert grant["raw_low"] > TRUE_GRANT  # the raw interval misses the truth, above it
     assert grant["raw_difference"] > 1.5 * grant["adjusted_difference"]
-    assert grant["overlap"] == "good" and pd.isna(grant["note"])
+    assert grant["overlap"] == "adequate" and pd.isna(grant["note"])
     # Cash does nothing, but a third of its holders also hold a grant: types received
     # beside the one compared are not adjusted for (each type against none, as the raw gap).
     cash = table.loc["cash"]
@@ -115,7 +115,7 @@ def test_poor_overlap_is_measured_and_flagged():
     has = np.where(rich, rng.random(len(records)) < 0.97, rng.random(len(records)) < 0.01)
     codes = pd.Series([["business_grant"] if h else [] for h in has], index=records.index)
     grant = associations(records, codes).iloc[0]
-    assert grant["overlap"] == "poor"
+    assert grant["overlap"] == "limited"
     assert grant["untreated_outside_support"] > 0.10
     assert grant["note"].startswith("poor overlap: ")
     assert "lie outside the range of covariates the other group has" in grant["note"]
@@ -126,7 +126,7 @@ def test_good_overlap_when_assistance_is_random():
     rng = np.random.default_rng(9)
     codes = pd.Series([["cash"] if rng.random() < 0.4 else [] for _ in range(len(records))])
     cash = associations(records, codes).iloc[0]
-    assert cash["overlap"] == "good"
+    assert cash["overlap"] == "adequate"
     assert max(cash["treated_outside_support"], cash["untreated_outside_support"]) <= 0.10
 
 
@@ -215,7 +215,7 @@ def test_raw_gap_from_published_means_is_welch():
 def test_rounded_rounds_every_figure_and_rewrites_the_note():
     records, codes = confounded(300, seed=16)
     table = associations(records, codes)
-    table.loc[0, ["overlap", "treated_outside_support"]] = ["poor", 0.123456]
+    table.loc[0, ["overlap", "treated_outside_support"]] = ["limited", 0.123456]
     table.loc[0, "note"] = "poor overlap: 12.3456%"
     out = rounded(table)
     for column in ("raw_difference", "adjusted_low", "treated_outside_support"):
@@ -267,7 +267,7 @@ def test_exact_associations_list_every_type_and_match_the_table(store):
         assert row["treated"] == table.at[code, "returnees"]
         assert row["untreated"] == table.at["none", "returnees"]
         assert row["adjusted_low"] <= row["adjusted_difference"] <= row["adjusted_high"]
-        assert row["overlap"] in ("good", "poor")
+        assert row["overlap"] in ("adequate", "limited")
     economic = analytics.assistance_associations(Filters(), LABEL, figure="economic")
     first = economic.iloc[0]
     gap = table.at[first["assistance"], "economic_mean"] - table.at["none", "economic_mean"]
@@ -289,7 +289,7 @@ def test_types_under_min_cell_are_listed_without_a_gap(store):
             "not compared: fewer than 60 returnees with a composite score received it, or "
             "received none"
         )
-    shown = found[found["note"].isna() | found["note"].str.startswith("poor")]
+    shown = found[found["note"].isna() | found["note"].str.startswith("limited")]
     assert len(shown) and shown["adjusted_difference"].notna().all()
 
 

@@ -210,7 +210,7 @@ class AssistanceAssociation(BaseModel):
         description="the difference adjusted for sex, age group, return type, country and "
         "months since return (least squares; robust 95% interval)"
     )
-    overlap: Literal["good", "poor"] | None = Field(
+    overlap: Literal["adequate", "limited"] | None = Field(
         description="poor when more than 10% of either group lies outside the range of "
         "propensities (from the same covariates) that the other group reaches"
     )

@@ -155,7 +155,7 @@ def _type_label(row: Mapping[str, object], labels: Mapping[str, str]) -> str:
     label = labels.get(code, code)
     if pd.isna(row["raw_difference"]):  # type: ignore[call-overload]
         return f"{label} (not compared)"
-    if row["overlap"] == "poor":
+    if row["overlap"] == "limited":
         return f"{label} (poor overlap)"
     if pd.isna(row["adjusted_difference"]):  # type: ignore[call-overload]
         return f"{label} (not adjustable)"

@@ -235,7 +235,14 @@ def cells(frame: pd.DataFrame) -> pd.DataFrame:
 def value_columns(frame: pd.DataFrame, figure: str) -> tuple[pd.Series, pd.Series, pd.Series]:
     """Mean, low and high of ``figure`` per row; a share's interval is the one its answer
     gives (Wilson's, on the effective n: ``reintegration.intervals``), or Wilson's on n for a
-    frame that has none."""
+    frame that has none.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"share_sustainable": [0.5], "returnees": [10]})
+    >>> [round(float(s.iloc[0]), 4) for s in value_columns(frame, "share_sustainable")]
+    [0.5, 0.2366, 0.7634]
+    """
     if figure == "share_sustainable":
         mean = frame["share_sustainable"].astype(float)
         if "share_sustainable_ci_low" in frame:

@@ -43,7 +43,7 @@ def test_an_analyst_gets_exact_raw_and_adjusted_gaps_beside_the_cells(panel):
         assert raw["difference"] == pytest.approx(mean - none)
         assert row["treated"] == cells[row["assistance"]]["returnees"]
         assert row["untreated"] == cells["none"]["returnees"]
-        assert row["overlap"] in ("good", "poor")
+        assert row["overlap"] in ("adequate", "limited")
         assert 0 <= row["treated_outside_support"] <= 1
     for row in body["associations"]:
         if row["adjusted"]["difference"] is None and row["overlap"] is None:

@@ -113,7 +113,7 @@ def frame_of(*rows: dict) -> pd.DataFrame:
     return pd.DataFrame([dict.fromkeys(COLUMNS) | row for row in rows], columns=list(COLUMNS))
 
 
-def compared(code: str, raw: float, adjusted: float, overlap: str = "good") -> dict:
+def compared(code: str, raw: float, adjusted: float, overlap: str = "adequate") -> dict:
     return {
         "assistance": code,
         "treated": 40,
@@ -131,7 +131,7 @@ def compared(code: str, raw: float, adjusted: float, overlap: str = "good") -> d
 def test_types_are_named_with_their_state():
     frame = frame_of(
         compared("cash", 0.1, 0.05),
-        compared("housing", 0.08, 0.02, overlap="poor"),
+        compared("housing", 0.08, 0.02, overlap="limited"),
         {"assistance": "legal", "note": "not compared: fewer than 5 returnees"},
     )
     fig = gaps_figure(
