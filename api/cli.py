@@ -122,9 +122,12 @@ def port_taken(host: str, port: int) -> str | None:
     return None
 
 
-def server_config(app: Any, host: str, port: int, settings: Settings | None = None) -> Any:
+def server_config(
+    app: Any, host: str, port: int, settings: Settings | None = None, **options: Any
+) -> Any:
     """uvicorn's configuration of ``serve``: forwarded headers believed only from the proxies
-    ``REINTEGRATION_FORWARDED_ALLOW_IPS`` names (uvicorn alone would believe 127.0.0.1)."""
+    ``REINTEGRATION_FORWARDED_ALLOW_IPS`` names (uvicorn alone would believe 127.0.0.1);
+    ``options`` go to ``uvicorn.Config`` as they are (``--workers``: the app factory)."""
     import uvicorn
 
     from reintegration.settings import get_settings
@@ -138,6 +141,7 @@ def server_config(app: Any, host: str, port: int, settings: Settings | None = No
         access_log=False,
         proxy_headers=bool(proxies),
         forwarded_allow_ips=proxies or None,
+        **options,
     )
 
 
@@ -176,6 +180,15 @@ def serve(
     port: Annotated[
         int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")
     ] = 8000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            max=64,
+            help="Worker processes answering on the port (each builds the app).",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the API at /api/v1 and the dashboards at /dashboard/."""
     from reintegration.cli import _stderr
@@ -185,18 +198,25 @@ def serve(
     if why:
         _fail(why)
         return
+    if workers != 1:
+        _serve_workers(host, port, workers)
+        return
     import logging
+
+    from api.workers import configure_logging
 
     # Batch ids, counts and one line per request (by route template): never answers or
     # case numbers, which nothing logs.
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(worker=False)
     try:
         import uvicorn
 
         from api.app import create_app
+        from models._mlflow import check_artifacts
+        from reintegration.settings import get_settings
 
+        for warning in check_artifacts(get_settings()):
+            logging.getLogger(__name__).warning("%s", warning)
         app = create_app()
     except ReintegrationError as exc:
         _fail(str(exc))
@@ -215,3 +235,35 @@ def serve(
         if exc.code:
             _fail(f"cannot listen on {host}:{port}; is the port in use?")
         raise
+
+
+def _serve_workers(host: str, port: int, workers: int) -> None:
+    """``serve --workers N``: the port bound once, N worker processes (:mod:`api.workers`)."""
+    from api import workers as pool
+    from reintegration.cli import _stderr
+    from reintegration.errors import ReintegrationError
+    from reintegration.settings import get_settings
+
+    try:
+        pool.check_workers(workers)
+        settings = get_settings()
+    except (ValueError, ReintegrationError) as exc:
+        _fail(str(exc))
+        return
+    try:
+        sock = pool.listening_socket(host, port)
+    except OSError:
+        _fail(port_taken(host, port) or f"cannot listen on {host}:{port}")
+        return
+    shown = f"[{host}]" if ":" in host else host
+    _stderr().print(
+        f"Serving the API at http://{shown}:{port}/api/v1 (docs at /docs) and the dashboards "
+        f"at http://{shown}:{port}/dashboard/ with {workers} worker processes. Ctrl-C stops.",
+        markup=False,
+    )
+    with sock:
+        why = pool.run(host, port, workers, sock, settings)
+    if why is not None:
+        if why:
+            _fail(why)
+        raise typer.Exit(EXIT_NOTHING_DONE)
