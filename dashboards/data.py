@@ -205,20 +205,21 @@ def labelled(frame: pd.DataFrame, view: Shown) -> pd.DataFrame:
 def overview_frames(summary: dict[str, Any]) -> dict[str, pd.DataFrame]:
     """The overview's answer as the frames its figures draw: ``means``, ``histogram``,
     ``levels``."""
+    parts = ("mean", "low", "high", "deff", "n_effective")
     means = pd.DataFrame(
-        [
-            {
-                "figure": f,
-                **{k: summary["means"].get(f, {}).get(k) for k in ("mean", "low", "high")},
-            }
-            for f in FIGURES
-        ]
-    ).astype({"mean": float, "low": float, "high": float})
+        [{"figure": f, **{k: summary["means"].get(f, {}).get(k) for k in parts}} for f in FIGURES]
+    ).astype(dict.fromkeys(parts, float))
     histogram = pd.DataFrame(summary["histogram"], columns=["bin_low", "bin_high", "count"])
     histogram["count"] = pd.to_numeric(histogram["count"], errors="coerce")
+    intervals = summary.get("share_intervals", {})
     levels = pd.DataFrame(
-        {"level": list(LEVELS), "share": [summary["levels"].get(level) for level in LEVELS]}
-    ).astype({"share": float})
+        {
+            "level": list(LEVELS),
+            "share": [summary["levels"].get(level) for level in LEVELS],
+            "share_ci_low": [intervals.get(level, {}).get("low") for level in LEVELS],
+            "share_ci_high": [intervals.get(level, {}).get("high") for level in LEVELS],
+        }
+    ).astype({"share": float, "share_ci_low": float, "share_ci_high": float})
     return {"means": means, "histogram": histogram, "levels": levels}
 
 
