@@ -19,15 +19,34 @@ and /aggregates while a training job runs.
 4. **Aggregates during training**: ``POST /api/v1/models/risk/train`` on the big store, then
    the same load as in 2; p99 target under 500 ms; says whether the job was still running at
    the end of the window (its worker is then stopped: it is the benchmark's own process).
+5. **Mixed filters** (``--mixed``, issue 14): a new question each request. Questions drawn
+   from ``--seed``, each asked once in the whole run (the server caches answers): 80%
+   ``/aggregates`` (``by`` of 0 to 3 of sex, age group, return type, country, round), 20%
+   ``/overview``, each with random filters as ``benchmarks/protection_bench.py`` draws them
+   (country subsets, date windows, rounds, sex, age group, return type), asked with the
+   analyst token (exact figures, or ``protected=true`` one time in three) or the manager token
+   (always protected), a third each. Against the same server, in the same run, the repeated
+   query of 2 (the baseline). Both loads with 1 then 16 clients, in two passes
+   (baseline 16, mixed 16, baseline 1, mixed 1, twice), so the machine's noise falls on both;
+   each line says the load average. Reports requests/s, p50, p99 and the server's peak RSS
+   (``VmHWM`` of its process, reset before each load through ``/proc/PID/clear_refs``), the
+   ratio mixed/baseline, and the goals: 16 clients p99 under 150 ms and at least 200
+   requests/s, 1 client p50 under 30 ms, under 1 GB per process. With
+   ``REINTEGRATION_BENCH_DATABASE_URL`` set (a PostgreSQL database of its own: the bench
+   fills it), the store is that database, ``--home`` keeping only the secret key.
 
-Only the standard library and NumPy are imported here; the server and the commands are child
-processes.
+    .venv/bin/python benchmarks/api_bench.py --home /tmp/h8-api-bench --mixed --seconds 20
+
+The bench never reaches the network (127.0.0.1 only). Only the standard library, NumPy and
+SQLAlchemy (to read the store's countries, rounds and dates) are imported here; the server
+and the commands are child processes.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import calendar
 import json
 import multiprocessing
 import os
@@ -38,8 +57,11 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
+from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -49,6 +71,14 @@ BIG_RETURNEES = 400_000  # three rounds with attrition: about a million intervie
 ROWS_PER_RETURNEE = 2.57
 TARGET_P99_MS = 150.0
 TARGET_P99_TRAINING_MS = 500.0
+# Issue 14's goals for a new question each request.
+GOAL_P99_MS = 150.0
+GOAL_RPS = 200.0
+GOAL_P50_ONE_MS = 30.0
+GOAL_RSS_MB = 1024.0
+MIXED_GROUPS = ("sex", "age_group", "return_type", "country", "round")
+DATABASE_URL = os.environ.get("REINTEGRATION_BENCH_DATABASE_URL", "")
+BIG_HOME: list[Path] = [Path("/nonexistent")]  # the big store's home (its database URL)
 
 
 def free_port() -> int:
@@ -61,6 +91,8 @@ def env_for(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("REINTEGRATION_")}
     env.pop("MLFLOW_TRACKING_URI", None)
     env.update(REINTEGRATION_HOME=str(home), MLFLOW_DISABLE_TELEMETRY="true")
+    if DATABASE_URL and home == BIG_HOME[0]:
+        env["REINTEGRATION_DATABASE_URL"] = DATABASE_URL
     return env
 
 
@@ -75,6 +107,18 @@ def run(home: Path, *args: str, check: bool = True) -> subprocess.CompletedProce
 
 def stored_scores(home: Path) -> int:
     import sqlite3
+
+    if DATABASE_URL and home == BIG_HOME[0]:
+        import sqlalchemy as sa
+
+        engine = sa.create_engine(DATABASE_URL)
+        try:
+            with engine.connect() as conn:
+                return int(conn.execute(sa.text("SELECT count(*) FROM score")).scalar_one())
+        except sa.exc.DBAPIError:
+            return 0
+        finally:
+            engine.dispose()
 
     db = home / "reintegration.db"
     if not db.exists():
@@ -101,9 +145,9 @@ def ensure_big_store(home: Path) -> int:
     return stored_scores(home)
 
 
-def token(home: Path) -> str:
+def token(home: Path, role: str = "admin") -> str:
     name = f"bench-{secrets.token_hex(4)}"
-    return run(home, "users", "add", name, "--role", "admin").stdout.strip()
+    return run(home, "users", "add", name, "--role", role).stdout.strip()
 
 
 class Server:
@@ -143,6 +187,20 @@ class Server:
                 return response.status, response.read()
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read()
+
+    def memory_mb(self, field: str = "VmHWM") -> float:
+        """The server process's ``field`` (peak RSS by default) from /proc, in MB."""
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def reset_peak(self) -> None:
+        """Start the peak RSS again from the current RSS (Linux ``clear_refs`` 5)."""
+        try:
+            Path(f"/proc/{self.process.pid}/clear_refs").write_text("5")
+        except OSError:
+            pass
 
     def stop(self) -> None:
         self.process.terminate()
@@ -227,6 +285,265 @@ def show_load(title: str, figures: dict[str, float], target_ms: float) -> None:
         f"(max {figures['max_ms']:.0f} ms); {verdict} the p99 target of {target_ms:.0f} ms",
         flush=True,
     )
+
+
+# -- mixed filters: a new question each request (issue 14) ------------------------------------
+
+
+def _load_average() -> str:
+    return f"load {os.getloadavg()[0]:.2f}"
+
+
+def _store_values(home: Path) -> dict[str, Any]:
+    """The store's countries, sexes, return types, rounds and interview dates (day numbers)."""
+    import sqlalchemy as sa
+
+    url = DATABASE_URL or f"sqlite:///{home / 'reintegration.db'}"
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+
+            def distinct(column: str, table: str = "submission") -> list[Any]:
+                sql = f"SELECT DISTINCT {column} FROM {table} WHERE {column} IS NOT NULL"
+                return sorted(conn.execute(sa.text(sql)).scalars().all())
+
+            first, last = conn.execute(
+                sa.text("SELECT min(interview_date), max(interview_date) FROM submission")
+            ).one()
+            values: dict[str, Any] = {
+                "country": distinct("country"),
+                "sex": distinct("sex"),
+                "return_type": distinct("return_type"),
+                "age_group": ["adult", "child"],
+                "round": [int(r) for r in distinct("survey_round")],
+            }
+    finally:
+        engine.dispose()
+    epoch = date(1970, 1, 1)
+    days = [(d if isinstance(d, date) else date.fromisoformat(str(d)[:10])) for d in (first, last)]
+    values["days"] = [(d - epoch).days for d in days]
+    return values
+
+
+def _widened(start: date | None, end: date | None) -> tuple[date | None, date | None]:
+    """Dates widened to whole months, as protected answers use them (their cache key)."""
+    if start is not None:
+        start = start.replace(day=1)
+    if end is not None:
+        end = end.replace(day=calendar.monthrange(end.year, end.month)[1])
+    return start, end
+
+
+def draw_mixed(
+    values: dict[str, Any], tokens: dict[str, str], count: int, seed: int
+) -> list[tuple[str, bytes]]:
+    """``count`` distinct questions (kind, HTTP request), from ``seed``; distinct as the
+    server's answer cache keys them (protected dates widened to whole months)."""
+    rng = np.random.default_rng(seed)
+    first, last = values["days"]
+    epoch = date(1970, 1, 1)
+    seen: set[tuple[Any, ...]] = set()
+    out: list[tuple[str, bytes]] = []
+
+    def subset(options: list[Any], chance: float) -> list[str] | None:
+        if rng.random() >= chance:
+            return None
+        size = int(rng.integers(1, max(2, len(options))))
+        return sorted(str(v) for v in rng.choice(np.array(options, dtype=object), size, False))
+
+    while len(out) < count:
+        kind = "overview" if rng.random() < 0.2 else "aggregates"
+        by: list[str] = []
+        if kind == "aggregates":
+            size = int(rng.integers(0, 4))
+            by = [str(b) for b in rng.choice(MIXED_GROUPS, size=size, replace=False)]
+        start = (
+            epoch + timedelta(int(rng.integers(first, last + 1))) if rng.random() < 0.4 else None
+        )
+        low = first if start is None else (start - epoch).days
+        end = epoch + timedelta(int(rng.integers(low, last + 1))) if rng.random() < 0.5 else None
+        filters = {
+            "country": subset(values["country"], 0.5),
+            "round": subset(values["round"], 0.3),
+            "sex": subset(values["sex"], 0.25),
+            "age_group": subset(values["age_group"], 0.25),
+            "return_type": subset(values["return_type"], 0.25),
+        }
+        who = str(rng.choice(["analyst", "analyst-protected", "manager"]))
+        protected = who != "analyst"
+        shown = _widened(start, end) if protected else (start, end)
+        key = (kind, tuple(by), protected, shown, *(tuple(v or ()) for v in filters.values()))
+        if key in seen:
+            continue
+        seen.add(key)
+        params = [("by", ",".join(by))] if by else []
+        params += [(name, ",".join(v)) for name, v in filters.items() if v is not None]
+        params += [(name, str(d)) for name, d in (("from", start), ("to", end)) if d is not None]
+        if who == "analyst-protected":
+            params.append(("protected", "true"))
+        path = f"/api/v1/{kind}" + (f"?{urllib.parse.urlencode(params)}" if params else "")
+        auth = tokens["manager" if who == "manager" else "analyst"]
+        request = (
+            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {auth}\r\n\r\n"
+        ).encode()
+        out.append((kind, request))
+    return out
+
+
+async def _mixed_client(
+    port: int,
+    requests: list[tuple[str, bytes]],
+    cursor: list[int],
+    until: float,
+    out: list[tuple[str, float]],
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        while time.perf_counter() < until:
+            if cursor[0] >= len(requests):
+                raise RuntimeError("out of questions: draw more (--questions)")
+            kind, request = requests[cursor[0]]
+            cursor[0] += 1
+            start = time.perf_counter()
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head[9:12])
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":", 1)[1])
+            body = await reader.readexactly(length)
+            if status != 200:
+                raise RuntimeError(f"{request.split(b' ')[1]!r}: status {status}: {body[:300]!r}")
+            out.append((kind, time.perf_counter() - start))
+    finally:
+        writer.close()
+
+
+def _mixed_child(
+    port: int, requests: list[tuple[str, bytes]], clients: int, seconds: float, queue: object
+) -> None:
+    async def everyone() -> tuple[list[tuple[str, float]], int]:
+        until = time.perf_counter() + seconds
+        out: list[tuple[str, float]] = []
+        cursor = [0]
+        await asyncio.gather(
+            *(_mixed_client(port, requests, cursor, until, out) for _ in range(clients))
+        )
+        return out, cursor[0]
+
+    try:
+        result: object = asyncio.run(everyone())
+    except Exception as exc:  # the parent reports it instead of waiting for a result forever
+        result = f"{type(exc).__name__}: {exc}"
+    queue.put(result)  # type: ignore[attr-defined]
+
+
+def mixed_load(
+    server: Server, requests: list[tuple[str, bytes]], clients: int, seconds: float
+) -> tuple[dict[str, float], int]:
+    """The figures of ``clients`` clients asking ``requests`` in turn for ``seconds``, and how
+    many requests were sent."""
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_mixed_child, args=(server.port, requests, clients, seconds, queue))
+    server.reset_peak()
+    child.start()
+    result = queue.get(timeout=seconds + 600)
+    child.join()
+    if isinstance(result, str):
+        raise SystemExit(f"the mixed load failed: {result}")
+    answered, used = result
+    latencies = np.array([t for _, t in answered], dtype=float) * 1000
+    kinds = np.array([k for k, _ in answered])
+    figures = {
+        "requests": len(latencies),
+        "rps": len(latencies) / seconds,
+        "p50_ms": float(np.percentile(latencies, 50)),
+        "p99_ms": float(np.percentile(latencies, 99)),
+        "max_ms": float(latencies.max()),
+        "peak_mb": server.memory_mb(),
+    }
+    for kind in ("aggregates", "overview"):
+        if (kinds == kind).any():
+            figures[f"{kind}_p50_ms"] = float(np.percentile(latencies[kinds == kind], 50))
+    return figures, used
+
+
+def repeated_load(server: Server, auth: str, clients: int, seconds: float) -> dict[str, float]:
+    """The baseline: the one repeated query of step 2, with the server's peak RSS."""
+    server.reset_peak()
+    figures = load(server.port, auth, clients, seconds)
+    figures["peak_mb"] = server.memory_mb()
+    return figures
+
+
+def _line(title: str, f: dict[str, float]) -> str:
+    kinds = "".join(
+        f", {k} p50 {f[f'{k}_p50_ms']:.0f} ms"
+        for k in ("aggregates", "overview")
+        if f"{k}_p50_ms" in f
+    )
+    return (
+        f"{title:<24} {f['requests']:6.0f} requests {f['rps']:8.1f} req/s  p50 "
+        f"{f['p50_ms']:7.1f} ms  p99 {f['p99_ms']:7.1f} ms  (max {f['max_ms']:.0f} ms"
+        f"{kinds}); server peak RSS {f['peak_mb']:.0f} MB; {_load_average()}"
+    )
+
+
+def bench_mixed(home: Path, seconds: float, seed: int, passes: int) -> None:
+    tokens = {role: token(home, role) for role in ("analyst", "manager", "admin")}
+    values = _store_values(home)
+    # Generously many: the fastest load (16 clients at a few hundred req/s) never runs out.
+    requests = draw_mixed(values, tokens, int(seconds * 600 * passes) + 2000, seed)
+    server = Server(home)
+    try:
+        started = time.perf_counter()
+        for path in (AGGREGATES, AGGREGATES + "&protected=true", "/api/v1/overview"):
+            status, _ = server.request("GET", path, tokens["analyst"])
+            if status != 200:
+                raise SystemExit(f"warm-up {path} answered {status}")
+        print(
+            f"warm-up (loads the frame): {time.perf_counter() - started:.1f} s; server RSS "
+            f"{server.memory_mb('VmRSS'):.0f} MB; {len(requests)} distinct questions drawn "
+            f"(seed {seed}); {_load_average()} on {os.cpu_count()} CPUs",
+            flush=True,
+        )
+        results: dict[tuple[str, int], list[dict[str, float]]] = {}
+        offset = 0
+        for p in range(passes):
+            for clients in (16, 1):
+                baseline = repeated_load(server, tokens["admin"], clients, seconds)
+                print(_line(f"pass {p + 1} repeated, {clients:2d} cl", baseline), flush=True)
+                mixed, used = mixed_load(server, requests[offset:], clients, seconds)
+                offset += used
+                print(_line(f"pass {p + 1} mixed, {clients:2d} cl", mixed), flush=True)
+                results.setdefault(("repeated", clients), []).append(baseline)
+                results.setdefault(("mixed", clients), []).append(mixed)
+        final_rss = server.memory_mb("VmHWM")
+    finally:
+        server.stop()
+    print(f"\nbest pass of {passes} (highest req/s) per load; {_load_average()}")
+    best = {k: max(v, key=lambda f: f["rps"]) for k, v in results.items()}
+    for clients in (1, 16):
+        base, mixed = best[("repeated", clients)], best[("mixed", clients)]
+        print(_line(f"repeated query, {clients:2d} cl", base))
+        print(_line(f"new question, {clients:2d} cl", mixed))
+        print(
+            f"{'':24} ratio new/repeated: req/s {mixed['rps'] / base['rps']:.3f}, p50 "
+            f"{mixed['p50_ms'] / base['p50_ms']:.1f}x, p99 {mixed['p99_ms'] / base['p99_ms']:.1f}x"
+        )
+    m16, m1 = best[("mixed", 16)], best[("mixed", 1)]
+    peak = max(f["peak_mb"] for runs in results.values() for f in runs)
+    goals = [
+        (f"16 clients p99 < {GOAL_P99_MS:.0f} ms", m16["p99_ms"] < GOAL_P99_MS, m16["p99_ms"]),
+        (f"16 clients >= {GOAL_RPS:.0f} req/s", m16["rps"] >= GOAL_RPS, m16["rps"]),
+        (f"1 client p50 < {GOAL_P50_ONE_MS:.0f} ms", m1["p50_ms"] < GOAL_P50_ONE_MS, m1["p50_ms"]),
+        (f"server < {GOAL_RSS_MB:.0f} MB", max(peak, final_rss) < GOAL_RSS_MB, peak),
+    ]
+    print("\ngoals (issue 14), new question each request:")
+    for name, met, value in goals:
+        print(f"  {name:<24} {'met' if met else 'NOT MET'} ({value:.1f})")
 
 
 # -- the steps --------------------------------------------------------------------------------
@@ -341,9 +658,19 @@ def main() -> None:
     parser.add_argument("--upload-rows", type=int, default=100_000)
     parser.add_argument("--skip-upload", action="store_true")
     parser.add_argument("--skip-training", action="store_true")
+    parser.add_argument(
+        "--mixed", action="store_true", help="only the mixed-filter load against the baseline"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="of the mixed questions")
+    parser.add_argument("--passes", type=int, default=2, help="of the mixed comparison")
     args = parser.parse_args()
+    BIG_HOME[0] = args.home
     scores = ensure_big_store(args.home)
-    print(f"store: {args.home} with {scores} stored scores (SQLite)", flush=True)
+    where = "PostgreSQL" if DATABASE_URL else "SQLite"
+    print(f"store: {args.home} with {scores} stored scores ({where})", flush=True)
+    if args.mixed:
+        bench_mixed(args.home, args.seconds, args.seed, args.passes)
+        return
     bench_aggregates(args.home, args.clients, args.seconds)
     if not args.skip_upload:
         bench_upload(args.upload_rows)
