@@ -133,10 +133,10 @@ def compare(
     with np.errstate(invalid="ignore"):
         largest = np.nanmax(np.abs(replicated - exact) / scale, axis=1)
     critical = float(np.nanquantile(largest, LEVEL)) if np.isfinite(largest).any() else 0.0
-    rows = []
+    out: list[dict[str, Any]] = []
     for (name, n, old, new, _), drop, sd in zip(found, exact, spread, strict=True):
         low, high = drop - critical * sd, drop + critical * sd
-        rows.append(
+        out.append(
             {
                 "group": name,
                 "n": n,
@@ -148,4 +148,4 @@ def compare(
                 "refused": bool(low > tolerance),
             }
         )
-    return rows
+    return out
