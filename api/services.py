@@ -104,6 +104,7 @@ class RegistryLifecycle:
             force=force,
             caller=caller,
             settings=self.settings,
+            background=True,  # an index version: a rescoring job, answered with its id (202)
         )
 
     def train(self, name: str, *, caller: User, params: dict[str, Any]) -> str:

@@ -269,7 +269,12 @@ def promote_command(
     ] = False,
     actor: Annotated[str, typer.Option("--actor", help="Who promotes (audited).")] = "cli",
 ) -> None:
-    """Make a version the champion: gated for the risk model, with a reason for the index."""
+    """Make a version the champion: gated for the risk model, with a reason for the index.
+
+    An index version is rescored here as a ``rescore`` job (seen by the API and the dashboards
+    with its progress); it becomes champion only when every stored interview is rescored. A
+    failed rescoring leaves the previous champion and exits 2 saying why.
+    """
     from rich.console import Console
     from rich.table import Table
 
@@ -333,7 +338,7 @@ def promote_command(
         console.print(table)
     extra = ""
     if done["kind"] == "index":
-        extra = f"; {done['rescored']} interviews rescored with it"
+        extra = f"; {done['rescored']} interviews rescored with it (job {done['job_id']})"
     elif done["risks"]:
         extra = f"; {done['risks']} risk rows added"
     forced = " (the gate was overridden with --force)" if done["forced"] else ""

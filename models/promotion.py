@@ -8,9 +8,18 @@ drop exceeds the tolerance, among the subgroups with at least ``min_group`` retu
 ``models.gate.MIN_EVENTS`` of each outcome (:mod:`models.gate`). An index version is a
 methodological decision: it always needs a reason, and the comparison shows how the mean
 composite and the share sustainable move, overall and per subgroup. ``force`` (with a reason)
-overrides a refusal. Every promotion, and every refusal, is audited. Promoting an index rescores
-the stored interviews with it first; promoting a risk model adds its risk rows for the stored
-first surveys.
+overrides a refusal. Every promotion, and every refusal, is audited. Promoting a risk model
+adds its risk rows for the stored first surveys.
+
+Promoting an index version is a ``rescore`` job (:mod:`models.jobs`): the request is checked
+and recorded (audit ``promote_requested``) and the job queued; the job compares the versions,
+rescores every stored interview under the new label in one transaction (progress: interviews
+rescored of those to do), and only then moves the ``champion`` alias, so analytics keep
+answering with the previous champion's scores until all the new ones are committed; the new
+label is never seen half written. A failed job moves nothing, leaves the previous champion
+serving, says why (the job's message, audit ``promote_failed``). The API runs the job in a
+worker process (``background=True``); the command line runs it in its own process, with the
+same job row and progress. One index promotion runs at a time.
 
 The gate decides on exact figures computed in memory; the report it returns and audits (its
 rows, the groups a refusal names) is what :mod:`models.disclosure_models` publishes: no group
@@ -28,6 +37,7 @@ import sqlalchemy as sa
 
 from models import _mlflow, registry
 from models import disclosure_models as rule
+from models import jobs as model_jobs
 from models.evaluation import OVERALL
 from models.gate import MIN_EVENTS, compare
 from models.hooks import score_risks
@@ -40,6 +50,7 @@ from reintegration.policy import User
 from reintegration.questionnaire import load_questionnaire
 from reintegration.risk_features import GROUPS
 from reintegration.settings import Settings, get_settings
+from reintegration.store import jobs as job_store
 from reintegration.store.data_version import bump_data_version
 from reintegration.store.model_audit import audit_model
 from reintegration.store.rescore import rescore
@@ -252,6 +263,7 @@ def promote(
     caller: User,
     settings: Settings | None = None,
     progress: Progress | None = None,
+    background: bool = False,
 ) -> dict[str, Any]:
     """Make a registered version the champion, as DESIGN.md's "Models and versions" says.
 
@@ -272,12 +284,17 @@ def promote(
     settings : Settings, optional
     progress : callable, optional
         Rescoring progress: called with (rows done, rows to do).
+    background : bool, default False
+        For an index version: queue the rescoring job, start its worker process and return
+        at once (``job_id``, ``status`` "queued"); the alias moves when the job is done.
+        Otherwise the job runs in this process and this returns when it is over.
 
     Returns
     -------
     dict
         name, version, previous (the former champion's version or None), kind, basis, rows
-        (the comparison shown), refusals, forced, rescored, risks, reason.
+        (the comparison shown), refusals, forced, rescored, risks, reason; for an index
+        version also ``job_id`` (and, in the background, only the request's fields).
 
     Raises
     ------
@@ -287,7 +304,11 @@ def promote(
         A risk model that does not beat the baseline rule, or is shown to fall below the
         champion by more than the tolerance (names the metric, the intervals and the groups).
     ModelError
-        Unknown model or version, the version is already champion, or a reason is missing.
+        Unknown model or version, the version is already champion, a reason is missing, an
+        index promotion is already under way, or (in this process) the rescoring failed: the
+        previous champion then stays in use.
+    JobError
+        In the background: the worker process could not be started (the job is failed).
     """
     registry.require_models(caller)
     actor = caller.name
@@ -307,14 +328,26 @@ def promote(
     if previous == version:
         raise ModelError(f"{name} version {version} is already the champion")
     if name == registry.INDEX_MODEL:
-        comparison = _index_comparison(engine, settings, client, target)
-    else:
-        comparison = compare_risk(engine, settings, client, champion, target)
+        job_id = _queue_index_promotion(engine, name, version, reason, actor, previous)
+        if background:
+            model_jobs.start_worker(engine, job_id)
+            return {
+                "name": name,
+                "version": version,
+                "previous": previous,
+                "kind": "index",
+                "reason": reason,
+                "forced": False,
+                "job_id": job_id,
+                "status": "queued",
+            }
+        return _run_here(engine, job_id, settings, progress)
+    comparison = compare_risk(engine, settings, client, champion, target)
     outcome = {
         "name": name,
         "version": version,
         "previous": previous,
-        "kind": "index" if name == registry.INDEX_MODEL else "risk",
+        "kind": "risk",
         "forced": comparison["refused"] and force,
         "reason": reason,
         "rescored": 0,
@@ -329,31 +362,198 @@ def promote(
                 conn, actor=actor, action="promote_refused", target=target_name, detail=detail
             )
         raise PromotionRefused(refusal_message(name, version, previous, comparison))
-    questionnaire = load_questionnaire()
-    if name == registry.INDEX_MODEL:
-        index = registry.load_index(client, target)
-        outcome["rescored"] = rescore(
-            engine, index, questionnaire, model=name, model_version=version, progress=progress
-        )
     _move_alias(client, name, version)
-    if name == registry.RISK_MODEL:
-        index, _ = champion_index(client)
-        model = registry.load_model(client, target)
-        outcome["risks"] = score_risks(engine, model, version, index, questionnaire)
+    index, _ = champion_index(client)
+    model = registry.load_model(client, target)
+    outcome["risks"] = score_risks(engine, model, version, index, load_questionnaire())
+    _record(engine, client, outcome, detail, actor)
+    return outcome
+
+
+def _record(
+    engine: sa.Engine,
+    client: MlflowClient,
+    outcome: dict[str, Any],
+    detail: dict[str, Any],
+    actor: str,
+) -> None:
+    """Audit a promotion that took effect and tag the version with its reason."""
+    name, version = outcome["name"], outcome["version"]
     with engine.begin() as conn:
         audit_model(
             conn,
             actor=actor,
             action="promote",
-            target=target_name,
+            target=f"{name}@{version}",
             detail={**detail, "rescored": outcome["rescored"], "risks": outcome["risks"]},
         )
         bump_data_version(conn)  # what the dashboards show by default has changed
     client.set_model_version_tag(
-        name, str(version), "promoted_because", reason or "passed the gate"
+        name, str(version), "promoted_because", outcome["reason"] or "passed the gate"
     )
     log.info("%s version %d promoted by %s", name, version, actor)
+
+
+# -- the promotion of an index version, as a job --------------------------------------------
+
+
+def _queue_index_promotion(
+    engine: sa.Engine, name: str, version: int, reason: str, actor: str, previous: int | None
+) -> str:
+    """Record the request (audited) and queue its ``rescore`` job; returns the job id.
+
+    Two rescorings at once would each hold the ingest lock for their whole run and race to
+    move the alias: a second request while one is queued or running is refused.
+    """
+    job_store.recover_jobs(engine)
+    for other in job_store.list_jobs(engine):
+        if other["kind"] == model_jobs.RESCORE and other["status"] in ("queued", "running"):
+            asked = (other["params"] or {}).get("version")
+            raise ModelError(
+                f"{name} version {asked} is being promoted (job {other['id']}, "
+                f"{other['status']}): wait until it is done or failed"
+            )
+    params = {"name": name, "version": version, "reason": reason, "previous": previous}
+    job_id = job_store.create_job(engine, model_jobs.RESCORE, actor=actor, params=params)
+    with engine.begin() as conn:
+        audit_model(
+            conn,
+            actor=actor,
+            action="promote_requested",
+            target=f"{name}@{version}",
+            detail={"previous": previous, "reason": reason, "job": job_id},
+        )
+    return job_id
+
+
+def _run_here(
+    engine: sa.Engine, job_id: str, settings: Settings, progress: Progress | None
+) -> dict[str, Any]:
+    """Claim a queued index promotion and run it in this process, as the worker would."""
+    job = job_store.start_job(engine, job_id)
+    try:
+        outcome = complete_index_promotion(engine, job, settings=settings, progress=progress)
+    except BaseException as exc:
+        job_store.fail_job(engine, job_id, str(exc) or type(exc).__name__)
+        raise
+    finally:
+        model_jobs.forget_rows(engine, job_id)
+    job_store.finish_job(engine, job_id, job_result(outcome))
     return outcome
+
+
+def job_result(outcome: dict[str, Any]) -> dict[str, Any]:
+    """What a done index promotion job keeps as its result (published figures only)."""
+    keys = ("name", "version", "previous", "label", "rescored", "rows_total", "basis", "rows")
+    return {k: outcome.get(k) for k in keys}
+
+
+def complete_index_promotion(
+    engine: sa.Engine,
+    job: dict[str, Any],
+    *,
+    settings: Settings | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """The work of a running index promotion job: compare, rescore, then move the alias.
+
+    Parameters
+    ----------
+    engine : sqlalchemy.Engine
+        The app's store.
+    job : dict
+        The running ``rescore`` job (its params: name, version, reason, previous).
+    settings : Settings, optional
+    progress : callable, optional
+        Called with (interviews rescored, interviews to rescore) after each chunk, besides the
+        job's own progress.
+
+    Returns
+    -------
+    dict
+        As :func:`promote` returns for an index version, with ``label`` and ``job_id``.
+
+    Raises
+    ------
+    ModelError
+        Why the promotion failed, saying that the previous champion stays in use. Nothing has
+        moved: the alias is where it was and no score of the new label was committed unless the
+        rescoring itself completed.
+    """
+    settings = settings or get_settings()
+    params = job["params"] or {}
+    name, version = str(params["name"]), int(params["version"])
+    reason, actor, job_id = params.get("reason"), str(job["actor"]), str(job["id"])
+    counts = {"done": 0, "total": 0}
+
+    def rows(done: int, total: int) -> None:
+        counts.update(done=done, total=total)
+        model_jobs.report_rows(engine, job_id, done, total, "interviews rescored")
+        if progress is not None:
+            progress(done, total)
+
+    client = _mlflow.client(settings)
+    previous = params.get("previous")
+    try:
+        target = registry.get_version(client, name, version)
+        champion = registry.version_by_alias(client, name, registry.CHAMPION)
+        previous = int(champion.version) if champion is not None else None
+        if previous == version:
+            raise ModelError(f"{name} version {version} is already the champion")
+        job_store.report_progress(engine, job_id, 0.0, "comparing with the champion")
+        comparison = _index_comparison(engine, settings, client, target)
+        index = registry.load_index(client, target)
+        questionnaire = load_questionnaire()
+        rescored = rescore(
+            engine, index, questionnaire, model=name, model_version=version, progress=rows
+        )
+        _move_alias(client, name, version)
+    except Exception as exc:
+        why = str(exc).rstrip(".") or type(exc).__name__
+        shown = f"version {previous}" if previous is not None else "the built-in version"
+        message = f"promoting {name} version {version} failed: {why}; {shown} stays the champion"
+        log.exception("job %s: %s", job_id, message)
+        _audit_failure(engine, actor, f"{name}@{version}", reason, job_id, message)
+        raise ModelError(message) from exc
+    try:
+        # A batch stored between the rescoring's commit and the alias move was scored with
+        # the previous champion only: score it with this version too (usually nothing).
+        rescored += rescore(engine, index, questionnaire, model=name, model_version=version)
+    except Exception:  # the promotion stands; a later promotion back or forth scores these
+        log.exception("job %s: scoring the interviews stored meanwhile failed", job_id)
+    outcome = {
+        "name": name,
+        "version": version,
+        "previous": previous,
+        "kind": "index",
+        "forced": False,
+        "reason": reason,
+        "rescored": rescored,
+        "rows_total": counts["total"],
+        "risks": 0,
+        "label": index.label_,
+        "job_id": job_id,
+        **comparison,
+    }
+    detail = {k: outcome[k] for k in ("previous", "reason", "basis", "rows", "forced")}
+    _record(engine, client, outcome, {**detail, "job": job_id}, actor)
+    return outcome
+
+
+def _audit_failure(
+    engine: sa.Engine, actor: str, target: str, reason: Any, job_id: str, message: str
+) -> None:
+    try:
+        with engine.begin() as conn:
+            audit_model(
+                conn,
+                actor=actor,
+                action="promote_failed",
+                target=target,
+                detail={"reason": reason, "job": job_id, "failure": message},
+            )
+    except Exception:  # the store itself may be what failed; the job still says why
+        log.exception("could not audit the failed promotion of %s", target)
 
 
 def _move_alias(client: MlflowClient, name: str, version: int) -> None:

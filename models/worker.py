@@ -1,8 +1,10 @@
-"""The worker of one training job: ``python -m models.worker JOB_ID``.
+"""The worker of one job: ``python -m models.worker JOB_ID``.
 
 It claims the queued job, runs the training with progress written to the job row, and marks the
 job done with the registered version, or failed with the reason. Registration is the training's
-last step, so a failure at any point before it leaves no registered version.
+last step, so a failure at any point before it leaves no registered version. A ``rescore`` job
+(promoting an index version) rescores the stored interviews and moves the champion alias last
+(:func:`models.promotion.complete_index_promotion`).
 """
 
 from __future__ import annotations
@@ -20,8 +22,20 @@ from reintegration.store.engine import open_store
 log = logging.getLogger("models.worker")
 
 
+def _promote(engine: Any, job: dict[str, Any]) -> dict[str, Any]:
+    from models.jobs import forget_rows
+    from models.promotion import complete_index_promotion, job_result
+
+    try:
+        return job_result(complete_index_promotion(engine, job, settings=get_settings()))
+    finally:
+        forget_rows(engine, job["id"])
+
+
 def _train(engine: Any, job: dict[str, Any]) -> dict[str, Any]:
     settings = get_settings()
+    if job["kind"] == "rescore":
+        return _promote(engine, job)
     params = job["params"] or {}
 
     def progress(fraction: float, message: str) -> None:

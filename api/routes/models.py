@@ -125,7 +125,10 @@ def train_model(
     "/models/{name}/versions/{version}/promote",
     response_model=Promotion,
     summary="Promote a version to champion",
-    responses=problem_responses(404, 409, 422),
+    responses={
+        202: {"model": JobAccepted, "description": "An index version: its rescoring job."},
+        **problem_responses(404, 409, 422),
+    },
 )
 def promote_model_version(
     services: ServicesDep,
@@ -136,7 +139,13 @@ def promote_model_version(
 ) -> Any:
     """Make a version champion, through the gate: a risk model must not lose ROC AUC beyond
     the tolerance overall or in any subgroup (409 names the metric and the group unless
-    ``force``); an index version needs a reason and records how figures would move."""
+    ``force``); an index version needs a reason and records how figures would move.
+
+    An index version answers 202 at once with its rescoring job (``job_id``, ``status_url``
+    and ``Location``): the stored interviews are rescored in the background and the version
+    becomes champion only when all of them are, so answers keep the previous champion's scores
+    until then; a failed job leaves the previous champion and says why. A second index
+    promotion while one is under way is refused (409)."""
     registered = _registered(services, name)
     if CHAMPION in _version(services, user, registered, version).get("aliases", []):
         raise ApiProblem(409, f"{registered} version {version} is already the champion")
@@ -144,6 +153,11 @@ def promote_model_version(
     result = services.lifecycle.promote(
         registered, version, reason=reason or None, force=body.force, caller=user
     )
+    if result.get("job_id"):
+        status_url = f"/api/v1/jobs/{result['job_id']}"
+        return JSONResponse(
+            {**result, "status_url": status_url}, status_code=202, headers={"Location": status_url}
+        )
     services.champions.refresh()
     services.versions.invalidate()  # a new index champion changes the default answers
     services.labels.invalidate()
@@ -168,4 +182,10 @@ def get_job(services: ServicesDep, user: CurrentUser, job_id: JobId) -> Any:
     job = services.lifecycle.get_job(job_id, caller=user)
     if job is None:
         raise ApiProblem(404, f"there is no job {job_id}")
+    if job.get("kind") == "rescore" and job.get("status") == "done":
+        # The promotion took effect: this server serves the new champion from now on (others
+        # notice within their registry check, a few seconds).
+        services.champions.refresh()
+        services.versions.invalidate()
+        services.labels.invalidate()
     return job

@@ -111,9 +111,20 @@ def start_job(engine: sa.Engine, job_id: str) -> dict[str, Any]:
     return found
 
 
-def report_progress(engine: sa.Engine, job_id: str, progress: float, message: str) -> None:
-    """Record how far a running job is (0..1) and what it is doing."""
-    _update(engine, job_id, progress=min(max(float(progress), 0.0), 1.0), message=message)
+def report_progress(
+    engine: sa.Engine,
+    job_id: str,
+    progress: float,
+    message: str,
+    *,
+    result: dict[str, Any] | None = None,
+) -> None:
+    """Record how far a running job is (0..1) and what it is doing; ``result``, when given,
+    holds the figures so far (e.g. rows done and to do), replaced by the end result."""
+    values: dict[str, Any] = {"progress": min(max(float(progress), 0.0), 1.0), "message": message}
+    if result is not None:
+        values["result"] = result
+    _update(engine, job_id, **values)
 
 
 def finish_job(engine: sa.Engine, job_id: str, result: dict[str, Any]) -> None:
