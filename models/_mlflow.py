@@ -94,10 +94,14 @@ def _quiet() -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
-# PostgreSQL advisory lock taken while MLflow's tables are created ("mlfl").
+# PostgreSQL advisory locks of the MLflow database: creating its tables ("mlfl"), registering
+# the built-in index ("mlfb").
 _MLFLOW_INIT_LOCK = 0x6D6C666C
+BUILTIN_LOCK = 0x6D6C6662
 _ready: set[str] = set()
 _ready_lock = threading.Lock()
+_folder_lock = threading.RLock()  # this process's threads, one at a time, before the flock
+_held = threading.local()
 
 
 def create_store_once(uri: str) -> None:
@@ -132,7 +136,7 @@ def create_store_once(uri: str) -> None:
         _quiet()
         engine = sa.create_engine(uri, poolclass=sa.pool.NullPool)
         try:
-            with _init_lock(engine, uri):
+            with _exclusive(engine, uri, _MLFLOW_INIT_LOCK):
                 if not _all_tables_exist(engine):
                     log.info("creating MLflow's tables")
                     _initialize_tables(engine)
@@ -142,17 +146,46 @@ def create_store_once(uri: str) -> None:
 
 
 @contextmanager
-def _init_lock(engine: Any, uri: str) -> Iterator[None]:
+def one_at_a_time(settings: Settings, lock_id: int) -> Iterator[None]:
+    """Run a block in one process at a time among all that share the tracking store.
+
+    On PostgreSQL an advisory lock of the MLflow database (any machine); on SQLite a ``flock``
+    of the store's folder (any process of the machine); with another store (an HTTP tracking
+    server) no lock can be had from here and the block runs unguarded.
+
+    Parameters
+    ----------
+    settings : Settings
+        Names the tracking store.
+    lock_id : int
+        Which lock (e.g. :data:`BUILTIN_LOCK`).
+    """
+    uri = tracking_uri(settings)
+    if uri.split(":", 1)[0].split("+", 1)[0] not in ("postgresql", "sqlite"):
+        yield
+        return
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(uri, poolclass=sa.pool.NullPool)
+    try:
+        with _exclusive(engine, uri, lock_id):
+            yield
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def _exclusive(engine: Any, uri: str, lock_id: int) -> Iterator[None]:
     import sqlalchemy as sa
 
     if engine.dialect.name == "postgresql":
         with engine.connect() as conn:
-            conn.execute(sa.select(sa.func.pg_advisory_lock(_MLFLOW_INIT_LOCK)))
+            conn.execute(sa.select(sa.func.pg_advisory_lock(lock_id)))
             conn.commit()
             try:
                 yield
             finally:
-                conn.execute(sa.select(sa.func.pg_advisory_unlock(_MLFLOW_INIT_LOCK)))
+                conn.execute(sa.select(sa.func.pg_advisory_unlock(lock_id)))
                 conn.commit()
         return
     path = _sqlite_path(uri)
@@ -161,15 +194,27 @@ def _init_lock(engine: Any, uri: str) -> Iterator[None]:
         return
     import fcntl
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # The folder, not a file of its own: nothing new appears in the data folder, and SQLite's
-    # locks on the database file are not disturbed by opening or closing this descriptor.
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # releases the flock
+    # One flock per folder whatever the lock id; a thread of this process holding it already
+    # (a lock taken inside another) goes on, where a second flock would wait for itself.
+    with _folder_lock:
+        if getattr(_held, "depth", 0):
+            _held.depth += 1
+            try:
+                yield
+            finally:
+                _held.depth -= 1
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # The folder, not a file of its own: nothing new appears in the data folder, and
+        # SQLite's locks on the database file are not disturbed by opening or closing this.
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            _held.depth = 1
+            yield
+        finally:
+            _held.depth = 0
+            os.close(fd)  # releases the flock
 
 
 def client(settings: Settings) -> MlflowClient:

@@ -493,16 +493,26 @@ def ensure_builtin_index(settings: Settings | None = None) -> int:
     """Register the built-in index v1 (the spec's weights) as champion when there is none.
 
     Idempotent: with a champion in place nothing changes; with v1 registered but no champion,
-    v1 becomes champion again.
+    v1 becomes champion again. Processes sharing the registry do this one at a time
+    (:func:`models._mlflow.one_at_a_time`), so servers starting together register it once.
 
     Returns
     -------
     int
         The champion's version.
     """
+    client, settings = _client(settings)
+    champion = version_by_alias(client, INDEX_MODEL, CHAMPION)
+    if champion is not None:
+        return int(champion.version)
+    # Servers starting together on a fresh registry: one registers, the others then find it.
+    with _mlflow.one_at_a_time(settings, _mlflow.BUILTIN_LOCK):
+        return _register_builtin_index(client, settings)
+
+
+def _register_builtin_index(client: MlflowClient, settings: Settings) -> int:
     from models.index_training import log_builtin_index
 
-    client, settings = _client(settings)
     champion = version_by_alias(client, INDEX_MODEL, CHAMPION)
     if champion is not None:
         return int(champion.version)
