@@ -122,12 +122,9 @@ def port_taken(host: str, port: int) -> str | None:
     return None
 
 
-def server_config(
-    app: Any, host: str, port: int, settings: Settings | None = None, **options: Any
-) -> Any:
+def server_config(app: Any, host: str, port: int, settings: Settings | None = None) -> Any:
     """uvicorn's configuration of ``serve``: forwarded headers believed only from the proxies
-    ``REINTEGRATION_FORWARDED_ALLOW_IPS`` names (uvicorn alone would believe 127.0.0.1);
-    ``options`` go to ``uvicorn.Config`` as they are (``--workers``: the app factory)."""
+    ``REINTEGRATION_FORWARDED_ALLOW_IPS`` names (uvicorn alone would believe 127.0.0.1)."""
     import uvicorn
 
     from reintegration.settings import get_settings
@@ -141,7 +138,6 @@ def server_config(
         access_log=False,
         proxy_headers=bool(proxies),
         forwarded_allow_ips=proxies or None,
-        **options,
     )
 
 
@@ -241,13 +237,10 @@ def _serve_workers(host: str, port: int, workers: int) -> None:
     """``serve --workers N``: the port bound once, N worker processes (:mod:`api.workers`)."""
     from api import workers as pool
     from reintegration.cli import _stderr
-    from reintegration.errors import ReintegrationError
-    from reintegration.settings import get_settings
 
     try:
         pool.check_workers(workers)
-        settings = get_settings()
-    except (ValueError, ReintegrationError) as exc:
+    except ValueError as exc:
         _fail(str(exc))
         return
     try:
@@ -262,7 +255,7 @@ def _serve_workers(host: str, port: int, workers: int) -> None:
         markup=False,
     )
     with sock:
-        why = pool.run(host, port, workers, sock, settings)
+        why = pool.run(host, port, workers, sock)
     if why is not None:
         if why:
             _fail(why)

@@ -204,3 +204,50 @@ def test_the_socket_is_one_asyncio_sets_tcp_nodelay_on():
         assert sock.proto == socket.IPPROTO_TCP
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
         assert sock.get_inheritable()
+
+
+@pytest.fixture
+def built(monkeypatch):
+    """worker_app with the app's build replaced by a stand-in (the real one runs above)."""
+    import api.app
+    import api.cli
+
+    async def stand_in(scope, receive, send):  # pragma: no cover - never called
+        raise AssertionError
+
+    calls = []
+    monkeypatch.setattr(api.app, "create_app", lambda: stand_in)
+    monkeypatch.setattr(api.cli, "settle_heap", lambda: calls.append("settled"))
+    return stand_in, calls
+
+
+def test_a_worker_believes_forwarded_headers_only_from_the_proxies_named(home, monkeypatch, built):
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+    from api.workers import worker_app
+    from reintegration.settings import get_settings
+
+    stand_in, calls = built
+    assert worker_app() is stand_in and calls == ["settled"]
+
+    monkeypatch.setenv("REINTEGRATION_FORWARDED_ALLOW_IPS", "10.0.0.5")
+    get_settings.cache_clear()
+    wrapped = worker_app()
+    assert isinstance(wrapped, ProxyHeadersMiddleware) and wrapped.app is stand_in
+    assert "10.0.0.5" in wrapped.trusted_hosts and "127.0.0.1" not in wrapped.trusted_hosts
+
+
+def test_a_worker_that_cannot_build_the_app_ends_with_uvicorns_startup_failure(
+    home, monkeypatch, built
+):
+    import api.app
+    from api.workers import STARTUP_FAILURE, worker_app
+    from reintegration.errors import ConfigurationError
+
+    def refuse():
+        raise ConfigurationError("REINTEGRATION_SECRET_KEY differs from the database's")
+
+    monkeypatch.setattr(api.app, "create_app", refuse)
+    with pytest.raises(SystemExit) as caught:
+        worker_app()
+    assert caught.value.code == STARTUP_FAILURE
