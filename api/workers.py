@@ -34,9 +34,11 @@ WORKER_APP = "api.workers:worker_app"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 WORKER_LOG_FORMAT = "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"
 """The workers' log lines name their process, so that requests can be told apart by worker."""
-HEALTHCHECK_S = 30
-"""How long a worker may leave the supervisor's ping unanswered before it is replaced (building
-the app imports pandas, scikit-learn, Dash and MLflow: seconds, longer on a busy machine)."""
+HEALTHCHECK_S = 90
+"""How long a worker may leave the supervisor's ping unanswered before it is replaced, and how
+long a new worker may take to serve when SIGHUP replaces them (building the app imports pandas,
+scikit-learn, Dash and MLflow and loads the analytics frame: 13-42 s for two workers starting
+together on this busy 2-core machine)."""
 STARTUP_FAILURE = 3
 """uvicorn's exit status of a worker that cannot start; the supervisor then stops them all."""
 
