@@ -88,6 +88,7 @@ def test_environment_overrides_every_setting(monkeypatch: pytest.MonkeyPatch) ->
         "REINTEGRATION_PERTURB_COUNT_VARIANCE": "1.5",
         "REINTEGRATION_PERTURB_SUM_NOISE": "0.5",
         "REINTEGRATION_ARTIFACT_LOCATION": "/shared/mlartifacts",
+        "REINTEGRATION_LEASE_SECONDS": "12",
     }
     for name, value in values.items():
         monkeypatch.setenv(name, value)
@@ -111,6 +112,7 @@ def test_environment_overrides_every_setting(monkeypatch: pytest.MonkeyPatch) ->
         "perturb_count_variance": 1.5,
         "perturb_sum_noise": 0.5,
         "artifact_location": "/shared/mlartifacts",
+        "lease_seconds": 12.0,
     }
     assert s.secret_key_bytes() == GOOD_SECRET.encode()
 

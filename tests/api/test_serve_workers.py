@@ -251,3 +251,16 @@ def test_a_worker_that_cannot_build_the_app_ends_with_uvicorns_startup_failure(
     with pytest.raises(SystemExit) as caught:
         worker_app()
     assert caught.value.code == STARTUP_FAILURE
+
+
+def test_one_server_with_an_unusable_artifact_location_does_not_start(home, monkeypatch, tmp_path):
+    import uvicorn
+
+    monkeypatch.setenv("REINTEGRATION_ARTIFACT_LOCATION", str(tmp_path / "not-mounted"))
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, *a, **k: pytest.fail("started"))
+    result = CliRunner().invoke(app, ["serve", "--port", str(_free_port())])
+
+    assert result.exit_code == 2
+    assert result.stderr.startswith(
+        f"error: REINTEGRATION_ARTIFACT_LOCATION {tmp_path / 'not-mounted'} is not a folder"
+    )

@@ -329,3 +329,19 @@ def test_serving_and_training_work_with_a_tracking_server(tracking_server, panel
     details = registry.run_details(versions[0]["run_id"], b, caller=CLI)
     assert details["params"]
     assert not (tmp_path / "b").exists()  # nothing written on server B's disk
+
+
+@pytest.mark.parametrize(
+    ("location", "root", "within"),
+    [
+        ("file:///shared/ml/rss-index", "file:///shared/ml", True),
+        ("/shared/ml/rss-index", "file:///shared/ml", True),
+        ("file:///shared/mlother/rss-index", "file:///shared/ml", False),
+        ("s3://bucket/p/rss-index", "s3://bucket/p", True),
+        ("s3://bucket/q/rss-index", "s3://bucket/p", False),
+        ("mlflow-artifacts:/1", "mlflow-artifacts:/", True),
+        ("file:///srv/a/var/mlartifacts/rss-index", "s3://bucket/p", False),
+    ],
+)
+def test_an_experiment_is_under_the_location_only_when_its_path_is(location, root, within):
+    assert _mlflow._within(location, root) is within
