@@ -44,15 +44,14 @@ from reintegration.assistance import (
 )
 from reintegration.disclosure import Protection, merge_bins, perturb_counts, publish, suppress
 from reintegration.errors import ConfigurationError, QueryError
-from reintegration.followup import band_codes, load_follow_up, nearest_first
 from reintegration.followup import months_band as months_band  # re-exported
+from reintegration.frame_cache import FrameCache
 from reintegration.interviewer import flagged_enumerators
-from reintegration.panel_frame import FIGURES, read_assistance, read_base, read_scores
+from reintegration.panel_frame import FIGURES, read_base
 from reintegration.panels import balanced, retention, stages, trajectory_groups
 from reintegration.policy import User
 from reintegration.questionnaire import load_questionnaire
 from reintegration.roles import Capability, allowed
-from reintegration.store.data_version import read_data_version
 from reintegration.store.engine import for_reading
 from reintegration.store.schema import score, submission
 
@@ -124,11 +123,6 @@ exclude_flagged_enumerators=False, at_round=None, at_band=None)
     return replace(filters, date_from=start, date_to=end)
 
 
-def _cohort(return_days: pd.Series) -> np.ndarray:
-    dates = pd.to_datetime(return_days.to_numpy(), unit="D")
-    return np.asarray(dates.year.astype(str) + "Q" + dates.quarter.astype(str), dtype=object)
-
-
 class Analytics:
     """Aggregates, trajectories and the overview, from a cached in-memory frame.
 
@@ -157,13 +151,18 @@ class Analytics:
         self._answers: OrderedDict[Hashable, Any] = OrderedDict()
         questionnaire = load_questionnaire()
         self._child_below = questionnaire.child_age_below
+        # read_base looked up when called, so that a test can stand in for it.
+        self._frames_cache = FrameCache(
+            self._reader, self._child_below, lambda conn, child: read_base(conn, child)
+        )
 
     # -- the data version and the cached frames ---------------------------------------------
 
     def data_version(self) -> int:
-        """The store's data version (one indexed read)."""
-        with self._reader.connect() as conn:
-            return read_data_version(conn)
+        """The data version the answers reflect: the store's, once the frames caught up with
+        it (:class:`~reintegration.frame_cache.FrameCache`: a stored batch or erasure is
+        applied at once; while a full reload runs, the version of the previous frames)."""
+        return self._frames_cache.version()
 
     def index_versions(self) -> list[str]:
         """The index labels that have stored scores, oldest label first."""
@@ -194,18 +193,13 @@ class Analytics:
         """The current submissions with their ``index_version`` scores, one row each.
 
         Sorted by returnee, then round; ``rkey`` numbers the returnees. Scores are missing
-        where this version has not scored a submission. Built once per data version: the
-        submissions once, then each index version's scores beside them.
+        where this version has not scored a submission. Read once, then kept up to date by
+        applying each stored batch and erasure (:mod:`reintegration.frame_cache`).
         """
-        version = self.data_version()
-        base = self._once((version, "base"), self._read_base)
-        return self._once(
-            (version, "scores", index_version), lambda: self._with_scores(base, index_version)
-        )
+        return self._frames_cache.frame(index_version)
 
     def _assistance_of(self, frame: pd.DataFrame) -> pd.Series:
-        version = self.data_version()
-        texts = self._once((version, "assistance"), self._read_assistance)
+        texts = self._frames_cache.assistance()
         found = texts.reindex(frame["id"].to_numpy()).fillna("").to_numpy()
         return pd.Series(found, index=frame.index, dtype=object)
 
@@ -227,29 +221,6 @@ class Analytics:
                 self._frames[key] = value
                 self._loading.pop(key, None)
         return value
-
-    def _read_base(self) -> pd.DataFrame:
-        with self._reader.connect() as conn:
-            base = read_base(conn, self._child_below)
-        months = base["months_since_return"].to_numpy()
-        bands = pd.Categorical.from_codes(band_codes(months), load_follow_up().labels)
-        return base.assign(
-            months_band=bands,
-            # Within a band, the survey nearest its scheduled month counts (then the later).
-            band_keep=nearest_first(months, base["interview_day"].to_numpy()),
-            cohort=pd.Categorical(_cohort(base["return_day"])),
-        )
-
-    def _with_scores(self, base: pd.DataFrame, index_version: str) -> pd.DataFrame:
-        with self._reader.connect() as conn:
-            scores = read_scores(conn, base["id"].to_numpy(), index_version)
-        frame = pd.concat([base, scores.set_axis(base.index)], axis=1)
-        frame.attrs["index_version"] = index_version  # whose flagged enumerators _mask drops
-        return frame
-
-    def _read_assistance(self) -> pd.Series:
-        with self._reader.connect() as conn:
-            return read_assistance(conn)
 
     # -- selection ------------------------------------------------------------------------------
 

@@ -11,10 +11,14 @@ text only when an answer needs it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from reintegration.aggregate import LEVELS
@@ -47,13 +51,23 @@ def _fetch_numbers(conn: sa.Connection, sql: str, params: Any, width: int) -> np
     return np.concatenate(blocks) if blocks else np.empty((0, width))
 
 
+def _sorting(values: np.ndarray) -> np.ndarray:
+    """The order that sorts returnee references: integers, or keys by code point (Arrow's
+    sort, as Python compares them; never the database's collation)."""
+    if values.dtype != object:
+        return np.argsort(values, kind="stable")
+    return pc.sort_indices(pa.array(values, pa.string())).to_numpy()
+
+
 def _fetch_rows(conn: sa.Connection, sql: str, params: Any) -> list[Any]:
     cursor = conn.connection.cursor()
     cursor.execute(sql, params)
     return list(cursor.fetchall())
 
 
-def read_base(conn: sa.Connection, child_age_below: int) -> pd.DataFrame:
+def read_base(
+    conn: sa.Connection, child_age_below: int, batches: Sequence[str] | None = None
+) -> pd.DataFrame:
     """The current submissions with their returnee's attributes, sorted by returnee and round.
 
     Columns: ``id`` (submission.id), ``rkey`` (a number per returnee), ``interview_day``,
@@ -62,37 +76,59 @@ def read_base(conn: sa.Connection, child_age_below: int) -> pd.DataFrame:
     ``weight`` (the interview's design or retention weight, float64, NaN when it has none),
     ``sex``, ``age_group``, ``return_type``, ``country`` and ``enumerator_id`` (categoricals;
     the enumerator is each interview's cluster in intervals).
+
+    ``rkey`` ranks the returnees by their reference (SQLite's rowid, else the key), and rows
+    of one returnee come in round order (then by id); categories are the values that occur,
+    sorted (``age_group``: child, adult). So the frame depends only on the stored rows, and
+    :func:`merge_panels` can rebuild it from an older one. ``attrs["refs"]`` holds the
+    reference of each ``rkey`` and ``attrs["touched"]`` those of every returnee read: pop them
+    before using the frame (pandas copies ``attrs`` into everything derived from it).
+
+    With ``batches``, only the returnees touched by those batches are read: those with a
+    submission sharing an interview identity with a submission of one of them (a new
+    returnee, a new round, an edit, and the returnee an edit moved an interview away from).
     """
     dialect = conn.dialect.name
     ref = _returnee_ref(dialect)
+    touched = _Touched(conn, batches)
     sql = (
         f"SELECT s.id, {_day_number('s.interview_date', dialect)}, "
         f"{_day_number('s.return_date', dialect)}, s.months_since_return, s.survey_round, "
         f"s.record_key, s.weight, {ref} "
         f"FROM submission s JOIN returnee r ON r.key = s.returnee_key WHERE s.current"
+        + touched.where("s.returnee_key")
     )
     if dialect == "sqlite":
         # A record key (< 2**31) is exact in a float64, as are ids and day numbers.
-        numbers = _fetch_numbers(conn, sql, (), 8)
+        numbers = _fetch_numbers(conn, sql, touched.params, 8)
         refs: np.ndarray = numbers[:, 7].astype(np.int64)
     else:
-        raw = np.array(_fetch_rows(conn, sql, ()), dtype=object).reshape(-1, 8)
+        raw = np.array(_fetch_rows(conn, sql, touched.params), dtype=object).reshape(-1, 8)
         numbers, refs = np.array(raw[:, :7], dtype=np.float64), raw[:, 7]
     people = pd.DataFrame.from_records(
         _fetch_rows(
-            conn, f"SELECT {ref}, sex, age_at_return, return_type, country FROM returnee r", ()
+            conn,
+            f"SELECT {ref}, sex, age_at_return, return_type, country FROM returnee r WHERE 1 = 1"
+            + touched.where("r.key"),
+            touched.params,
         ),
         columns=["ref", "sex", "age", "return_type", "country"],
     )
-    where = pd.Index(people["ref"]).get_indexer(refs)
-    order = np.lexsort((numbers[:, 4], where))
+    by_ref = _sorting(people["ref"].to_numpy())
+    people = people.iloc[by_ref].reset_index(drop=True)
+    known = people["ref"].to_numpy()
+    where = pd.Index(known).get_indexer(refs)
+    used = np.zeros(len(people), dtype=bool)
+    used[where] = True
+    rank = np.cumsum(used) - 1  # rkey: the rank among the returnees that have a row
+    order = np.lexsort((numbers[:, 0], numbers[:, 4], where))
     numbers, where = numbers[order], where[order]
     age = pd.to_numeric(people["age"], errors="coerce").to_numpy(float)
     age_code = np.where(np.isnan(age), -1, (age >= child_age_below).astype(np.int64))
     frame = pd.DataFrame(
         {
             "id": numbers[:, 0].astype(np.int64),
-            "rkey": where.astype(np.int64),
+            "rkey": rank[where].astype(np.int64),
             "interview_day": numbers[:, 1].astype(np.int64),
             "return_day": numbers[:, 2].astype(np.int64),
             "months_since_return": numbers[:, 3],
@@ -103,18 +139,23 @@ def read_base(conn: sa.Connection, child_age_below: int) -> pd.DataFrame:
     )
     for column in ("sex", "return_type", "country"):
         categories = pd.Categorical(people[column].to_numpy(dtype=object))
-        frame[column] = pd.Categorical.from_codes(categories.codes[where], categories.categories)
+        frame[column] = pd.Categorical.from_codes(
+            categories.codes[where], categories.categories
+        ).remove_unused_categories()
     frame["age_group"] = pd.Categorical.from_codes(age_code[where], ["child", "adult"])
-    frame["enumerator_id"] = _enumerators(conn, frame["id"].to_numpy())
+    frame["enumerator_id"] = _enumerators(conn, frame["id"].to_numpy(), touched)
+    frame.attrs["refs"] = known[used]
+    frame.attrs["touched"] = known
     return frame
 
 
-def _enumerators(conn: sa.Connection, ids: np.ndarray) -> pd.Categorical:
+def _enumerators(conn: sa.Connection, ids: np.ndarray, touched: _Touched) -> pd.Categorical:
     """Each current submission's enumerator (missing where none): the clusters of intervals."""
     pairs = _fetch_rows(
         conn,
-        "SELECT id, enumerator_id FROM submission WHERE current AND enumerator_id IS NOT NULL",
-        (),
+        "SELECT id, enumerator_id FROM submission WHERE current AND enumerator_id IS NOT NULL"
+        + touched.where("returnee_key"),
+        touched.params,
     )
     codes = np.full(len(ids), -1, dtype=np.int64)
     if not pairs:
@@ -122,21 +163,31 @@ def _enumerators(conn: sa.Connection, ids: np.ndarray) -> pd.Categorical:
     found = pd.Categorical(np.array([name for _, name in pairs], dtype=object))
     at = pd.Index(ids).get_indexer(np.array([pk for pk, _ in pairs], dtype=np.int64))
     codes[at[at >= 0]] = found.codes[at >= 0]
-    return pd.Categorical.from_codes(codes, categories=found.categories)
+    return pd.Categorical.from_codes(codes, categories=found.categories).remove_unused_categories()
 
 
-def read_scores(conn: sa.Connection, ids: np.ndarray, index_version: str) -> pd.DataFrame:
+def read_scores(
+    conn: sa.Connection,
+    ids: np.ndarray,
+    index_version: str,
+    batches: Sequence[str] | None = None,
+) -> pd.DataFrame:
     """The ``index_version`` scores of the submissions ``ids`` (in that order; NaN if none).
 
     Columns: the figures, ``level`` (categorical) and ``sustainable`` (1.0, 0.0 or NaN).
+    With ``batches``, only the scores of the returnees those batches touched are read (see
+    :func:`read_base`).
     """
+    touched = _Touched(conn, batches, index_version)
     numbers = _fetch_numbers(
         conn,
         "SELECT submission_pk, economic, social, psychosocial, composite, "
         "CASE level WHEN 'low' THEN 0 WHEN 'medium' THEN 1 WHEN 'high' THEN 2 END, "
         "CASE WHEN sustainable THEN 1 WHEN NOT sustainable THEN 0 END "
-        "FROM score WHERE index_version = " + _placeholder(conn) + "",
-        _params(conn, index_version),
+        "FROM score WHERE index_version = "
+        + touched.label
+        + touched.where("submission_pk", "SELECT s.id FROM submission s WHERE s.current AND "),
+        touched.params,
         7,
     )
     by_id = np.argsort(ids, kind="stable")
@@ -154,21 +205,166 @@ def read_scores(conn: sa.Connection, ids: np.ndarray, index_version: str) -> pd.
     return out
 
 
-def read_assistance(conn: sa.Connection) -> pd.Series:
+def read_assistance(conn: sa.Connection, batches: Sequence[str] | None = None) -> pd.Series:
     """The assistance codes (space-separated text) of current submissions that have any,
-    indexed by submission id."""
+    indexed by submission id (with ``batches``: of the returnees they touched)."""
+    touched = _Touched(conn, batches)
     rows = _fetch_rows(
         conn,
         "SELECT id, assistance FROM submission "
-        "WHERE current AND assistance IS NOT NULL AND assistance <> ''",
-        (),
+        "WHERE current AND assistance IS NOT NULL AND assistance <> ''"
+        + touched.where("returnee_key"),
+        touched.params,
     )
     return pd.Series(dict(rows), dtype=object) if rows else pd.Series(dtype=object)
 
 
-def _placeholder(conn: sa.Connection) -> str:
-    return "?" if conn.dialect.name == "sqlite" else "%(label)s"
+class _Touched:
+    """The SQL condition "a returnee touched by these batches", with its parameters (the
+    driver's own style: this module reads through the driver's cursor)."""
+
+    def __init__(
+        self, conn: sa.Connection, batches: Sequence[str] | None, label: str | None = None
+    ) -> None:
+        self.sqlite = conn.dialect.name == "sqlite"
+        self.batches = None if batches is None else list(batches)
+        values = ([] if label is None else [label]) + (self.batches or [])
+        names = [f"p{i}" for i in range(len(values))]
+        self.params: Any = tuple(values) if self.sqlite else dict(zip(names, values, strict=True))
+        marks = ["?"] * len(values) if self.sqlite else [f"%({n})s" for n in names]
+        self.label = marks[0] if label is not None else ""
+        self._marks = marks[1:] if label is not None else marks
+
+    def where(self, column: str, through: str = "") -> str:
+        """`` AND column IN (...)``, or nothing when every returnee is read."""
+        if self.batches is None:
+            return ""
+        keys = (
+            "SELECT t.returnee_key FROM submission t WHERE t.submission_id IN ("
+            "SELECT b.submission_id FROM submission b WHERE b.batch_id IN ("
+            + (", ".join(self._marks) or "NULL")
+            + "))"
+        )
+        if through:
+            return f" AND {column} IN ({through}s.returnee_key IN ({keys}))"
+        return f" AND {column} IN ({keys})"
 
 
-def _params(conn: sa.Connection, label: str) -> Any:
-    return (label,) if conn.dialect.name == "sqlite" else {"label": label}
+# -- applying a change to a frame ---------------------------------------------------------------
+
+# Categoricals whose categories are fixed (every other one lists the values that occur, sorted).
+FIXED_CATEGORIES = ("age_group", "months_band", "level")
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where the kept rows of an older frame and the rows read again go in the new frame.
+
+    Made by :func:`place`; :meth:`combine` applies it to any frame of the same rows (the base,
+    a version's scores), so every frame of a data version shares one order.
+    """
+
+    keep: np.ndarray  # per old row: kept
+    is_new: np.ndarray  # per new-frame row: read again (else kept, in their old order)
+    kept_rkey: np.ndarray
+    new_rkey: np.ndarray
+    refs: np.ndarray  # the new frame's reference of each rkey
+
+    def combine(self, old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
+        """The new frame from ``old`` (all its rows; the kept ones are used) and ``new`` (the
+        rows read again, in their own returnee and round order), columns as in ``old``."""
+        columns: dict[str, Any] = {}
+        for name in old.columns:
+            if name == "rkey":
+                columns[name] = self._fill(self.kept_rkey, self.new_rkey, np.int64)
+            elif isinstance(old[name].dtype, pd.CategoricalDtype):
+                columns[name] = self._categorical(name, old[name].array, new[name].array)
+            else:
+                kept, more = old[name].to_numpy()[self.keep], new[name].to_numpy()
+                dtype = np.result_type(kept.dtype, more.dtype) if len(more) else kept.dtype
+                columns[name] = self._fill(kept, more, dtype)
+        return pd.DataFrame(columns, index=pd.RangeIndex(len(self.is_new)))
+
+    def _fill(self, kept: np.ndarray, new: np.ndarray, dtype: Any) -> np.ndarray:
+        out = np.empty(len(self.is_new), dtype=dtype)
+        out[~self.is_new] = kept
+        out[self.is_new] = new
+        return out
+
+    def _categorical(self, name: str, old: Any, new: Any) -> pd.Categorical:
+        kept_codes = np.asarray(old.codes)[self.keep]
+        if name in FIXED_CATEGORIES:
+            categories = old.categories
+        else:  # the values that occur in the new frame, sorted, as a fresh read lists them
+            used = [old.categories[np.unique(kept_codes[kept_codes >= 0])]]
+            used.append(new.remove_unused_categories().categories)
+            used = [u for u in used if len(u)]
+            categories = used[0] if used else old.categories[:0]
+            for more in used[1:]:
+                categories = categories.union(more)
+            categories = categories.sort_values()
+        kept = _recode(kept_codes, categories.get_indexer(old.categories))
+        more = _recode(np.asarray(new.codes), categories.get_indexer(new.categories))
+        return pd.Categorical.from_codes(self._fill(kept, more, np.int64), categories)
+
+
+def _recode(codes: np.ndarray, to: np.ndarray) -> np.ndarray:
+    if not len(to):
+        return np.full(len(codes), -1, dtype=np.int64)
+    return np.where(codes < 0, -1, to[np.maximum(codes, 0)]).astype(np.int64)
+
+
+def place(
+    old_rkey: np.ndarray,
+    old_refs: np.ndarray,
+    drop: np.ndarray,
+    new_rkey: np.ndarray,
+    new_refs: np.ndarray,
+) -> Placement:
+    """Plan the frame made of an older one's rows not in ``drop`` and of rows read again.
+
+    Parameters
+    ----------
+    old_rkey, old_refs : numpy.ndarray
+        The older frame's ``rkey`` per row and reference per ``rkey`` (sorted).
+    drop : numpy.ndarray of bool
+        Per older row: left out (erased, or its returnee is read again).
+    new_rkey, new_refs : numpy.ndarray
+        The same for the rows read again (:func:`read_base` with ``batches``).
+
+    Raises
+    ------
+    ValueError
+        A returnee both kept and read again (its older rows were not all dropped).
+
+    Examples
+    --------
+    >>> p = place(np.array([0, 0, 1]), np.array([10, 20]), np.array([False, False, True]),
+    ...           np.array([0, 1]), np.array([5, 20]))
+    >>> p.refs.tolist(), p.kept_rkey.tolist(), p.new_rkey.tolist(), p.is_new.tolist()
+    ([5, 10, 20], [1, 1], [0, 2], [True, False, False, True])
+    """
+    keep = ~drop
+    kept_old = old_rkey[keep]
+    present = np.zeros(len(old_refs), dtype=bool)
+    present[kept_old] = True
+    kept_refs = old_refs[present]
+    inserted = np.searchsorted(kept_refs, new_refs)
+    if len(new_refs) and len(kept_refs):
+        at = np.minimum(inserted, len(kept_refs) - 1)
+        if (kept_refs[at] == new_refs).any():
+            raise ValueError("a returnee read again still has kept rows")
+    before = np.cumsum(np.bincount(inserted, minlength=len(kept_refs) + 1))[: len(kept_refs)]
+    kept_rank = np.arange(len(kept_refs)) + before
+    new_rank = inserted + np.arange(len(new_refs))
+    refs = np.empty(len(kept_refs) + len(new_refs), dtype=old_refs.dtype)
+    refs[kept_rank] = kept_refs
+    refs[new_rank] = new_refs
+    old_to_new = np.full(len(old_refs), -1, dtype=np.int64)
+    old_to_new[present] = kept_rank
+    kept_rkey = old_to_new[kept_old]
+    placed_rkey = new_rank[new_rkey] if len(new_rkey) else np.zeros(0, np.int64)
+    rows = np.searchsorted(kept_rkey, placed_rkey) + np.arange(len(placed_rkey))
+    is_new = np.zeros(len(kept_rkey) + len(placed_rkey), dtype=bool)
+    is_new[rows] = True
+    return Placement(keep, is_new, kept_rkey, placed_rkey.astype(np.int64), refs)

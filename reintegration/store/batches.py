@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from reintegration.errors import ReintegrationError
 from reintegration.store import leases
-from reintegration.store.data_version import bump_data_version
+from reintegration.store.data_version import BATCH, ERASURE, bump_data_version
 from reintegration.store.engine import checkpoint, for_erasure, for_reading
 from reintegration.store.schema import (
     audit,
@@ -264,7 +264,7 @@ def complete_batch(
             "stored; upload the file again"
         )
     _audit(conn, actor, "upload", batch_id=batch_id, detail=counts | declared)
-    bump_data_version(conn)
+    bump_data_version(conn, BATCH, batch_id=batch_id)
     if report["updated"]:
         _audit(conn, actor, "update", batch_id=batch_id, detail={"updated": report["updated"]})
 
@@ -283,6 +283,7 @@ def erase_returnee(engine: sa.Engine, key: str, actor: str) -> dict[str, int]:
     with for_erasure(engine).begin() as conn:  # SQLite zeroes the bytes of what it deletes
         lock_for_ingest(conn)
         pks = sa.select(submission.c.id).where(submission.c.returnee_key == key)
+        gone = conn.execute(pks).scalars().all()  # logged for incremental readers
         removed = {
             "scores": conn.execute(score.delete().where(score.c.submission_pk.in_(pks))).rowcount,
             "risks": conn.execute(risk.delete().where(risk.c.returnee_key == key)).rowcount,
@@ -306,7 +307,7 @@ def erase_returnee(engine: sa.Engine, key: str, actor: str) -> dict[str, int]:
         else:
             conn.execute(tombstone.insert().values(returnee_key=key, erased_at=_now()))
         _audit(conn, actor, "erase", target=key)
-        bump_data_version(conn)
+        bump_data_version(conn, ERASURE, removed=gone)
     checkpoint(engine)  # no copy of the erased rows stays in SQLite's write-ahead log
     return removed
 

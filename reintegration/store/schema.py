@@ -334,3 +334,24 @@ work_lease = sa.Table(
         comment="the work is taken for dead once this passes unrenewed (UTC)",
     ),
 )
+
+# --- Added by migration 0009: what each data version changed (issue 14). ---
+
+data_change = sa.Table(
+    "data_change",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True, comment="the data version this write made"),
+    sa.Column(
+        "kind",
+        sa.String(20),
+        nullable=False,
+        comment="batch, erasure or other (anything else: readers reload everything)",
+    ),
+    sa.Column("batch_id", sa.String(36), nullable=True, comment="the stored batch (kind batch)"),
+    sa.Column(
+        "removed",
+        sa.JSON,
+        nullable=True,
+        comment="submission ids removed (kind erasure); no key, no content",
+    ),
+)

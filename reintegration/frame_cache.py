@@ -1,0 +1,301 @@
+"""The analytics frame of the current data version, kept fresh by applying what changed.
+
+:class:`reintegration.analytics.Analytics` answers from an in-memory frame of the current
+submissions (``reintegration.panel_frame``). Reading it whole takes 7–16 s at a million
+interviews, so after the first read a :class:`FrameCache` follows the store's change log
+(``reintegration.store.data_version``) instead:
+
+- a stored batch (by this process, another server or the CLI): the returnees it touched are
+  read again (their current rows, attributes, scores and assistance: new returnees, new
+  rounds, edits, and rounds renumbered) and replace their rows in a copy of the frame;
+- an erasure: the rows of the submission ids it removed are left out of the copy;
+- anything else (a rescoring or an index promotion, a version missing from the log, an erasure
+  of more than :data:`MAX_CHANGED_ROWS` rows, a batch touching more): the frame is read whole
+  again in a background thread. Meanwhile answers come from the previous frame, and
+  :meth:`FrameCache.version` says which data version that is (the answers' ``data_version``).
+  Only the request that noticed the change waits for the reload, at most
+  :data:`RELOAD_WAIT_S`.
+
+The copy is swapped in at once: a request holds either the old frame or the new one. While
+one thread applies a change, the others answer from the previous frame rather than wait. The
+updated frame equals a fresh read (same rows, values, order and categories):
+``tests/test_freshness.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from reintegration.followup import band_codes, load_follow_up, nearest_first
+from reintegration.panel_frame import FIGURES, place, read_assistance, read_base, read_scores
+from reintegration.store.data_version import BATCH, ERASURE, changes_since, read_data_version
+
+log = logging.getLogger(__name__)
+
+# Rows an incremental update may read again or leave out; beyond, a full reload is cheaper.
+MAX_CHANGED_ROWS = 100_000
+# How long the request that starts a full reload waits for it before answering from the
+# previous frame (a small store reloads within it, so its answers stay current).
+RELOAD_WAIT_S = 0.5
+SCORE_COLUMNS = (*FIGURES, "level", "sustainable")
+
+ReadBase = Callable[[sa.Connection, int], pd.DataFrame]
+
+
+class _State:
+    """One data version's frames: the base, each index version's frame, the assistance."""
+
+    def __init__(self, version: int, base: pd.DataFrame, refs: np.ndarray | None) -> None:
+        self.version = version
+        self.base = base
+        self.refs = refs  # the returnee reference of each rkey (None: cannot be updated)
+        self.frames: dict[str, pd.DataFrame] = {}
+        self.assistance: pd.Series | None = None
+        self.lock = threading.Lock()  # one thread loads what is missing
+
+
+class FrameCache:
+    """The frames :class:`~reintegration.analytics.Analytics` answers from, kept fresh.
+
+    One per process, shared by threads.
+
+    Parameters
+    ----------
+    reader : sqlalchemy.Engine
+        The store, for reading (``reintegration.store.engine.for_reading``).
+    child_age_below : int
+        The questionnaire's age under which a returnee is a child.
+    read_whole : callable, optional
+        Reads the whole base frame (``(conn, child_age_below) -> DataFrame``); default
+        :func:`reintegration.panel_frame.read_base`.
+    """
+
+    def __init__(
+        self,
+        reader: sa.Engine,
+        child_age_below: int,
+        read_whole: ReadBase | None = None,
+    ) -> None:
+        self._reader = reader
+        self._child_below = child_age_below
+        self._read_whole = read_whole or read_base
+        self._state: _State | None = None
+        self._first = threading.Lock()
+        self._advancing = threading.Lock()
+        self._reload: threading.Thread | None = None
+        self.reloads = 0  # full reads after the first (for tests and benchmarks)
+        self.updates = 0  # changes applied incrementally
+
+    # -- what requests call -----------------------------------------------------------------
+
+    def version(self) -> int:
+        """The data version the frames reflect, after bringing them up to date when they can
+        be (before any frame is read: the store's version)."""
+        store = self.store_version()
+        state = self._state
+        if state is None:
+            return store
+        return self._fresh(state, store).version
+
+    def store_version(self) -> int:
+        """The store's data version now (one indexed read)."""
+        with self._reader.connect() as conn:
+            return read_data_version(conn)
+
+    def frame(self, index_version: str) -> pd.DataFrame:
+        """The current submissions with their ``index_version`` scores (see
+        :meth:`reintegration.analytics.Analytics.frame`)."""
+        state = self._current()
+        found = state.frames.get(index_version)
+        if found is not None:
+            return found
+        with state.lock:
+            found = state.frames.get(index_version)
+            if found is None:
+                with self._connect() as conn:
+                    scores = read_scores(conn, state.base["id"].to_numpy(), index_version)
+                found = _joined(state.base, scores, index_version)
+                state.frames[index_version] = found
+        return found
+
+    def assistance(self) -> pd.Series:
+        """The assistance codes of the current submissions that have any, by submission id."""
+        state = self._current()
+        found = state.assistance
+        if found is not None:
+            return found
+        with state.lock:
+            if state.assistance is None:
+                with self._connect() as conn:
+                    state.assistance = read_assistance(conn)
+            return state.assistance
+
+    def settle(self, timeout: float | None = None) -> None:
+        """Wait for a running full reload (tests, benchmarks)."""
+        thread = self._reload
+        if thread is not None:
+            thread.join(timeout)
+
+    # -- keeping up ---------------------------------------------------------------------------
+
+    def _current(self) -> _State:
+        state = self._state
+        if state is None:
+            with self._first:
+                if self._state is None:
+                    self._state = self._read_all((), with_assistance=False)
+                return self._state
+        return self._fresh(state, self.store_version())
+
+    def _fresh(self, state: _State, store: int) -> _State:
+        if state.version >= store or self._reloading():
+            return state
+        if not self._advancing.acquire(blocking=False):
+            return state  # another thread is applying the change: answer from this frame
+        started = None
+        try:
+            state = self._state or state
+            if state.version >= store:
+                return state
+            try:
+                updated = self._updated(state)
+            except Exception:  # a surprise must not fail the request: reload instead
+                log.exception("applying the changes since data version %d failed", state.version)
+                updated = None
+            if updated is not None:
+                self._swap(updated)
+                self.updates += 1
+            else:
+                started = self._start_reload(state)
+        finally:
+            self._advancing.release()
+        if started is not None:
+            started.join(RELOAD_WAIT_S)
+        return self._state or state
+
+    def _reloading(self) -> bool:
+        return self._reload is not None and self._reload.is_alive()
+
+    def _start_reload(self, state: _State) -> threading.Thread:
+        wanted = list(state.frames)
+        with_assistance = state.assistance is not None
+
+        def run() -> None:
+            try:
+                self._swap(self._read_all(wanted, with_assistance=with_assistance))
+                self.reloads += 1
+            except Exception:  # the next request tries again; answers stay on the old frame
+                log.exception("reloading the analytics frame failed")
+
+        thread = threading.Thread(target=run, name="analytics-reload", daemon=True)
+        self._reload = thread
+        thread.start()
+        return thread
+
+    def _swap(self, new: _State) -> None:
+        with self._first:
+            if self._state is None or new.version >= self._state.version:
+                self._state = new
+
+    def _connect(self) -> Any:
+        conn = self._reader.connect()
+        if conn.dialect.name == "postgresql":  # every statement sees the same snapshot
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        return conn
+
+    def _read_all(
+        self, index_versions: list[str] | tuple[str, ...], *, with_assistance: bool
+    ) -> _State:
+        with self._connect() as conn:
+            version = read_data_version(conn)
+            raw = self._read_whole(conn, self._child_below)
+            refs = raw.attrs.pop("refs", None)
+            raw.attrs.pop("touched", None)
+            state = _State(version, derived(raw), refs)
+            for label in index_versions:
+                scores = read_scores(conn, state.base["id"].to_numpy(), label)
+                state.frames[label] = _joined(state.base, scores, label)
+            if with_assistance:
+                state.assistance = read_assistance(conn)
+        return state
+
+    def _updated(self, state: _State) -> _State | None:
+        """``state`` with the batches and erasures since its version applied, or None when
+        what changed calls for a full reload."""
+        if state.refs is None:
+            return None
+        with self._connect() as conn:
+            upto = read_data_version(conn)
+            changes = changes_since(conn, state.version, upto)
+            if changes is None or any(c.kind not in (BATCH, ERASURE) for c in changes):
+                return None
+            batches = [c.batch_id for c in changes if c.kind == BATCH and c.batch_id]
+            removed = np.array([i for c in changes for i in c.removed], dtype=np.int64)
+            if len(removed) > MAX_CHANGED_ROWS:
+                return None
+            raw = read_base(conn, self._child_below, batches)
+            if len(raw) > MAX_CHANGED_ROWS:
+                return None
+            with state.lock:
+                labels = list(state.frames)
+                assistance = state.assistance
+            scores = {
+                label: read_scores(conn, raw["id"].to_numpy(), label, batches) for label in labels
+            }
+            texts = read_assistance(conn, batches) if assistance is not None else None
+        new_refs, touched = raw.attrs.pop("refs"), raw.attrs.pop("touched")
+        new = derived(raw)
+        base = state.base
+        drop = np.isin(base["id"].to_numpy(), removed)
+        at = np.searchsorted(state.refs, touched)
+        known = at < len(state.refs)
+        known[known] = state.refs[at[known]] == touched[known]
+        hit = at[known]  # the rkeys of the returnees read again
+        drop |= np.isin(base["rkey"].to_numpy(), hit)
+        placement = place(
+            base["rkey"].to_numpy(), state.refs, drop, new["rkey"].to_numpy(), new_refs
+        )
+        merged = placement.combine(base, new)
+        merged["band_keep"] = nearest_first(
+            merged["months_since_return"].to_numpy(), merged["interview_day"].to_numpy()
+        )
+        out = _State(upto, merged, placement.refs)
+        for label in labels:
+            old = state.frames[label]
+            kept = placement.combine(old[list(SCORE_COLUMNS)], scores[label])
+            out.frames[label] = _joined(merged, kept, label)
+        if assistance is not None and texts is not None:
+            gone = base["id"].to_numpy()[drop]
+            out.assistance = pd.concat([assistance.drop(gone, errors="ignore"), texts])
+        return out
+
+
+def derived(base: pd.DataFrame) -> pd.DataFrame:
+    """``base`` with the columns computed from it: ``months_band``, ``band_keep`` (within a
+    band, the survey nearest its scheduled month counts, then the later) and ``cohort`` (the
+    quarter of return)."""
+    months = base["months_since_return"].to_numpy()
+    bands = pd.Categorical.from_codes(band_codes(months), load_follow_up().labels)
+    return base.assign(
+        months_band=bands,
+        band_keep=nearest_first(months, base["interview_day"].to_numpy()),
+        cohort=pd.Categorical(_cohort(base["return_day"])),
+    )
+
+
+def _cohort(return_days: pd.Series) -> np.ndarray:
+    dates = pd.to_datetime(return_days.to_numpy(), unit="D")
+    return np.asarray(dates.year.astype(str) + "Q" + dates.quarter.astype(str), dtype=object)
+
+
+def _joined(base: pd.DataFrame, scores: pd.DataFrame, index_version: str) -> pd.DataFrame:
+    frame = pd.concat([base, scores.set_axis(base.index)], axis=1)
+    frame.attrs["index_version"] = index_version  # whose flagged enumerators _mask drops
+    return frame
