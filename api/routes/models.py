@@ -145,7 +145,7 @@ def promote_model_version(
     and ``Location``): the stored interviews are rescored in the background and the version
     becomes champion only when all of them are, so answers keep the previous champion's scores
     until then; a failed job leaves the previous champion and says why. A second index
-    promotion while one is under way is refused (409)."""
+    promotion while one is under way is refused (422, naming the job)."""
     registered = _registered(services, name)
     if CHAMPION in _version(services, user, registered, version).get("aliases", []):
         raise ApiProblem(409, f"{registered} version {version} is already the champion")
