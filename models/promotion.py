@@ -398,7 +398,12 @@ def _record(
 
 
 def _queue_index_promotion(
-    engine: sa.Engine, name: str, version: int, reason: str, actor: str, previous: int | None
+    engine: sa.Engine,
+    name: str,
+    version: int,
+    reason: str | None,
+    actor: str,
+    previous: int | None,
 ) -> str:
     """Record the request (audited) and queue its ``rescore`` job; returns the job id.
 
