@@ -16,7 +16,7 @@ from reintegration.housekeeping import Sweeper
 from reintegration.settings import get_settings
 from reintegration.store import batches, jobs, leases, open_store
 from reintegration.store.schema import batch, job, work_lease
-from tests.store._lease_workers import hold_batch
+from tests.store._lease_workers import hold_batch, hold_job
 
 LEASE = 2.0
 
@@ -171,3 +171,30 @@ def test_a_job_nobody_claims_is_failed_and_a_running_one_is_kept(store: sa.Engin
         assert conn.execute(sa.select(sa.func.count()).select_from(work_lease)).scalar() == 0
     with store.connect() as conn:
         assert conn.execute(sa.select(job.c.status).where(job.c.id == running)).scalar() == "done"
+
+
+def test_a_killed_workers_job_is_failed_by_another_server_within_the_lease_time(
+    store: sa.Engine, store_url: str
+) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    ready = ctx.Queue()
+    worker = ctx.Process(target=hold_job, args=(store_url, LEASE, ready), daemon=True)
+    worker.start()
+    sweeper = Sweeper(store, every=0.2).start()
+    try:
+        job_id = ready.get(timeout=60)
+        time.sleep(2 * LEASE)
+        assert jobs.get_job(store, job_id)["status"] == "running"  # renewed meanwhile
+
+        killed_at = time.monotonic()
+        worker.kill()
+        while jobs.get_job(store, job_id)["status"] == "running":
+            assert time.monotonic() - killed_at < LEASE + 5, "the dead job was not failed"
+            time.sleep(0.05)
+
+        assert time.monotonic() - killed_at <= LEASE + 0.2 + 1.0
+        assert jobs.get_job(store, job_id)["message"] == jobs.INTERRUPTED
+    finally:
+        sweeper.stop()
+        worker.kill()
+        worker.join(10)
