@@ -236,3 +236,28 @@ def test_a_failed_worker_leaves_the_previous_champion_and_says_why(registry_home
     assert count(engine, "SELECT count(*) FROM score WHERE index_version = :l", l=label) == 0
     detail = audits(engine, "promote_failed")[-1][2]
     assert json.dumps(detail) and detail["job"] == queued["job_id"]
+
+
+def test_the_command_line_runs_the_job_and_exits_2_when_it_fails(registry_home, trained):
+    from typer.testing import CliRunner
+
+    from reintegration.cli import app
+
+    settings, engine = registry_home
+    version = trained.index["version"]
+    fail_after(engine, f"rss-v{version}-derived", 0)
+    args = ["models", "promote", "index", str(version), "--reason", REASON]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"error: promoting rss-index version {version} failed: ")
+    assert result.stderr.rstrip().endswith("version 1 stays the champion.")
+    assert champion(settings, "rss-index") == 1
+    [job] = [j for j in job_store.list_jobs(engine) if j["kind"] == RESCORE]
+    assert job["status"] == "failed" and job["actor"] == "cli"
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP TRIGGER injected_failure"))
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    done = [j for j in job_store.list_jobs(engine) if j["status"] == "done"]
+    assert f"interviews rescored with it (job {done[0]['id']})." in result.stderr
+    assert champion(settings, "rss-index") == version
