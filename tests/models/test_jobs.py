@@ -12,6 +12,7 @@ from models import registry
 from models.jobs import get_job, list_jobs, submit_job
 from reintegration.errors import JobError
 from reintegration.policy import CLI, cli_caller
+from reintegration.settings import get_settings
 from reintegration.store.jobs import INTERRUPTED
 
 WAIT_S = 240
@@ -57,8 +58,11 @@ def test_training_jobs_run_in_processes_of_their_own(registry_home):
     assert {j["id"] for j in list_jobs(engine, caller=CLI)} == {good, bad}
 
 
-def test_a_killed_worker_leaves_a_failed_job_and_no_model(registry_home):
+def test_a_killed_worker_leaves_a_failed_job_and_no_model(registry_home, monkeypatch):
     settings, engine = registry_home
+    # The job's lease, renewed by the worker every third of it: failed this long after it dies.
+    monkeypatch.setenv("REINTEGRATION_LEASE_SECONDS", "6")
+    get_settings.cache_clear()
     before = len(registry.list_versions("risk", settings, caller=CLI))
     job_id = submit_job(engine, "train-risk", caller=cli_caller("officer"), params={})
     running = wait_for(engine, job_id, statuses=("running", "done", "failed"))
