@@ -261,3 +261,78 @@ def test_the_command_line_runs_the_job_and_exits_2_when_it_fails(registry_home, 
     done = [j for j in job_store.list_jobs(engine) if j["status"] == "done"]
     assert f"interviews rescored with it (job {done[0]['id']})." in result.stderr
     assert champion(settings, "rss-index") == version
+
+
+@pytest.fixture
+def postgres_store(registry_home, postgres_url, panel, monkeypatch):
+    """The trained registry with the panel stored in PostgreSQL instead of SQLite."""
+    from reintegration.index import ReintegrationIndex
+    from reintegration.ingest import ingest_file
+    from reintegration.questionnaire import load_questionnaire
+    from reintegration.settings import get_settings
+    from tests.conftest import _postgres_store
+
+    engine = _postgres_store(postgres_url)
+    ingest_file(
+        panel[0],
+        engine,
+        scorer=ReintegrationIndex().fit(),
+        questionnaire=load_questionnaire(),
+        secret=b"k" * 32,
+        uploader="test",
+    )
+    monkeypatch.setenv("REINTEGRATION_DATABASE_URL", postgres_url)
+    get_settings.cache_clear()
+    yield get_settings(), engine
+    engine.dispose()
+
+
+@pytest.mark.postgres
+def test_on_postgresql_the_progress_is_in_the_job_row(postgres_store, trained, monkeypatch):
+    settings, engine = postgres_store
+    version = trained.index["version"]
+    label = f"rss-v{version}-derived"
+    current = count(engine, "SELECT count(*) FROM submission WHERE current")
+    small_chunks(monkeypatch, rows=500)
+    during: list[dict] = []
+
+    def watch(done: int, total: int) -> None:
+        if 0 < done < total and not during:
+            [job] = [j for j in job_store.list_jobs(engine) if j["kind"] == RESCORE]
+            during.append(
+                {
+                    "job": job,
+                    "labels": Analytics(engine).index_versions(),
+                    "served": served(settings),
+                }
+            )
+
+    done = promotion.promote(
+        engine,
+        "index",
+        version,
+        reason=REASON,
+        force=False,
+        caller=cli_caller("officer"),
+        settings=settings,
+        progress=watch,
+    )
+    [mid] = during
+    assert mid["job"]["result"] == {"rows_done": 500, "rows_total": current}  # the row itself
+    assert mid["job"]["message"] == f"500 of {current:,} interviews rescored"
+    assert label not in mid["labels"] and mid["served"] == OLD
+    assert done["rescored"] == current and served(settings) == label
+    # Back to version 1, through the worker process on PostgreSQL: nothing to rescore.
+    queued = promotion.promote(
+        engine,
+        "index",
+        1,
+        reason="back",
+        force=False,
+        caller=cli_caller("officer"),
+        settings=settings,
+        background=True,
+    )
+    job = wait_for(engine, queued["job_id"])
+    assert job["status"] == "done", job["message"]
+    assert job["result"]["rescored"] == 0 and served(settings) == OLD
