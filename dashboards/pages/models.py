@@ -1,5 +1,6 @@
 """Models: versions with champion and challenger, headline and subgroup metrics, the calibration
-plot, drift per item, the index weights of each version, and the model card."""
+plot, drift per item, the index weights of each version, the model card, and the index
+promotions under way (their rescoring job's progress, polled every few seconds)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from dash.exceptions import PreventUpdate
 
 from dashboards import data, model_data
 from dashboards.access import guarded, page_layout
+from dashboards.auth import services
 from dashboards.components import figure_card, headline, table, url_sync
 from dashboards.figures.common import empty_figure
 from dashboards.figures.models import calibration_figure, drift_figure, subgroup_figure
@@ -51,6 +53,8 @@ WEIGHT_COLUMNS = (
 )
 SUBGROUP_METRIC = "roc_auc"
 FIGURES = ("calibration", "subgroups", "drift")
+PROMOTIONS_SHOWN = 3
+PROMOTIONS_POLL_MS = 3000
 
 
 def _name(kind: str) -> str:
@@ -144,8 +148,54 @@ def layout(user: User, model: str | None = None, version: str | None = None, **_
             ),
             html.H2("Model card"),
             dcc.Markdown(id=f"{PAGE}-card", className="markdown-card"),
+            html.Section(
+                className="section",
+                children=[
+                    html.H2("Index promotions"),
+                    html.Div(id=f"{PAGE}-promotions", role="status"),
+                    dcc.Interval(id=f"{PAGE}-promotions-poll", interval=PROMOTIONS_POLL_MS),
+                ],
+            ),
         ],
     )
+
+
+def _promotion(job: dict[str, Any]) -> html.Div:
+    """One index promotion job: version, state, rows rescored, and what it means for figures."""
+    params = job.get("params") or {}
+    status = str(job.get("status"))
+    what = f"{params.get('name', 'rss-index')} v{params.get('version', '?')}"
+    said = {
+        "queued": "waiting to start; figures use the current champion",
+        "running": "figures keep using the previous champion until every interview is rescored",
+        "done": "champion since then",
+        "failed": "the previous champion stays in use",
+    }.get(status, "")
+    progress = float(job.get("progress") or 0.0)
+    return html.Div(
+        className=f"promotion promotion-{status}",
+        children=[
+            html.P([html.Strong(f"{what} · {status}"), f" · by {job.get('actor')} · {said}"]),
+            html.Progress(value=str(progress), max="1", title=f"{progress:.0%}"),
+            html.P(str(job.get("message") or ""), className="promotion-message"),
+        ],
+    )
+
+
+def _promotions(user: User) -> list[Any]:
+    from models.jobs import RESCORE
+
+    jobs = [j for j in services().lifecycle.list_jobs(caller=user) if j.get("kind") == RESCORE]
+    if not jobs:
+        return [
+            html.P(
+                "No index promotion yet. Promoting an index version (`reintegration models "
+                "promote index VERSION --reason TEXT`, or the API) rescores every stored "
+                "interview in the background; its progress shows here.",
+                id=f"{PAGE}-no-promotion",
+            )
+        ]
+    return [_promotion(job) for job in jobs[:PROMOTIONS_SHOWN]]
 
 
 def _version_rows(kind: str, user: User) -> list[dict[str, Any]]:
@@ -339,6 +389,14 @@ def register_callbacks(app: dash.Dash) -> None:
             card,
             query,
         )
+
+    @app.callback(
+        Output(f"{PAGE}-promotions", "children"),
+        Input(f"{PAGE}-promotions-poll", "n_intervals"),
+    )
+    @guarded(Capability.MODELS, every_country=True)
+    def promotions(user: User, _: int | None) -> list[Any]:
+        return _promotions(user)
 
     for name in FIGURES:
         _register_download(app, name)
