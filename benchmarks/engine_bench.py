@@ -59,7 +59,7 @@ import pandas as pd
 from reintegration.analytics import Analytics, Filters, _day, _staged_within
 from reintegration.panel_frame import FIGURES
 from reintegration.store.engine import create_store_engine
-from reintegration.summaries import KEY_MODULUS, LEVELS, TOTAL, summarise
+from reintegration.summaries import KEY_MODULUS, LEVELS, TOTAL, group_codes, summarise
 
 sys.path.insert(0, str(Path(__file__).parent))
 from protection_bench import PLAIN_GROUPS, _draw_by, _draw_filters  # noqa: E402
@@ -330,6 +330,9 @@ def duckdb_answer(
 ) -> dict[str, Any]:
     analytics.data_version()  # as the server's path: an answer is keyed on the data version
     out = cursor.execute(duckdb_sql(q, table, copy)).df()
+    if not (out["g"] == (1 if q.by else 0)).any():  # nothing selected: summarise's zero total
+        zero = {c: np.nan if c.endswith("_top") else 0 for c in out.columns}
+        out = pd.DataFrame([{**zero, "g": 1 if q.by else 0}])
     answer: dict[str, Any] = {}
     if q.kind == "overview":
         row = out.iloc[-1]
@@ -348,6 +351,185 @@ def duckdb_answer(
         out[b] = np.where(total, TOTAL, values.astype(object))
     answer["cells"] = out[[*q.by, *[c for c in columns if c not in q.by]]]
     return answer
+
+
+# -- (c) precomputed summaries: a cube of per-(groups, enumerator) sums -------------------------
+
+CUBE_DIMS = ("sex", "age_group", "return_type", "country")
+
+
+def answerable(q: Question) -> bool:
+    """Whether the cube answers ``q``: no date window and no round filter (the sex, age group,
+    return type and country of a returnee do not change, so they select whole returnees and
+    never change which of a returnee's surveys is the latest)."""
+    f = q.filters
+    return f.date_from is None and f.date_to is None and f.rounds is None
+
+
+class Cube:
+    """Per data version, the additive summaries of each returnee's latest scored survey (and,
+    for answers by round, of each round's) per (sex, age group, return type, country, [round],
+    enumerator): counts and key sums of each flag, and per figure its sum, sum of squares and
+    largest absolute value; the overview's surveys and histogram bins too. A question with no
+    date window and no round filter is then a few passes over a few thousand rows."""
+
+    def __init__(self, analytics: Analytics, label: str) -> None:
+        frame = analytics.frame(label)
+        self.overall = self._pairs(analytics._records(Filters(), label, []), [], frame)
+        self.by_round = self._pairs(analytics._records(Filters(), label, ["round"]), ["round"])
+
+    def _pairs(
+        self, records: pd.DataFrame, extra: list[str], frame: pd.DataFrame | None = None
+    ) -> pd.DataFrame:
+        dims = [*CUBE_DIMS, *extra, "enumerator_id"]
+        scored = records["composite"].notna().to_numpy()
+        key = records["record_key"].to_numpy(np.int64)
+        level = records["level"].cat.codes.to_numpy()
+        flags = {
+            "all": np.ones(len(records), bool),
+            "returnees": scored,
+            "sustainable": scored & (records["sustainable"].to_numpy(np.float64) == 1.0),
+            **{f"level_{x}": scored & (level == i) for i, x in enumerate(LEVELS)},
+        }
+        columns: dict[str, Any] = {}
+        for name, flag in flags.items():
+            columns[f"n_{name}"] = flag.astype(np.int64)
+            columns[f"k_{name}"] = np.where(flag, key, 0)
+        for f in FIGURES:
+            value = records[f].to_numpy(np.float64)
+            counted = scored & ~np.isnan(value)
+            columns[f"n_{f}"] = counted.astype(np.int64)
+            columns[f"k_{f}"] = np.where(counted, key, 0)
+            y = np.where(counted, value, 0.0)
+            columns[f"s_{f}"], columns[f"q_{f}"], columns[f"t_{f}"] = y, y * y, np.abs(y)
+        if frame is not None:  # the overview's histogram of the latest composites
+            where = np.clip(
+                np.searchsorted(EDGES, records["composite"].to_numpy(), side="right") - 1,
+                0,
+                HISTOGRAM_BINS - 1,
+            )
+            for i in range(HISTOGRAM_BINS):
+                hit = scored & (where == i)
+                columns[f"h_{i}"] = hit.astype(np.int64)
+                columns[f"hk_{i}"] = np.where(hit, key, 0)
+        table = pd.DataFrame(columns).assign(**{d: records[d].to_numpy() for d in dims})
+        grouped = table.groupby(dims, observed=True, sort=True, dropna=False)
+        maxima = [c for c in columns if c.startswith("t_")]
+        out = grouped[[c for c in columns if c not in maxima]].sum()
+        out[maxima] = grouped[maxima].max()
+        out = out.reset_index()
+        for d in dims:  # the groups' categories as the records have them (their order)
+            if isinstance(records[d].dtype, pd.CategoricalDtype):
+                out[d] = pd.Categorical(out[d], categories=records[d].cat.categories)
+        if frame is not None:  # the overview's surveys: every row of the filter, per groups
+            rows = frame.groupby(list(CUBE_DIMS), observed=True, dropna=False)["record_key"]
+            surveys = pd.DataFrame({"surveys": rows.size(), "surveys_k": rows.sum()})
+            self.surveys = surveys.reset_index()
+        return out
+
+    def answer(self, q: Question) -> dict[str, Any]:
+        cube = self.by_round if "round" in q.by else self.overall
+        keep = _cube_mask(cube, q.filters)
+        rows = _Rows(cube, keep)
+        codes, groups = group_codes(cube.iloc[np.flatnonzero(keep)][list(q.by)], list(q.by))
+        cells = len(groups[q.by[0]]) if q.by else 1
+        clusters = cube["enumerator_id"].cat.codes.to_numpy()[keep].astype(np.int64)
+        if (clusters < 0).any():
+            raise NotImplementedError("records without an enumerator: clusters of their own")
+        size = int(clusters.max()) + 1 if len(clusters) else 1
+        pair, pair_index = np.unique(codes * size + clusters, return_inverse=True)
+        pair_cell = pair // size
+        pair_cluster = pair % size
+
+        def per_pair(column: str) -> np.ndarray:
+            return np.bincount(pair_index, rows[column].astype(np.float64), len(pair))
+
+        def per_cell(values: np.ndarray, total: float) -> np.ndarray:
+            return np.append(np.bincount(pair_cell, values, cells), total)
+
+        def per_cluster_total(values: np.ndarray, squared: np.ndarray | None = None) -> float:
+            by_cluster = np.bincount(pair_cluster, values, size)
+            other = by_cluster if squared is None else np.bincount(pair_cluster, squared, size)
+            return float((by_cluster * other).sum())
+
+        def keys(column: str) -> np.ndarray:
+            k = rows[column].astype(np.int64)
+            sums = np.zeros(cells, dtype=np.int64)
+            np.add.at(sums, codes, k % KEY_MODULUS)
+            return np.append(sums % KEY_MODULUS, int(k.sum() % KEY_MODULUS))
+
+        def count(column: str) -> np.ndarray:
+            n = rows[column].astype(np.int64)
+            return np.append(np.bincount(codes, n, cells).astype(np.int64), int(n.sum()))
+
+        table: dict[str, Any] = {b: np.append(v, TOTAL).astype(object) for b, v in groups.items()}
+        n_ret = per_pair("n_returnees")
+        for name in FLAGS:
+            if name == "unscored":
+                table[name] = count("n_all") - count("n_returnees")
+                table[f"{name}_key"] = (keys("k_all") - keys("k_returnees")) % KEY_MODULUS
+            else:
+                table[name], table[f"{name}_key"] = count(f"n_{name}"), keys(f"k_{name}")
+        present = (n_ret > 0).astype(np.float64)
+        by_cluster_n = np.bincount(pair_cluster, n_ret, size)
+        table["returnees_clusters"] = per_cell(present, float((by_cluster_n > 0).sum()))
+        table["returnees_qww"] = per_cell(n_ret * n_ret, per_cluster_total(n_ret))
+        for name in FLAGS[2:]:
+            s = per_pair(f"n_{name}")
+            table[f"{name}_qyy"] = per_cell(s * s, per_cluster_total(s))
+            table[f"{name}_qyw"] = per_cell(s * n_ret, per_cluster_total(s, n_ret))
+        for f in FIGURES:
+            n, s, q2 = per_pair(f"n_{f}"), per_pair(f"s_{f}"), per_pair(f"q_{f}")
+            table[f"{f}_n"], table[f"{f}_key"] = count(f"n_{f}"), keys(f"k_{f}")
+            table[f"{f}_sum"] = per_cell(s, float(s.sum()))
+            table[f"{f}_sumsq"] = per_cell(q2, float(q2.sum()))
+            by_cluster = np.bincount(pair_cluster, n, size)
+            table[f"{f}_clusters"] = per_cell((n > 0).astype(float), float((by_cluster > 0).sum()))
+            table[f"{f}_qyy"] = per_cell(s * s, per_cluster_total(s))
+            table[f"{f}_qyw"] = per_cell(s * n, per_cluster_total(s, n))
+            table[f"{f}_qww"] = per_cell(n * n, per_cluster_total(n))
+            top = np.zeros(cells)
+            np.maximum.at(top, codes, rows[f"t_{f}"].astype(np.float64))
+            top = np.append(top, top.max(initial=0.0))
+            table[f"{f}_top"] = np.where(table[f"{f}_n"] > 0, top, np.nan)
+        cells_table = pd.DataFrame(table)
+        answer: dict[str, Any] = {"cells": cells_table if q.by else cells_table.iloc[-1:]}
+        if q.kind == "overview":
+            answer["histogram"] = [int(rows[f"h_{i}"].sum()) for i in range(HISTOGRAM_BINS)]
+            answer["histogram_key"] = [
+                int(rows[f"hk_{i}"].sum() % KEY_MODULUS) for i in range(HISTOGRAM_BINS)
+            ]
+            surveys = self.surveys[_cube_mask(self.surveys, q.filters)]
+            answer["surveys"] = int(surveys["surveys"].sum())
+            answer["surveys_key"] = int(surveys["surveys_k"].sum() % KEY_MODULUS)
+        return answer
+
+
+class _Rows:
+    """The kept rows' columns as arrays, each taken once."""
+
+    def __init__(self, cube: pd.DataFrame, keep: np.ndarray) -> None:
+        self.cube, self.keep = cube, keep
+        self.taken: dict[str, np.ndarray] = {}
+
+    def __getitem__(self, column: str) -> np.ndarray:
+        if column not in self.taken:
+            self.taken[column] = self.cube[column].to_numpy()[self.keep]
+        return self.taken[column]
+
+
+def _cube_mask(cube: pd.DataFrame, filters: Filters) -> np.ndarray:
+    keep = np.ones(len(cube), bool)
+    for field, column in (
+        ("countries", "country"),
+        ("sex", "sex"),
+        ("age_group", "age_group"),
+        ("return_type", "return_type"),
+    ):
+        wanted = getattr(filters, field)
+        if wanted is not None:
+            keep &= cube[column].isin(wanted).to_numpy()
+    return keep
 
 
 # -- the check ---------------------------------------------------------------------------------
@@ -515,7 +697,47 @@ def main() -> None:
                 f"  ({load_average()})",
                 flush=True,
             )
+    bench_cube(analytics, label, questions, args.repeats, variants["numpy"])
     print(f"\nRSS at the end {memory():.0f} MB; {load_average()}")
+
+
+def bench_cube(
+    analytics: Analytics,
+    label: str,
+    questions: list[Question],
+    repeats: int,
+    numpy_call: Callable[[Question], dict[str, Any]],
+) -> None:
+    """(c): the questions the cube answers, against NumPy on the same questions."""
+    before = memory()
+    started = time.perf_counter()
+    cube = Cube(analytics, label)
+    built = time.perf_counter() - started
+    rows = len(cube.overall) + len(cube.by_round) + len(cube.surveys)
+    subset = [q for q in questions if answerable(q)]
+    print(
+        f"\ncube (c): built in {built:.1f} s, {rows:,} rows ({len(cube.overall):,} latest, "
+        f"{len(cube.by_round):,} by round), RSS {before:.0f} -> {memory():.0f} MB; answers "
+        f"{len(subset)}/{len(questions)} questions (no date window, no round filter); "
+        f"{load_average()}",
+        flush=True,
+    )
+    if not subset:
+        return
+    variants = {"numpy": numpy_call, "cube": cube.answer}
+    times, failures = single(variants, subset, repeats)
+    base = times["numpy"]
+    for name, values in times.items():
+        print(
+            f"{name:<14} {np.median(values) * 1000:10.2f} {np.percentile(values, 95) * 1000:8.2f}"
+            f" {np.median(values / base):7.4f}"
+        )
+    print(f"check: {len(subset) - len(failures)}/{len(subset)} cube answers equal NumPy's")
+    for failure in failures[:5]:
+        print(f"  {failure}")
+    for count in (1, 16):
+        rate, peak = throughput(cube.answer, subset * 20, count)
+        print(f"cube throughput, {count} threads: {rate:.0f} q/s; {load_average()}")
 
 
 if __name__ == "__main__":
