@@ -53,7 +53,7 @@ from reintegration.policy import User
 from reintegration.questionnaire import load_questionnaire
 from reintegration.roles import Capability, allowed
 from reintegration.store.engine import for_reading
-from reintegration.store.schema import score, submission
+from reintegration.store.schema import score
 
 GROUPS = ("sex", "age_group", "return_type", "country", "round", "months_band", "cohort")
 BY_ASSISTANCE = "assistance"
@@ -579,20 +579,10 @@ class Analytics:
 
     def _enumerators_of(self, records: pd.DataFrame) -> np.ndarray:
         """Each record's enumerator, the cluster of the associations' standard errors; a
-        record without one is a cluster of its own."""
-        version = self.data_version()
-
-        def read() -> pd.Series:
-            query = sa.select(submission.c.id, submission.c.enumerator_id).where(
-                submission.c.current.is_(True), submission.c.enumerator_id.is_not(None)
-            )
-            with self._reader.connect() as conn:
-                rows = conn.execute(query).all()
-            return pd.Series(dict(rows), dtype=object) if rows else pd.Series(dtype=object)
-
-        known = self._once((version, "enumerators"), read)
+        record without one is a cluster of its own. From the frame (kept up to date with it),
+        not read again per data version."""
         ids = records["id"].to_numpy()
-        found = known.reindex(ids).to_numpy()
+        found = records["enumerator_id"].to_numpy(dtype=object)
         return np.where(pd.isna(found), [f"(none) {i}" for i in ids], found)
 
     def overview(

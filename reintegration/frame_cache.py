@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -52,13 +53,22 @@ ReadBase = Callable[[sa.Connection, int], pd.DataFrame]
 class _State:
     """One data version's frames: the base, each index version's frame, the assistance."""
 
-    def __init__(self, version: int, base: pd.DataFrame, refs: np.ndarray | None) -> None:
+    def __init__(self, version: int, base: pd.DataFrame | None, refs: np.ndarray | None) -> None:
         self.version = version
-        self.base = base
+        self.base = base  # None: a frame without its scores
         self.refs = refs  # the returnee reference of each rkey (None: cannot be updated)
         self.frames: dict[str, pd.DataFrame] = {}
         self.assistance: pd.Series | None = None
         self.lock = threading.Lock()  # one thread loads what is missing
+
+    def base_frame(self) -> pd.DataFrame:
+        """The submissions without scores (from a frame when it was not kept apart)."""
+        if self.base is None:
+            frame = next(iter(self.frames.values()))
+            base = frame.drop(columns=list(SCORE_COLUMNS))
+            base.attrs.clear()
+            self.base = base
+        return self.base
 
 
 class FrameCache:
@@ -119,9 +129,10 @@ class FrameCache:
         with state.lock:
             found = state.frames.get(index_version)
             if found is None:
+                base = state.base_frame()
                 with self._connect() as conn:
-                    scores = read_scores(conn, state.base["id"].to_numpy(), index_version)
-                found = _joined(state.base, scores, index_version)
+                    scores = read_scores(conn, base["id"].to_numpy(), index_version)
+                found = _joined(base, scores, index_version)
                 state.frames[index_version] = found
         return found
 
@@ -164,6 +175,7 @@ class FrameCache:
             state = self._state or state
             if state.version >= store:
                 return state
+            clock = time.perf_counter()
             try:
                 updated = self._updated(state)
             except Exception:  # a surprise must not fail the request: reload instead
@@ -172,6 +184,12 @@ class FrameCache:
             if updated is not None:
                 self._swap(updated)
                 self.updates += 1
+                log.info(
+                    "analytics frame: data version %d -> %d applied in %.2f s",
+                    state.version,
+                    updated.version,
+                    time.perf_counter() - clock,
+                )
             else:
                 started = self._start_reload(state)
         finally:
@@ -188,9 +206,17 @@ class FrameCache:
         with_assistance = state.assistance is not None
 
         def run() -> None:
+            clock = time.perf_counter()
             try:
-                self._swap(self._read_all(wanted, with_assistance=with_assistance))
+                new = self._read_all(wanted, with_assistance=with_assistance)
+                self._swap(new)
                 self.reloads += 1
+                log.info(
+                    "analytics frame: data version %d -> %d reloaded in full in %.1f s",
+                    state.version,
+                    new.version,
+                    time.perf_counter() - clock,
+                )
             except Exception:  # the next request tries again; answers stay on the old frame
                 log.exception("reloading the analytics frame failed")
 
@@ -218,10 +244,11 @@ class FrameCache:
             raw = self._read_whole(conn, self._child_below)
             refs = raw.attrs.pop("refs", None)
             raw.attrs.pop("touched", None)
-            state = _State(version, derived(raw), refs)
+            base = derived(raw)
+            state = _State(version, base, refs)
             for label in index_versions:
-                scores = read_scores(conn, state.base["id"].to_numpy(), label)
-                state.frames[label] = _joined(state.base, scores, label)
+                scores = read_scores(conn, base["id"].to_numpy(), label)
+                state.frames[label] = _joined(base, scores, label)
             if with_assistance:
                 state.assistance = read_assistance(conn)
         return state
@@ -252,28 +279,38 @@ class FrameCache:
             texts = read_assistance(conn, batches) if assistance is not None else None
         new_refs, touched = raw.attrs.pop("refs"), raw.attrs.pop("touched")
         new = derived(raw)
-        base = state.base
-        drop = np.isin(base["id"].to_numpy(), removed)
+        # Every frame of a state has the base's rows in the base's order: any gives ids, rkeys.
+        any_frame = state.frames[labels[0]] if labels else state.base_frame()
+        rkey, ids = any_frame["rkey"].to_numpy(), any_frame["id"].to_numpy()
+        drop = np.isin(ids, removed)
         at = np.searchsorted(state.refs, touched)
         known = at < len(state.refs)
         known[known] = state.refs[at[known]] == touched[known]
-        hit = at[known]  # the rkeys of the returnees read again
-        drop |= np.isin(base["rkey"].to_numpy(), hit)
-        placement = place(
-            base["rkey"].to_numpy(), state.refs, drop, new["rkey"].to_numpy(), new_refs
-        )
-        merged = placement.combine(base, new)
-        merged["band_keep"] = nearest_first(
-            merged["months_since_return"].to_numpy(), merged["interview_day"].to_numpy()
-        )
-        out = _State(upto, merged, placement.refs)
-        for label in labels:
-            old = state.frames[label]
-            kept = placement.combine(old[list(SCORE_COLUMNS)], scores[label])
-            out.frames[label] = _joined(merged, kept, label)
+        drop |= np.isin(rkey, at[known])  # the returnees read again
+        placement = place(rkey, state.refs, drop, new["rkey"].to_numpy(), new_refs)
+        out = _State(upto, None, placement.refs)
+        # Each frame is combined whole (base and scores at once); the base, when no frame is
+        # kept, on its own; band_keep ranks the whole frame, so it is computed again.
+        keep = None
+        wanted: list[str | None] = [*labels] if labels else [None]
+        for label in wanted:
+            if label is None:
+                merged = placement.combine(state.base_frame(), new)
+            else:
+                fresh = _joined(new, scores[label], label)
+                merged = placement.combine(state.frames[label], fresh)
+                merged.attrs["index_version"] = label
+            if keep is None:
+                keep = nearest_first(
+                    merged["months_since_return"].to_numpy(), merged["interview_day"].to_numpy()
+                )
+            merged["band_keep"] = keep
+            if label is None:
+                out.base = merged
+            else:
+                out.frames[label] = merged
         if assistance is not None and texts is not None:
-            gone = base["id"].to_numpy()[drop]
-            out.assistance = pd.concat([assistance.drop(gone, errors="ignore"), texts])
+            out.assistance = pd.concat([assistance.drop(ids[drop], errors="ignore"), texts])
         return out
 
 
