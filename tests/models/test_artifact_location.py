@@ -150,7 +150,11 @@ def _postgres_mlflow() -> str:
         conn.execute(sa.text("DROP SCHEMA public CASCADE"))
         conn.execute(sa.text("CREATE SCHEMA public"))
     engine.dispose()
-    return str(uri)
+    # A URI of its own: MLflow (and models._mlflow) remember per URI, for the life of the
+    # process, that a store's tables exist; another test of this session may have used the
+    # plain URI before the schema was dropped here.
+    separator = "&" if "?" in str(uri) else "?"
+    return f"{uri}{separator}application_name=artifact-location-test"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
