@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from reintegration.followup import band_codes, load_follow_up, nearest_first
+from reintegration.followup import band_codes, band_distance, load_follow_up
 from reintegration.panel_frame import FIGURES, place, read_assistance, read_base, read_scores
 from reintegration.store.data_version import BATCH, ERASURE, changes_since, read_data_version
 
@@ -290,8 +290,7 @@ class FrameCache:
         placement = place(rkey, state.refs, drop, new["rkey"].to_numpy(), new_refs)
         out = _State(upto, None, placement.refs)
         # Each frame is combined whole (base and scores at once); the base, when no frame is
-        # kept, on its own; band_keep ranks the whole frame, so it is computed again.
-        keep = None
+        # kept, on its own.
         wanted: list[str | None] = [*labels] if labels else [None]
         for label in wanted:
             if label is None:
@@ -300,11 +299,6 @@ class FrameCache:
                 fresh = _joined(new, scores[label], label)
                 merged = placement.combine(state.frames[label], fresh)
                 merged.attrs["index_version"] = label
-            if keep is None:
-                keep = nearest_first(
-                    merged["months_since_return"].to_numpy(), merged["interview_day"].to_numpy()
-                )
-            merged["band_keep"] = keep
             if label is None:
                 out.base = merged
             else:
@@ -316,15 +310,36 @@ class FrameCache:
 
 def derived(base: pd.DataFrame) -> pd.DataFrame:
     """``base`` with the columns computed from it: ``months_band``, ``band_keep`` (within a
-    band, the survey nearest its scheduled month counts, then the later) and ``cohort`` (the
-    quarter of return)."""
+    band, the survey nearest its scheduled month counts, then the later: see
+    :func:`keep_key`) and ``cohort`` (the quarter of return)."""
     months = base["months_since_return"].to_numpy()
     bands = pd.Categorical.from_codes(band_codes(months), load_follow_up().labels)
     return base.assign(
         months_band=bands,
-        band_keep=nearest_first(months, base["interview_day"].to_numpy()),
+        band_keep=keep_key(months, base["interview_day"].to_numpy()),
         cohort=pd.Categorical(_cohort(base["return_day"])),
     )
+
+
+def keep_key(months: np.ndarray, days: np.ndarray) -> np.ndarray:
+    """A sort key per row, larger for the survey to keep within a band: nearer the band's
+    scheduled month (distances rounded to 1e-9 month, as
+    :func:`reintegration.followup.nearest_first` does), then the later interview.
+
+    It orders the rows of one returnee as ``nearest_first``'s ranks do (equal keys keep the
+    frame's order, as equal ranks follow it), but depends on the row alone, so a frame updated
+    in place needs no ranking of every row again.
+
+    Examples
+    --------
+    >>> months, days = np.array([1.0, 3.0, 2.5, 12.5]), np.array([30, 91, 76, 380])
+    >>> from reintegration.followup import nearest_first
+    >>> bool((np.argsort(keep_key(months, days)) == np.argsort(nearest_first(months, days))).all())
+    True
+    """
+    distance = np.round(band_distance(months), 9)
+    near = np.where(np.isnan(distance), 2**36, -np.rint(distance * 1e9)).astype(np.int64)
+    return near * 2**22 + np.asarray(days, dtype=np.int64)
 
 
 def _cohort(return_days: pd.Series) -> np.ndarray:
