@@ -249,13 +249,17 @@ def _serve_workers(host: str, port: int, workers: int) -> None:
         _fail(port_taken(host, port) or f"cannot listen on {host}:{port}")
         return
     shown = f"[{host}]" if ":" in host else host
-    _stderr().print(
-        f"Serving the API at http://{shown}:{port}/api/v1 (docs at /docs) and the dashboards "
-        f"at http://{shown}:{port}/dashboard/ with {workers} worker processes. Ctrl-C stops.",
-        markup=False,
-    )
+
+    def announce() -> None:
+        _stderr().print(
+            f"Serving the API at http://{shown}:{port}/api/v1 (docs at /docs) and the "
+            f"dashboards at http://{shown}:{port}/dashboard/ with {workers} worker processes. "
+            "Ctrl-C stops.",
+            markup=False,
+        )
+
     with sock:
-        why = pool.run(host, port, workers, sock)
+        why = pool.run(host, port, workers, sock, announce)
     if why is not None:
         if why:
             _fail(why)

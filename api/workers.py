@@ -27,6 +27,7 @@ import logging
 import multiprocessing
 import socket
 import sys
+from collections.abc import Callable
 from typing import Any
 
 MAX_WORKERS = 64
@@ -153,12 +154,20 @@ def worker_app() -> Any:
     return app
 
 
-def run(host: str, port: int, workers: int, sock: socket.socket) -> str | None:
+def run(
+    host: str,
+    port: int,
+    workers: int,
+    sock: socket.socket,
+    announce: Callable[[], None] | None = None,
+) -> str | None:
     """Prepare once, then serve on ``sock`` with ``workers`` processes until Ctrl-C or SIGTERM.
 
     The parent reads no setting itself (:func:`prepare` checks them, each worker applies them),
     so it stays a small supervisor: 42 MB resident, 221 MB when it read the settings (which
     import pandas).
+
+    ``announce`` is called once the preparation has succeeded, before the workers start.
 
     Returns
     -------
@@ -177,6 +186,8 @@ def run(host: str, port: int, workers: int, sock: socket.socket) -> str | None:
         return ""  # prepare() has said why
     if preparing.exitcode != 0:
         return "the store or the model registry could not be prepared; the log above says why"
+    if announce is not None:
+        announce()
     config = uvicorn.Config(
         WORKER_APP,
         factory=True,

@@ -115,6 +115,8 @@ def test_two_workers_answer_on_one_port_and_sigterm_stops_them_all(serve_workers
     running = serve_workers
     workers = running.workers()
     assert len(workers) == 2 and running.process.pid not in workers
+    assert f"127.0.0.1:{running.port}/api/v1" in running.text()
+    assert "with 2 worker processes. Ctrl-C stops." in running.text()
     # New connections go to whichever worker accepts first: both do, sooner or later.
     for _ in range(200):
         assert httpx.get(f"{running.url}/healthz", timeout=10).json()["status"] == "ok"
@@ -167,6 +169,7 @@ def test_a_bad_setting_stops_serve_before_any_worker_starts(home, monkeypatch, t
         result.stderr
     )
     assert "Started server process" not in result.stderr
+    assert "Serving the API" not in result.stderr
 
 
 @pytest.mark.parametrize(
