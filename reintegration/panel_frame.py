@@ -272,18 +272,37 @@ class Placement:
 
     def combine(self, old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
         """The new frame from ``old`` (all its rows; the kept ones are used) and ``new`` (the
-        rows read again, in their own returnee and round order), columns as in ``old``."""
-        columns: dict[str, Any] = {}
-        for name in old.columns:
+        rows read again, in their own returnee and round order), columns as in ``old``.
+
+        The kept rows are taken block by block (no column is copied twice), then the new rows
+        written into their places; a categorical is rebuilt only when its categories change.
+        """
+        source = np.zeros(len(self.is_new), dtype=np.int64)
+        source[~self.is_new] = np.flatnonzero(self.keep)
+        out = old.take(source)
+        out.index = pd.RangeIndex(len(source))
+        at = np.flatnonzero(self.is_new)
+        for j, name in enumerate(old.columns):
             if name == "rkey":
-                columns[name] = self._fill(self.kept_rkey, self.new_rkey, np.int64)
+                out[name] = self._fill(self.kept_rkey, self.new_rkey, np.int64)
             elif isinstance(old[name].dtype, pd.CategoricalDtype):
-                columns[name] = self._categorical(name, old[name].array, new[name].array)
-            else:
-                kept, more = old[name].to_numpy()[self.keep], new[name].to_numpy()
-                dtype = np.result_type(kept.dtype, more.dtype) if len(more) else kept.dtype
-                columns[name] = self._fill(kept, more, dtype)
-        return pd.DataFrame(columns, index=pd.RangeIndex(len(self.is_new)))
+                column = self._categorical(name, old[name].array, new[name].array)
+                if column is not None:
+                    out[name] = column
+                elif len(at):
+                    categories = old[name].cat.categories
+                    codes = _recode(
+                        np.asarray(new[name].cat.codes),
+                        categories.get_indexer(new[name].cat.categories),
+                    )
+                    out.iloc[at, j] = pd.Categorical.from_codes(codes, dtype=old[name].dtype)
+            elif len(at):
+                values = new[name].to_numpy()
+                if values.dtype != out[name].dtype:
+                    out[name] = self._fill(old[name].to_numpy()[self.keep], values, values.dtype)
+                else:
+                    out.iloc[at, j] = values
+        return out
 
     def _fill(self, kept: np.ndarray, new: np.ndarray, dtype: Any) -> np.ndarray:
         out = np.empty(len(self.is_new), dtype=dtype)
@@ -291,19 +310,24 @@ class Placement:
         out[self.is_new] = new
         return out
 
-    def _categorical(self, name: str, old: Any, new: Any) -> pd.Categorical:
-        kept_codes = np.asarray(old.codes)[self.keep]
+    def _categorical(self, name: str, old: Any, new: Any) -> pd.Categorical | None:
+        """The column rebuilt over new categories, or None when the old ones still fit (the
+        new rows' values are among them and, unless fixed, every one is still used)."""
+        codes = np.asarray(old.codes)
         if name in FIXED_CATEGORIES:
             categories = old.categories
         else:  # the values that occur in the new frame, sorted, as a fresh read lists them
-            used = [old.categories[np.unique(kept_codes[kept_codes >= 0])]]
+            counts = np.bincount(codes[self.keep] + 1, minlength=len(old.categories) + 1)
+            used = [old.categories[counts[1:] > 0]]
             used.append(new.remove_unused_categories().categories)
             used = [u for u in used if len(u)]
             categories = used[0] if used else old.categories[:0]
             for more in used[1:]:
                 categories = categories.union(more)
             categories = categories.sort_values()
-        kept = _recode(kept_codes, categories.get_indexer(old.categories))
+        if categories.equals(old.categories) and new.categories.isin(categories).all():
+            return None
+        kept = _recode(codes[self.keep], categories.get_indexer(old.categories))
         more = _recode(np.asarray(new.codes), categories.get_indexer(new.categories))
         return pd.Categorical.from_codes(self._fill(kept, more, np.int64), categories)
 
