@@ -198,3 +198,30 @@ def test_place_orders_string_references_by_code_point():
     )
     assert plan.refs.tolist() == ["a", "b", "c", "d"]
     assert plan.is_new.tolist() == [True, False, True, True]
+
+
+def test_an_earlier_interview_renumbers_rounds_and_a_base_without_scores_is_updated(
+    engine, ingest, panel, tmp_path
+):
+    ingest(_write(panel[panel["visit"] <= 1], tmp_path, "a"))
+    analytics = Analytics(engine, min_cell=1)
+    analytics._frames_cache.version()
+    analytics._frames_cache._current()  # the submissions only: no index version asked yet
+    # A survey found later, dated before each returnee's first: every round moves up by one.
+    early = panel[panel["visit"] == 0].head(20).copy()
+    early["submission_id"] = [f"00000000-0000-4000-8000-{i:012d}" for i in range(len(early))]
+    first = pd.to_datetime(early["interview_date"])
+    returned = pd.to_datetime(early["return_date"])
+    back = returned + (first - returned) / 2
+    early = early[(back > returned) & (back < first)]
+    early["interview_date"] = back[early.index].dt.strftime("%Y-%m-%d")
+    assert ingest(_write(early, tmp_path, "b")).accepted == len(early) > 0
+    with engine.connect() as conn:
+        rounds = conn.execute(
+            sa.select(submission.c.survey_round).where(
+                submission.c.submission_id.in_(early["submission_id"].tolist())
+            )
+        ).scalars()
+        assert set(rounds) == {1}
+    _same_as_fresh(analytics, engine)
+    assert analytics._frames_cache.updates == 1
