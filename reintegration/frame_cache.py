@@ -134,6 +134,7 @@ class FrameCache:
                     scores = read_scores(conn, base["id"].to_numpy(), index_version)
                 found = _joined(base, scores, index_version)
                 state.frames[index_version] = found
+                state.base = None  # the frame holds it; memory for one copy, not two
         return found
 
     def assistance(self) -> pd.Series:
@@ -249,6 +250,8 @@ class FrameCache:
             for label in index_versions:
                 scores = read_scores(conn, base["id"].to_numpy(), label)
                 state.frames[label] = _joined(base, scores, label)
+            if state.frames:
+                state.base = None  # kept inside the frames
             if with_assistance:
                 state.assistance = read_assistance(conn)
         return state
