@@ -6,8 +6,10 @@ current submissions with their scores (about 100 MB per million rows), sorted by
 interview date, and answers every aggregate from it with NumPy and one pandas group-by; answers
 are cached too. Both caches are keyed on the store's data version (see
 ``reintegration.store.data_version``), which every completed batch, erasure, rescoring and
-promotion bumps in its own transaction: an answer is never older than the last write, and a
-request that finds the data unchanged costs one indexed read of one row.
+promotion bumps in its own transaction; a request that finds the data unchanged costs one
+indexed read of one row. A stored batch or erasure is applied to the frame in place, at once;
+anything else reloads it in the background while answers come from the previous frame, whose
+version :meth:`Analytics.data_version` reports (:mod:`reintegration.frame_cache`).
 
 Privacy rules (DESIGN.md): aggregates count distinct returnees, each returnee's latest scored
 submission in the filter window (breaking out by round or by months band counts each returnee
