@@ -167,14 +167,14 @@ class FrameCache:
         return self._fresh(state, self.store_version())
 
     def _fresh(self, state: _State, store: int) -> _State:
-        if state.version >= store or self._reloading():
+        if state.version == store or self._reloading():
             return state
         if not self._advancing.acquire(blocking=False):
             return state  # another thread is applying the change: answer from this frame
         started = None
         try:
             state = self._state or state
-            if state.version >= store:
+            if state.version == store:
                 return state
             clock = time.perf_counter()
             try:
@@ -227,9 +227,9 @@ class FrameCache:
         return thread
 
     def _swap(self, new: _State) -> None:
+        # Updates and reloads never overlap (see _fresh): what was read last is the newest.
         with self._first:
-            if self._state is None or new.version >= self._state.version:
-                self._state = new
+            self._state = new
 
     def _connect(self) -> Any:
         conn = self._reader.connect()
@@ -263,6 +263,8 @@ class FrameCache:
             return None
         with self._connect() as conn:
             upto = read_data_version(conn)
+            if upto < state.version:  # the store went back (restored): read it again
+                return None
             changes = changes_since(conn, state.version, upto)
             if changes is None or any(c.kind not in (BATCH, ERASURE) for c in changes):
                 return None

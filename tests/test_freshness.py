@@ -225,3 +225,15 @@ def test_an_earlier_interview_renumbers_rounds_and_a_base_without_scores_is_upda
         assert set(rounds) == {1}
     _same_as_fresh(analytics, engine)
     assert analytics._frames_cache.updates == 1
+
+
+def test_a_store_whose_version_went_back_is_read_again(engine, ingest, panel, tmp_path):
+    ingest(_write(panel[panel["visit"] == 0], tmp_path, "a"))
+    analytics = Analytics(engine, min_cell=1)
+    analytics.frame(LABEL)
+    with engine.begin() as conn:  # as after restoring an older copy of the store
+        conn.execute(sa.text("UPDATE data_version SET version = version - 1"))
+        first = sa.select(sa.func.min(submission.c.id)).scalar_subquery()
+        conn.execute(submission.update().where(submission.c.id == first).values(current=False))
+    _same_as_fresh(analytics, engine)
+    assert analytics._frames_cache.reloads == 1
