@@ -35,7 +35,14 @@ import pandas as pd
 import sqlalchemy as sa
 
 from reintegration.followup import band_codes, band_distance, load_follow_up
-from reintegration.panel_frame import FIGURES, place, read_assistance, read_base, read_scores
+from reintegration.panel_frame import (
+    FIGURES,
+    place,
+    read_assistance,
+    read_base,
+    read_scores,
+    touched_returnees,
+)
 from reintegration.store.data_version import BATCH, ERASURE, changes_since, read_data_version
 
 log = logging.getLogger(__name__)
@@ -272,16 +279,19 @@ class FrameCache:
             removed = np.array([i for c in changes for i in c.removed], dtype=np.int64)
             if len(removed) > MAX_CHANGED_ROWS:
                 return None
-            raw = read_base(conn, self._child_below, batches)
+            returnees = touched_returnees(conn, batches)
+            if len(returnees) > MAX_CHANGED_ROWS:
+                return None
+            raw = read_base(conn, self._child_below, returnees)
             if len(raw) > MAX_CHANGED_ROWS:
                 return None
             with state.lock:
                 labels = list(state.frames)
                 assistance = state.assistance
             scores = {
-                label: read_scores(conn, raw["id"].to_numpy(), label, batches) for label in labels
+                label: read_scores(conn, raw["id"].to_numpy(), label, returnees) for label in labels
             }
-            texts = read_assistance(conn, batches) if assistance is not None else None
+            texts = read_assistance(conn, returnees) if assistance is not None else None
         new_refs, touched = raw.attrs.pop("refs"), raw.attrs.pop("touched")
         new = derived(raw)
         # Every frame of a state has the base's rows in the base's order: any gives ids, rkeys.

@@ -11,6 +11,7 @@ text only when an answer needs it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -66,7 +67,7 @@ def _fetch_rows(conn: sa.Connection, sql: str, params: Any) -> list[Any]:
 
 
 def read_base(
-    conn: sa.Connection, child_age_below: int, batches: Sequence[str] | None = None
+    conn: sa.Connection, child_age_below: int, returnees: Sequence[str] | None = None
 ) -> pd.DataFrame:
     """The current submissions with their returnee's attributes, sorted by returnee and round.
 
@@ -84,26 +85,28 @@ def read_base(
     reference of each ``rkey`` and ``attrs["touched"]`` those of every returnee read: pop them
     before using the frame (pandas copies ``attrs`` into everything derived from it).
 
-    With ``batches``, only the returnees touched by those batches are read: those with a
-    submission sharing an interview identity with a submission of one of them (a new
-    returnee, a new round, an edit, and the returnee an edit moved an interview away from).
+    With ``returnees`` (keys, e.g. from :func:`touched_returnees`), only those returnees are
+    read.
     """
     dialect = conn.dialect.name
     ref = _returnee_ref(dialect)
-    touched = _Touched(conn, batches)
+    touched = _Only(conn, returnees)
     sql = (
         f"SELECT s.id, {_day_number('s.interview_date', dialect)}, "
         f"{_day_number('s.return_date', dialect)}, s.months_since_return, s.survey_round, "
         f"s.record_key, s.weight, {ref} "
         f"FROM submission s JOIN returnee r ON r.key = s.returnee_key WHERE s.current"
+        # Both sides restricted, so that either can be read through its index.
         + touched.where("s.returnee_key")
+        + touched.where("r.key")
     )
+    both = touched.params * 2 if touched.sqlite else touched.params  # "?" twice; names once
     if dialect == "sqlite":
         # A record key (< 2**31) is exact in a float64, as are ids and day numbers.
-        numbers = _fetch_numbers(conn, sql, touched.params, 8)
+        numbers = _fetch_numbers(conn, sql, both, 8)
         refs: np.ndarray = numbers[:, 7].astype(np.int64)
     else:
-        raw = np.array(_fetch_rows(conn, sql, touched.params), dtype=object).reshape(-1, 8)
+        raw = np.array(_fetch_rows(conn, sql, both), dtype=object).reshape(-1, 8)
         numbers, refs = np.array(raw[:, :7], dtype=np.float64), raw[:, 7]
     people = pd.DataFrame.from_records(
         _fetch_rows(
@@ -149,7 +152,7 @@ def read_base(
     return frame
 
 
-def _enumerators(conn: sa.Connection, ids: np.ndarray, touched: _Touched) -> pd.Categorical:
+def _enumerators(conn: sa.Connection, ids: np.ndarray, touched: _Only) -> pd.Categorical:
     """Each current submission's enumerator (missing where none): the clusters of intervals."""
     pairs = _fetch_rows(
         conn,
@@ -170,24 +173,24 @@ def read_scores(
     conn: sa.Connection,
     ids: np.ndarray,
     index_version: str,
-    batches: Sequence[str] | None = None,
+    returnees: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """The ``index_version`` scores of the submissions ``ids`` (in that order; NaN if none).
 
     Columns: the figures, ``level`` (categorical) and ``sustainable`` (1.0, 0.0 or NaN).
-    With ``batches``, only the scores of the returnees those batches touched are read (see
-    :func:`read_base`).
+    With ``returnees`` (the keys of the returnees ``ids`` belong to), only the scores of
+    ``ids`` are read, by primary key.
     """
-    touched = _Touched(conn, batches, index_version)
+    # Restricted: by the ids themselves (the score's primary key), never through a join a
+    # plan could turn into a scan of every score of the label.
+    only = _Only(conn, None if returnees is None else [int(i) for i in ids], index_version)
     numbers = _fetch_numbers(
         conn,
         "SELECT submission_pk, economic, social, psychosocial, composite, "
         "CASE level WHEN 'low' THEN 0 WHEN 'medium' THEN 1 WHEN 'high' THEN 2 END, "
         "CASE WHEN sustainable THEN 1 WHEN NOT sustainable THEN 0 END "
-        "FROM score WHERE index_version = "
-        + touched.label
-        + touched.where("submission_pk", "SELECT s.id FROM submission s WHERE s.current AND "),
-        touched.params,
+        "FROM score WHERE index_version = " + only.label + only.where("submission_pk"),
+        only.params,
         7,
     )
     by_id = np.argsort(ids, kind="stable")
@@ -205,10 +208,10 @@ def read_scores(
     return out
 
 
-def read_assistance(conn: sa.Connection, batches: Sequence[str] | None = None) -> pd.Series:
+def read_assistance(conn: sa.Connection, returnees: Sequence[str] | None = None) -> pd.Series:
     """The assistance codes (space-separated text) of current submissions that have any,
-    indexed by submission id (with ``batches``: of the returnees they touched)."""
-    touched = _Touched(conn, batches)
+    indexed by submission id (with ``returnees``: of those returnees only)."""
+    touched = _Only(conn, returnees)
     rows = _fetch_rows(
         conn,
         "SELECT id, assistance FROM submission "
@@ -219,35 +222,67 @@ def read_assistance(conn: sa.Connection, batches: Sequence[str] | None = None) -
     return pd.Series(dict(rows), dtype=object) if rows else pd.Series(dtype=object)
 
 
-class _Touched:
-    """The SQL condition "a returnee touched by these batches", with its parameters (the
-    driver's own style: this module reads through the driver's cursor)."""
+def touched_returnees(conn: sa.Connection, batches: Sequence[str]) -> list[str]:
+    """The keys of the returnees ``batches`` touched: those with a submission sharing an
+    interview identity with a submission of one of them (a new returnee, a new round, an edit,
+    and the returnee an edit moved an interview away from), sorted.
+
+    Two indexed reads (by batch, then by interview identity) with the values resolved in
+    between, so that no plan can scan every submission whatever the statistics say.
+    """
+    if not batches:
+        return []
+    only = _Only(conn, list(batches))
+    ids = [
+        r[0]
+        for r in _fetch_rows(
+            conn,
+            "SELECT submission_id FROM submission WHERE 1 = 1" + only.where("batch_id"),
+            only.params,
+        )
+    ]
+    only = _Only(conn, ids)
+    keys = _fetch_rows(
+        conn,
+        "SELECT DISTINCT returnee_key FROM submission WHERE 1 = 1" + only.where("submission_id"),
+        only.params,
+    )
+    return sorted(str(r[0]) for r in keys)
+
+
+class _Only:
+    """The SQL condition "one of these values" (all when None), with the label before it if
+    any, as the driver's own parameters (this module reads through the driver's cursor): one
+    JSON array on SQLite, one array on PostgreSQL, however many values."""
 
     def __init__(
-        self, conn: sa.Connection, batches: Sequence[str] | None, label: str | None = None
+        self, conn: sa.Connection, values: Sequence[Any] | None, label: str | None = None
     ) -> None:
         self.sqlite = conn.dialect.name == "sqlite"
-        self.batches = None if batches is None else list(batches)
-        values = ([] if label is None else [label]) + (self.batches or [])
-        names = [f"p{i}" for i in range(len(values))]
-        self.params: Any = tuple(values) if self.sqlite else dict(zip(names, values, strict=True))
-        marks = ["?"] * len(values) if self.sqlite else [f"%({n})s" for n in names]
+        self.values = None if values is None else list(values)
+        given: list[Any] = [] if label is None else [label]
+        if self.values is not None:
+            given.append(json.dumps(self.values) if self.sqlite else self.values)
+        names = [f"p{i}" for i in range(len(given))]
+        self.params: Any = tuple(given) if self.sqlite else dict(zip(names, given, strict=True))
+        marks = ["?"] * len(given) if self.sqlite else [f"%({n})s" for n in names]
         self.label = marks[0] if label is not None else ""
-        self._marks = marks[1:] if label is not None else marks
+        self._mark = marks[-1] if marks else ""
 
     def where(self, column: str, through: str = "") -> str:
-        """`` AND column IN (...)``, or nothing when every returnee is read."""
-        if self.batches is None:
+        """`` AND column IN (the values)``, or nothing when there is no restriction;
+        ``through``: ``column IN (through + the condition on s.returnee_key)``."""
+        if self.values is None:
             return ""
-        keys = (
-            "SELECT t.returnee_key FROM submission t WHERE t.submission_id IN ("
-            "SELECT b.submission_id FROM submission b WHERE b.batch_id IN ("
-            + (", ".join(self._marks) or "NULL")
-            + "))"
-        )
+
+        def one_of(name: str) -> str:
+            if self.sqlite:
+                return f"{name} IN (SELECT value FROM json_each({self._mark}))"
+            return f"{name} = ANY({self._mark})"
+
         if through:
-            return f" AND {column} IN ({through}s.returnee_key IN ({keys}))"
-        return f" AND {column} IN ({keys})"
+            return f" AND {column} IN ({through}{one_of('s.returnee_key')})"
+        return f" AND {one_of(column)}"
 
 
 # -- applying a change to a frame ---------------------------------------------------------------
@@ -354,7 +389,7 @@ def place(
     drop : numpy.ndarray of bool
         Per older row: left out (erased, or its returnee is read again).
     new_rkey, new_refs : numpy.ndarray
-        The same for the rows read again (:func:`read_base` with ``batches``).
+        The same for the rows read again (:func:`read_base` with ``returnees``).
 
     Raises
     ------
