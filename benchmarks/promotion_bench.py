@@ -11,6 +11,11 @@ progress seen (interviews rescored of all), and, while the job runs, what a read
 store sees: the stored index labels and the champion (they must not change before the end).
 Each run promotes the other version back and forth, so a rerun rescores only what is new
 (nothing): use a fresh copy of the store for the full figure.
+
+Measured (2026-12-05, 1,001,430 interviews on SQLite, 2 cores shared, load about 3): request
+answered in 56 ms; job done after 58.3 s: worker started 2.6 s, comparison with the champion
+33 s, rescoring 18.3 s (50,000 interviews a step, progress each step), alias move, catch-up and
+audit 2.5 s; readers first saw the new version after all 1,001,430 were rescored.
 """
 
 from __future__ import annotations
