@@ -400,7 +400,8 @@ class _Design:
         count, q_yy, q_yw, q_ww = zero.copy(), zero.copy(), zero.copy(), zero.copy()
         totals = [0.0, 0.0, 0.0, 0.0]
         if self.pairs:
-            s = self._pair_sums(values)
+            # The weights' own pair sums were taken once, at construction.
+            s = self.pair_w if values is self.w else self._pair_sums(values)
             w = self.pair_w
             at = self.pair_group
             count += np.bincount(at, minlength=groups)
