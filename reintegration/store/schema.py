@@ -355,3 +355,18 @@ data_change = sa.Table(
         comment="submission ids removed (kind erasure); no key, no content",
     ),
 )
+
+# --- Added by migration 0010: each user's language (issue 15). ---
+
+user_preference = sa.Table(
+    "user_preference",
+    metadata,
+    sa.Column(
+        "name",
+        sa.ForeignKey("app_user.name", ondelete="CASCADE"),
+        primary_key=True,
+        comment="the user",
+    ),
+    sa.Column("language", sa.String(8), nullable=False, comment="en, fr or ar"),
+    sa.Column("updated_at", TIMESTAMP, nullable=False),
+)
