@@ -25,6 +25,7 @@ from reintegration.risk_features import GROUPS
 from reintegration.settings import Settings
 
 if TYPE_CHECKING:
+    import pandas as pd
     from mlflow import MlflowClient
     from mlflow.entities.model_registry import ModelVersion
 
@@ -82,6 +83,7 @@ def index_comparison(
     challenger: ModelVersion,
     *,
     current: ReintegrationIndex,
+    records: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """Compare an index version with the champion on the stored returnees' latest interviews.
 
@@ -94,6 +96,9 @@ def index_comparison(
         The version to promote (its weight table is read for reverse-keyed items).
     current : ReintegrationIndex
         The champion index.
+    records : DataFrame, optional
+        The records already read (:func:`models.preview.preview_records`), so a promotion
+        reads the store once; default: read them here.
 
     Returns
     -------
@@ -110,7 +115,8 @@ def index_comparison(
 
     questionnaire = load_questionnaire()
     new = registry.load_index(client, challenger)
-    records, _ = index_records(engine, questionnaire)
+    if records is None:
+        records, _ = index_records(engine, questionnaire)
     items = records[list(questionnaire.item_ids)]
     before = after = np.zeros(0, dtype=bool)
     if len(records):

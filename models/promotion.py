@@ -43,6 +43,7 @@ from models.gate import MIN_EVENTS, compare
 from models.hooks import score_risks
 from models.index_report import index_comparison
 from models.index_training import champion_index
+from models.preview import index_preview, risk_bands_preview
 from models.risk_evaluation import BASELINE_RULE
 from models.risk_registration import BASELINE_PARAM, BEATS_BASELINE
 from reintegration.errors import ModelError, PromotionRefused
@@ -248,9 +249,15 @@ def _index_comparison(
     engine: sa.Engine, settings: Settings, client: MlflowClient, challenger: ModelVersion
 ) -> dict[str, Any]:
     # The report of models.index_report: its n is the returnees both versions score (its
-    # rows'), with the unscored under each version and the challenger's reverse-keyed items.
+    # rows'), with the unscored under each version and the challenger's reverse-keyed items;
+    # and the preview's figures (models.preview), from the same records read once.
     current, _ = champion_index(client)
-    return index_comparison(engine, settings, client, challenger, current=current)
+    candidate = registry.load_index(client, challenger)
+    effect, records, _ = index_preview(engine, settings, current, candidate)
+    comparison = index_comparison(
+        engine, settings, client, challenger, current=current, records=records
+    )
+    return {**comparison, "preview": effect}
 
 
 def promote(
@@ -293,8 +300,10 @@ def promote(
     -------
     dict
         name, version, previous (the former champion's version or None), kind, basis, rows
-        (the comparison shown), refusals, forced, rescored, risks, reason; for an index
-        version also ``job_id`` (and, in the background, only the request's fields).
+        (the comparison shown), refusals, forced, rescored, risks, reason, ``preview`` (what
+        :func:`models.preview.preview_promotion` showed before: an index's means and shares,
+        a risk model's bands); for an index version also ``job_id`` (and, in the background,
+        only the request's fields).
 
     Raises
     ------
@@ -354,6 +363,9 @@ def promote(
         "risks": 0,
         **comparison,
     }
+    if not comparison["refused"] or force:
+        # What the worklist's bands become, as the preview showed (computed before they move).
+        outcome["preview"] = risk_bands_preview(engine, settings, client, champion, target)
     detail = {k: outcome[k] for k in ("previous", "reason", "basis", "rows", "forced")}
     target_name = f"{name}@{version}"
     if comparison["refused"] and not force:
@@ -449,7 +461,17 @@ def _run_here(
 
 def job_result(outcome: dict[str, Any]) -> dict[str, Any]:
     """What a done index promotion job keeps as its result (published figures only)."""
-    keys = ("name", "version", "previous", "label", "rescored", "rows_total", "basis", "rows")
+    keys = (
+        "name",
+        "version",
+        "previous",
+        "label",
+        "rescored",
+        "rows_total",
+        "basis",
+        "rows",
+        "preview",
+    )
     return {k: outcome.get(k) for k in keys}
 
 
