@@ -13,27 +13,58 @@ import plotly.graph_objects as go
 from dashboards.figures.breakdowns import breakdown_figure
 from dashboards.figures.common import (
     BLUE,
-    FIGURE_LABELS,
     GREY,
     base_figure,
     base_figure_note,
     empty_figure,
+    figure_name,
     mark_figures,
     subtitle,
     vline,
 )
+from reintegration.i18n import _, format_decimal, format_integer
 
 ASSOCIATION_NOTE = (
     "Association, not effect: returnees who receive an assistance type differ from those who "
     "do not in other ways too (who is assisted, where, when)."
 )
+"""The note in English (files); screens use :func:`association_note`."""
 ADJUSTED_FOR = "sex, age group, return type, country and months since return"
+"""What the adjusted gap is adjusted for, in English (the gaps' CSV column ``adjusted_for``)."""
 GAPS_NOTE = (
     "Each type against returnees who received none, with 95% intervals. Adjusted: for "
     f"{ADJUSTED_FOR};<br>what else differs stays. Poor overlap: the two groups hardly share "
     "covariates, so the adjusted gap leans on the model."
 )
-GAP_KINDS = (("raw", "Raw gap", GREY, "circle"), ("adjusted", "Adjusted gap", BLUE, "diamond"))
+"""The note under the gaps chart in English; screens use :func:`gaps_note`."""
+GAP_KINDS = (("raw", GREY, "circle"), ("adjusted", BLUE, "diamond"))
+
+
+def association_note() -> str:
+    """:data:`ASSOCIATION_NOTE` in the current language."""
+    return _(
+        "Association, not effect: returnees who receive an assistance type differ from those "
+        "who do not in other ways too (who is assisted, where, when)."
+    )
+
+
+def adjusted_for() -> str:
+    """:data:`ADJUSTED_FOR` in the current language."""
+    return _("sex, age group, return type, country and months since return")
+
+
+def gaps_note() -> str:
+    """The note under the gaps chart."""
+    return _(
+        "Each type against returnees who received none, with 95% intervals. Adjusted: for "
+        "{adjusted};<br>what else differs stays. Poor overlap: the two groups hardly share "
+        "covariates, so the adjusted gap leans on the model.",
+        adjusted=adjusted_for(),
+    )
+
+
+def _gap_legend(kind: str) -> str:
+    return _("Raw gap") if kind == "raw" else _("Adjusted gap")
 
 
 def assistance_figure(
@@ -65,13 +96,13 @@ def assistance_figure(
     )
     fig.update_layout(
         title={
-            "text": f"{FIGURE_LABELS.get(figure, figure)} by assistance received",
-            "subtitle": {"text": subtitle(index_version, "association, not effect")},
+            "text": _("{figure} by assistance received", figure=figure_name(figure)),
+            "subtitle": {"text": subtitle(index_version, _("association, not effect"))},
         },
         # The note takes the legend's place: suppressed groups read "fewer than 5" anyway.
         showlegend=False,
     )
-    base_figure_note(fig, ASSOCIATION_NOTE, below=58, bottom=100)
+    base_figure_note(fig, association_note(), below=58, bottom=100)
     return mark_figures(fig, protected)
 
 
@@ -98,12 +129,15 @@ def gaps_figure(
         Whether ``frame`` holds protected figures (said in the subtitle).
     """
     labels = labels or {}
-    name = FIGURE_LABELS.get(figure, figure)
-    title = f"{name}: gap against no assistance, raw and adjusted"
+    name = figure_name(figure)
+    title = _("{figure}: gap against no assistance, raw and adjusted", figure=name)
     if frame.empty or frame["raw_difference"].isna().all():
         fig = empty_figure(
-            f"No assistance type has {min_cell} or more returnees beside {min_cell} or more "
-            "with none.",
+            _(
+                "No assistance type has {min_cell} or more returnees beside {min_cell} or more "
+                "with none.",
+                min_cell=format_integer(min_cell),
+            ),
             index_version,
             title=title,
         )
@@ -113,52 +147,80 @@ def gaps_figure(
     fig = base_figure(
         title,
         index_version,
-        extra=f"association, not effect; adjusted for {ADJUSTED_FOR}",
+        extra=_("association, not effect; adjusted for {adjusted}", adjusted=adjusted_for()),
         height=max(360, 90 + 42 * len(rows)),
     )
-    for kind, legend, colour, symbol in GAP_KINDS:
+    for kind, colour, symbol in GAP_KINDS:
+        legend = _gap_legend(kind)
         gap = rows[f"{kind}_difference"].to_numpy(np.float64)
         low = rows[f"{kind}_low"].to_numpy(np.float64)
         high = rows[f"{kind}_high"].to_numpy(np.float64)
+        hover = [
+            _(
+                "{kind}: {gap} [{low}, {high}]<br>n = {treated} with it, {untreated} with none",
+                kind=legend,
+                gap=_signed(g),
+                low=_signed(lo),
+                high=_signed(hi),
+                treated=_count(t),
+                untreated=_count(u),
+            )
+            for g, lo, hi, t, u in zip(
+                gap, low, high, rows["treated"], rows["untreated"], strict=True
+            )
+        ]
         fig.add_trace(
             go.Scatter(
                 x=gap,
                 y=names,
-                mode="markers",
+                mode="markers+text",
                 orientation="h",  # side by side within each type's row (scattermode group)
                 name=legend,
                 marker={"color": colour, "symbol": symbol, "size": 10},
+                text=[_signed(g) for g in gap],
+                textposition="top center",
+                textfont={"size": 11, "color": colour},
                 error_x={
                     "type": "data",
                     "array": np.nan_to_num(high - gap),
                     "arrayminus": np.nan_to_num(gap - low),
                     "color": colour,
                 },
-                customdata=np.column_stack([low, high, rows["treated"], rows["untreated"]]),
-                hovertemplate=(
-                    f"%{{y}}<br>{legend}: %{{x:+.3f}} [%{{customdata[0]:.3f}}, "
-                    "%{customdata[1]:.3f}]<br>n = %{customdata[2]:,.0f} with it, "
-                    "%{customdata[3]:,.0f} with none<extra></extra>"
-                ),
+                customdata=hover,
+                hovertemplate="%{y}<br>%{customdata}<extra></extra>",
             )
         )
-    vline(fig, 0.0, text="no difference", dash="dot")
+    vline(fig, 0.0, text=_("no difference"), dash="dot")
     fig.update_layout(scattermode="group", scattergap=0.5)
-    measured = "share sustainable" if "sustainable" in figure else f"mean {name.lower()} score"
-    fig.update_xaxes(title_text=f"Difference in {measured} (with it - none)")
-    base_figure_note(fig, GAPS_NOTE, below=62, bottom=150)
+    title_x = (
+        _("Difference in share sustainable (with it - none)")
+        if "sustainable" in figure
+        else _("Difference in mean {figure} score (with it - none)", figure=name.lower())
+    )
+    fig.update_xaxes(title_text=title_x)
+    base_figure_note(fig, gaps_note(), below=62, bottom=150)
     return mark_figures(fig, protected)
+
+
+def _signed(value: float) -> str:
+    if value != value:
+        return ""
+    return ("+" if value > 0 else "") + format_decimal(value, 2)
+
+
+def _count(value: object) -> str:
+    return "" if pd.isna(value) else format_integer(float(value))  # type: ignore[arg-type]
 
 
 def _type_label(row: Mapping[str, object], labels: Mapping[str, str]) -> str:
     code = str(row["assistance"])
     label = labels.get(code, code)
     if pd.isna(row["raw_difference"]):  # type: ignore[call-overload]
-        return f"{label} (not compared)"
+        return _("{type} (not compared)", type=label)
     if row["overlap"] == "limited":
-        return f"{label} (poor overlap)"
+        return _("{type} (poor overlap)", type=label)
     if pd.isna(row["adjusted_difference"]):  # type: ignore[call-overload]
-        return f"{label} (not adjustable)"
+        return _("{type} (not adjustable)", type=label)
     return label
 
 

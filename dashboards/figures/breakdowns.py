@@ -10,25 +10,35 @@ import plotly.graph_objects as go
 
 from dashboards.figures.common import (
     FIGURE_COLOURS,
-    FIGURE_LABELS,
     GREY,
-    GROUP_LABELS,
     SUPPRESSED_GREY,
     base_figure,
     cells,
     empty_figure,
+    figure_name,
     group_label,
+    group_name,
     is_other,
     mark_figures,
-    n_text,
     suppressed_label,
     value_columns,
+    value_text,
     vline,
+    with_n,
 )
 from reintegration.counting import RETURNEE_ROUNDS, counted
+from reintegration.i18n import _, format_integer, format_percent
 
 BAR_HEIGHT_PX = 30
-N_COLUMN_X = 1.02
+
+
+def breakdown_title(figure: str, by: Sequence[str]) -> str:
+    """``Composite by sex × return type`` in the current language."""
+    name = figure_name(figure)
+    if not by:
+        return _("{figure}, all returnees", figure=name)
+    groups = " × ".join(group_name(b).lower() for b in by)
+    return _("{figure} by {groups}", figure=name, groups=groups)
 
 
 def breakdown_figure(
@@ -41,7 +51,8 @@ def breakdown_figure(
     labels: Mapping[str, str] | None = None,
     protected: bool = False,
 ) -> go.Figure:
-    """Mean of ``figure`` per group of ``by`` (horizontal bars), with n and 95% intervals.
+    """Mean of ``figure`` per group of ``by`` (horizontal bars), each bar with its value
+    printed on it, its n beside the group's name and its 95% interval.
 
     Parameters
     ----------
@@ -65,38 +76,47 @@ def breakdown_figure(
     """
     labels = labels or {}
     per_survey = counted(by) == RETURNEE_ROUNDS
-    name = FIGURE_LABELS.get(figure, figure)
-    groups = " × ".join(GROUP_LABELS.get(b, b).lower() for b in by)
-    title = f"{name} by {groups}" if by else f"{name}, all returnees"
+    name = figure_name(figure)
+    title = breakdown_title(figure, by)
     groups_frame = cells(frame) if by else frame
     if groups_frame.empty:
-        empty = empty_figure("No returnees match these filters", index_version, title=title)
+        empty = empty_figure(_("No returnees match these filters"), index_version, title=title)
         return mark_figures(empty, protected)
     mean, low, high = value_columns(groups_frame, figure)
     suppressed = groups_frame["suppressed"].astype(bool)
-    rows = [row for _, row in groups_frame.iterrows()]
-    names = [group_label(row, by, labels, min_cell=min_cell) for row in rows]
-    other = pd.Series([is_other(row) for row in rows], index=groups_frame.index)
-    texts = [
-        n_text(n, s, min_cell) for n, s in zip(groups_frame["returnees"], suppressed, strict=True)
+    rows = [row for _row, row in groups_frame.iterrows()]
+    names = [
+        with_n(group_label(row, by, labels, min_cell=min_cell), n, s, min_cell)
+        for row, n, s in zip(rows, groups_frame["returnees"], suppressed, strict=True)
     ]
+    other = pd.Series([is_other(row) for row in rows], index=groups_frame.index)
+    cell = format_integer(min_cell)
     rule = (
-        f"groups under {min_cell} returnees gathered into one row"
+        _("groups under {min_cell} returnees gathered into one row", min_cell=cell)
         if protected
-        else f"cells under {min_cell} returnees suppressed"
+        else _("cells under {min_cell} returnees suppressed", min_cell=cell)
     )
     unit = (
-        "; n and the total count returnee-rounds (a returnee once in each round)"
+        _("; n and the total count returnee-rounds (a returnee once in each round)")
         if per_survey
         else ""
     )
     fig = base_figure(
         title,
         index_version,
-        extra=f"bars with 95% intervals; {rule}{unit}",
-        height=max(320, 120 + BAR_HEIGHT_PX * len(groups_frame)),
+        extra=_("bars with 95% intervals; {rule}", rule=rule) + unit,
+        height=max(320, 140 + BAR_HEIGHT_PX * len(groups_frame)),
     )
     shown = ~suppressed & mean.notna()
+    hover = [
+        _(
+            "{value} (95% interval {low} to {high})",
+            value=value_text(m, figure),
+            low=value_text(lo, figure),
+            high=value_text(hi, figure),
+        )
+        for m, lo, hi in zip(mean[shown], low[shown], high[shown], strict=True)
+    ]
     fig.add_bar(
         y=[n for n, s in zip(names, shown, strict=True) if s],
         x=mean[shown],
@@ -109,9 +129,13 @@ def breakdown_figure(
             "arrayminus": (mean - low)[shown],
             "color": GREY,
         },
-        customdata=pd.concat([low, high], axis=1)[shown].to_numpy(),
-        hovertemplate="%{y}: %{x:.3f} (95% interval %{customdata[0]:.3f} to "
-        "%{customdata[1]:.3f})<extra></extra>",
+        # The value is printed at the bar's base, clear of the interval's whisker at its end.
+        text=[value_text(m, figure) for m in mean[shown]],
+        textposition="inside",
+        insidetextanchor="start",
+        textfont={"color": "white"},
+        customdata=hover,
+        hovertemplate="%{y}: %{customdata}<extra></extra>",
         name=name,
         showlegend=False,
     )
@@ -122,32 +146,22 @@ def breakdown_figure(
             x=[0] * int(hidden.sum()),
             mode="markers",
             marker={"symbol": "square-open", "color": SUPPRESSED_GREY, "size": 10},
-            name=f"suppressed ({suppressed_label(min_cell)} returnees)",
+            name=_("suppressed ({fewer} returnees)", fewer=suppressed_label(min_cell)),
             hovertemplate="%{y}: "
-            + suppressed_label(min_cell)
-            + " returnees, not shown<extra></extra>",
+            + _("{fewer} returnees, not shown", fewer=suppressed_label(min_cell))
+            + "<extra></extra>",
         )
-    # n in a column of its own at the right, clear of the bars and their intervals.
-    fig.add_scatter(
-        y=names,
-        x=[N_COLUMN_X] * len(names),
-        mode="text",
-        text=texts,
-        textposition="middle right",
-        showlegend=False,
-        hoverinfo="skip",
-        cliponaxis=False,
-    )
     total = frame.iloc[-1]
     total_mean = value_columns(frame.iloc[[-1]], figure)[0].iloc[0]
     if not bool(total["suppressed"]) and total_mean == total_mean:
-        every = "all returnee-rounds" if per_survey else "all"
-        vline(fig, total_mean, text=f"{every}: {total_mean:.2f}", align="right")
+        every = _("all returnee-rounds") if per_survey else _("all")
+        vline(fig, total_mean, text=f"{every}: {value_text(total_mean, figure)}", align="right")
+    ticks = [0, 0.2, 0.4, 0.6, 0.8, 1.0]
     fig.update_xaxes(
-        range=[0, N_COLUMN_X + 0.2],
-        tickvals=[0, 0.2, 0.4, 0.6, 0.8, 1.0],
+        range=[0, 1.05],
+        tickvals=ticks,
+        ticktext=[format_percent(t) for t in ticks] if "share" in figure else None,
         title=name,
-        tickformat=".0%" if "share" in figure else "",
     )
     fig.update_yaxes(autorange="reversed", categoryorder="array", categoryarray=names)
     return mark_figures(fig, protected)

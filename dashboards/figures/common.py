@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from reintegration.i18n import _, format_decimal, format_integer, format_percent
 from reintegration.intervals import wilson_interval
 
 BLACK = "#000000"
@@ -49,13 +50,87 @@ GROUP_LABELS = {
     "cohort": "Quarter of return",
     "assistance": "Assistance",
 }
+"""English names of the scores and groupings (files and code); screens use
+:func:`figure_name` and :func:`group_name`, in the user's language."""
 TOTAL = "all"
 PERTURBED = "figures perturbed for privacy"
-"""What every chart (and export) of protected figures says."""
+"""What every export of protected figures says (a chart says it in the user's language)."""
 OTHER_GROUPS = "other groups: fewer than {min_cell} each"
 """The name of the row gathering the groups protected figures do not list (as
 ``reintegration.disclosure.OTHER_LABEL``)."""
 Z_95 = 1.959963984540054
+
+
+def figure_name(code: str) -> str:
+    """A score's name in the current language (``composite`` -> ``Composite``)."""
+    names = {
+        "economic": _("Economic"),
+        "social": _("Social"),
+        "psychosocial": _("Psychosocial"),
+        "composite": _("Composite"),
+        "share_sustainable": _("Share sustainable"),
+    }
+    return names.get(code, code)
+
+
+def group_name(code: str) -> str:
+    """A grouping's name in the current language (``age_group`` -> ``Child or adult``)."""
+    names = {
+        "sex": _("Sex"),
+        "age_group": _("Child or adult"),
+        "return_type": _("Return type"),
+        "country": _("Country"),
+        "round": _("Round"),
+        "months_band": _("Months since return"),
+        "cohort": _("Quarter of return"),
+        "assistance": _("Assistance"),
+    }
+    return names.get(code, code)
+
+
+def perturbed_text() -> str:
+    """:data:`PERTURBED` in the current language."""
+    return _("figures perturbed for privacy")
+
+
+def other_groups(min_cell: int) -> str:
+    """The name of the row gathering the groups protected figures do not list."""
+    return _("other groups: fewer than {min_cell} each", min_cell=format_integer(min_cell))
+
+
+def value_text(value: float, figure: str) -> str:
+    """A figure as printed on a bar or a point: a share as a percentage, a mean to 2 decimals.
+
+    Examples
+    --------
+    >>> value_text(0.169, "share_sustainable"), value_text(0.4167, "composite")
+    ('17%', '0.42')
+    """
+    if value != value:
+        return ""
+    return format_percent(value) if "share" in figure else format_decimal(value, 2)
+
+
+def with_n(name: str, n: object, suppressed: bool, min_cell: int) -> str:
+    """A group's name with its n, as an axis shows it: ``Female (n = 1,234)``."""
+    return _("{group} ({n})", group=name, n=n_text(n, suppressed, min_cell))
+
+
+def stamp(fig: go.Figure, text: str) -> go.Figure:
+    """Add ``text`` (the filters and day of extraction) as a second line under the title, so
+    the PNG the toolbar saves names them too; ``layout.meta.stamp`` holds it."""
+    meta = dict(fig.layout.meta or {})
+    if meta.get("stamp"):
+        return fig
+    meta["stamp"] = text
+    current = fig.layout.title.subtitle.text or ""
+    top = fig.layout.margin.t if fig.layout.margin.t is not None else 80
+    fig.update_layout(
+        meta=meta,
+        title_subtitle_text=f"{current}<br><span style='font-size:11px'>{text}</span>",
+        margin={"t": top + 16},
+    )
+    return fig
 
 
 def colour(index: int) -> str:
@@ -65,14 +140,18 @@ def colour(index: int) -> str:
 
 def suppressed_label(min_cell: int) -> str:
     """How a suppressed cell reads: never a zero."""
-    return f"fewer than {min_cell}"
+    return _("fewer than {min_cell}", min_cell=format_integer(min_cell))
 
 
 def subtitle(index_version: str | None, extra: str = "") -> str:
     """The line under every title: which index version the figure shows, then ``extra``.
 
     ``None`` is for figures of answers as received, which no index version touches."""
-    text = f"Index version {index_version}" if index_version else "Answers as received, no index"
+    text = (
+        _("Index version {version}", version=index_version)
+        if index_version
+        else _("Answers as received, no index")
+    )
     return f"{text} · {extra}" if extra else text
 
 
@@ -158,7 +237,7 @@ def vline(
 
 def empty_figure(message: str, index_version: str | None, *, title: str = "") -> go.Figure:
     """A figure that says why there is nothing to draw (no data, every cell suppressed)."""
-    fig = base_figure(title or "No data", index_version, height=260)
+    fig = base_figure(title or _("No data"), index_version, height=260)
     fig.add_annotation(
         text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False, font={"size": 15}
     )
@@ -168,16 +247,17 @@ def empty_figure(message: str, index_version: str | None, *, title: str = "") ->
 
 
 def mark_figures(fig: go.Figure, protected: bool) -> go.Figure:
-    """Say in ``fig`` which figures it draws: protected ones get :data:`PERTURBED` at the end
-    of the subtitle (so the PNG export carries it too); ``layout.meta.figures`` is
-    ``"protected"`` or ``"exact"``. Marking twice adds nothing."""
+    """Say in ``fig`` which figures it draws: protected ones get :data:`PERTURBED` (in the
+    user's language) at the end of the subtitle (so the PNG export carries it too);
+    ``layout.meta.figures`` is ``"protected"`` or ``"exact"``. Marking twice adds nothing."""
     meta = dict(fig.layout.meta or {})
     meta["figures"] = "protected" if protected else "exact"
     fig.update_layout(meta=meta)
     if protected:
         text = fig.layout.title.subtitle.text or ""
-        if PERTURBED not in text:
-            fig.update_layout(title_subtitle_text=f"{text} · {PERTURBED}" if text else PERTURBED)
+        said = perturbed_text()
+        if said not in text:
+            fig.update_layout(title_subtitle_text=f"{text} · {said}" if text else said)
     return fig
 
 
@@ -216,15 +296,15 @@ def group_label(
     """A group's name on an axis: its values in ``by`` order, each through ``labels``; the row
     of gathered groups (protected figures) reads :data:`OTHER_GROUPS`."""
     if is_other(row):
-        return OTHER_GROUPS.format(min_cell=min_cell)
+        return other_groups(min_cell)
     parts = []
     for name in by:
         value = row[name]
         if value is None or (isinstance(value, float) and math.isnan(value)):
-            parts.append("not recorded")
+            parts.append(_("not recorded"))
         else:
             parts.append(labels.get(str(value), str(value)))
-    return " · ".join(parts) if parts else "All returnees"
+    return " · ".join(parts) if parts else _("All returnees")
 
 
 def cells(frame: pd.DataFrame) -> pd.DataFrame:
@@ -268,5 +348,5 @@ def n_text(n: object, suppressed: bool, min_cell: int) -> str:
     if suppressed:
         return suppressed_label(min_cell)
     if n is None or (isinstance(n, float) and np.isnan(n)):
-        return "n unknown"
-    return f"n = {int(n):,}"
+        return _("n unknown")
+    return _("n = {n}", n=format_integer(int(n)))

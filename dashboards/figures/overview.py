@@ -11,19 +11,29 @@ import plotly.graph_objects as go
 from dashboards.figures.common import (
     BLUE,
     FIGURE_COLOURS,
-    FIGURE_LABELS,
     GREY,
     LEVEL_COLOURS,
     SUPPRESSED_GREY,
     base_figure,
     empty_figure,
+    figure_name,
     mark_figures,
     suppressed_label,
+    value_text,
     vline,
 )
 from reintegration.aggregate import LEVELS
+from reintegration.i18n import _, format_decimal, format_integer, format_percent
 
-NOBODY = "No scored returnee matches these filters"
+
+def nobody() -> str:
+    """What a figure says when no scored returnee matches the filters."""
+    return _("No scored returnee matches these filters")
+
+
+def level_name(level: str) -> str:
+    """A level band's name in the current language."""
+    return {"low": _("Low"), "medium": _("Medium"), "high": _("High")}.get(level, level)
 
 
 def means_figure(
@@ -44,13 +54,17 @@ def means_figure(
     """
     known = means.dropna(subset=["mean"])
     if n == 0:
-        return mark_figures(empty_figure(NOBODY, index_version, title="Mean scores"), protected)
+        return mark_figures(
+            empty_figure(nobody(), index_version, title=_("Mean scores")), protected
+        )
     if known.empty:
-        empty = empty_figure("Too few returnees to show a mean", index_version, title="Mean scores")
+        empty = empty_figure(
+            _("Too few returnees to show a mean"), index_version, title=_("Mean scores")
+        )
         return mark_figures(empty, protected)
-    extra = f"n = {int(n):,} returnees" if n is not None and n == n else ""
-    fig = base_figure("Mean scores, with 95% intervals", index_version, extra=extra)
-    labels = [FIGURE_LABELS.get(f, f) for f in known["figure"]]
+    extra = _("n = {n} returnees", n=format_integer(int(n))) if n is not None and n == n else ""
+    fig = base_figure(_("Mean scores, with 95% intervals"), index_version, extra=extra)
+    labels = [figure_name(f) for f in known["figure"]]
     fig.add_bar(
         x=labels,
         y=known["mean"],
@@ -62,14 +76,23 @@ def means_figure(
             "arrayminus": known["mean"] - known["low"],
             "color": GREY,
         },
-        text=[f"{m:.2f}" for m in known["mean"]],
+        text=[value_text(m, "mean") for m in known["mean"]],
         textposition="inside",
-        customdata=known[["low", "high"]].to_numpy(),
-        hovertemplate="%{x}: %{y:.3f} (95% interval %{customdata[0]:.3f} to "
-        "%{customdata[1]:.3f})<extra></extra>",
+        insidetextanchor="end",
+        textfont={"color": "white", "size": 14},
+        customdata=[
+            _("{value} (95% interval {low} to {high})", value=format_decimal(m), low=lo, high=hi)
+            for m, lo, hi in zip(
+                known["mean"],
+                [format_decimal(v) for v in known["low"]],
+                [format_decimal(v) for v in known["high"]],
+                strict=True,
+            )
+        ],
+        hovertemplate="%{x}: %{customdata}<extra></extra>",
         showlegend=False,
     )
-    fig.update_yaxes(range=[0, 1], title="Score (0 to 1)")
+    fig.update_yaxes(range=[0, 1], title=_("Score (0 to 1)"))
     return mark_figures(fig, protected)
 
 
@@ -96,24 +119,44 @@ def histogram_figure(
         Whether the bins are protected figures (merged bins, perturbed counts).
     """
     if bins.empty:
-        empty = empty_figure("No scored returnees", index_version, title="Composite score")
+        empty = empty_figure(_("No scored returnees"), index_version, title=_("Composite score"))
         return mark_figures(empty, protected)
     centre = (bins["bin_low"].astype(float) + bins["bin_high"].astype(float)) / 2
     width = bins["bin_high"].astype(float) - bins["bin_low"].astype(float)
     count = pd.to_numeric(bins["count"], errors="coerce")
     shown = count.notna()
-    extra = f"adjacent bins merged to at least {min_cell} returnees each" if protected else ""
-    fig = base_figure("Distribution of the composite score", index_version, extra=extra)
+    extra = (
+        _(
+            "adjacent bins merged to at least {min_cell} returnees each",
+            min_cell=format_integer(min_cell),
+        )
+        if protected
+        else ""
+    )
+    fig = base_figure(_("Distribution of the composite score"), index_version, extra=extra)
     fig.add_bar(
         x=centre[shown],
         y=count[shown],
         width=width[shown],
         marker_color=BLUE,
         marker_line={"color": "white", "width": 1},
-        name="returnees",
-        customdata=bins.loc[shown, ["bin_low", "bin_high"]].to_numpy(),
-        hovertemplate="%{customdata[0]:.2f} to %{customdata[1]:.2f}: %{y:,} returnees"
-        "<extra></extra>",
+        name=_("returnees"),
+        text=[format_integer(c) for c in count[shown]],
+        textposition="outside",
+        textfont={"size": 10},
+        cliponaxis=False,
+        customdata=[
+            _(
+                "{low} to {high}: {n} returnees",
+                low=format_decimal(lo),
+                high=format_decimal(hi),
+                n=format_integer(c),
+            )
+            for lo, hi, c in zip(
+                bins.loc[shown, "bin_low"], bins.loc[shown, "bin_high"], count[shown], strict=True
+            )
+        ],
+        hovertemplate="%{customdata}<extra></extra>",
     )
     if (~shown).any():
         fig.add_scatter(
@@ -122,12 +165,19 @@ def histogram_figure(
             mode="markers",
             marker={"symbol": "x", "color": SUPPRESSED_GREY, "size": 10},
             name=suppressed_label(min_cell),
-            hovertemplate=f"{suppressed_label(min_cell)} returnees: not shown<extra></extra>",
+            hovertemplate=_("{fewer} returnees: not shown", fewer=suppressed_label(min_cell))
+            + "<extra></extra>",
         )
     for value, level in zip(thresholds, LEVELS[1:], strict=False):
-        vline(fig, value, text=f"{level} from {value:.2f}")
-    fig.update_xaxes(range=[0, 1], title="Composite score")
-    fig.update_yaxes(title="Returnees in the bin" if protected else "Returnees", rangemode="tozero")
+        vline(
+            fig,
+            value,
+            text=_("{level} from {value}", level=level_name(level), value=format_decimal(value)),
+        )
+    fig.update_xaxes(range=[0, 1], title=_("Composite score"))
+    fig.update_yaxes(
+        title=_("Returnees in the bin") if protected else _("Returnees"), rangemode="tozero"
+    )
     return mark_figures(fig, protected)
 
 
@@ -151,25 +201,34 @@ def levels_figure(
         Whether the shares are protected figures (said in the subtitle).
     """
     if n == 0:
-        return mark_figures(empty_figure(NOBODY, index_version, title="Level bands"), protected)
+        return mark_figures(
+            empty_figure(nobody(), index_version, title=_("Level bands")), protected
+        )
     if levels["share"].isna().all():
         empty = empty_figure(
-            f"Suppressed: {suppressed_label(min_cell)} returnees",
+            _("Suppressed: {fewer} returnees", fewer=suppressed_label(min_cell)),
             index_version,
-            title="Level bands",
+            title=_("Level bands"),
         )
         return mark_figures(empty, protected)
-    fig = base_figure("Returnees by level band", index_version)
+    extra = _("n = {n} returnees", n=format_integer(int(n))) if n is not None and n == n else ""
+    fig = base_figure(_("Returnees by level band"), index_version, extra=extra)
     shares = levels["share"].astype(float)
     fig.add_bar(
-        x=[str(level).capitalize() for level in levels["level"]],
+        x=[level_name(str(level)) for level in levels["level"]],
         y=shares.fillna(0),
         marker_color=[LEVEL_COLOURS.get(str(level), GREY) for level in levels["level"]],
         marker_pattern_shape=["/" if s != s else "" for s in shares],
-        text=[suppressed_label(min_cell) if s != s else f"{s:.0%}" for s in shares],
+        text=[suppressed_label(min_cell) if s != s else format_percent(s) for s in shares],
         textposition="outside",
         hovertemplate="%{x}: %{text}<extra></extra>",
         showlegend=False,
     )
-    fig.update_yaxes(range=[0, 1.05], tickformat=".0%", title="Share of returnees")
+    ticks = [0, 0.25, 0.5, 0.75, 1.0]
+    fig.update_yaxes(
+        range=[0, 1.05],
+        tickvals=ticks,
+        ticktext=[format_percent(t) for t in ticks],
+        title=_("Share of returnees"),
+    )
     return mark_figures(fig, protected)

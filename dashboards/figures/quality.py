@@ -14,15 +14,16 @@ from dashboards.figures.common import (
     BLUE,
     GREY,
     ORANGE,
-    OTHER_GROUPS,
     SKY_BLUE,
     VERMILLION,
     base_figure,
     empty_figure,
     is_other,
     mark_figures,
+    other_groups,
     vline,
 )
+from reintegration.i18n import _, format_decimal, format_integer, format_percent
 
 ITEM_BAR_PX = 22
 
@@ -49,14 +50,19 @@ def missingness_figure(
         Whether ``frame`` holds protected figures (its hidden counts missing).
     """
     labels = labels or {}
-    title = "Missing answers per item"
+    title = _("Missing answers per item")
     most = frame["interviews"].max() if len(frame) else None
     if pd.isna(most) or not most:
-        message = "Too few interviews to show" if protected and len(frame) else "No interviews yet"
+        message = (
+            _("Too few interviews to show") if protected and len(frame) else _("No interviews yet")
+        )
         return mark_figures(empty_figure(message, None, title=title), protected)
     n = int(most)
     fig = base_figure(
-        title, None, extra=f"{n:,} most recent interviews", height=140 + ITEM_BAR_PX * len(frame)
+        title,
+        None,
+        extra=_("{n} most recent interviews", n=format_integer(n)),
+        height=140 + ITEM_BAR_PX * len(frame),
     )
     names = [labels.get(i, i) for i in frame["item"]]
     for number, kind in enumerate(missing_columns):
@@ -67,13 +73,27 @@ def missingness_figure(
             orientation="h",
             name=labels.get(kind, kind),
             marker_color=(GREY, ORANGE, SKY_BLUE, VERMILLION)[number % 4],
-            customdata=frame[kind],
-            hovertemplate="%{y}: %{x:.1%} (%{customdata:,} interviews)<extra>"
-            + labels.get(kind, kind)
-            + "</extra>",
+            # Printed where the segment is wide enough to hold it.
+            text=["" if not s >= 0.03 else format_percent(s) for s in share],
+            textposition="inside",
+            insidetextanchor="middle",
+            textfont={"size": 10},
+            customdata=[
+                ""
+                if c != c or s != s
+                else _("{share} ({n} interviews)", share=format_percent(s, 1), n=format_integer(c))
+                for s, c in zip(share, frame[kind], strict=True)
+            ],
+            hovertemplate="%{y}: %{customdata}<extra>" + labels.get(kind, kind) + "</extra>",
         )
     fig.update_layout(barmode="stack")
-    fig.update_xaxes(tickformat=".0%", title="Share of interviews", rangemode="tozero")
+    ticks = [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
+    fig.update_xaxes(
+        tickvals=ticks,
+        ticktext=[format_percent(t) for t in ticks],
+        title=_("Share of interviews"),
+        rangemode="tozero",
+    )
     fig.update_yaxes(autorange="reversed")
     return mark_figures(fig, protected)
 
@@ -94,25 +114,25 @@ def enumerator_figure(
     min_cell : int
         The smallest number of interviews of a named enumerator (for that name).
     """
-    title = "Enumerators: scores and missing answers"
+    title = _("Enumerators: scores and missing answers")
     if frame.empty:
-        empty = empty_figure("No interviews name an enumerator", index_version, title=title)
+        empty = empty_figure(_("No interviews name an enumerator"), index_version, title=title)
         return mark_figures(empty, protected)
     names = [
-        OTHER_GROUPS.format(min_cell=min_cell) if is_other(row) else row["enumerator_id"]
+        other_groups(min_cell) if is_other(row) else row["enumerator_id"]
         for row in frame.to_dict("records")
     ]
     interviews = frame["interviews"].astype(float).fillna(0.0)
     fig = base_figure(
         title,
         index_version,
-        extra="flagged in vermillion, for a supervisor's check",
+        extra=_("flagged in vermillion, for a supervisor's check"),
         height=420,
     )
     size = 6 + 14 * (interviews / max(interviews.max(), 1.0)) ** 0.5
     for flagged, name, marker_colour in (
-        (False, "not flagged", BLUE),
-        (True, "flagged", VERMILLION),
+        (False, _("not flagged"), BLUE),
+        (True, _("flagged"), VERMILLION),
     ):
         rows = frame["flagged"].astype(bool) == flagged
         if not rows.any():
@@ -130,18 +150,25 @@ def enumerator_figure(
                 "line": {"width": 1, "color": "white"},
             },
             text=[n for n, shown in zip(names, rows, strict=True) if shown],
-            customdata=list(zip(frame.loc[rows, "interviews"], reasons, strict=True)),
-            hovertemplate="%{text}: %{customdata[0]:,} interviews<br>%{customdata[1]}"
-            "<extra></extra>",
+            customdata=list(
+                zip(
+                    [format_integer(n) for n in frame.loc[rows, "interviews"].fillna(0)],
+                    reasons,
+                    strict=True,
+                )
+            ),
+            hovertemplate="%{text}: "
+            + _("{n} interviews", n="%{customdata[0]}")
+            + "<br>%{customdata[1]}<extra></extra>",
             cliponaxis=False,
         )
     vline(fig, 0, dash="dot")
-    fig.update_xaxes(title="Mean composite minus the country's mean", zeroline=False)
+    fig.update_xaxes(title=_("Mean composite minus the country's mean"), zeroline=False)
     top = frame["share_missing"].max()
     top = 0.0 if pd.isna(top) else float(top)
     # A little room below zero: enumerators with no missing answer sit on the axis, in view.
     fig.update_yaxes(
-        title="Share of answers missing",
+        title=_("Share of answers missing"),
         tickformat=".0%",
         range=[-0.05 * top - 0.002, 1.1 * top + 0.002],
     )
@@ -161,17 +188,23 @@ def icc_sentence(answer: Mapping[str, Any] | None) -> str:
     'Interviewer intra-class correlation: nothing is scored yet.'
     """
     if answer is None:
-        return "Interviewer intra-class correlation: nothing is scored yet."
+        return _("Interviewer intra-class correlation: nothing is scored yet.")
     if answer.get("icc") is None:
-        return (
-            f"Interviewer intra-class correlation: not computed. {answer.get('note') or ''}".strip()
-        )
-    text = (
-        f"Interviewer intra-class correlation of the composite: {answer['icc']:.2f} "
-        f"(95% interval {answer['low']:.2f} to {answer['high']:.2f}), from "
-        f"{answer['groups']:,} enumerators and {answer['n']:,} scored interviews. Design "
-        f"effect {answer['design_effect']:.1f} at {answer['n0']:.0f} interviews per "
-        "enumerator: a mean over these interviews is as precise as one over that many times "
-        "fewer independent ones."
+        return _(
+            "Interviewer intra-class correlation: not computed. {note}",
+            note=answer.get("note") or "",
+        ).strip()
+    text = _(
+        "Interviewer intra-class correlation of the composite: {icc} (95% interval {low} to "
+        "{high}), from {groups} enumerators and {n} scored interviews. Design effect {deff} at "
+        "{n0} interviews per enumerator: a mean over these interviews is as precise as one "
+        "over that many times fewer independent ones.",
+        icc=format_decimal(answer["icc"]),
+        low=format_decimal(answer["low"]),
+        high=format_decimal(answer["high"]),
+        groups=format_integer(answer["groups"]),
+        n=format_integer(answer["n"]),
+        deff=format_decimal(answer["design_effect"], 1),
+        n0=format_integer(round(answer["n0"])),
     )
     return f"{text} {answer['note']}" if answer.get("note") else text

@@ -12,21 +12,23 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dashboards.figures.common import (
-    FIGURE_LABELS,
-    GROUP_LABELS,
-    OTHER_GROUPS,
     TOTAL,
     base_figure,
     base_figure_note,
     colour,
     empty_figure,
+    figure_name,
     group_label,
+    group_name,
     is_other,
     mark_figures,
     n_text,
+    other_groups,
     value_columns,
+    value_text,
 )
 from reintegration.followup import load_follow_up
+from reintegration.i18n import _, format_integer, format_percent
 from reintegration.panels import AXIS_COLUMNS
 
 MONTHS_BANDS = tuple(load_follow_up().labels)
@@ -87,43 +89,82 @@ def trajectory_figure(
     x_column = AXIS_COLUMNS[axis]
     if axis == "cohort" and "months_band" in frame:
         by = ["months_band", *(b for b in by if b != "months_band")]  # a line per band
-    name = FIGURE_LABELS.get(figure, figure)
-    x_title = GROUP_LABELS[x_column]
-    title = f"{name} by {x_title.lower()}"
+    name = figure_name(figure)
+    x_title = group_name(x_column)
+    title = _("{figure} by {axis}", figure=name, axis=x_title.lower())
     if by:
-        title += " and " + " × ".join(GROUP_LABELS.get(b, b).lower() for b in by)
-    other = frame[[is_other(row) for _, row in frame.iterrows()]] if len(frame) else frame
+        title = _(
+            "{figure} by {axis} and {groups}",
+            figure=name,
+            axis=x_title.lower(),
+            groups=" × ".join(group_name(b).lower() for b in by),
+        )
+    other = frame[[is_other(row) for _i, row in frame.iterrows()]] if len(frame) else frame
     points = frame.drop(index=other.index)
     points = points[points[x_column].astype(str) != TOTAL]
     if by:
         points = points[~(points[list(by)].astype(str) == TOTAL).any(axis=1)]
     if points.empty:
-        empty = empty_figure("No returnees match these filters", index_version, title=title)
+        empty = empty_figure(_("No returnees match these filters"), index_version, title=title)
         return mark_figures(empty, protected)
     order = axis_order(points[x_column].tolist(), axis)
     extra = (
-        "the same returnees at every point (seen at each)" if follow else "each point's returnees"
+        _("the same returnees at every point (seen at each)")
+        if follow
+        else _("each point's returnees")
     )
     fig = base_figure(
-        title, index_version, extra=f"{extra}; gaps: fewer than {min_cell} returnees", height=420
+        title,
+        index_version,
+        extra=_(
+            "{extra}; gaps: fewer than {min_cell} returnees",
+            extra=extra,
+            min_cell=format_integer(min_cell),
+        ),
+        height=440,
     )
     keyed = points.assign(
         _x=points[x_column].astype(str),
-        _group=[group_label(row, by, labels) for _, row in points.iterrows()],
+        _group=[group_label(row, by, labels) for _i, row in points.iterrows()],
     )
-    for number, (trace_name, rows) in enumerate(keyed.groupby("_group", sort=False)):
+    groups = keyed.groupby("_group", sort=False)
+    for number, (trace_name, rows) in enumerate(groups):
         rows = rows.set_index("_x").reindex(order)
         mean, low, high = value_columns(rows, figure)
         hidden = rows["suppressed"].fillna(True).astype(bool)
         mean = mean.mask(hidden)
         n = rows["returnees"].mask(hidden)
+        # Each point prints its value and n; with several lines, the labels of alternate lines
+        # sit above and below their points so they do not overlap.
+        labels_at = [
+            ""
+            if m != m
+            else _("{value} (n = {n})", value=value_text(m, figure), n=format_integer(k))
+            for m, k in zip(mean, n, strict=True)
+        ]
+        hover = [
+            ""
+            if m != m
+            else _(
+                "{value} (95% interval {low} to {high}), n = {n}",
+                value=value_text(m, figure),
+                low=value_text(lo, figure),
+                high=value_text(hi, figure),
+                n=format_integer(k),
+            )
+            for m, lo, hi, k in zip(mean, low, high, n, strict=True)
+        ]
         fig.add_scatter(
             x=order,
             y=mean,
-            mode="lines+markers",
-            name=trace_name,
+            mode="lines+markers+text",
+            name=str(trace_name),
             line={"color": colour(number), "width": 2},
             marker={"size": 7},
+            text=labels_at,
+            textposition="top center" if number % 2 == 0 else "bottom center",
+            textfont={"size": 11, "color": colour(number)},
+            cliponaxis=False,
             connectgaps=False,
             error_y={
                 "type": "data",
@@ -132,14 +173,16 @@ def trajectory_figure(
                 "arrayminus": (mean - low).to_numpy(),
                 "thickness": 1,
             },
-            customdata=pd.concat([n, low, high], axis=1).to_numpy(),
-            hovertemplate=f"{trace_name}<br>%{{x}}: %{{y:.3f}} (95% interval "
-            "%{customdata[1]:.3f} to %{customdata[2]:.3f}), n = %{customdata[0]:,}"
-            "<extra></extra>",
+            customdata=hover,
+            hovertemplate=f"{trace_name}<br>%{{x}}: %{{customdata}}<extra></extra>",
         )
     fig.update_xaxes(title=x_title, type="category", categoryorder="array", categoryarray=order)
+    ticks = [0, 0.2, 0.4, 0.6, 0.8, 1.0]
     fig.update_yaxes(
-        range=[0, 1], title=name, tickformat=".0%" if figure == "share_sustainable" else ""
+        range=[0, 1],
+        title=name,
+        tickvals=ticks,
+        ticktext=[format_percent(t) for t in ticks] if figure == "share_sustainable" else None,
     )
     if len(other):
         base_figure_note(fig, _other_note(other.iloc[0], figure, min_cell))
@@ -148,11 +191,11 @@ def trajectory_figure(
 
 def _other_note(row: pd.Series, figure: str, min_cell: int) -> str:
     """The gathered row of protected figures in words: its n and mean, or its suppression."""
-    name = OTHER_GROUPS.format(min_cell=min_cell)
+    name = other_groups(min_cell)
     n = n_text(row["returnees"], bool(row["suppressed"]), min_cell)
     mean = value_columns(row.to_frame().T, figure)[0].iloc[0]
-    told = f", {FIGURE_LABELS.get(figure, figure).lower()} {mean:.2f}" if mean == mean else ""
-    return f"Not drawn: {name} ({n}{told}), every band together"
+    told = f", {figure_name(figure).lower()} {value_text(mean, figure)}" if mean == mean else ""
+    return _("Not drawn: {name} ({n}{told}), every band together", name=name, n=n, told=told)
 
 
 def retention_figure(
@@ -166,23 +209,30 @@ def retention_figure(
         :meth:`reintegration.analytics.Analytics.retention`: ``round``, ``returnees`` (None when
         withheld), ``percent_of_round_1``, ``suppressed``.
     """
-    title = "Retention: round-1 returnees surveyed at each round"
+    title = _("Retention: round-1 returnees surveyed at each round")
     if not rows:
         return mark_figures(
-            empty_figure("No returnees match these filters", None, title=title), protected
+            empty_figure(_("No returnees match these filters"), None, title=title), protected
         )
     fig = base_figure(
         title,
         None,
-        extra=f"every round, whatever the round filter; no bar: fewer than {min_cell}",
-        height=320,
+        extra=_(
+            "every round, whatever the round filter; no bar: fewer than {min_cell}",
+            min_cell=format_integer(min_cell),
+        ),
+        height=340,
     )
-    rounds = [f"Round {r['round']}" for r in rows]
+    rounds = [_("Round {round}", round=r["round"]) for r in rows]
     counts = [r["returnees"] for r in rows]
     text = [
         n_text(r["returnees"], bool(r["suppressed"]), min_cell)
         + (
-            f" ({r['percent_of_round_1']:.1f}% of round 1)"
+            " "
+            + _(
+                "({percent} of round 1)",
+                percent=format_percent(r["percent_of_round_1"] / 100, 1),
+            )
             if r["percent_of_round_1"] is not None
             else ""
         )
@@ -193,10 +243,11 @@ def retention_figure(
         y=counts,  # a withheld count is no bar, never a zero
         text=text,
         textposition="outside",
+        cliponaxis=False,
         marker={"color": colour(0)},
         hovertemplate="%{x}: %{text}<extra></extra>",
-        name="returnees",
+        name=_("returnees"),
     )
-    fig.update_xaxes(title="Survey round", type="category")
-    fig.update_yaxes(title="Returnees", rangemode="tozero")
+    fig.update_xaxes(title=_("Survey round"), type="category")
+    fig.update_yaxes(title=_("Returnees"), rangemode="tozero")
     return mark_figures(fig, protected)
