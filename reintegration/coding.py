@@ -9,6 +9,7 @@ file names it, its value and a sentence a field worker can act on.
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import functools
 import math
@@ -551,12 +552,9 @@ def _code_date(text: str, spec: MetadataField, today: dt.date) -> Any:
     # Exports may carry a time (2025-03-01T10:00:00.000+01:00); the date is what counts.
     if len(value) > 10 and value[10] in "T ":
         value = value[:10]
-    try:
-        day = dt.date.fromisoformat(value)
-    except ValueError:
-        return _Invalid(f"'{text}' is not a date; write it as YYYY-MM-DD, e.g. 2025-03-31")
-    if len(value) != 10:
-        return _Invalid(f"'{text}' is not a date; write it as YYYY-MM-DD, e.g. 2025-03-31")
+    day = _iso_day(text, value)
+    if isinstance(day, _Invalid):
+        return day
     if day > today:
         # Every date of the spec (interview, return) is of something that has happened.
         return _Invalid(
@@ -564,6 +562,31 @@ def _code_date(text: str, spec: MetadataField, today: dt.date) -> Any:
             "latest anywhere on Earth); write the date it took place"
         )
     return day_number(day)
+
+
+_ISO_DAY = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+MONTHS = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)  # fmt: skip
+"""English month names, fixed here rather than taken from the process's locale."""
+
+
+def _iso_day(text: str, value: str) -> dt.date | _Invalid:
+    """The date ``value`` writes, or why not: a form other than YYYY-MM-DD is told apart from
+    a day the calendar lacks, so the sender fixes the right thing."""
+    parts = _ISO_DAY.fullmatch(value)
+    if parts is None:
+        return _Invalid(f"'{text}' is not written as YYYY-MM-DD, e.g. 2025-03-31")
+    year, month, day = (int(p) for p in parts.groups())
+    if not 1 <= month <= 12:
+        return _Invalid(f"'{text}' is not a date: there is no month {parts.group(2)}")
+    if not year:
+        return _Invalid(f"'{text}' is not a date: there is no year 0000")
+    days = calendar.monthrange(year, month)[1]
+    if not 1 <= day <= days:
+        return _Invalid(f"'{text}' is not a date: {MONTHS[month - 1]} {year:04d} has {days} days")
+    return dt.date(year, month, day)
 
 
 def day_number(day: dt.date) -> int:

@@ -168,9 +168,28 @@ def test_distress_signs_as_one_column_per_choice(tmp_path, questionnaire):
         (
             {"interview_date": "2025-13-01"},
             "interview_date",
-            "'2025-13-01' is not a date; write it as YYYY-MM-DD, e.g. 2025-03-31",
+            "'2025-13-01' is not a date: there is no month 13",
         ),
-        ({"interview_date": "01/06/2025"}, "interview_date", "'01/06/2025' is not a date"),
+        (
+            {"interview_date": "2024-02-30"},
+            "interview_date",
+            "'2024-02-30' is not a date: February 2024 has 29 days",
+        ),
+        (
+            {"interview_date": "2025-02-29"},
+            "interview_date",
+            "'2025-02-29' is not a date: February 2025 has 28 days",
+        ),
+        (
+            {"interview_date": "01/06/2025"},
+            "interview_date",
+            "'01/06/2025' is not written as YYYY-MM-DD, e.g. 2025-03-31",
+        ),
+        (
+            {"interview_date": "2025-6-1"},
+            "interview_date",
+            "'2025-6-1' is not written as YYYY-MM-DD, e.g. 2025-03-31",
+        ),
         (
             {"return_date": "2025-07-01", "interview_date": "2025-06-01"},
             "return_date",
@@ -203,6 +222,14 @@ def test_metadata_errors(tmp_path, questionnaire, overrides, column, message):
     (issue,) = coded.issues
     assert (issue.row, issue.column) == (2, column)
     assert issue.message.startswith(message)
+
+
+def test_an_impossible_day_names_its_row_and_column(tmp_path, questionnaire):
+    coded = code_rows(tmp_path, questionnaire, [{"interview_date": "2024-02-30"}])
+    (issue,) = coded.issues
+    assert str(issue) == (
+        "row 2, column interview_date: '2024-02-30' is not a date: February 2024 has 29 days"
+    )
 
 
 @pytest.mark.parametrize(
