@@ -33,7 +33,7 @@ import csv
 import io
 import re
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -186,14 +186,17 @@ def map_headers(headers: list[str], questionnaire: Questionnaire, fmt: str) -> L
             layout.ignored.append(header)
     for item_id in [i for i in layout.split if i in layout.source]:
         # Kobo's default export carries both forms; the single column is the answer as given.
-        # Its 0/1 columns are known, not "ignored": the note says why they were not read.
-        layout.split.pop(item_id)
-        layout.notes.append(
-            FileNote(
-                f"{item_id} comes as one column and as one column per choice; "
-                "the single column was used"
+        # Its 0/1 columns are known, not "ignored". Only a file whose 0/1 columns do not sit
+        # under the single one (columns put together from elsewhere) gets a note saying why
+        # they were not read: the platform's own export is no news to its sender.
+        choices = layout.split.pop(item_id)
+        if not _choices_of(layout.source[item_id], choices.values()):
+            layout.notes.append(
+                FileNote(
+                    f"{item_id} comes as one column and as one column per choice; "
+                    "the single column was used"
+                )
             )
-        )
     layout.identity_columns = [header for _, _, header in sorted(ranked)]
     if layout.identity_columns:
         layout.source[ID] = layout.identity_columns[0]
@@ -201,6 +204,21 @@ def map_headers(headers: list[str], questionnaire: Questionnaire, fmt: str) -> L
         i.id for i in questionnaire.items if i.id not in layout.source and i.id not in layout.split
     ]
     return layout
+
+
+def _choices_of(single: str, choice_headers: Iterable[str]) -> bool:
+    """Whether every 0/1 column is ``<single>/<choice>``, as Kobo and ODK Central export a
+    select-multiple question (by names or by labels).
+
+    Examples
+    --------
+    >>> _choices_of("psychosocial/distress_signs", ["psychosocial/distress_signs/anger"])
+    True
+    >>> _choices_of("distress_signs", ["psychosocial-distress_signs/anger"])
+    False
+    """
+    prefix = single.strip().casefold() + "/"
+    return all(h.strip().casefold().startswith(prefix) for h in choice_headers)
 
 
 def detect_format(path: Path) -> str:

@@ -273,6 +273,54 @@ def test_odk_export_without_group_names(panel, canonical, questionnaire, tmp_pat
     assert layout.identity_columns == ["KEY", "instanceID"]
 
 
+# -- a select-multiple as one column and as its 0/1 columns ------------------------------------
+
+
+@pytest.mark.parametrize(("fmt", "name"), [("kobo", "k.csv"), ("kobo-xlsx", "k.xlsx")])
+def test_the_forms_own_kobo_export_brings_no_warning(panel, questionnaire, tmp_path, fmt, name):
+    write_panel(panel, tmp_path / name, fmt)
+    layout = BatchReader(tmp_path / name, questionnaire).layout
+    assert "psychosocial/distress_signs/anger" in layout.headers
+    assert layout.notes == []
+
+
+def test_the_forms_own_kobo_label_export_brings_no_warning(panel, questionnaire, tmp_path):
+    labels = label_export(export_frame(panel, tmp_path, "kobo"), "fr")
+    layout = BatchReader(write_kobo_csv(labels, tmp_path / "labels.csv"), questionnaire).layout
+    assert "distress_signs" in layout.source
+    assert layout.notes == []
+
+
+def test_the_forms_own_odk_export_with_split_choices_brings_no_warning(
+    panel, canonical, questionnaire, tmp_path
+):
+    odk = export_frame(panel, tmp_path, "odk")
+    summary = odk["psychosocial-distress_signs"]
+    item = questionnaire.item("distress_signs")
+    for code in [o.code for o in item.options] + [item.exclusive.code]:
+        # Central's "split select multiples" keeps the question's column and adds these.
+        odk[f"psychosocial-distress_signs/{code}"] = summary.str.split().map(
+            lambda codes, c=code: "1" if c in codes else "0"
+        )
+    odk.to_csv(tmp_path / "split.csv", index=False)
+    got, layout = coded_frame(tmp_path / "split.csv", questionnaire)
+    pd.testing.assert_frame_equal(got, canonical)
+    assert layout.notes == []
+
+
+def test_choice_columns_from_another_file_beside_the_question_are_warned_about(
+    panel, questionnaire, tmp_path
+):
+    frame = export_frame(panel, tmp_path, "csv")
+    frame["psychosocial-distress_signs/anger"] = "0"
+    frame.to_csv(tmp_path / "merged.csv", index=False)
+    layout = BatchReader(tmp_path / "merged.csv", questionnaire).layout
+    assert [n.message for n in layout.notes] == [
+        "distress_signs comes as one column and as one column per choice; "
+        "the single column was used"
+    ]
+
+
 # -- ODK Central's zip export ------------------------------------------------------------------
 
 
