@@ -9,6 +9,7 @@ its callbacks to the app given.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 from pathlib import Path
@@ -19,6 +20,9 @@ from dash import dcc, html
 
 from dashboards import auth
 from dashboards.access import check_callbacks, navigation
+from dashboards.labels import role_label
+from reintegration import i18n
+from reintegration.i18n import _
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +44,68 @@ PAGES = (
 ASSETS = Path(__file__).with_name("assets")
 
 
+def page_names() -> dict[str, str]:
+    """Each page's registered (English) name -> its name in the current language."""
+    return {
+        "Log in": _("Log in"),
+        "Overview": _("Overview"),
+        "Breakdowns": _("Breakdowns"),
+        "Trajectories": _("Trajectories"),
+        "Assistance": _("Assistance"),
+        "Worklist": _("Worklist"),
+        "Models": _("Models"),
+        "Data quality": _("Data quality"),
+        "Upload": _("Upload"),
+        "Admin": _("Admin"),
+        "Not found": _("Not found"),
+    }
+
+
+def page_name(name: str) -> str:
+    """A page's name in the current language (the registered name if it has none)."""
+    return page_names().get(name, name)
+
+
+def _title(name: str) -> Any:
+    # Dash asks for a page's title when it serves the page and on every navigation, inside the
+    # request, so a function gives the title in the reader's language.
+    def title(**_params: Any) -> str:
+        return _("{page} · Reintegration", page=page_name(name))
+
+    return title
+
+
+def _language_switch() -> html.Form:
+    """English / Français / العربية: a form without an action posts to the page it sits on
+    (see ``dashboards.auth``), which comes back in the chosen language."""
+    current = i18n.current()
+    return html.Form(
+        method="POST",
+        className="language-switch",
+        id="shell-language",
+        children=[
+            html.Button(
+                i18n.NAMES[code],
+                type="submit",
+                name=auth.LANGUAGE_FIELD,
+                value=code,
+                lang=code,
+                className="language" + (" language-current" if code == current else ""),
+                disabled=code == current,
+                id=f"shell-language-{code}",
+            )
+            for code in i18n.LANGUAGES
+        ],
+    )
+
+
 def _shell() -> html.Div:
-    """The frame around every page: the title, the user's navigation, who is logged in."""
+    """The frame around every page: the title, the user's navigation, who is logged in, the
+    language switch."""
     user = auth.current_user()
     links: list[Any] = [
         dcc.Link(
-            page["name"],
+            page_name(page["name"]),
             href=auth.page_url(page["path"]),
             className="nav-link",
             id=f"nav-{page['path'].strip('/')}",
@@ -56,7 +116,11 @@ def _shell() -> html.Div:
     if user is not None:
         scope = f" · {', '.join(sorted(user.countries))}" if user.countries else ""
         who = [
-            html.Span(f"{user.name} ({user.role.value}{scope})", className="who", id="shell-user"),
+            html.Span(
+                f"{user.name} ({role_label(user.role.value)}{scope})",
+                className="who",
+                id="shell-user",
+            ),
             # A form, not a link: logout changes state, so it is a POST with the session's
             # CSRF token (a link could be followed by another site, or prefetched).
             html.Form(
@@ -70,7 +134,9 @@ def _shell() -> html.Div:
                         value=auth.logout_csrf_token(),
                         id="shell-logout-csrf",
                     ),
-                    html.Button("Log out", type="submit", className="nav-link", id="shell-logout"),
+                    html.Button(
+                        _("Log out"), type="submit", className="nav-link", id="shell-logout"
+                    ),
                 ],
             ),
         ]
@@ -80,8 +146,9 @@ def _shell() -> html.Div:
             html.Header(
                 className="topbar",
                 children=[
-                    html.Span(TITLE, className="brand"),
+                    html.Span(_("Reintegration monitoring"), className="brand"),
                     html.Nav(links, className="nav", id="shell-nav"),
+                    _language_switch(),
                     html.Div(who, className="account"),
                 ],
             ),
@@ -125,7 +192,9 @@ def create_dash_app(services: Any, *, requests_pathname_prefix: str = PREFIX) ->
         module = importlib.import_module(f"dashboards.pages.{name}")
         # Dash reads a page's layout from its module when it imports pages itself; here the
         # pages are imported once per process and bound to each app through register_callbacks.
-        dash.page_registry[module.__name__]["layout"] = module.layout
+        page = dash.page_registry[module.__name__]
+        page["layout"] = module.layout
+        page["title"] = _title(page["name"])
         register = getattr(module, "register_callbacks", None)
         if register is not None:
             register(app)
@@ -133,7 +202,18 @@ def create_dash_app(services: Any, *, requests_pathname_prefix: str = PREFIX) ->
     check_callbacks(app.callback_map)
     app.layout = _shell
     auth.install(app.server)
+    app.interpolate_index = functools.partial(_index, app.interpolate_index)  # type: ignore[method-assign]
     return app
+
+
+def _index(render: Any, **parts: Any) -> str:
+    """Dash's page with ``lang`` and ``dir`` on the html element, so the browser lays Arabic out
+    right to left from the first byte, and the title in the reader's language."""
+    html_text: str = render(**{**parts, "title": _("Reintegration monitoring")})
+    language = i18n.current()
+    return html_text.replace(
+        "<html>", f'<html lang="{language}" dir="{i18n.direction(language)}">', 1
+    )
 
 
 def _upload_bytes(services: Any) -> int:

@@ -31,6 +31,8 @@ from urllib.parse import quote, urlsplit
 import flask
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from reintegration import i18n
+from reintegration.preferences import set_user_language, user_language
 from reintegration.sessions import (
     SESSION_SECONDS,
     close_session,
@@ -44,6 +46,9 @@ log = logging.getLogger(__name__)
 
 SESSION_COOKIE = "reintegration_session"
 LOGIN_CSRF_COOKIE = "reintegration_login_csrf"
+LANGUAGE_COOKIE = "reintegration_language"
+LANGUAGE_FIELD = "reintegration_language"
+LANGUAGE_COOKIE_SECONDS = 365 * 24 * 3600
 CSRF_FIELD = "csrf"
 SALT = "reintegration.dashboard.session"
 SERVICES_KEY = "REINTEGRATION_SERVICES"
@@ -196,6 +201,10 @@ def _login() -> flask.Response:
     if user is None:
         log.info("dashboard login refused")
         return _back_to_login(BAD_TOKEN, wanted)
+    chosen_here = i18n.supported(flask.request.cookies.get(LANGUAGE_COOKIE))
+    if chosen_here and user_language(services().engine, user) is None:
+        # The language picked on the login page becomes the user's own choice.
+        set_user_language(services().engine, user, chosen_here)
     secret = open_session(services().engine, token_hash(token))
     log.info("dashboard login: %s (%s)", user.name, user.role.value)
     response = flask.redirect(wanted, 303)
@@ -272,10 +281,86 @@ def _gate() -> flask.Response | tuple[Any, int] | None:
     return None
 
 
+def request_language() -> str:
+    """The language of the current request: the user's stored choice, else the language cookie
+    (a choice made before logging in), else the browser's ``Accept-Language``."""
+    if "reintegration_language" not in flask.g:
+        user = current_user()
+        chosen = user_language(services().engine, user) if user is not None else None
+        flask.g.reintegration_language = (
+            chosen
+            or i18n.supported(flask.request.cookies.get(LANGUAGE_COOKIE))
+            or i18n.negotiate(flask.request.headers.get("Accept-Language"))
+        )
+    language: str = flask.g.reintegration_language
+    return language
+
+
+def _switch_language() -> flask.Response | None:
+    # The switch is a form without an action: it posts to the page it sits on (whatever that
+    # page is, login included), and the answer sends the browser back there. The session cookie
+    # is SameSite=Lax, so another site's form cannot change a user's stored choice.
+    request = flask.request
+    if request.method != "POST" or request.mimetype != "application/x-www-form-urlencoded":
+        return None
+    wanted = request.form.get(LANGUAGE_FIELD)
+    if wanted is None:
+        return None
+    chosen = i18n.supported(wanted) or i18n.DEFAULT
+    user = current_user()
+    if user is not None:
+        set_user_language(services().engine, user, chosen)
+    response = flask.redirect(_safe_back(request.full_path.rstrip("?")), 303)
+    _set_language_cookie(response, chosen)
+    return response
+
+
+def _safe_back(path: str) -> str:
+    target = page_url(path)
+    # The login page's own address, unlike _safe_next's targets, is a fine place to return to.
+    return target if path.startswith(LOGIN) else _safe_next(target)
+
+
+def _set_language_cookie(response: flask.Response, language: str) -> None:
+    response.set_cookie(
+        LANGUAGE_COOKIE,
+        language,
+        max_age=LANGUAGE_COOKIE_SECONDS,
+        path=_cookie_path(),
+        httponly=True,
+        samesite="Lax",
+        secure=flask.request.scheme == "https",
+    )
+
+
+def _use_language() -> None:
+    path = flask.request.path
+    if path.startswith(PUBLIC_PREFIXES) and path != "/_dash-layout":
+        return  # scripts and styles: no text, no query
+    i18n.set_language(request_language())
+
+
+def _keep_language_cookie(response: flask.Response) -> flask.Response:
+    # The cookie follows the user's stored choice, so the login page after a logout speaks it.
+    language = flask.g.get("reintegration_language")
+    if (
+        language is not None
+        and current_user() is not None
+        and flask.request.cookies.get(LANGUAGE_COOKIE) != language
+        and LANGUAGE_COOKIE not in str(response.headers.getlist("Set-Cookie"))
+    ):
+        _set_language_cookie(response, language)
+    return response
+
+
 def install(server: flask.Flask) -> None:
-    """Add the login and logout routes and the gate to a Dash app's Flask server."""
+    """Add the login and logout routes, the language switch and the gate to a Dash app's Flask
+    server; every request runs in its user's language."""
     server.add_url_rule(LOGIN, "reintegration_login", _login, methods=["POST"])
     # GET is routed here too, to be refused: Dash would otherwise answer it with a page.
     server.add_url_rule(LOGOUT, "reintegration_logout", _logout, methods=["GET", "POST"])
+    server.before_request(_switch_language)
     server.before_request(_gate)
+    server.before_request(_use_language)
     server.after_request(_set_login_csrf_cookie)
+    server.after_request(_keep_language_cookie)
