@@ -51,6 +51,8 @@ class ModelLifecycle(Protocol):
         self, name: str, version: int, *, reason: str | None, force: bool, caller: User
     ) -> dict[str, Any]: ...
 
+    def preview(self, name: str, version: int, *, caller: User) -> dict[str, Any]: ...
+
     def train(self, name: str, *, caller: User, params: dict[str, Any]) -> str: ...
 
     def get_job(self, job_id: str, *, caller: User) -> dict[str, Any] | None: ...
@@ -106,6 +108,11 @@ class RegistryLifecycle:
             settings=self.settings,
             background=True,  # an index version: a rescoring job, answered with its id (202)
         )
+
+    def preview(self, name: str, version: int, *, caller: User) -> dict[str, Any]:
+        from models.preview import preview_promotion
+
+        return preview_promotion(self.engine, name, version, caller=caller, settings=self.settings)
 
     def train(self, name: str, *, caller: User, params: dict[str, Any]) -> str:
         from models.jobs import submit_job

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path
+from fastapi import APIRouter, Body, Path, Query
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from api.deps import CurrentUser, ServicesDep
@@ -21,10 +21,12 @@ from api.schemas.models import (
     ModelVersion,
     PromoteRequest,
     Promotion,
+    PromotionPreview,
     TrainRequest,
 )
 from api.services import Services
 from reintegration.errors import ReintegrationError
+from reintegration.i18n import _
 from reintegration.users import User
 
 router = APIRouter(tags=["models"])
@@ -56,7 +58,7 @@ def _version(services: Services, user: User, registered: str, version: int) -> d
     for entry in services.lifecycle.list_versions(registered, caller=user):
         if entry["version"] == version:
             return entry
-    raise ApiProblem(404, f"{registered} has no version {version}")
+    raise ApiProblem(404, _("{name} has no version {version}", name=registered, version=version))
 
 
 @router.get("/models", response_model=list[ModelSummary], summary="Registered models")
@@ -136,6 +138,9 @@ def promote_model_version(
     name: Name,
     version: Version,
     body: PromoteRequest,
+    dry_run: Annotated[
+        bool, Query(description="Only say what promoting would change; change nothing.")
+    ] = False,
 ) -> Any:
     """Make a version champion, through the gate: a risk model must not lose ROC AUC beyond
     the tolerance overall or in any subgroup (409 names the metric and the group unless
@@ -145,10 +150,29 @@ def promote_model_version(
     and ``Location``): the stored interviews are rescored in the background and the version
     becomes champion only when all of them are, so answers keep the previous champion's scores
     until then; a failed job leaves the previous champion and says why. A second index
-    promotion while one is under way is refused (422, naming the job)."""
+    promotion while one is under way is refused (422, naming the job).
+
+    With ``dry_run`` (``?dry_run=true`` or ``"dry_run": true`` in the body) nothing changes:
+    the answer (200, :class:`PromotionPreview`) says what promoting would change: an index
+    version's mean of each dimension and of the composite and its share sustainable, overall
+    and by sex, child or adult, return type and country, before and after; a risk model's
+    worklist bands before and after, and whether the gate would refuse it (``refusal``). It
+    needs no reason, and is computed in the request (under a second at 5,000 returnees for an
+    index). The promotion then returns the same figures (``preview``; an index's in its job's
+    result) unless the data changed meanwhile."""
     registered = _registered(services, name)
     if CHAMPION in _version(services, user, registered, version).get("aliases", []):
-        raise ApiProblem(409, f"{registered} version {version} is already the champion")
+        raise ApiProblem(
+            409,
+            _(
+                "{name} version {version} is already the champion",
+                name=registered,
+                version=version,
+            ),
+        )
+    if dry_run or body.dry_run:
+        preview = services.lifecycle.preview(registered, version, caller=user)
+        return PromotionPreview.model_validate(preview).model_dump(mode="json")
     reason = body.reason.strip() if body.reason else None
     result = services.lifecycle.promote(
         registered, version, reason=reason or None, force=body.force, caller=user
@@ -181,7 +205,7 @@ def get_job(services: ServicesDep, user: CurrentUser, job_id: JobId) -> Any:
     registered version) or the reason it failed."""
     job = services.lifecycle.get_job(job_id, caller=user)
     if job is None:
-        raise ApiProblem(404, f"there is no job {job_id}")
+        raise ApiProblem(404, _("there is no job {job_id}", job_id=job_id))
     if job.get("kind") == "rescore" and job.get("status") == "done":
         # The promotion took effect: this server serves the new champion from now on (others
         # notice within their registry check, a few seconds).

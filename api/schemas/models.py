@@ -65,13 +65,32 @@ class Job(BaseModel):
 
 
 class PromoteRequest(BaseModel):
-    """Why a version becomes champion; ``force`` overrides a refusal of the gate."""
+    """Why a version becomes champion; ``force`` overrides a refusal of the gate; ``dry_run``
+    asks only what the promotion would change (the same as ``?dry_run=true``)."""
 
     reason: str | None = Field(default=None, max_length=2000)
     force: bool = False
+    dry_run: bool = False
 
 
 class Promotion(BaseModel):
     """What a promotion compared and decided (fields as the models issue defines them)."""
 
     model_config = ConfigDict(extra="allow")
+
+
+class PromotionPreview(BaseModel):
+    """What promoting a version would change, nothing changed (``dry_run``): ``preview`` holds
+    an index's means and share sustainable before and after, overall and by group, or a risk
+    model's worklist bands before and after; with the gate's comparison (``rows``,
+    ``refused``, ``refusal``) as the promotion would decide it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    version: int
+    previous: int | None = None
+    kind: str
+    dry_run: bool = True
+    data_version: int | None = None
+    preview: dict[str, Any]
