@@ -27,6 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.access import api_routes, check_rules, rule_of
 from api.deps import ServicesDep, authorize
 from api.docs import install_docs
+from api.language import Language
 from api.limits import BodyGuard
 from api.problems import PROBLEM_JSON, ApiProblem, Problem, install_handlers, problem_responses
 from api.routes import admin, analytics, batches, casework, models, scoring
@@ -134,6 +135,7 @@ def create_app(services: Services | None = None, *, dashboard: bool = True) -> F
         dashboard_upload_bytes=sessions[1] if sessions else None,
     )
     app.add_middleware(AccessLog)
+    app.add_middleware(Language)  # outermost: every answer, refusals included, in one language
     return app
 
 

@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.champions import ChampionUnavailable
 from reintegration import errors
+from reintegration.i18n import _
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +81,10 @@ def problem_response(
     headers: dict[str, str] | None = None,
     **extensions: Any,
 ) -> JSONResponse:
-    """A problem document response; ``detail`` ends with a full stop."""
-    if detail and not detail.endswith((".", "?", "!")):
+    """A problem document response; ``detail`` ends with a full stop (``title`` stays the
+    status's English phrase, a code clients may match on; ``detail`` is in the request's
+    language)."""
+    if detail and not detail.endswith((".", "?", "!", "。", "؟")):
         detail += "."
     body = {
         "type": "about:blank",
@@ -103,22 +106,77 @@ def domain_status(exc: Exception) -> int:
 
 def _where(loc: tuple[Any, ...]) -> str:
     if not loc:
-        return "the request"
+        return _("the request")
     kind, *rest = loc
     path = ".".join(str(part) for part in rest)
     if kind == "body":
-        return f"body field {path}" if path else "the body"
-    if kind in ("query", "path", "header", "cookie"):
-        return f"{kind} parameter {path}"
+        return _("body field {name}", name=path) if path else _("the body")
+    if kind == "query":
+        return _("query parameter {name}", name=path)
+    if kind == "path":
+        return _("path parameter {name}", name=path)
+    if kind == "header":
+        return _("header {name}", name=path)
+    if kind == "cookie":
+        return _("cookie {name}", name=path)
     return ".".join(str(part) for part in loc)
+
+
+def _message(error: dict[str, Any]) -> str:
+    """Pydantic's sentence for the usual kinds of invalid input, in the request's language;
+    its own English for the rest (and a validator's own sentence, which is the domain's)."""
+    ctx = error.get("ctx") or {}
+    kind = error.get("type", "")
+    known = {
+        "missing": lambda: _("is required"),
+        "extra_forbidden": lambda: _("is not a field of this request"),
+        "int_parsing": lambda: _("must be a whole number"),
+        "int_type": lambda: _("must be a whole number"),
+        "int_from_float": lambda: _("must be a whole number"),
+        "float_parsing": lambda: _("must be a number"),
+        "float_type": lambda: _("must be a number"),
+        "bool_parsing": lambda: _("must be true or false"),
+        "bool_type": lambda: _("must be true or false"),
+        "string_type": lambda: _("must be text"),
+        "list_type": lambda: _("must be a list"),
+        "dict_type": lambda: _("must be an object"),
+        "model_attributes_type": lambda: _("must be an object"),
+        "date_parsing": lambda: _("must be a date (YYYY-MM-DD)"),
+        "date_from_datetime_parsing": lambda: _("must be a date (YYYY-MM-DD)"),
+        "date_type": lambda: _("must be a date (YYYY-MM-DD)"),
+        "string_too_short": lambda: _(
+            "must have at least {min_length} characters", min_length=ctx.get("min_length")
+        ),
+        "string_too_long": lambda: _(
+            "must have at most {max_length} characters", max_length=ctx.get("max_length")
+        ),
+        "too_short": lambda: _(
+            "must have at least {min_length} items", min_length=ctx.get("min_length")
+        ),
+        "too_long": lambda: _(
+            "must have at most {max_length} items", max_length=ctx.get("max_length")
+        ),
+        "greater_than_equal": lambda: _("must be at least {limit}", limit=ctx.get("ge")),
+        "greater_than": lambda: _("must be more than {limit}", limit=ctx.get("gt")),
+        "less_than_equal": lambda: _("must be at most {limit}", limit=ctx.get("le")),
+        "less_than": lambda: _("must be less than {limit}", limit=ctx.get("lt")),
+        "literal_error": lambda: _("must be one of {choices}", choices=ctx.get("expected")),
+        "enum": lambda: _("must be one of {choices}", choices=ctx.get("expected")),
+        "string_pattern_mismatch": lambda: _("is not in the expected form"),
+    }
+    build = known.get(kind)
+    return build() if build is not None else str(error["msg"])
 
 
 def _finding(error: dict[str, Any]) -> dict[str, str]:
     if error.get("type") == "json_invalid":
         reason = (error.get("ctx") or {}).get("error", "")
         where = error.get("loc", ("body", 0))[-1]
-        return {"location": "the body", "message": f"is not valid JSON ({reason} at {where})"}
-    return {"location": _where(tuple(error.get("loc", ()))), "message": error["msg"]}
+        return {
+            "location": _("the body"),
+            "message": _("is not valid JSON ({reason} at {where})", reason=reason, where=where),
+        }
+    return {"location": _where(tuple(error.get("loc", ()))), "message": _message(error)}
 
 
 def validation_sentence(exc: RequestValidationError) -> tuple[str, list[dict[str, str]]]:
@@ -127,10 +185,13 @@ def validation_sentence(exc: RequestValidationError) -> tuple[str, list[dict[str
     Input values are not echoed: a rejected field may hold an answer or a case number.
     """
     found = [_finding(e) for e in exc.errors()]
-    sentence = "; ".join(f"{f['location']}: {f['message']}" for f in found[:5])
+    sentence = ""
+    for f in found[:5]:
+        said = _("{location}: {message}", location=f["location"], message=f["message"])
+        sentence = _("{said}; {more}", said=sentence, more=said) if sentence else said
     if len(found) > 5:
-        sentence += f"; and {len(found) - 5} more"
-    return sentence or "the request is not valid", found
+        sentence += _("; and {count} more", count=len(found) - 5)
+    return sentence or _("the request is not valid"), found
 
 
 async def _api_problem(request: Request, exc: Exception) -> JSONResponse:
@@ -142,12 +203,17 @@ async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     status = exc.status_code
     if status == 404:
-        detail = f"there is nothing at {request.url.path}; the API lives under /api/v1 (see /docs)"
+        detail = _(
+            "there is nothing at {path}; the API lives under /api/v1 (see /docs)",
+            path=request.url.path,
+        )
     elif status == 405:
-        detail = f"{request.method} is not allowed on {request.url.path}"
+        detail = _(
+            "{method} is not allowed on {path}", method=request.method, path=request.url.path
+        )
     elif status == 400:
         # FastAPI's answer to a body it cannot decode at all (not UTF-8, cut short).
-        detail = "the body cannot be read: send UTF-8 JSON as the Content-Type says"
+        detail = _("the body cannot be read: send UTF-8 JSON as the Content-Type says")
     else:
         detail = str(exc.detail) if exc.detail else HTTPStatus(status).phrase
     return problem_response(status, detail, headers=getattr(exc, "headers", None))
@@ -171,7 +237,7 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     # (returnee keys are pseudonyms), the query string is left out.
     log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
     return problem_response(
-        500, "an unexpected error stopped this request; it has been logged for the maintainers"
+        500, _("an unexpected error stopped this request; it has been logged for the maintainers")
     )
 
 

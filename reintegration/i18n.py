@@ -121,7 +121,7 @@ def catalogue(language: str) -> Mapping[str, Any]:
     return table
 
 
-def gettext(message: str, **params: Any) -> str:
+def gettext(message: str, /, **params: Any) -> str:
     """``message`` in the current language, with ``{name}`` placeholders filled from
     ``params`` (after translating, so translators move them freely)."""
     translated = catalogue(current()).get(message, message) if current() != DEFAULT else message
@@ -133,7 +133,7 @@ def gettext(message: str, **params: Any) -> str:
 _ = gettext
 
 
-def ngettext(singular: str, plural: str, n: int, **params: Any) -> str:
+def ngettext(singular: str, plural: str, n: int, /, **params: Any) -> str:
     """The form of ``singular``/``plural`` for ``n`` in the current language; ``{n}`` and
     ``params`` are filled in."""
     language = current()
