@@ -16,14 +16,15 @@ import numpy as np
 import sqlalchemy as sa
 
 from reintegration.coding import weight_text
+from reintegration.index import ReintegrationIndex
 from reintegration.people_csv import csv_text
 from reintegration.policy import require
-from reintegration.questionnaire import load_questionnaire
 from reintegration.roles import Capability
 from reintegration.scoring import format_figures
 from reintegration.store.engine import for_reading
 from reintegration.store.schema import audit, returnee, risk, score, submission
 from reintegration.users import User
+from reintegration.worklist import RiskBands, RiskSource, WorklistPage, ranked, reason_items
 
 SCORE_FIGURES = ("economic", "social", "psychosocial", "composite")
 EXPORT_COLUMNS = (
@@ -45,6 +46,8 @@ EXPORT_COLUMNS = (
     "model_version",
 )
 EXPORT_CHUNK_ROWS = 5_000
+DEFAULT_BANDS = (0.3, 0.6)
+"""REINTEGRATION_RISK_BANDS' default: medium from 0.3, high from 0.6."""
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -54,14 +57,10 @@ def _aware(value: datetime | None) -> datetime | None:
     return value
 
 
-def _reasons(item_ids: list[str] | None) -> list[dict[str, str | None]]:
-    questionnaire = load_questionnaire()
-    known = set(questionnaire.item_ids)
-    out: list[dict[str, str | None]] = []
-    for item_id in item_ids or []:
-        question = questionnaire.item(item_id).question.get("en") if item_id in known else None
-        out.append({"item": item_id, "question": question})
-    return out
+def _stored_reasons(item_ids: list[str] | None, weakest: str | None) -> list[dict[str, Any]]:
+    # Rows stored before reasons were taken from the weakest dimension only may name items of
+    # other dimensions: they are not reasons for the dimension shown.
+    return [r for r in reason_items(item_ids) if r["dimension"] == weakest]
 
 
 def returnee_detail(engine: sa.Engine, key: str, user: User) -> dict[str, Any] | None:
@@ -166,7 +165,7 @@ def returnee_detail(engine: sa.Engine, key: str, user: User) -> dict[str, Any] |
                 "probability": r.probability,
                 "band": r.band,
                 "weakest_dimension": r.weakest_dimension,
-                "reasons": _reasons(r.reasons),
+                "reasons": _stored_reasons(r.reasons, r.weakest_dimension),
                 "created_at": _aware(r.created_at),
             }
             for r in risks
@@ -180,18 +179,22 @@ def worklist(
     caller: User,
     model: str,
     model_version: int,
+    index: ReintegrationIndex | None = None,
+    index_version: str | None = None,
+    bands: tuple[float, float] = DEFAULT_BANDS,
     countries: Collection[str] | None = None,
     sex: Collection[str] | None = None,
     age_group: Collection[str] | None = None,
     return_type: Collection[str] | None = None,
     band: Collection[str] | None = None,
-    limit: int = 100,
+    limit: int | None = 100,
     offset: int = 0,
-) -> list[dict[str, Any]]:
-    """Returnees ranked by risk of not reintegrating sustainably, highest first.
+) -> WorklistPage:
+    """Returnees ranked by a risk model version's risk of not reintegrating sustainably.
 
-    This ranks one risk model version's rows; with no promoted risk model, the worklist ranks
-    by the baseline rule instead (:func:`reintegration.baseline_worklist.baseline_worklist`).
+    With no promoted risk model, the worklist ranks by the baseline rule instead
+    (:func:`reintegration.baseline_worklist.baseline_worklist`). Order, bands, reasons and
+    counts are :func:`reintegration.worklist.ranked`'s.
 
     Parameters
     ----------
@@ -201,87 +204,42 @@ def worklist(
         says. The read is audited (``worklist_read``, with the number of rows).
     model, model_version : str, int
         The risk model (registered name) and the version whose rows to rank (the champion).
+    index, index_version : ReintegrationIndex, str, optional
+        The champion index and its label (default: the built-in v1): the weakest dimension,
+        its items, and the composite that breaks ties.
+    bands : tuple of float
+        Risk from which a returnee is medium, and high (``Settings.risk_band_limits``).
     countries, sex, age_group, return_type, band : collections of str, optional
         Keep only these (``age_group``: ``child`` / ``adult``); None keeps every value.
     limit, offset : int
-        The page.
+        The page (``limit=None``: every row).
 
     Returns
     -------
-    list of dict
-        ``key, country, sex, age_group, return_type, submission_id, interview_date,
-        probability, band, weakest_dimension, reasons`` (items with their question).
+    WorklistPage
+        The page's rows (see :func:`reintegration.worklist.ranked`) and how many match.
 
     Raises
     ------
     Forbidden
         The caller's role may not see row-level data.
     """
-    require(caller, Capability.ROW_LEVEL)
-    if caller.countries is not None:
-        countries = caller.countries if countries is None else set(countries) & caller.countries
-    r, p, s = returnee.c, risk.c, submission.c
-    query = (
-        sa.select(
-            p.returnee_key,
-            p.probability,
-            p.band,
-            p.weakest_dimension,
-            p.reasons,
-            r.country,
-            r.sex,
-            r.child,
-            r.return_type,
-            s.submission_id,
-            s.interview_date,
-        )
-        .join(returnee, r.key == p.returnee_key)
-        .join(submission, s.id == p.submission_pk)
-        .where(p.model == model, p.model_version == model_version)
-        .order_by(p.probability.desc(), p.returnee_key)
-    )
-    for column, wanted in ((r.country, countries), (r.sex, sex), (r.return_type, return_type)):
-        if wanted is not None:
-            query = query.where(column.in_(sorted(wanted)))
-    if band is not None:
-        query = query.where(p.band.in_(sorted(band)))
-    if age_group is not None:
-        children = [g == "child" for g in set(age_group) if g in ("child", "adult")]
-        query = query.where(r.child.in_(children))
-    with for_reading(engine).connect() as conn:
-        rows = conn.execute(query.limit(limit).offset(offset)).all()
-    _audit_read(
+    index = index if index is not None else ReintegrationIndex().fit()
+    return ranked(
         engine,
-        caller,
-        "worklist_read",
-        f"{model} v{model_version}",
-        {"rows": len(rows), "offset": offset},
+        caller=caller,
+        source=RiskSource(model, model_version),
+        index=index,
+        index_version=index_version or index.label_,
+        bands=RiskBands(*bands),
+        countries=countries,
+        sex=sex,
+        age_group=age_group,
+        return_type=return_type,
+        band=band,
+        limit=limit,
+        offset=offset,
     )
-    return [
-        worklist_entry(row, probability=row.probability, band=row.band, reasons=row.reasons)
-        for row in rows
-    ]
-
-
-def worklist_entry(
-    row: Any, *, probability: float, band: str, reasons: list[str] | None
-) -> dict[str, Any]:
-    """One row of a worklist (the risk model's or the baseline rule's) as it is served: the
-    returnee's key and attributes, the survey ranked, its risk and band, the weakest dimension
-    and the items behind it (``reasons``: item ids, lowest first)."""
-    return {
-        "key": row.returnee_key,
-        "country": row.country,
-        "sex": row.sex,
-        "age_group": None if row.child is None else ("child" if row.child else "adult"),
-        "return_type": row.return_type,
-        "submission_id": row.submission_id,
-        "interview_date": row.interview_date,
-        "probability": probability,
-        "band": band,
-        "weakest_dimension": row.weakest_dimension,
-        "reasons": _reasons(reasons),
-    }
 
 
 def export_scores_csv(

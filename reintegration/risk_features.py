@@ -168,14 +168,17 @@ def training_frame(
 def reasons(
     items: pd.DataFrame, index: ReintegrationIndex, k: int = REASONS
 ) -> tuple[list[str | None], list[list[str]]]:
-    """Why a returnee is at risk: weakest dimension and lowest-scoring items of an interview.
+    """Why a returnee is at risk: the weakest dimension and the items behind it.
+
+    The items given are taken from the weakest dimension only (the lowest of the economic,
+    social and psychosocial scores), so each reason explains the dimension it is shown under.
 
     Parameters
     ----------
     items : DataFrame
         Coded items of the interviews (one row each).
     index : ReintegrationIndex
-        The fitted index whose dimensions and weights rank the items.
+        The fitted index whose dimensions and weights score the interview and rank the items.
     k : int, default REASONS
         Items given per interview.
 
@@ -184,30 +187,47 @@ def reasons(
     weakest : list of str or None
         The weakest dimension of each interview (None when it cannot be scored).
     lowest : list of list of str
-        Up to ``k`` answered items with the lowest values, lowest first; ties go to the item
-        with the larger weight in its dimension, then to spec order.
+        Up to ``k`` answered items of the weakest dimension below the best answer (an item at
+        its best is not behind a weakness), lowest value first; ties go to the item with the
+        larger weight in its dimension, then to spec order. Empty when there is no weakest
+        dimension.
+
+    Examples
+    --------
+    >>> from reintegration.questionnaire import load_questionnaire
+    >>> q = load_questionnaire()
+    >>> answers = pd.DataFrame([dict.fromkeys(q.item_ids, 1.0)])
+    >>> social = [i.id for i in q.items_of("social")]
+    >>> answers.loc[0, [social[1], social[3]]] = [0.0, 0.5]
+    >>> weakest, lowest = reasons(answers, ReintegrationIndex().fit())
+    >>> weakest == ["social"], lowest == [[social[1], social[3]]]
+    (True, True)
     """
-    ids: Sequence[str] = [item for items_ in index.item_weights_.values() for item in items_]
-    weights = np.array(
-        [index.item_weights_[d][i] for d, items_ in index.item_weights_.items() for i in items_]
-    )
-    values = items.reindex(columns=list(ids)).to_numpy(dtype=np.float64, copy=True)
-    values[(values == NOT_APPLICABLE) | np.isnan(values)] = np.inf
-    # lexsort sorts by the last key first: value, then larger weight, then spec order.
-    order = np.lexsort(
-        (
-            np.broadcast_to(np.arange(len(ids)), values.shape),
-            np.broadcast_to(-weights, values.shape),
-            values,
-        ),
-        axis=1,
-    )[:, :k]
-    chosen = np.take_along_axis(values, order, axis=1)
-    lowest = [
-        [ids[j] for j, v in zip(row, vals, strict=True) if np.isfinite(v)]
-        for row, vals in zip(order, chosen, strict=True)
-    ]
-    scores = index.score_arrays({i: items[i].to_numpy() for i in ids if i in items})
     dims = index.dimensions_
+    scores = index.score_arrays(
+        {i: items[i].to_numpy() for d in dims for i in index.item_weights_[d] if i in items}
+    )
     weakest = [dims[w] if w >= 0 else None for w in scores["weakest_dimension"].tolist()]
+    lowest: list[list[str]] = [[] for _ in weakest]
+    for d, dimension in enumerate(dims):
+        rows = np.flatnonzero(scores["weakest_dimension"] == d)
+        if rows.size == 0:
+            continue
+        ids: Sequence[str] = list(index.item_weights_[dimension])
+        weights = np.array([index.item_weights_[dimension][i] for i in ids])
+        values = items.iloc[rows].reindex(columns=list(ids)).to_numpy(dtype=np.float64, copy=True)
+        # Not applicable, missing and best answers are never a reason.
+        values[(values == NOT_APPLICABLE) | np.isnan(values) | (values >= 1.0)] = np.inf
+        # lexsort sorts by the last key first: value, then larger weight, then spec order.
+        order = np.lexsort(
+            (
+                np.broadcast_to(np.arange(len(ids)), values.shape),
+                np.broadcast_to(-weights, values.shape),
+                values,
+            ),
+            axis=1,
+        )[:, :k]
+        chosen = np.take_along_axis(values, order, axis=1)
+        for row, picks, vals in zip(rows.tolist(), order, chosen, strict=True):
+            lowest[row] = [ids[j] for j, v in zip(picks, vals, strict=True) if np.isfinite(v)]
     return weakest, lowest

@@ -100,16 +100,16 @@ def test_the_worklist_ranks_one_versions_rows_and_filters(stored):
     add_risk(stored, 1, {"A": 0.3, "B": 0.8, "C": 0.6})
     add_risk(stored, 2, {"A": 0.9})
 
-    ranked = casework.worklist(stored, caller=EVERYWHERE, model="risk", model_version=1)
+    ranked = casework.worklist(stored, caller=EVERYWHERE, model="risk", model_version=1).items
     senegal = casework.worklist(
         stored, caller=EVERYWHERE, model="risk", model_version=1, countries={"SEN"}
-    )
+    ).items
     children = casework.worklist(
         stored, caller=EVERYWHERE, model="risk", model_version=1, age_group={"child"}
-    )
+    ).items
     high = casework.worklist(
         stored, caller=EVERYWHERE, model="risk", model_version=1, band={"high"}, limit=1
-    )
+    ).items
 
     assert [(r["key"], r["probability"]) for r in ranked] == [
         (key("B"), 0.8),
@@ -202,7 +202,7 @@ def test_without_a_model_the_worklist_ranks_by_1_minus_the_first_surveys_composi
         index=index,
         index_version=index.label_,
         bands=(0.3, 0.6),
-    )
+    ).items
 
     assert [r["key"] for r in ranked] == [key("R"), key("Q"), key("P")]
     assert [r["submission_id"] for r in ranked] == ["r1", "q1", "p1"]  # first surveys only
@@ -226,7 +226,7 @@ def test_the_baseline_worklist_filters_bands_countries_and_groups(first_surveys)
             index_version=index.label_,
             bands=(0.3, 0.6),
             **chosen,
-        )
+        ).items
         return [r["key"] for r in found]
 
     assert keys(band={"high"}) == [key("R")]
@@ -243,7 +243,7 @@ def test_the_baseline_worklist_filters_bands_countries_and_groups(first_surveys)
         index=index,
         index_version=index.label_,
         bands=(0.05, 0.1),
-    )
+    ).items
     assert [r["band"] for r in middle] == ["high", "high", "low"]
 
 

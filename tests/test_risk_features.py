@@ -124,7 +124,18 @@ def test_reasons_are_the_weakest_dimension_and_lowest_items(questionnaire, index
     assert weakest == ["social"]
     assert lowest[0][:2] == [social[2], social[5]]
     assert social[0] not in lowest[0]
-    assert len(lowest[0]) == 3
+    assert len(lowest[0]) == 2  # the other items are at their best: not behind the weakness
+
+
+def test_reasons_come_from_the_weakest_dimension_only(questionnaire, index):
+    items = pd.DataFrame([dict.fromkeys(questionnaire.item_ids, 1.0)])
+    economic = [i.id for i in questionnaire.items_of("economic")]
+    social = [i.id for i in questionnaire.items_of("social")]
+    items.loc[0, economic[0]] = 0.0  # the lowest single item, in a stronger dimension
+    items.loc[0, social] = 0.25
+    weakest, lowest = reasons(items, index)
+    assert weakest == ["social"]
+    assert lowest[0] and {questionnaire.item(i).dimension for i in lowest[0]} == {"social"}
 
 
 def test_reasons_skip_missing_answers_and_unscorable_interviews(questionnaire, index):

@@ -25,6 +25,7 @@ from reintegration.store.engine import checkpoint, for_erasure, for_reading
 from reintegration.store.schema import (
     audit,
     batch,
+    case_status,
     rejected_row,
     returnee,
     risk,
@@ -270,7 +271,8 @@ def complete_batch(
 
 
 def erase_returnee(engine: sa.Engine, key: str, actor: str) -> dict[str, int]:
-    """Right to erasure: remove a returnee's submissions, scores, risk rows and rejected rows.
+    """Right to erasure: remove a returnee's submissions, scores, risk rows, rejected rows and
+    case statuses.
 
     The key stays as a tombstone, so a later upload of the returnee is refused until an admin
     lifts it; the audit keeps only that an erasure of this key happened.
@@ -294,6 +296,9 @@ def erase_returnee(engine: sa.Engine, key: str, actor: str) -> dict[str, int]:
                 rejected_row.delete().where(rejected_row.c.returnee_key == key)
             ).rowcount,
         }
+        # The worklist's case statuses are the returnee's data too (the foreign key would
+        # cascade; said here so an erasure reads as the list of what it removes).
+        conn.execute(case_status.delete().where(case_status.c.returnee_key == key))
         conn.execute(returnee.delete().where(returnee.c.key == key))
         already = conn.execute(
             sa.select(tombstone.c.returnee_key).where(tombstone.c.returnee_key == key)

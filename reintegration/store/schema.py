@@ -370,3 +370,25 @@ user_preference = sa.Table(
     sa.Column("language", sa.String(8), nullable=False, comment="en, fr or ar"),
     sa.Column("updated_at", TIMESTAMP, nullable=False),
 )
+
+# --- Added by migration 0011: the worklist's case status of each returnee (issue 15). ---
+
+case_status = sa.Table(
+    "case_status",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "returnee_key",
+        sa.ForeignKey("returnee.key", ondelete="CASCADE"),
+        nullable=False,
+        comment="the returnee; erased with them",
+    ),
+    sa.Column(
+        "status", sa.String(20), nullable=False, comment="none, contacted or follow_up_planned"
+    ),
+    sa.Column("actor", sa.String(200), nullable=False, comment="who set it"),
+    sa.Column("at", TIMESTAMP, nullable=False),
+    sa.CheckConstraint("status IN ('none', 'contacted', 'follow_up_planned')", name="status"),
+)
+"""Every status an analyst or admin set, newest last: the latest row is the current status."""
+sa.Index("ix_case_status_returnee", case_status.c.returnee_key, case_status.c.id)
