@@ -54,6 +54,7 @@ from reintegration.panels import balanced, retention, stages, trajectory_groups
 from reintegration.policy import User
 from reintegration.questionnaire import load_questionnaire
 from reintegration.roles import Capability, allowed
+from reintegration.selection import STAGE_COLUMNS, SUMMARY_COLUMNS, Selection, isin, latest_rows
 from reintegration.store.engine import for_reading
 from reintegration.store.schema import score
 
@@ -66,6 +67,9 @@ NOT_COMPARED = (
 )
 HISTOGRAM_BINS = 10
 ANSWER_CACHE = 512
+# Selections kept (a mask and an index array each, ~3 MB at a million rows): enough for the
+# questions in flight to share theirs between the parts of their answers.
+SELECTIONS_KEPT = 32
 
 
 @dataclass(frozen=True)
@@ -151,6 +155,7 @@ class Analytics:
         self._frames: dict[tuple[Any, ...], Any] = {}
         self._loading: dict[tuple[Any, ...], threading.Lock] = {}
         self._answers: OrderedDict[Hashable, Any] = OrderedDict()
+        self._selections: OrderedDict[Hashable, Selection] = OrderedDict()
         questionnaire = load_questionnaire()
         self._child_below = questionnaire.child_age_below
         # read_base looked up when called, so that a test can stand in for it.
@@ -233,12 +238,12 @@ class Analytics:
         if filters.date_to is not None:
             mask &= frame["interview_day"].to_numpy() <= _day(filters.date_to)
         if filters.rounds is not None:
-            mask &= frame["round"].isin(filters.rounds).to_numpy()
+            mask &= isin(frame["round"], filters.rounds)
         for column in ("countries", "sex", "age_group", "return_type"):
             wanted = getattr(filters, column)
             if wanted is not None:
                 name = "country" if column == "countries" else column
-                mask &= frame[name].isin(wanted).to_numpy()
+                mask &= isin(frame[name], wanted)
         if filters.exclude_flagged_enumerators:
             mask &= ~self._flagged_rows(frame)
         return mask
@@ -248,26 +253,30 @@ class Analytics:
         latest row when none is scored (then it counts as unscored). Per months band, the
         scored row nearest the band's scheduled month instead (of two as near, the later):
         ``reintegration.followup.nearest_first``."""
-        sub = frame.iloc[rows]
-        if within:
-            group = sub.groupby(["rkey", *within], observed=True, sort=False).ngroup().to_numpy()
-        else:
-            group = sub["rkey"].to_numpy()
-        scored = sub["composite"].notna().to_numpy()
-        # lexsort is stable, so date order survives inside each (group, scored): the last row is
-        # its latest scored row, or its latest row when it has none.
-        if "months_band" in within and "band_keep" in sub:
-            order = np.lexsort((sub["band_keep"].to_numpy(), scored, group))
-        else:
-            order = np.lexsort((scored, group))
-        ordered = group[order]
-        last = np.r_[ordered[1:] != ordered[:-1], True] if len(ordered) else np.zeros(0, bool)
-        return sub.iloc[np.sort(order[last])]
+        return frame.iloc[latest_rows(frame, rows, within)]
+
+    def selection(self, filters: Filters, index_version: str, within: Sequence[str]) -> Selection:
+        """The rows of ``filters`` and the records counted (per ``within`` group), kept per
+        (frame, filters, within) so that every part of an answer shares one selection."""
+        frame = self.frame(index_version)
+        staged = tuple(_staged_within(filters, within))
+        key = (index_version, filters, staged)
+        with self._lock:
+            found = self._selections.get(key)
+            if found is not None and found.frame is frame:
+                self._selections.move_to_end(key)
+                return found
+        mask = self._selected(frame, filters)
+        found = Selection(frame, mask, latest_rows(frame, np.flatnonzero(mask), staged))
+        with self._lock:
+            self._selections[key] = found
+            self._selections.move_to_end(key)
+            while len(self._selections) > SELECTIONS_KEPT:
+                self._selections.popitem(last=False)
+        return found
 
     def _records(self, filters: Filters, index_version: str, within: Sequence[str]) -> pd.DataFrame:
-        frame = self.frame(index_version)
-        rows = np.flatnonzero(self._selected(frame, filters))
-        return self._latest(frame, rows, _staged_within(filters, within))
+        return self.selection(filters, index_version, within).records()
 
     def _selected(self, frame: pd.DataFrame, filters: Filters) -> np.ndarray:
         """The rows of ``filters``, narrowed to its stage (``at_round`` or ``at_band``)."""
@@ -291,7 +300,8 @@ class Analytics:
 
         def compute() -> dict[str, list[dict[str, Any]]]:
             protection = self._protection(protected, index_version)
-            records = self._records(filters, index_version, within)
+            selection = self.selection(filters, index_version, within)
+            records = selection.records(STAGE_COLUMNS)
             return stages(records, min_cell=self.min_cell, protection=protection)
 
         return self._cached(("stages", tuple(within), filters, index_version, protected), compute)
@@ -382,7 +392,8 @@ class Analytics:
         within: Sequence[str],
     ) -> pd.DataFrame:
         protection = self._protection(protected, index_version)
-        records = self._records(filters, index_version, within)
+        selection = self.selection(filters, index_version, within)
+        records = selection.records([*by, *SUMMARY_COLUMNS])
         table = breakdown(
             records, by, figures=FIGURES, min_cell=self.min_cell, protection=protection
         )
@@ -442,7 +453,8 @@ class Analytics:
         mask = self._selected(frame, filters)
         if follow:
             mask = balanced(frame, mask, point)
-        records = self._latest(frame, np.flatnonzero(mask), _staged_within(filters, groups))
+        latest = latest_rows(frame, np.flatnonzero(mask), _staged_within(filters, groups))
+        records = Selection(frame, mask, latest).records([*groups, *SUMMARY_COLUMNS])
         table = breakdown(
             records, groups, figures=FIGURES, min_cell=self.min_cell, protection=protection
         )
@@ -603,9 +615,9 @@ class Analytics:
 
     def _overview(self, filters: Filters, index_version: str, protected: bool) -> dict[str, Any]:
         protection = self._protection(protected, index_version)
-        frame = self.frame(index_version)
-        mask = self._selected(frame, filters)
-        records = self._latest(frame, np.flatnonzero(mask), _staged_within(filters, ()))
+        selection = self.selection(filters, index_version, ())
+        frame, mask = selection.frame, selection.mask
+        records = selection.records(SUMMARY_COLUMNS)
         total = breakdown(
             records, [], figures=FIGURES, min_cell=self.min_cell, protection=protection
         ).iloc[-1]
@@ -724,13 +736,15 @@ class Analytics:
 
     def _exclusion(self, filters: Filters, index_version: str, protected: bool) -> dict[str, Any]:
         protection = self._protection(protected, index_version)
-        frame = self.frame(index_version)
-        mask = self._selected(frame, filters)  # the answer's rows, at its stage if any
-        within = _staged_within(filters, ())
+        # The answer's rows (at its stage if any), then without the flagged enumerators': the
+        # latter is the selection of the answer itself, shared with it.
+        both = self.selection(filters, index_version, ())
+        left = self.selection(replace(filters, exclude_flagged_enumerators=True), index_version, ())
+        frame, mask = both.frame, both.mask
         flagged = self._flagged_rows(frame)
         dropped = mask & flagged
-        everyone = self._latest(frame, np.flatnonzero(mask), within)
-        kept = self._latest(frame, np.flatnonzero(mask & ~flagged), within)
+        columns = ["rkey", *SUMMARY_COLUMNS]
+        everyone, kept = both.records(columns), left.records(columns)
         gone = everyone[~everyone["rkey"].isin(kept["rkey"])]
         listed = self.flagged_interviews(index_version)
         ran = listed.loc[listed["id"].isin(frame["id"].to_numpy()[dropped]), "enumerator_id"]
