@@ -169,3 +169,108 @@ def drift(index_version: int | None, user: User) -> pd.DataFrame:
     from models.registry import drift as registry_drift
 
     return registry_drift(services().engine, index_version, caller=user)
+
+
+# -- actions: train, preview, promote -------------------------------------------------------
+
+
+def train(name: str, user: User) -> str:
+    """Queue a training run of a registered model; returns its job id.
+
+    Raises
+    ------
+    Forbidden
+        ``user`` may not train models (checked by ``models/``).
+    ReintegrationError
+        The job could not be queued (its sentence says why).
+    """
+    return str(services().lifecycle.train(name, caller=user, params={}))
+
+
+def job(job_id: str, user: User) -> dict[str, Any] | None:
+    """A job's status, progress, message and result, or None when there is no such job.
+
+    Raises
+    ------
+    Forbidden
+        ``user`` may not see jobs.
+    """
+    return services().lifecycle.get_job(job_id, caller=user)
+
+
+def preview(name: str, version: int, user: User) -> dict[str, Any]:
+    """What promoting a version would change (``models.preview.preview_promotion``): nothing
+    changes.
+
+    Raises
+    ------
+    Forbidden
+        ``user`` may not promote models.
+    ReintegrationError
+        Unknown version, or already the champion.
+    """
+    return dict(services().lifecycle.preview(name, version, caller=user))
+
+
+def promote(name: str, version: int, reason: str | None, force: bool, user: User) -> dict[str, Any]:
+    """Promote a version as the API does: a risk model at once, an index version as a
+    rescoring job (``job_id`` in the answer); the server's champions are refreshed for a risk
+    model (an index job refreshes them when it is done).
+
+    Raises
+    ------
+    Forbidden
+        ``user`` may not promote models.
+    ReintegrationError
+        ``PromotionRefused`` (the gate's sentence), a missing reason, a promotion under way.
+    """
+    found = services()
+    result = dict(found.lifecycle.promote(name, version, reason=reason, force=force, caller=user))
+    if not result.get("job_id"):
+        found.champions.refresh()
+        found.versions.invalidate()
+        found.labels.invalidate()
+    return result
+
+
+def comparison(name: str, first: int, second: int, user: User) -> dict[str, Any]:
+    """Two versions side by side: headline metrics and, where evaluated, metrics by subgroup.
+
+    Returns
+    -------
+    dict
+        ``metrics`` (DataFrame: metric, first, second, difference) and ``subgroups``
+        (DataFrame: group, n_first, first, n_second, second), as published.
+
+    Raises
+    ------
+    Forbidden
+        ``user`` may not see models.
+    """
+    found = {int(v["version"]): v for v in versions(name, user)}
+    chosen = [found.get(first), found.get(second)]
+    metrics = [dict((v or {}).get("metrics") or {}) for v in chosen]
+    seen = list(dict.fromkeys([*metrics[0], *metrics[1]]))  # both versions' order, once
+    rows = []
+    for key in seen:
+        a, b = metrics[0].get(key), metrics[1].get(key)
+        numeric = isinstance(a, int | float) and isinstance(b, int | float)
+        rows.append(
+            {"metric": key, "first": a, "second": b, "difference": b - a if numeric else None}
+        )
+    evaluations = [run_details((v or {}).get("run_id"), user)["evaluation"] or {} for v in chosen]
+    groups: dict[str, dict[str, Any]] = {}
+    for which, evaluation in zip(("first", "second"), evaluations, strict=True):
+        model = evaluation.get("model") or {}
+        overall = {"group": "overall", "n": model.get("n"), "roc_auc": model.get("roc_auc")}
+        for row in [overall, *(evaluation.get("subgroups") or [])]:
+            if " & " in str(row.get("group")) or (not evaluation.get("subgroups")):
+                continue
+            entry = groups.setdefault(str(row["group"]), {"group": str(row["group"])})
+            entry[f"n_{which}"] = row.get("n")
+            entry[which] = row.get("roc_auc") if row.get("sufficient", True) else None
+    subgroup_columns = ["group", "n_first", "first", "n_second", "second"]
+    return {
+        "metrics": pd.DataFrame(rows, columns=["metric", "first", "second", "difference"]),
+        "subgroups": pd.DataFrame(list(groups.values()), columns=subgroup_columns),
+    }

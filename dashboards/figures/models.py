@@ -1,5 +1,6 @@
-"""Figures of the models page: the risk model's calibration, its metric by subgroup, and drift
-of each item against the data the index version was built on."""
+"""Figures of the models page: the risk model's calibration, its metric by subgroup, drift
+of each item against the data the index version was built on, two versions compared by
+subgroup, and what a promotion would change (before and after, by group)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from dashboards.figures.common import (
     vline,
 )
 from reintegration.drift import MIN_ROWS, SHIFT_FROM, STABLE_BELOW, TOO_FEW, status
+from reintegration.i18n import _, format_decimal, format_percent
 
 PSI_MODERATE = STABLE_BELOW
 PSI_MAJOR = SHIFT_FROM
@@ -41,26 +43,26 @@ def calibration_figure(table: pd.DataFrame, *, model_version: str, index_version
     index_version : str
         The index version whose outcomes the model predicts.
     """
-    title = "Calibration: predicted and observed risk"
+    title = _("Calibration: predicted and observed risk")
     known = table.dropna(subset=["mean_predicted", "observed"])
     if known.empty:
-        return empty_figure("No evaluation data for this version", index_version, title=title)
+        return empty_figure(_("No evaluation data for this version"), index_version, title=title)
     fig = base_figure(title, index_version, extra=model_version, height=400)
     fig.add_scatter(
-        x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dash", "color": GREY}, name="perfect"
+        x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dash", "color": GREY}, name=_("perfect")
     )
     fig.add_scatter(
         x=known["mean_predicted"],
         y=known["observed"],
         mode="lines+markers",
-        name="this version",
+        name=_("this version"),
         line={"color": BLUE},
         marker={"size": 8},
         customdata=known["n"],
         hovertemplate="predicted %{x:.0%}, observed %{y:.0%} (n = %{customdata:,})<extra></extra>",
     )
-    fig.update_xaxes(range=[0, 1], tickformat=".0%", title="Predicted risk")
-    fig.update_yaxes(range=[0, 1], tickformat=".0%", title="Observed share not sustainable")
+    fig.update_xaxes(range=[0, 1], tickformat=".0%", title=_("Predicted risk"))
+    fig.update_yaxes(range=[0, 1], tickformat=".0%", title=_("Observed share not sustainable"))
     return fig
 
 
@@ -75,13 +77,13 @@ def subgroup_figure(
         ``group`` (``overall`` first), ``n`` (as people may see it), and ``metric`` (None when
         insufficient).
     """
-    title = f"{METRIC_NAMES.get(metric, metric)} by subgroup"
+    title = _("{metric} by subgroup", metric=METRIC_NAMES.get(metric, metric))
     if rows.empty:
-        return empty_figure("No evaluation data for this version", index_version, title=title)
+        return empty_figure(_("No evaluation data for this version"), index_version, title=title)
     fig = base_figure(
         title,
         index_version,
-        extra=f"{model_version}; grey: too few returnees to judge",
+        extra=_("{model}; grey: too few returnees to judge", model=model_version),
         height=max(320, 120 + BAR_PX * len(rows)),
     )
     values = pd.to_numeric(rows[metric], errors="coerce")
@@ -103,9 +105,9 @@ def subgroup_figure(
             x=[0] * int((~shown).sum()),
             mode="markers+text",
             marker={"symbol": "square-open", "color": SUPPRESSED_GREY},
-            text=["insufficient data"] * int((~shown).sum()),
+            text=[_("insufficient data")] * int((~shown).sum()),
             textposition="middle right",
-            name="insufficient data",
+            name=_("insufficient data"),
             hoverinfo="skip",
         )
     fig.update_xaxes(
@@ -120,7 +122,7 @@ def _n(n: object) -> str:
     text = str(n)
     if text.isdigit():
         return f"n = {int(text):,}"
-    return "n suppressed" if text == "suppressed" else text
+    return _("n suppressed") if text == "suppressed" else text
 
 
 def drift_figure(table: pd.DataFrame, *, index_version: str, labels: dict[str, str]) -> go.Figure:
@@ -135,16 +137,21 @@ def drift_figure(table: pd.DataFrame, *, index_version: str, labels: dict[str, s
     labels : dict
         Item id to a short label.
     """
-    title = "Drift of each item in the latest batch"
+    title = _("Drift of each item in the latest batch")
     if table.empty:
         return empty_figure(
-            "No drift measured yet: it is computed after each upload", index_version, title=title
+            _("No drift measured yet: it is computed after each upload"), index_version, title=title
         )
     fig = base_figure(
         title,
         index_version,
-        extra=f"PSI; {PSI_MODERATE} moderate, {PSI_MAJOR} major shift; items with fewer "
-        f"than {MIN_ROWS} answers: too few rows",
+        extra=_(
+            "PSI; {moderate} moderate, {major} major shift; items with fewer than {rows} "
+            "answers: too few rows",
+            moderate=PSI_MODERATE,
+            major=PSI_MAJOR,
+            rows=MIN_ROWS,
+        ),
         height=140 + BAR_PX * len(table),
     )
     if "status" in table:
@@ -175,7 +182,7 @@ def drift_figure(table: pd.DataFrame, *, index_version: str, labels: dict[str, s
             x=[0] * int(few.sum()),
             mode="markers+text",
             marker={"symbol": "square-open", "color": SUPPRESSED_GREY},
-            text=[f"too few rows (n = {int(n)})" for n in sizes[few]],
+            text=[_("too few rows (n = {n})", n=int(n)) for n in sizes[few]],
             textposition="middle right",
             name=TOO_FEW,
             hoverinfo="skip",
@@ -183,6 +190,112 @@ def drift_figure(table: pd.DataFrame, *, index_version: str, labels: dict[str, s
         )
     for value in (PSI_MODERATE, PSI_MAJOR):
         vline(fig, value)
-    fig.update_xaxes(title="Population stability index", rangemode="tozero")
+    fig.update_xaxes(title=_("Population stability index"), rangemode="tozero")
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def comparison_figure(
+    rows: pd.DataFrame, *, first: str, second: str, index_version: str
+) -> go.Figure:
+    """Two versions' ROC AUC overall and per subgroup, side by side.
+
+    Parameters
+    ----------
+    rows : DataFrame
+        ``group``, ``first``, ``second`` (None when insufficient or not evaluated).
+    first, second : str
+        How each version reads (``v1 · champion``).
+    """
+    title = _("Two versions by subgroup: ROC AUC")
+    values = rows.assign(
+        first=pd.to_numeric(rows["first"], errors="coerce"),
+        second=pd.to_numeric(rows["second"], errors="coerce"),
+    )
+    if values.empty or values[["first", "second"]].isna().all().all():
+        return empty_figure(
+            _("Neither version has an evaluation by subgroup"), index_version, title=title
+        )
+    fig = base_figure(title, index_version, height=max(320, 140 + 2 * BAR_PX * len(rows)))
+    for column, name, colour in (("first", first, GREY), ("second", second, BLUE)):
+        fig.add_bar(
+            y=values["group"],
+            x=values[column],
+            orientation="h",
+            name=name,
+            marker_color=colour,
+            text=[format_decimal(v, 3) if pd.notna(v) else "" for v in values[column]],
+            textposition="outside",
+            cliponaxis=False,
+            hovertemplate="%{y}: %{text}<extra>" + name + "</extra>",
+        )
+    fig.update_layout(barmode="group", legend={"orientation": "h", "y": -0.15})
+    fig.update_xaxes(range=[0, 1.15], title=METRIC_NAMES["roc_auc"])
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def preview_figure(
+    rows: pd.DataFrame,
+    *,
+    measure: str,
+    title: str,
+    before: str,
+    after: str,
+    index_version: str,
+    share: bool,
+) -> go.Figure:
+    """A measure before and after a promotion, overall and per group: one line per group
+    from its value before (grey) to its value after (blue).
+
+    Parameters
+    ----------
+    rows : DataFrame
+        ``label`` (the group as people read it), ``<measure>_before``, ``<measure>_after``.
+    measure : str
+        ``sustainable`` or a dimension or ``composite``.
+    title, before, after : str
+        The title and how the two versions read.
+    share : bool
+        Whether the measure is a share (percentages) or a mean (decimals).
+    """
+    shown = rows.dropna(subset=[f"{measure}_before", f"{measure}_after"])
+    if shown.empty:
+        return empty_figure(_("No group to compare"), index_version, title=title)
+    fig = base_figure(title, index_version, height=max(300, 120 + BAR_PX * len(shown)))
+
+    def text(value: float) -> str:
+        return format_percent(value, 1) if share else format_decimal(value, 3)
+
+    a, b = shown[f"{measure}_before"].astype(float), shown[f"{measure}_after"].astype(float)
+    for (_row, label), x0, x1 in zip(shown["label"].items(), a, b, strict=True):
+        fig.add_scatter(
+            x=[x0, x1],
+            y=[label, label],
+            mode="lines",
+            line={"color": SUPPRESSED_GREY, "width": 3},
+            hoverinfo="skip",
+            showlegend=False,
+        )
+    fig.add_scatter(
+        x=a,
+        y=shown["label"],
+        mode="markers",
+        name=before,
+        marker={"color": GREY, "size": 10},
+        text=[text(v) for v in a],
+        hovertemplate="%{y}: %{text}<extra>" + before + "</extra>",
+    )
+    fig.add_scatter(
+        x=b,
+        y=shown["label"],
+        mode="markers",
+        name=after,
+        marker={"color": BLUE, "size": 10, "symbol": "diamond"},
+        text=[text(v) for v in b],
+        hovertemplate="%{y}: %{text}<extra>" + after + "</extra>",
+    )
+    fig.update_layout(legend={"orientation": "h", "y": -0.2})
+    fig.update_xaxes(tickformat=".0%" if share else ".2f")
     fig.update_yaxes(autorange="reversed")
     return fig

@@ -1,6 +1,8 @@
 """Models: versions with champion and challenger, headline and subgroup metrics, the calibration
-plot, drift per item, the index weights of each version, the model card, and the index
-promotions under way (their rescoring job's progress, polled every few seconds)."""
+plot, drift per item, the index weights of each version, the model card, the index
+promotions under way (their rescoring job's progress, polled every few seconds), and the
+analysts' actions (:mod:`dashboards.model_actions`): train, compare two versions, and promote
+after a preview of what would change."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import pandas as pd
 from dash import Input, Output, State, dcc, html
 from dash.exceptions import PreventUpdate
 
-from dashboards import data, model_data
+from dashboards import data, model_actions, model_data
 from dashboards.access import guarded, page_layout
 from dashboards.auth import services
 from dashboards.components import figure_card, headline, table, url_sync
@@ -20,6 +22,7 @@ from dashboards.figures.common import empty_figure
 from dashboards.figures.models import calibration_figure, drift_figure, subgroup_figure
 from dashboards.filters import FilterState
 from dashboards.labels import item_labels
+from reintegration.i18n import _, format_decimal, format_percent
 from reintegration.roles import Capability
 from reintegration.users import User
 
@@ -34,27 +37,37 @@ dash.register_page(
 )
 
 PAGE = "models"
-KINDS = {"risk": "Early-warning risk model", "index": "Reintegration index"}
+KINDS = ("risk", "index")
 HEADLINE_METRICS = ("roc_auc", "average_precision", "brier", "baseline_roc_auc")
-VERSION_COLUMNS = (
-    ("version", "Version"),
-    ("label", "Label"),
-    ("aliases", "Aliases"),
-    ("created", "Registered (UTC)"),
-    ("headline", "Headline"),
-    ("description", "Description"),
-)
-WEIGHT_COLUMNS = (
-    ("dimension", "Dimension"),
-    ("dimension_weight", "Dimension weight"),
-    ("item", "Item"),
-    ("question", "Question"),
-    ("share", "Share of its dimension"),
-)
 SUBGROUP_METRIC = "roc_auc"
 FIGURES = ("calibration", "subgroups", "drift")
 PROMOTIONS_SHOWN = 3
 PROMOTIONS_POLL_MS = 3000
+
+
+def _kinds() -> dict[str, str]:
+    return {"risk": _("Early-warning risk model"), "index": _("Reintegration index")}
+
+
+def _version_columns() -> tuple[tuple[str, str], ...]:
+    return (
+        ("version", _("Version")),
+        ("label", _("Label")),
+        ("aliases", _("Aliases")),
+        ("created", _("Registered (UTC)")),
+        ("headline", _("Headline")),
+        ("description", _("Description")),
+    )
+
+
+def _weight_columns() -> tuple[tuple[str, str], ...]:
+    return (
+        ("dimension", _("Dimension")),
+        ("dimension_weight", _("Dimension weight")),
+        ("item", _("Item")),
+        ("question", _("Question")),
+        ("share", _("Share of its dimension")),
+    )
 
 
 def _name(kind: str) -> str:
@@ -62,7 +75,8 @@ def _name(kind: str) -> str:
     return risk if kind == "risk" else index
 
 
-def _version_options(kind: str, user: User) -> tuple[list[dict[str, Any]], int | None]:
+def version_options(kind: str, user: User) -> tuple[list[dict[str, Any]], int | None]:
+    """The version picker's options (newest first) and its default (the champion)."""
     found = model_data.versions(_name(kind), user)
     options = [
         {
@@ -79,21 +93,25 @@ def _version_options(kind: str, user: User) -> tuple[list[dict[str, Any]], int |
 
 
 @page_layout(__name__)
-def layout(user: User, model: str | None = None, version: str | None = None, **_: str) -> html.Div:
+def layout(user: User, model: str | None = None, version: str | None = None, **__: str) -> html.Div:
     from models.disclosure_models import rule_sentence
 
     kind = model if model in KINDS else "risk"
-    options, default = _version_options(kind, user)
+    options, default = version_options(kind, user)
     wanted = int(version) if version and version.isdigit() else None
     chosen = wanted if wanted in {o["value"] for o in options} else default
     return html.Div(
         className=f"page page-{PAGE}",
         children=[
-            html.H1("Models"),
+            html.H1(_("Models")),
             html.P(
-                "Registered versions of the early-warning risk model and of the index, with "
-                "the champion (in use) and the challenger (trained, awaiting promotion). "
-                "Metrics are on held-out returnees; groups too small to judge say so. "
+                _(
+                    "Registered versions of the early-warning risk model and of the index, "
+                    "with the champion (in use) and the challenger (trained, awaiting "
+                    "promotion). Metrics are on held-out returnees; groups too small to judge "
+                    "say so."
+                )
+                + " "
                 + rule_sentence(data.min_cell()),
                 className="intro",
             ),
@@ -104,10 +122,10 @@ def layout(user: User, model: str | None = None, version: str | None = None, **_
                     html.Div(
                         className="filter",
                         children=[
-                            html.Label("Model", htmlFor=f"{PAGE}-model-control"),
+                            html.Label(_("Model"), htmlFor=f"{PAGE}-model-control"),
                             dcc.RadioItems(
                                 id=f"{PAGE}-model-control",
-                                options=[{"label": v, "value": k} for k, v in KINDS.items()],
+                                options=[{"label": v, "value": k} for k, v in _kinds().items()],
                                 value=kind,
                                 inline=True,
                             ),
@@ -116,19 +134,19 @@ def layout(user: User, model: str | None = None, version: str | None = None, **_
                     html.Div(
                         className="filter",
                         children=[
-                            html.Label("Version", htmlFor=f"{PAGE}-version-control"),
+                            html.Label(_("Version"), htmlFor=f"{PAGE}-version-control"),
                             dcc.Dropdown(
                                 id=f"{PAGE}-version-control",
                                 options=options,
                                 value=chosen,
                                 clearable=False,
-                                placeholder="No version registered",
+                                placeholder=_("No version registered"),
                             ),
                         ],
                     ),
                 ],
             ),
-            table(f"{PAGE}-versions-table", [], VERSION_COLUMNS, page_size=8),
+            table(f"{PAGE}-versions-table", [], _version_columns(), page_size=8),
             html.Div(id=f"{PAGE}-headlines", className="headlines"),
             html.Div(
                 className="cards",
@@ -142,16 +160,19 @@ def layout(user: User, model: str | None = None, version: str | None = None, **_
                 className="section",
                 id=f"{PAGE}-weights-section",
                 children=[
-                    html.H2("Index weights of this version"),
-                    table(f"{PAGE}-weights-table", [], WEIGHT_COLUMNS, page_size=30),
+                    html.H2(_("Index weights of this version")),
+                    table(f"{PAGE}-weights-table", [], _weight_columns(), page_size=30),
                 ],
             ),
-            html.H2("Model card"),
+            model_actions.promote_section(),
+            model_actions.compare_section(options),
+            model_actions.train_section(),
+            html.H2(_("Model card")),
             dcc.Markdown(id=f"{PAGE}-card", className="markdown-card"),
             html.Section(
                 className="section",
                 children=[
-                    html.H2("Index promotions"),
+                    html.H2(_("Index promotions")),
                     html.Div(id=f"{PAGE}-promotions", role="status"),
                     dcc.Interval(id=f"{PAGE}-promotions-poll", interval=PROMOTIONS_POLL_MS),
                 ],
@@ -165,18 +186,29 @@ def _promotion(job: dict[str, Any]) -> html.Div:
     params = job.get("params") or {}
     status = str(job.get("status"))
     what = f"{params.get('name', 'rss-index')} v{params.get('version', '?')}"
+    states = {
+        "queued": _("queued"),
+        "running": _("running"),
+        "done": _("done"),
+        "failed": _("failed"),
+    }
     said = {
-        "queued": "waiting to start; figures use the current champion",
-        "running": "figures keep using the previous champion until every interview is rescored",
-        "done": "champion since then",
-        "failed": "the previous champion stays in use",
+        "queued": _("waiting to start; figures use the current champion"),
+        "running": _("figures keep using the previous champion until every interview is rescored"),
+        "done": _("champion since then"),
+        "failed": _("the previous champion stays in use"),
     }.get(status, "")
     progress = float(job.get("progress") or 0.0)
     return html.Div(
         className=f"promotion promotion-{status}",
         children=[
-            html.P([html.Strong(f"{what} · {status}"), f" · by {job.get('actor')} · {said}"]),
-            html.Progress(value=str(progress), max="1", title=f"{progress:.0%}"),
+            html.P(
+                [
+                    html.Strong(f"{what} · {states.get(status, status)}"),
+                    " · " + _("by {actor}", actor=job.get("actor")) + f" · {said}",
+                ]
+            ),
+            html.Progress(value=str(progress), max="1", title=format_percent(progress)),
             html.P(str(job.get("message") or ""), className="promotion-message"),
         ],
     )
@@ -189,9 +221,11 @@ def _promotions(user: User) -> list[Any]:
     if not jobs:
         return [
             html.P(
-                "No index promotion yet. Promoting an index version (`reintegration models "
-                "promote index VERSION --reason TEXT`, or the API) rescores every stored "
-                "interview in the background; its progress shows here.",
+                _(
+                    "No index promotion yet. Promoting an index version (above, `reintegration "
+                    "models promote index VERSION --reason TEXT`, or the API) rescores every "
+                    "stored interview in the background; its progress shows here."
+                ),
                 id=f"{PAGE}-no-promotion",
             )
         ]
@@ -203,9 +237,11 @@ def _version_rows(kind: str, user: User) -> list[dict[str, Any]]:
     for v in model_data.versions(_name(kind), user):
         metrics = v.get("metrics") or {}
         if kind == "risk" and metrics.get("roc_auc") is not None:
-            headline_text = f"ROC AUC {metrics['roc_auc']:.3f}"
+            headline_text = f"ROC AUC {format_decimal(metrics['roc_auc'], 3)}"
         else:
-            headline_text = ", ".join(f"{k} {val:.3f}" for k, val in list(metrics.items())[:2])
+            headline_text = ", ".join(
+                f"{k} {format_decimal(val, 3)}" for k, val in list(metrics.items())[:2]
+            )
         created = v.get("created_at")
         rows.append(
             {
@@ -290,7 +326,7 @@ def register_callbacks(app: dash.Dash) -> None:
     @guarded(Capability.MODELS, every_country=True)
     def pick_model(user: User, kind: str, current: int | None) -> tuple[Any, ...]:
         kind = kind if kind in KINDS else "risk"
-        options, default = _version_options(kind, user)
+        options, default = version_options(kind, user)
         keep = current if current in {o["value"] for o in options} else default
         return options, keep, _version_rows(kind, user)
 
@@ -319,9 +355,11 @@ def register_callbacks(app: dash.Dash) -> None:
             view["drift"], index_version=view["index_label"] or "none", labels=item_labels()
         )
         if view["found"] is None:
-            message = (
-                f"No version of {view['name']} is registered yet: train one with "
-                f"`reintegration train {kind}`."
+            message = _(
+                "No version of {name} is registered yet: train one with "
+                "`reintegration train {kind}`.",
+                name=view["name"],
+                kind=kind,
             )
             empty = empty_figure(message, view["index_label"] or "none")
             return (
@@ -341,12 +379,16 @@ def register_callbacks(app: dash.Dash) -> None:
         metrics = found.get("metrics") or {}
         cards = [
             headline(
-                "Version",
+                _("Version"),
                 f"v{found['version']}",
-                ", ".join(found.get("aliases") or []) or "no alias",
+                ", ".join(found.get("aliases") or []) or _("no alias"),
             ),
             *(
-                headline(key.replace("_", " "), f"{metrics[key]:.3f}", "held-out returnees")
+                headline(
+                    key.replace("_", " "),
+                    format_decimal(metrics[key], 3),
+                    _("held-out returnees"),
+                )
                 for key in HEADLINE_METRICS
                 if isinstance(metrics.get(key), int | float)
             ),
@@ -366,16 +408,15 @@ def register_callbacks(app: dash.Dash) -> None:
             {
                 **row,
                 "question": questions.get(row["item"], ""),
-                "share": "" if pd.isna(row["share"]) else f"{row['share']:.1%}",
+                "share": "" if pd.isna(row["share"]) else format_percent(row["share"], 1),
                 "dimension_weight": ""
                 if row["dimension_weight"] is None
-                else f"{row['dimension_weight']:.3f}",
+                else format_decimal(row["dimension_weight"], 3),
             }
             for row in weights.to_dict("records")
         ]
-        card = (
-            model_data.card(view["name"], int(found["version"]), user)
-            or "This version has no model card."
+        card = model_data.card(view["name"], int(found["version"]), user) or _(
+            "This version has no model card."
         )
         return (
             cards,
@@ -395,11 +436,12 @@ def register_callbacks(app: dash.Dash) -> None:
         Input(f"{PAGE}-promotions-poll", "n_intervals"),
     )
     @guarded(Capability.MODELS, every_country=True)
-    def promotions(user: User, _: int | None) -> list[Any]:
+    def promotions(user: User, _tick: int | None) -> list[Any]:
         return _promotions(user)
 
     for name in FIGURES:
         _register_download(app, name)
+    model_actions.register_callbacks(app)
 
 
 def _register_download(app: dash.Dash, name: str) -> None:
