@@ -34,7 +34,7 @@ from reintegration.i18n import DEFAULT, _, current, locale, ngettext, use_langua
 __all__ = ["issue_text", "outcome", "translate"]
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
-_NESTED = frozenset({"hint"})
+_NESTED = frozenset({"hint", "declare_with"})
 """Values that are themselves messages of a template (translated in turn)."""
 _MONTHS = (
     "January", "February", "March", "April", "May", "June",
@@ -95,6 +95,13 @@ def _templates() -> tuple[str, ...]:
             "this returnee's data was erased; an admin must lift the erasure before it is "
             "uploaded again"
         ),
+        # a file refused whole
+        _(
+            "this file has no {column} column: add it, or declare that consent was recorded "
+            "outside the form ({declare_with})"
+        ),
+        _("tick “{label}” and send the file again"),
+        _("send the form field consent_recorded_elsewhere=true with the file"),
         # warnings about the file or a returnee
         _(
             "this returnee's {what} differs between rounds ({shown}); "
@@ -175,9 +182,11 @@ def translate(message: str) -> str:
 def _value(name: str, text: str) -> str:
     if name in _NESTED:
         return translate(text)
+    if name == "label":  # a label of the upload page, translated where it is shown
+        return _(text)
     if name == "month":
         # "February 2024" -> "février 2024"
-        month, _, year = text.partition(" ")
+        month, _space, year = text.partition(" ")
         if month in _MONTHS and year.isdigit():
             first = dt.date(int(year), _MONTHS.index(month) + 1, 1)
             return dates.format_skeleton("yMMMM", first, locale=locale())

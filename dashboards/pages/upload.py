@@ -20,7 +20,9 @@ from dashboards.components import headline, table
 from reintegration.batch_views import COUNTS
 from reintegration.errors import ReintegrationError
 from reintegration.housekeeping import new_upload_folder
+from reintegration.i18n import _, format_integer, format_percent, ngettext
 from reintegration.roles import Capability
+from reintegration.upload_report import issue_text, outcome, translate
 from reintegration.users import User
 
 dash.register_page(
@@ -37,11 +39,30 @@ POLL_MS = 500
 ERRORS_SHOWN = 100
 WARNINGS_SHOWN = 5
 ACCEPTED = ".csv,.txt,.xlsx,.jsonl,.json,.zip"
-ERROR_COLUMNS = (("row", "Row"), ("column", "Column"), ("value", "Value"), ("message", "Problem"))
 _SAFE_NAME = 200
 ELSEWHERE = "elsewhere"
 ELSEWHERE_LABEL = "Consent was recorded outside the form"
 DECLARE_WITH = f"tick “{ELSEWHERE_LABEL}” and send the file again"
+"""Stored with the batch in English (as every reason is); shown in the reader's language."""
+
+
+def _error_columns() -> tuple[tuple[str, str], ...]:
+    return (
+        ("row", _("Row")),
+        ("column", _("Column")),
+        ("value", _("Value")),
+        ("message", _("Problem")),
+    )
+
+
+def _count_labels() -> dict[str, str]:
+    return {
+        "received": _("Received"),
+        "accepted": _("Accepted"),
+        "rejected": _("Rejected"),
+        "duplicate": _("Already stored"),
+        "updated": _("Updated"),
+    }
 
 
 def _limit_mb() -> int:
@@ -49,39 +70,44 @@ def _limit_mb() -> int:
 
 
 @page_layout(__name__)
-def layout(user: User, **_: str) -> html.Div:
+def layout(user: User, **_query: str) -> html.Div:
     limit = _limit_mb()
-    scope = (
-        f" Rows of countries other than {', '.join(sorted(user.countries))} are rejected."
-        if user.countries
-        else ""
+    intro = _(
+        "A canonical CSV, XLSX or JSON lines file, or a Kobo or ODK Central export of the "
+        "shipped form, up to {limit} MB. Rows are checked, scored and stored; the report "
+        "lists every rejected row with the reason.",
+        limit=format_integer(limit),
     )
+    if user.countries:
+        intro += " " + _(
+            "Rows of countries other than {countries} are rejected.",
+            countries=", ".join(sorted(user.countries)),
+        )
     return html.Div(
         className=f"page page-{PAGE}",
         children=[
-            html.H1("Upload a batch"),
-            html.P(
-                "A canonical CSV, XLSX or JSON lines file, or a Kobo or ODK Central export of the "
-                f"shipped form, up to {limit} MB. Rows are checked, scored and stored; the report "
-                f"lists every rejected row with the reason.{scope}",
-                className="intro",
-            ),
+            html.H1(_("Upload a batch")),
+            html.P(intro, className="intro"),
             dcc.Checklist(
                 id=f"{PAGE}-consent-elsewhere",
-                options=[{"label": f" {ELSEWHERE_LABEL}", "value": ELSEWHERE}],
+                options=[
+                    {"label": " " + _("Consent was recorded outside the form"), "value": ELSEWHERE}
+                ],
                 value=[],
                 className="consent-elsewhere",
             ),
             html.P(
-                "A file without a consent column is refused unless you tick this box; a row "
-                "whose consent is not yes is always rejected, and nothing of it is stored. "
-                "Your declaration is recorded with the batch.",
+                _(
+                    "A file without a consent column is refused unless you tick this box; a row "
+                    "whose consent is not yes is always rejected, and nothing of it is stored. "
+                    "Your declaration is recorded with the batch."
+                ),
                 className="muted",
             ),
             dcc.Upload(
                 id=f"{PAGE}-file",
                 className="upload-zone",
-                children=html.Div(["Drag and drop a file here, or ", html.A("choose one")]),
+                children=html.Div([_("Drag and drop a file here, or "), html.A(_("choose one"))]),
                 accept=ACCEPTED,
                 max_size=limit << 20,
                 multiple=False,
@@ -90,7 +116,7 @@ def layout(user: User, **_: str) -> html.Div:
                 className="section",
                 children=[
                     html.Progress(id=f"{PAGE}-progress", max="1", value="0"),
-                    html.P("No file sent yet.", id=f"{PAGE}-status"),
+                    html.P(_("No file sent yet."), id=f"{PAGE}-status"),
                 ],
             ),
             dcc.Store(id=f"{PAGE}-batch"),
@@ -102,16 +128,19 @@ def layout(user: User, **_: str) -> html.Div:
 
 def _receive(contents: str, file_name: str) -> Path:
     """Write the uploaded file alone in a new folder (the upload owns and removes both)."""
-    _, _, encoded = contents.partition(",")
+    encoded = contents.partition(",")[2]
     try:
         raw = base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError):
-        raise ValueError("the file arrived damaged; send it again") from None
+        raise ValueError(_("the file arrived damaged; send it again")) from None
     limit = _limit_mb()
     if len(raw) > limit << 20:
         raise ValueError(
-            f"the file is larger than the upload limit of {limit} MB; split it into smaller "
-            "batches (or ingest it with the command line, which has no limit)"
+            _(
+                "the file is larger than the upload limit of {limit} MB; split it into smaller "
+                "batches (or ingest it with the command line, which has no limit)",
+                limit=format_integer(limit),
+            )
         )
     target = new_upload_folder(services().settings.home / "uploads")
     name = Path(file_name or "batch.csv").name[:_SAFE_NAME] or "batch.csv"
@@ -127,50 +156,58 @@ def _receive(contents: str, file_name: str) -> Path:
 def _report(user: User, batch_id: str) -> list[Any]:
     found = rows.batch(user, batch_id)
     if found is None:
-        return [html.P("This batch is not known here.", className="notice notice-refused")]
+        return [html.P(_("This batch is not known here."), className="notice notice-refused")]
+    failed = found["status"] == "failed"
+    # The outcome first, in one sentence: what a field worker needs to know before any count
+    # (a failed batch: that nothing was stored, and why).
     out: list[Any] = [
-        html.H2(f"Report of {found['file_name']}"),
-        html.P(f"Batch {found['id']} · status {found['status']}", id=f"{PAGE}-batch-status"),
+        html.P(
+            outcome(found),
+            className="outcome notice" + (" notice-refused" if failed else ""),
+            id=f"{PAGE}-outcome",
+        ),
+        html.H2(_("Report of {file}", file=found["file_name"])),
+        html.P(
+            _("Batch {batch} · status {status}", batch=found["id"], status=found["status"]),
+            id=f"{PAGE}-batch-status",
+        ),
     ]
-    if found["status"] == "failed":
-        out.append(
-            html.P(
-                f"Nothing was stored: {found.get('reason') or 'the batch failed'}",
-                className="notice notice-refused",
-                id=f"{PAGE}-failed",
-            )
-        )
+    if failed:
         return out
+    labels = _count_labels()
     out.append(
         html.Div(
             className="headlines",
             id=f"{PAGE}-counts",
-            children=[headline(k.capitalize(), f"{found[k]:,}") for k in COUNTS],
+            children=[headline(labels[k], format_integer(found[k])) for k in COUNTS],
         )
     )
     warnings = found["report"]["warnings"]
     for warning in warnings[:WARNINGS_SHOWN]:
-        where = f"row {warning['row']}, column {warning['column']}: " if warning.get("row") else ""
-        out.append(
-            html.P(f"Warning: {where}{warning['message']}", className="notice notice-warning")
-        )
+        text = issue_text(warning.get("row"), warning.get("column"), warning["message"])
+        out.append(html.P(_("Warning: {text}", text=text), className="notice notice-warning"))
     warnings_total = found["report"]["warnings_total"]
     if warnings_total > WARNINGS_SHOWN:
+        more = warnings_total - WARNINGS_SHOWN
         out.append(
             html.P(
-                f"... and {warnings_total - WARNINGS_SHOWN:,} more warnings.",
+                ngettext("... and {n} more warning.", "... and {n} more warnings.", more),
                 className="muted",
             )
         )
-    if found["report"]["errors_total"]:
-        errors = rows.batch_errors(found["id"], ERRORS_SHOWN)
+    errors_total = found["report"]["errors_total"]
+    if errors_total:
+        errors = [
+            {**e, "message": translate(e["message"])}
+            for e in rows.batch_errors(found["id"], ERRORS_SHOWN)
+        ]
         out += [
-            html.H2(f"Rejected cells ({found['report']['errors_total']:,})"),
-            table(f"{PAGE}-errors-table", errors, ERROR_COLUMNS, page_size=10),
+            html.H2(_("Rejected cells ({n})", n=format_integer(errors_total))),
+            table(f"{PAGE}-errors-table", errors, _error_columns(), page_size=10),
         ]
     out.append(
         dcc.Link(
-            "See this batch on the data quality page (and download the fixable file)",
+            _("See this batch on the data quality page (and download the fixable file)"),
             href=page_url(f"/quality?batch={found['id']}"),
         )
     )
@@ -205,8 +242,8 @@ def register_callbacks(app: dash.Dash) -> None:
                 declare_with=DECLARE_WITH,
             )
         except (ValueError, ReintegrationError) as exc:
-            return None, True, f"Not uploaded: {exc}", "0", []
-        return batch_id, False, f"Processing {path.name}...", "0", []
+            return None, True, _("Not uploaded: {reason}", reason=str(exc)), "0", []
+        return batch_id, False, _("Processing {file}...", file=path.name), "0", []
 
     @app.callback(
         Output(f"{PAGE}-progress", "value", allow_duplicate=True),
@@ -223,9 +260,10 @@ def register_callbacks(app: dash.Dash) -> None:
             raise PreventUpdate
         progress = services().uploads.progress(batch_id)
         if progress is not None and progress < 1.0:
-            return f"{progress:.3f}", f"Processing: {progress:.0%} of the rows read.", False, []
+            status = _("Processing: {share} of the rows read.", share=format_percent(progress))
+            return f"{progress:.3f}", status, False, []
         if progress is None:  # started by another server process: its record tells
             found = rows.batch(user, batch_id)
             if found is not None and found["status"] == "processing":
-                return "0", "Processing...", False, []
-        return "1", "Done.", True, _report(user, batch_id)
+                return "0", _("Processing..."), False, []
+        return "1", _("Done."), True, _report(user, batch_id)
