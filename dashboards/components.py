@@ -1,5 +1,6 @@
-"""Building blocks the pages share: a figure card (graph, PNG from its toolbar, CSV button),
-headline numbers, tables, and the sync of a page's filters into the address bar."""
+"""Building blocks the pages share: a figure card (graph, PNG from its toolbar, CSV and Excel
+buttons, a sentence saying how to read it), headline numbers, tables, and the sync of a page's
+filters into the address bar."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from typing import Any
 
 import dash
 from dash import Input, dash_table, dcc, html
+
+from reintegration.i18n import _, format_integer
 
 # Writes the page's query into the address without a navigation, so the view can be shared;
 # replaceState fires no event, so Dash's router does not re-render the page.
@@ -29,8 +32,9 @@ THIRD_PARTY_BUTTONS = ("sendDataToCloud", "sendChartToCloud", "editInChartStudio
 
 def graph_config(filename: str) -> dict[str, Any]:
     """Plotly's toolbar: PNG download named after the chart; no plotly logo, and no button or
-    link that sends the chart anywhere."""
+    link that sends the chart anywhere. The chart follows its container's width (phones)."""
     return {
+        "responsive": True,
         "displaylogo": False,
         "showSendToCloud": False,
         "showEditInChartStudio": False,
@@ -47,26 +51,45 @@ def graph(element_id: str, filename: str, **kwargs: Any) -> dcc.Graph:
     return dcc.Graph(id=element_id, config=graph_config(filename), **kwargs)
 
 
-def figure_card(page: str, name: str, *, csv: bool = True, wide: bool = False) -> html.Section:
-    """A chart with its CSV button: ids ``{page}-{name}-graph``, ``-csv-button``, ``-csv``."""
-    actions = []
+def figure_card(
+    page: str,
+    name: str,
+    *,
+    csv: bool = True,
+    wide: bool = False,
+    note: str = "",
+    excel: bool = False,
+) -> html.Section:
+    """A chart with its downloads and a sentence saying how to read it: ids
+    ``{page}-{name}-graph``, ``-csv-button``, ``-csv``, ``-note``, and with ``excel`` (whose
+    callbacks :func:`dashboards.scaffold.register_downloads` registers) ``-xlsx-button`` and
+    ``-xlsx``."""
+    actions: list[Any] = []
     if csv:
         actions = [
             html.Button(
-                "Download data (CSV)",
+                _("Download data (CSV)"),
                 id=f"{page}-{name}-csv-button",
                 className="button-secondary",
                 n_clicks=0,
             ),
             dcc.Download(id=f"{page}-{name}-csv"),
         ]
-    return html.Section(
-        className="card card-wide" if wide else "card",
-        children=[
-            graph(f"{page}-{name}-graph", f"{page}-{name}", className="figure"),
-            html.Div(className="card-actions", children=actions),
-        ],
-    )
+    if csv and excel:
+        actions += [
+            html.Button(
+                _("Download data (Excel, with a read me)"),
+                id=f"{page}-{name}-xlsx-button",
+                className="button-secondary",
+                n_clicks=0,
+            ),
+            dcc.Download(id=f"{page}-{name}-xlsx"),
+        ]
+    children: list[Any] = [graph(f"{page}-{name}-graph", f"{page}-{name}", className="figure")]
+    if note:
+        children.append(html.P(note, className="chart-note", id=f"{page}-{name}-note"))
+    children.append(html.Div(className="card-actions", children=actions))
+    return html.Section(className="card card-wide" if wide else "card", children=children)
 
 
 def headline(label: str, value: str, note: str = "", *, element_id: str | None = None) -> html.Div:
@@ -108,7 +131,7 @@ def _data_table(
         columns=[{"id": key, "name": title} for key, title in columns],
         sort_action="native",
         page_size=kwargs.pop("page_size", 15),
-        style_table={"overflowX": "auto"},
+        style_table={"overflowX": "auto", "maxWidth": "100%"},
         style_cell={
             "textAlign": "left",
             "fontFamily": "inherit",
@@ -146,15 +169,16 @@ def stage_sentence(stages: dict[str, Any] | None) -> str:
     rounds = (stages or {}).get("rounds") or []
     parts = []
     for row in rounds:
-        n = "hidden" if row["returnees"] is None else f"{row['returnees']:,}"
-        name = row["label"] if row["other"] else f"round {row['value']}"
+        n = _("hidden") if row["returnees"] is None else format_integer(row["returnees"])
+        name = row["label"] if row["other"] else _("round {round}", round=row["value"])
         parts.append(f"{name} ({n})")
     if not parts:
         return ""
     if len(parts) == 1:
-        return f"All latest surveys are from {parts[0]}."
-    return (
-        f"Latest surveys from {', '.join(parts)}: these figures mix follow-up times, and a "
-        "group surveyed later may look better for that alone; the Trajectories page compares "
-        "returnees round by round."
+        return _("All latest surveys are from {round}.", round=parts[0])
+    return _(
+        "Latest surveys from {rounds}: these figures mix follow-up times, and a group surveyed "
+        "later may look better for that alone; the Trajectories page compares returnees round "
+        "by round.",
+        rounds=", ".join(parts),
     )

@@ -9,16 +9,20 @@ are widened to whole months: the period picker shows months and the note the dat
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import dash
+import pandas as pd
+import plotly.graph_objects as go
 from dash import Input, Output, State, dcc, html
+from dash.exceptions import PreventUpdate
 
-from dashboards import data
+from dashboards import data, downloads
 from dashboards.access import guarded
+from dashboards.auth import page_url
 from dashboards.components import query_store
-from dashboards.figures.common import OTHER_GROUPS, PERTURBED
+from dashboards.figures.common import other_groups, perturbed_text, stamp
 from dashboards.filters import (
     CONTROLS,
     FilterState,
@@ -29,6 +33,7 @@ from dashboards.filters import (
     state_from_values,
 )
 from reintegration.analytics import Filters, protected_for
+from reintegration.i18n import _
 from reintegration.roles import Capability
 from reintegration.users import User
 
@@ -54,7 +59,7 @@ def aggregate_layout(
     options = data.filter_options(user, state.index_version)
     scope = (
         html.P(
-            f"Your access covers {', '.join(sorted(user.countries))} only.",
+            _("Your access covers {countries} only.", countries=", ".join(sorted(user.countries))),
             className="muted",
             id=f"{page}-scope",
         )
@@ -65,7 +70,18 @@ def aggregate_layout(
         className=f"page page-{page}",
         children=[
             html.H1(title),
-            html.P(intro, className="intro"),
+            html.P(
+                [
+                    intro,
+                    " ",
+                    dcc.Link(
+                        _("What the words mean (glossary)"),
+                        href=page_url("/glossary"),
+                        id=f"{page}-glossary-link",
+                    ),
+                ],
+                className="intro",
+            ),
             scope,
             filter_bar(page, state, options),
             html.Div([*controls, switch], className="page-controls"),
@@ -91,7 +107,7 @@ def view(user: User, values: Sequence[Any]) -> tuple[FilterState, Filters, str |
 
 
 def no_scores() -> str:
-    return "No scores are stored yet: upload a batch first."
+    return _("No scores are stored yet: upload a batch first.")
 
 
 def publishable_switch(page: str, user: User, on: bool) -> html.Div:
@@ -99,9 +115,9 @@ def publishable_switch(page: str, user: User, on: bool) -> html.Div:
     for a user who sees only protected figures."""
     always = protected_for(user, False)
     label = (
-        "Publishable figures (perturbed for privacy; always, for your role)"
+        _("Publishable figures (perturbed for privacy; always, for your role)")
         if always
-        else "Publishable figures (perturbed for privacy, whole months)"
+        else _("Publishable figures (perturbed for privacy, whole months)")
     )
     return html.Div(
         className="filter",
@@ -133,20 +149,28 @@ def publishable_query(switch: Any) -> dict[str, str | None]:
 def figures_note(shown: data.Shown) -> list[Any]:
     """Which figures a page shows, and for protected ones the rules and the dates used."""
     if not shown.protected:
-        return ["Exact figures, for use within the organisation."]
+        return [_("Exact figures, for use within the organisation.")]
     start, end = shown.period()
     if start and end:
-        period = f"Figures for {start.isoformat()} to {end.isoformat()}."
-    elif start or end:
-        period = f"Figures {'from ' + start.isoformat() if start else 'to ' + str(end)}."
+        period = _("Figures for {start} to {end}.", start=start.isoformat(), end=end.isoformat())
+    elif start:
+        period = _("Figures from {start}.", start=start.isoformat())
+    elif end:
+        period = _("Figures to {end}.", end=end.isoformat())
     else:
-        period = "Figures for every date."
-    rules = (
-        f"{PERTURBED[0].upper()}{PERTURBED[1:]}; groups too small to list are gathered into "
-        f'one row, "{OTHER_GROUPS.format(min_cell=shown.min_cell)}"; dates widened to whole '
-        "months. "
+        period = _("Figures for every date.")
+    said = perturbed_text()
+    rules = _(
+        '{perturbed}; groups too small to list are gathered into one row, "{other}"; dates '
+        "widened to whole months. ",
+        perturbed=said[:1].upper() + said[1:],
+        other=other_groups(shown.min_cell),
     )
-    return [html.Strong("Publishable figures. "), rules, html.Span(period, className="period")]
+    return [
+        html.Strong(_("Publishable figures.") + " "),
+        rules,
+        html.Span(period, className="period"),
+    ]
 
 
 def register_figures_note(app: dash.Dash, page: str) -> None:
@@ -181,7 +205,7 @@ def exclusion_note(user: User, switch: Any, values: Sequence[Any]) -> list[Any]:
     answer = data.services().analytics.enumerator_exclusion(
         shown.filters, version, protected=shown.protected
     )
-    return [html.Strong("Flagged enumerators left out. "), answer["summary"]]
+    return [html.Strong(_("Flagged enumerators left out.") + " "), answer["summary"]]
 
 
 def register_exclusion_note(app: dash.Dash, page: str) -> None:
@@ -195,3 +219,68 @@ def register_exclusion_note(app: dash.Dash, page: str) -> None:
     @guarded(Capability.AGGREGATES)
     def note(user: User, switch: Any, *values: Any) -> list[Any]:
         return exclusion_note(user, switch, values)
+
+
+# -- what a chart's downloads and PNG say about where they come from ------------------------
+
+
+def export_context(
+    shown: data.Shown, version: str | None, choices: Sequence[tuple[str, str]] = ()
+) -> downloads.ExportContext:
+    """The context of figures the page showed: the filters as applied (within the user's
+    countries, dates as the figures used them), the page's choices, the index version."""
+    return downloads.context(shown.filters, version, protected=shown.protected, choices=choices)
+
+
+def stamped(fig: go.Figure, shown: data.Shown, version: str | None) -> go.Figure:
+    """``fig`` naming its filters and the day under its title, so its PNG does too."""
+    return stamp(fig, downloads.stamp_text(export_context(shown, version)))
+
+
+Export = tuple[pd.DataFrame, downloads.ExportContext, str, str]
+"""What a chart's download holds: the frame, its context, the file's stem and the chart's
+title (for the read me)."""
+
+
+def register_downloads(
+    app: dash.Dash,
+    page: str,
+    name: str,
+    states: Sequence[State],
+    build: Callable[..., Export | None],
+    *capabilities: Capability,
+) -> None:
+    """The CSV and Excel downloads of the chart ``{page}-{name}``: ``build(user, *states)``
+    loads the frame through the page's own data access (so the same rules apply) and says its
+    context; None when there is nothing to download."""
+    needed = capabilities or (Capability.AGGREGATES,)
+    for kind in ("csv", "xlsx"):
+        _register_download(app, page, name, kind, states, build, needed)
+
+
+def _register_download(
+    app: dash.Dash,
+    page: str,
+    name: str,
+    kind: str,
+    states: Sequence[State],
+    build: Callable[..., Export | None],
+    needed: tuple[Capability, ...],
+) -> None:
+    @app.callback(
+        Output(f"{page}-{name}-{kind}", "data"),
+        Input(f"{page}-{name}-{kind}-button", "n_clicks"),
+        *states,
+        prevent_initial_call=True,
+    )
+    @guarded(*needed)
+    def download(user: User, clicks: int, *values: Any) -> dict[str, Any]:
+        if not clicks:
+            raise PreventUpdate
+        built = build(user, *values)
+        if built is None:
+            raise PreventUpdate
+        frame, ctx, stem, title = built
+        if kind == "csv":
+            return downloads.csv_download(frame, ctx, f"{stem}.csv")
+        return downloads.xlsx_download(frame, ctx, f"{stem}.xlsx", title)

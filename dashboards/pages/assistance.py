@@ -8,7 +8,6 @@ from typing import Any
 
 import dash
 from dash import Input, Output, State, html
-from dash.exceptions import PreventUpdate
 
 from dashboards import data
 from dashboards.access import guarded, page_layout
@@ -16,24 +15,29 @@ from dashboards.auth import services
 from dashboards.components import figure_card, url_sync
 from dashboards.controls import SCORES, parse_choice, score_picker
 from dashboards.figures.assistance import (
-    ASSOCIATION_NOTE,
     assistance_figure,
+    association_note,
     gaps_figure,
     gaps_table,
 )
-from dashboards.figures.common import empty_figure
+from dashboards.figures.common import empty_figure, figure_name
 from dashboards.filters import encode_query, filter_inputs
 from dashboards.labels import value_labels
 from dashboards.scaffold import (
+    Export,
     aggregate_layout,
+    export_context,
     filter_states,
     no_scores,
     publishable_input,
     publishable_query,
     publishable_state,
+    register_downloads,
     register_figures_note,
+    stamped,
     view,
 )
+from reintegration.i18n import _
 from reintegration.roles import Capability
 from reintegration.users import User
 
@@ -55,24 +59,47 @@ def layout(user: User, **query: str) -> html.Div:
     score = parse_choice(query, "score", SCORES, "composite", problems)
     return aggregate_layout(
         PAGE,
-        title="Assistance",
-        intro="Outcomes of returnees by the assistance they received since return. A returnee "
-        "who received several types counts under each. The second chart sets each type "
-        "against the returnees who received none: the raw gap beside the gap adjusted for "
-        "sex, age group, return type, country and months since return.",
+        title=_("Assistance"),
+        intro=_(
+            "Outcomes of returnees by the assistance they received since return. A returnee "
+            "who received several types counts under each. The second chart sets each type "
+            "against the returnees who received none: the raw gap beside the gap adjusted for "
+            "sex, age group, return type, country and months since return."
+        ),
         user=user,
         query=query,
         problems=problems,
         controls=[score_picker(f"{PAGE}-score-control", score)],
         body=[
             html.P(
-                ASSOCIATION_NOTE, className="notice notice-warning", id=f"{PAGE}-association-note"
+                association_note(),
+                className="notice notice-warning",
+                id=f"{PAGE}-association-note",
             ),
             html.Div(
                 className="cards",
                 children=[
-                    figure_card(PAGE, "types", wide=True),
-                    figure_card(PAGE, "gaps", wide=True),
+                    figure_card(
+                        PAGE,
+                        "types",
+                        wide=True,
+                        excel=True,
+                        note=_(
+                            "Each bar is the score of the returnees who received that type of "
+                            "assistance, printed on the bar, with n beside the type."
+                        ),
+                    ),
+                    figure_card(
+                        PAGE,
+                        "gaps",
+                        wide=True,
+                        excel=True,
+                        note=_(
+                            "A point right of the dotted line: returnees with that assistance "
+                            "score higher than those with none; left: lower. If the thin line "
+                            "crosses the dotted line, the gap may be chance."
+                        ),
+                    ),
                 ],
             ),
         ],
@@ -106,24 +133,7 @@ def register_callbacks(app: dash.Dash) -> None:
             labels=value_labels(),
             protected=shown.protected,
         )
-        return figure, query
-
-    @app.callback(
-        Output(f"{PAGE}-types-csv", "data"),
-        Input(f"{PAGE}-types-csv-button", "n_clicks"),
-        State(f"{PAGE}-score-control", "value"),
-        publishable_state(PAGE),
-        *filter_states(PAGE),
-        prevent_initial_call=True,
-    )
-    @guarded(Capability.AGGREGATES)
-    def download(user: User, clicks: int, score: str, switch: Any, *values: Any) -> dict[str, Any]:
-        _, filters, version = view(user, values)
-        if not clicks or version is None:
-            raise PreventUpdate
-        frame, shown = data.assistance(user, filters, version, switch=switch)
-        frame = data.labelled(frame, shown).assign(index_version=version)
-        return data.csv_download(frame, f"assistance-{version}.csv")
+        return stamped(figure, shown, version), query
 
     @app.callback(
         Output(f"{PAGE}-gaps-graph", "figure"),
@@ -133,12 +143,12 @@ def register_callbacks(app: dash.Dash) -> None:
     )
     @guarded(Capability.AGGREGATES)
     def update_gaps(user: User, score: str, switch: Any, *values: Any) -> Any:
-        _, filters, version = view(user, values)
+        _state, filters, version = view(user, values)
         score = score if score in SCORES else "composite"
         if version is None:
             return empty_figure(no_scores(), "none")
         frame, shown = _gaps(user, filters, version, score, switch)
-        return gaps_figure(
+        figure = gaps_figure(
             frame,
             figure=score,
             index_version=version,
@@ -146,26 +156,37 @@ def register_callbacks(app: dash.Dash) -> None:
             labels=value_labels(),
             protected=shown.protected,
         )
+        return stamped(figure, shown, version)
 
-    @app.callback(
-        Output(f"{PAGE}-gaps-csv", "data"),
-        Input(f"{PAGE}-gaps-csv-button", "n_clicks"),
+    states = [
         State(f"{PAGE}-score-control", "value"),
         publishable_state(PAGE),
         *filter_states(PAGE),
-        prevent_initial_call=True,
-    )
-    @guarded(Capability.AGGREGATES)
-    def download_gaps(
-        user: User, clicks: int, score: str, switch: Any, *values: Any
-    ) -> dict[str, Any]:
-        _, filters, version = view(user, values)
-        if not clicks or version is None:
-            raise PreventUpdate
-        score = score if score in SCORES else "composite"
-        frame, shown = _gaps(user, filters, version, score, switch)
-        frame = data.labelled(gaps_table(frame, figure=score), shown).assign(index_version=version)
-        return data.csv_download(frame, f"assistance-gaps-{score}-{version}.csv")
+    ]
+    register_downloads(app, PAGE, "types", states, _types_export)
+    register_downloads(app, PAGE, "gaps", states, _gaps_export)
+
+
+def _types_export(user: User, score: Any, switch: Any, *values: Any) -> Export | None:
+    _state, filters, version = view(user, values)
+    if version is None:
+        return None
+    frame, shown = data.assistance(user, filters, version, switch=switch)
+    title = _("Scores by assistance received")
+    ctx = export_context(shown, version)
+    return data.labelled(frame, shown), ctx, f"assistance-{version}", title
+
+
+def _gaps_export(user: User, score: Any, switch: Any, *values: Any) -> Export | None:
+    _state, filters, version = view(user, values)
+    if version is None:
+        return None
+    score = score if score in SCORES else "composite"
+    frame, shown = _gaps(user, filters, version, score, switch)
+    frame = data.labelled(gaps_table(frame, figure=score), shown)
+    title = _("{figure}: gap against no assistance, raw and adjusted", figure=figure_name(score))
+    ctx = export_context(shown, version, [("score", score)])
+    return frame, ctx, f"assistance-gaps-{score}-{version}", title
 
 
 def _gaps(

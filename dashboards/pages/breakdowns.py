@@ -7,7 +7,6 @@ from typing import Any
 
 import dash
 from dash import Input, Output, html
-from dash.exceptions import PreventUpdate
 
 from dashboards import data
 from dashboards.access import guarded, page_layout
@@ -20,20 +19,25 @@ from dashboards.controls import (
     parse_groups,
     score_picker,
 )
-from dashboards.figures.breakdowns import breakdown_figure, breakdown_table
+from dashboards.figures.breakdowns import breakdown_figure, breakdown_table, breakdown_title
 from dashboards.figures.common import empty_figure
 from dashboards.filters import encode_query, filter_inputs
 from dashboards.labels import value_labels
 from dashboards.scaffold import (
+    Export,
     aggregate_layout,
+    export_context,
     filter_states,
     no_scores,
     publishable_input,
     publishable_query,
     publishable_state,
+    register_downloads,
     register_figures_note,
+    stamped,
     view,
 )
+from reintegration.i18n import _
 from reintegration.roles import Capability
 from reintegration.users import User
 
@@ -48,7 +52,8 @@ dash.register_page(
 
 PAGE = "breakdowns"
 GROUPS = ("sex", "age_group", "return_type", "country", "round")
-DEFAULT_GROUPS = ("sex", "age_group", "return_type")
+# One grouping by default: intersections are there for whoever asks, not the first view.
+DEFAULT_GROUPS = ("sex",)
 MOST = 3
 
 
@@ -57,13 +62,20 @@ def layout(user: User, **query: str) -> html.Div:
     problems: list[str] = []
     by = parse_groups(query, GROUPS, DEFAULT_GROUPS, problems, most=MOST)
     score = parse_choice(query, "score", SCORES, "composite", problems)
+    note = _(
+        "Each bar is a group's score (from 0 to 1, or the share of returnees whose "
+        "reintegration is sustainable), printed on the bar; n is the number of returnees in the "
+        "group, and the thin line the 95% interval. The dashed line is everyone together."
+    )
     return aggregate_layout(
         PAGE,
-        title="Breakdowns",
-        intro="For whom is reintegration not sustainable? Choose one grouping, or several for "
-        "their intersections (for example forced female child returnees). Each bar shows its n "
-        "and 95% interval; a group of fewer returnees than the privacy threshold is suppressed "
-        "and marked, never shown as zero.",
+        title=_("Breakdowns"),
+        intro=_(
+            "For whom is reintegration not sustainable? Choose one grouping, or several for "
+            "their intersections (for example forced female child returnees). Each bar shows "
+            "its n and 95% interval; a group of fewer returnees than the privacy threshold is "
+            "suppressed and marked, never shown as zero."
+        ),
         user=user,
         query=query,
         problems=problems,
@@ -75,8 +87,8 @@ def layout(user: User, **query: str) -> html.Div:
             html.Div(
                 className="cards",
                 children=[
-                    figure_card(PAGE, "groups", wide=True),
-                    figure_card(PAGE, "country", wide=True),
+                    figure_card(PAGE, "groups", wide=True, note=note, excel=True),
+                    figure_card(PAGE, "country", wide=True, note=note, excel=True),
                 ],
             )
         ],
@@ -116,40 +128,38 @@ def register_callbacks(app: dash.Dash) -> None:
         figures = []
         for groups in (by, ["country"]):
             frame, shown = data.aggregates(user, groups, filters, version, switch=switch)
-            figures.append(
-                breakdown_figure(
-                    frame,
-                    by=groups,
-                    figure=score,
-                    index_version=version,
-                    min_cell=shown.min_cell,
-                    labels=labels,
-                    protected=shown.protected,
-                )
+            figure = breakdown_figure(
+                frame,
+                by=groups,
+                figure=score,
+                index_version=version,
+                min_cell=shown.min_cell,
+                labels=labels,
+                protected=shown.protected,
             )
+            figures.append(stamped(figure, shown, version))
         return (*figures, query)
 
-    for name in ("groups", "country"):
-        _register_download(app, name)
-
-
-def _register_download(app: dash.Dash, name: str) -> None:
-    @app.callback(
-        Output(f"{PAGE}-{name}-csv", "data"),
-        Input(f"{PAGE}-{name}-csv-button", "n_clicks"),
+    states = [
         dash.State(f"{PAGE}-by-control", "value"),
         dash.State(f"{PAGE}-score-control", "value"),
         publishable_state(PAGE),
         *filter_states(PAGE),
-        prevent_initial_call=True,
-    )
-    @guarded(Capability.AGGREGATES)
-    def download(user: User, clicks: int, *values: Any) -> dict[str, Any]:
-        _, by, _, switch, filters, version = _frames(user, values)
-        if not clicks or version is None:
-            raise PreventUpdate
+    ]
+    for name in ("groups", "country"):
+        register_downloads(app, PAGE, name, states, _export(name))
+
+
+def _export(name: str) -> Any:
+    def build(user: User, *values: Any) -> Export | None:
+        _state, by, score, switch, filters, version = _frames(user, values)
+        if version is None:
+            return None
         groups = by if name == "groups" else ["country"]
         frame, shown = data.aggregates(user, groups, filters, version, switch=switch)
-        frame = breakdown_table(data.labelled(frame, shown), groups).assign(index_version=version)
+        frame = breakdown_table(data.labelled(frame, shown), groups)
+        ctx = export_context(shown, version, [("by", ",".join(groups) or "none")])
         label = "-".join(groups) or "all"
-        return data.csv_download(frame, f"breakdown-{label}-{version}.csv")
+        return frame, ctx, f"breakdown-{label}-{version}", breakdown_title(score, groups)
+
+    return build

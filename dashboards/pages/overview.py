@@ -6,8 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import dash
-from dash import Input, Output, html
-from dash.exceptions import PreventUpdate
+from dash import Output, html
 
 from dashboards import data
 from dashboards.access import guarded, page_layout
@@ -16,15 +15,20 @@ from dashboards.figures.common import empty_figure, suppressed_label
 from dashboards.figures.overview import histogram_figure, levels_figure, means_figure
 from dashboards.filters import encode_query, filter_inputs
 from dashboards.scaffold import (
+    Export,
     aggregate_layout,
+    export_context,
     filter_states,
     no_scores,
     publishable_input,
     publishable_query,
     publishable_state,
+    register_downloads,
     register_figures_note,
+    stamped,
     view,
 )
+from reintegration.i18n import _, format_decimal, format_integer, format_percent
 from reintegration.questionnaire import load_questionnaire
 from reintegration.roles import Capability
 from reintegration.users import User
@@ -42,59 +46,101 @@ PAGE = "overview"
 FIGURES = ("means", "histogram", "levels")
 
 
+def _notes() -> dict[str, str]:
+    return {
+        "means": _(
+            "Each bar is the average score from 0 (worst) to 1 (best); the thin line is its 95% "
+            "interval, where the true average most likely lies."
+        ),
+        "histogram": _(
+            "How many returnees have each composite score; the dashed lines mark where the "
+            "medium and high levels start."
+        ),
+        "levels": _(
+            "The share of returnees whose composite score is low, medium or high; the three "
+            "add up to 100%."
+        ),
+    }
+
+
+def _titles() -> dict[str, str]:
+    return {
+        "means": _("Mean scores, with 95% intervals"),
+        "histogram": _("Distribution of the composite score"),
+        "levels": _("Returnees by level band"),
+    }
+
+
 @page_layout(__name__)
 def layout(user: User, **query: str) -> html.Div:
+    notes = _notes()
     return aggregate_layout(
         PAGE,
-        title="Overview",
-        intro="How sustainable is reintegration? Each returnee counts once, at their latest "
-        "scored survey in the selected period.",
+        title=_("Overview"),
+        intro=_(
+            "How sustainable is reintegration? Each returnee counts once, at their latest "
+            "scored survey in the selected period."
+        ),
         user=user,
         query=query,
         body=[
             html.Div(id=f"{PAGE}-headlines", className="headlines"),
-            html.Div(className="cards", children=[figure_card(PAGE, f) for f in FIGURES]),
+            html.Div(
+                className="cards",
+                children=[figure_card(PAGE, f, note=notes[f], excel=True) for f in FIGURES],
+            ),
         ],
     )
 
 
 def _number(value: Any, *, min_cell: int) -> str:
-    return suppressed_label(min_cell) if value is None else f"{int(value):,}"
+    return suppressed_label(min_cell) if value is None else format_integer(value)
 
 
 def _headlines(summary: dict[str, Any], min_cell: int) -> list[html.Div]:
     composite = summary["means"]["composite"]
     if summary["returnees"] == 0:
-        mean, interval = "none", "no scored returnee matches these filters"
+        mean, interval = _("none"), _("no scored returnee matches these filters")
     elif composite["mean"] is None:
-        mean, interval = suppressed_label(min_cell), "returnees: too few to show"
+        mean, interval = suppressed_label(min_cell), _("returnees: too few to show")
     else:
-        mean = f"{composite['mean']:.2f}"
-        interval = f"95% interval {composite['low']:.2f} to {composite['high']:.2f}"
+        mean = format_decimal(composite["mean"])
+        interval = _(
+            "95% interval {low} to {high}",
+            low=format_decimal(composite["low"]),
+            high=format_decimal(composite["high"]),
+        )
     share = summary["share_sustainable"]
-    share_text = suppressed_label(min_cell) if share is None else f"{share:.0%}"
+    share_text = suppressed_label(min_cell) if share is None else format_percent(share)
     if summary["returnees"] == 0:
-        share_text = "none"
+        share_text = _("none")
     bounds = summary.get("share_intervals", {}).get("sustainable", {})
-    share_note = "composite ≥ 0.66, no dimension below 0.33"
+    share_note = _("composite ≥ 0.66, no dimension below 0.33")
     if share is not None and bounds.get("low") is not None:
-        share_note = f"95% interval {bounds['low']:.0%} to {bounds['high']:.0%}; {share_note}"
+        share_note = _(
+            "95% interval {low} to {high}; {rule}",
+            low=format_percent(bounds["low"]),
+            high=format_percent(bounds["high"]),
+            rule=share_note,
+        )
     return [
         headline(
-            "Returnees",
+            _("Returnees"),
             _number(summary["returnees"], min_cell=min_cell),
-            "scored, distinct",
+            _("scored, distinct"),
             element_id=f"{PAGE}-returnees",
         ),
         headline(
-            "Surveys", _number(summary["surveys"], min_cell=min_cell), "interviews in the period"
+            _("Surveys"),
+            _number(summary["surveys"], min_cell=min_cell),
+            _("interviews in the period"),
         ),
-        headline("Mean composite", mean, interval),
-        headline("Sustainable", share_text, share_note),
+        headline(_("Mean composite"), mean, interval),
+        headline(_("Sustainable"), share_text, share_note),
         headline(
-            "Unscored",
+            _("Unscored"),
             _number(summary["unscored"], min_cell=min_cell),
-            "returnees with too few answers",
+            _("returnees with too few answers"),
         ),
         html.P(stage_sentence(summary.get("stages")), className="note", id=f"{PAGE}-stages"),
     ]
@@ -104,7 +150,7 @@ def _figures(summary: dict[str, Any], version: str, shown: data.Shown) -> list[A
     frames = data.overview_frames(summary)
     index = load_questionnaire().index
     min_cell, protected = shown.min_cell, shown.protected
-    return [
+    figures = [
         means_figure(
             frames["means"], index_version=version, n=summary["returnees"], protected=protected
         ),
@@ -123,6 +169,7 @@ def _figures(summary: dict[str, Any], version: str, shown: data.Shown) -> list[A
             protected=protected,
         ),
     ]
+    return [stamped(fig, shown, version) for fig in figures]
 
 
 def register_callbacks(app: dash.Dash) -> None:
@@ -150,24 +197,19 @@ def register_callbacks(app: dash.Dash) -> None:
         )
 
     for name in FIGURES:
-        _register_download(app, name)
+        register_downloads(
+            app, PAGE, name, [publishable_state(PAGE), *filter_states(PAGE)], _export(name)
+        )
 
 
-def _register_download(app: dash.Dash, name: str) -> None:
-    @app.callback(
-        Output(f"{PAGE}-{name}-csv", "data"),
-        Input(f"{PAGE}-{name}-csv-button", "n_clicks"),
-        publishable_state(PAGE),
-        *filter_states(PAGE),
-        prevent_initial_call=True,
-    )
-    @guarded(Capability.AGGREGATES)
-    def download(user: User, clicks: int, switch: Any, *values: Any) -> dict[str, Any]:
-        _, filters, version = view(user, values)
-        if not clicks or version is None:
-            raise PreventUpdate
+def _export(name: str) -> Any:
+    def build(user: User, switch: Any, *values: Any) -> Export | None:
+        _state, filters, version = view(user, values)
+        if version is None:
+            return None
         summary, shown = data.overview(user, filters, version, switch=switch)
         frame = data.labelled(data.overview_frames(summary)[name], shown)
-        return data.csv_download(
-            frame.assign(index_version=version), f"overview-{name}-{version}.csv"
-        )
+        ctx = export_context(shown, version)
+        return frame, ctx, f"overview-{name}-{version}", _titles()[name]
+
+    return build

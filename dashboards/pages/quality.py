@@ -16,16 +16,23 @@ import pandas as pd
 from dash import Input, Output, State, dcc, html
 from dash.exceptions import PreventUpdate
 
-from dashboards import data, rows
+from dashboards import data, downloads, rows
 from dashboards.access import guarded, page_layout
 from dashboards.components import figure_card, headline, table, url_sync
-from dashboards.figures.common import PERTURBED
+from dashboards.figures.common import perturbed_text, stamp
 from dashboards.figures.quality import enumerator_figure, icc_sentence, missingness_figure
 from dashboards.filters import FilterState
 from dashboards.labels import item_labels, value_labels
-from dashboards.scaffold import publishable_input, publishable_state, publishable_switch
+from dashboards.scaffold import (
+    Export,
+    publishable_input,
+    publishable_state,
+    publishable_switch,
+    register_downloads,
+)
 from reintegration.analytics import Filters
 from reintegration.batch_views import COUNTS
+from reintegration.i18n import _, format_decimal, format_integer, format_percent
 from reintegration.interviewer import interviewer_icc
 from reintegration.quality import BLANK
 from reintegration.questionnaire import load_questionnaire
@@ -45,31 +52,61 @@ PAGE = "quality"
 ERRORS_SHOWN = 500
 WARNINGS_SHOWN = 50
 BATCH_COLUMNS = (
-    ("created_at", "Uploaded"),
-    ("file_name", "File"),
-    ("uploader", "Uploader"),
-    ("status", "Status"),
-    ("received", "Received"),
-    ("accepted", "Accepted"),
-    ("rejected", "Rejected"),
-    ("duplicate", "Duplicate"),
-    ("updated", "Updated"),
+    "created_at",
+    "file_name",
+    "uploader",
+    "status",
+    "received",
+    "accepted",
+    "rejected",
+    "duplicate",
+    "updated",
 )
-ERROR_COLUMNS = (("row", "Row"), ("column", "Column"), ("value", "Value"), ("message", "Problem"))
+ERROR_COLUMNS = ("row", "column", "value", "message")
 ENUMERATOR_COLUMNS = (
-    ("enumerator_id", "Enumerator"),
-    ("country", "Country"),
-    ("interviews", "Interviews"),
-    ("share_missing", "Missing"),
-    ("relative_composite", "Score vs country"),
-    ("reasons", "Why flagged"),
+    "enumerator_id",
+    "country",
+    "interviews",
+    "share_missing",
+    "relative_composite",
+    "reasons",
 )
+
+
+def _titles() -> dict[str, str]:
+    """The tables' column titles in the current language."""
+    return {
+        "created_at": _("Uploaded"),
+        "file_name": _("File"),
+        "uploader": _("Uploader"),
+        "status": _("Status"),
+        "received": _("Received"),
+        "accepted": _("Accepted"),
+        "rejected": _("Rejected"),
+        "duplicate": _("Duplicate"),
+        "updated": _("Updated"),
+        "row": _("Row"),
+        "column": _("Column"),
+        "value": _("Value"),
+        "message": _("Problem"),
+        "enumerator_id": _("Enumerator"),
+        "country": _("Country"),
+        "interviews": _("Interviews"),
+        "share_missing": _("Missing"),
+        "relative_composite": _("Score vs country"),
+        "reasons": _("Why flagged"),
+    }
+
+
+def _columns(keys: tuple[str, ...]) -> list[tuple[str, str]]:
+    titles = _titles()
+    return [(key, titles[key]) for key in keys]
 
 
 def _batch_rows(user: User) -> list[dict[str, Any]]:
     out = []
     for found in rows.batches(user):
-        shown = {key: found.get(key) for key, _ in BATCH_COLUMNS}
+        shown = {key: found.get(key) for key in BATCH_COLUMNS}
         shown["created_at"] = (
             found["created_at"].strftime("%Y-%m-%d %H:%M") if found["created_at"] else ""
         )
@@ -80,29 +117,32 @@ def _batch_rows(user: User) -> list[dict[str, Any]]:
 
 @page_layout(__name__)
 def layout(
-    user: User, batch: str | None = None, publishable: str | None = None, **_: str
+    user: User, batch: str | None = None, publishable: str | None = None, **_query: str
 ) -> html.Div:
     listed = _batch_rows(user)
     selected = [i for i, row in enumerate(listed) if row["id"] == batch]
     row_level = allowed(user.role, Capability.ROW_LEVEL)
-    whose = "every batch" if rows.sees_every_batch(user) else "the batches you uploaded"
+    whose = _("every batch") if rows.sees_every_batch(user) else _("the batches you uploaded")
     children: list[Any] = [
-        html.H1("Data quality"),
+        html.H1(_("Data quality")),
         html.P(
-            f"Uploads and what became of their rows: {whose}. Select a batch for its error "
-            "table and the fixable file (rejected rows with an error column, to correct and "
-            "upload again).",
+            _(
+                "Uploads and what became of their rows: {whose}. Select a batch for its error "
+                "table and the fixable file (rejected rows with an error column, to correct "
+                "and upload again).",
+                whose=whose,
+            ),
             className="intro",
         ),
         dcc.Store(id=f"{PAGE}-query"),
         html.Section(
             className="section",
             children=[
-                html.H2("Batches"),
+                html.H2(_("Batches")),
                 table(
                     f"{PAGE}-batches-table",
                     listed,
-                    BATCH_COLUMNS,
+                    _columns(BATCH_COLUMNS),
                     row_selectable="single",
                     selected_rows=selected,
                     page_size=10,
@@ -114,7 +154,7 @@ def layout(
             className="card-actions",
             children=[
                 html.Button(
-                    "Download the fixable file (CSV)",
+                    _("Download the fixable file (CSV)"),
                     id=f"{PAGE}-fixable-button",
                     className="button-secondary",
                     n_clicks=0,
@@ -125,11 +165,13 @@ def layout(
     ]
     if row_level:
         children += [
-            html.H2("Answers and enumerators"),
+            html.H2(_("Answers and enumerators")),
             html.P(
-                "Of the selected batch, or of the most recent interviews when none is selected. "
-                "Enumerators are compared with each other; a flag is a prompt for a supervisor's "
-                "check, not a finding.",
+                _(
+                    "Of the selected batch, or of the most recent interviews when none is "
+                    "selected. Enumerators are compared with each other; a flag is a prompt for "
+                    "a supervisor's check, not a finding."
+                ),
                 className="muted",
                 id=f"{PAGE}-scope-note",
             ),
@@ -142,11 +184,31 @@ def layout(
             html.Div(
                 className="cards",
                 children=[
-                    figure_card(PAGE, "missingness", wide=True),
-                    figure_card(PAGE, "enumerators", wide=True),
+                    figure_card(
+                        PAGE,
+                        "missingness",
+                        wide=True,
+                        excel=True,
+                        note=_(
+                            "For each question, the share of interviews where it was left "
+                            "blank or answered with a missing code; a long bar is a question "
+                            "worth checking."
+                        ),
+                    ),
+                    figure_card(
+                        PAGE,
+                        "enumerators",
+                        wide=True,
+                        excel=True,
+                        note=_(
+                            "Each point is an enumerator: right of the line, their returnees "
+                            "score higher than their country's; higher up, more answers "
+                            "missing. Flagged ones deserve a supervisor's look."
+                        ),
+                    ),
                 ],
             ),
-            table(f"{PAGE}-enumerators-table", [], ENUMERATOR_COLUMNS, page_size=10),
+            table(f"{PAGE}-enumerators-table", [], _columns(ENUMERATOR_COLUMNS), page_size=10),
         ]
     return html.Div(className=f"page page-{PAGE}", children=children)
 
@@ -161,41 +223,63 @@ def _selected(table_rows: list[dict[str, Any]] | None, selected: list[int] | Non
 def _detail(user: User, batch_id: str | None) -> list[Any]:
     found = rows.batch(user, batch_id)
     if found is None:
-        return [html.P("Select a batch above to see its errors.", className="muted")]
+        return [html.P(_("Select a batch above to see its errors."), className="muted")]
     report = found["report"]
+    titles = _titles()
     out: list[Any] = [
-        html.H2(f"Batch {found['file_name']}"),
-        html.P(f"Id {found['id']} · uploaded by {found['uploader']} · status {found['status']}"),
+        html.H2(_("Batch {file}", file=found["file_name"])),
+        html.P(
+            _(
+                "Id {id} · uploaded by {uploader} · status {status}",
+                id=found["id"],
+                uploader=found["uploader"],
+                status=found["status"],
+            )
+        ),
         html.Div(
             className="headlines",
-            children=[headline(k.capitalize(), f"{found[k]:,}") for k in COUNTS],
+            children=[headline(titles.get(k, k), format_integer(found[k])) for k in COUNTS],
         ),
     ]
     if found.get("reason"):
-        out.append(html.P(f"Why it failed: {found['reason']}", className="notice notice-refused"))
-    for warning in report["warnings"][:WARNINGS_SHOWN]:
-        where = f"row {warning['row']}, column {warning['column']}: " if warning.get("row") else ""
         out.append(
-            html.P(f"Warning: {where}{warning['message']}", className="notice notice-warning")
+            html.P(
+                _("Why it failed: {reason}", reason=found["reason"]),
+                className="notice notice-refused",
+            )
+        )
+    for warning in report["warnings"][:WARNINGS_SHOWN]:
+        where = (
+            _("row {row}, column {column}: ", row=warning["row"], column=warning["column"])
+            if warning.get("row")
+            else ""
+        )
+        out.append(
+            html.P(
+                _("Warning: {where}{message}", where=where, message=warning["message"]),
+                className="notice notice-warning",
+            )
         )
     if report["warnings_total"] > WARNINGS_SHOWN:
         hidden = report["warnings_total"] - WARNINGS_SHOWN
-        out.append(html.P(f"... and {hidden:,} more warnings.", className="muted"))
+        out.append(
+            html.P(_("... and {n} more warnings.", n=format_integer(hidden)), className="muted")
+        )
     for label, columns in (
-        ("Ignored columns", report["ignored_columns"]),
-        ("Missing item columns", report["missing_columns"]),
-        ("Identifier columns dropped", report["dropped_identifier_columns"]),
+        (_("Ignored columns"), report["ignored_columns"]),
+        (_("Missing item columns"), report["missing_columns"]),
+        (_("Identifier columns dropped"), report["dropped_identifier_columns"]),
     ):
         if columns:
             out.append(html.P(f"{label}: {', '.join(columns)}", className="muted"))
     if report["errors_total"]:
         errors = rows.batch_errors(found["id"], ERRORS_SHOWN)
         out += [
-            html.H2(f"Rejected cells ({report['errors_total']:,})"),
-            table(f"{PAGE}-errors-table", errors, ERROR_COLUMNS, page_size=10),
+            html.H2(_("Rejected cells ({n})", n=format_integer(report["errors_total"]))),
+            table(f"{PAGE}-errors-table", errors, _columns(ERROR_COLUMNS), page_size=10),
         ]
     else:
-        out.append(html.P("No row of this batch was rejected.", id=f"{PAGE}-no-errors"))
+        out.append(html.P(_("No row of this batch was rejected."), id=f"{PAGE}-no-errors"))
     return out
 
 
@@ -255,23 +339,35 @@ def register_callbacks(app: dash.Dash) -> None:
         kinds = [BLANK, *(o.code for o in load_questionnaire().missing_codes)]
         labels = {**value_labels(), **item_labels()}
         version = _version() or "none"
+        line = downloads.stamp_text(_context(view, batch_id, version))
         return (
-            missingness_figure(
-                missing, missing_columns=kinds, labels=labels, protected=view.protected
+            stamp(
+                missingness_figure(
+                    missing, missing_columns=kinds, labels=labels, protected=view.protected
+                ),
+                line,
             ),
-            enumerator_figure(
-                enumerators,
-                index_version=version,
-                protected=view.protected,
-                min_cell=view.min_cell,
+            stamp(
+                enumerator_figure(
+                    enumerators,
+                    index_version=version,
+                    protected=view.protected,
+                    min_cell=view.min_cell,
+                ),
+                line,
             ),
             _enumerator_rows(enumerators, view),
             _figures_note(view),
             icc_sentence(_icc(user, batch_id, view)),
         )
 
+    states = [
+        State(f"{PAGE}-batches-table", "selected_rows"),
+        State(f"{PAGE}-batches-table", "data"),
+        publishable_state(PAGE),
+    ]
     for name in ("missingness", "enumerators"):
-        _register_download(app, name)
+        register_downloads(app, PAGE, name, states, _export(name), Capability.ROW_LEVEL)
 
 
 def _shown(user: User, switch: Any) -> data.Shown:
@@ -281,7 +377,7 @@ def _shown(user: User, switch: Any) -> data.Shown:
 
 
 def _percent(value: Any) -> str:
-    return "" if pd.isna(value) else f"{value:.1%}"
+    return "" if pd.isna(value) else format_percent(value, 1)
 
 
 def _enumerator_rows(enumerators: pd.DataFrame, view: data.Shown) -> list[dict[str, Any]]:
@@ -296,11 +392,11 @@ def _enumerator_rows(enumerators: pd.DataFrame, view: data.Shown) -> list[dict[s
         enumerator_id=enumerators["enumerator_id"].where(~other, view.other_label),
         share_missing=enumerators["share_missing"].map(_percent),
         relative_composite=enumerators["relative_composite"].map(
-            lambda v: "" if pd.isna(v) else f"{v:+.2f}"
+            lambda v: "" if pd.isna(v) else ("+" if v > 0 else "") + format_decimal(v)
         ),
         reasons=enumerators["reasons"].map("; ".join),
     )
-    columns = [key for key, _ in ENUMERATOR_COLUMNS]
+    columns = list(ENUMERATOR_COLUMNS)
     records: list[dict[str, Any]] = shown[columns].to_dict("records")
     return records
 
@@ -308,11 +404,17 @@ def _enumerator_rows(enumerators: pd.DataFrame, view: data.Shown) -> list[dict[s
 def _figures_note(view: data.Shown) -> list[Any]:
     """Which figures the answers and enumerators are."""
     if not view.protected:
-        return ["Exact figures, for use within the organisation."]
+        return [_("Exact figures, for use within the organisation.")]
+    said = perturbed_text()
     return [
-        html.Strong("Publishable figures. "),
-        f"{PERTURBED[0].upper()}{PERTURBED[1:]}; counts from 1 to {view.min_cell - 1} are not "
-        f'shown, and enumerators too few to name are gathered into one row, "{view.other_label}".',
+        html.Strong(_("Publishable figures.") + " "),
+        _(
+            "{perturbed}; counts from 1 to {below} are not shown, and enumerators too few to "
+            'name are gathered into one row, "{other}".',
+            perturbed=said[:1].upper() + said[1:],
+            below=format_integer(view.min_cell - 1),
+            other=view.other_label,
+        ),
     ]
 
 
@@ -382,30 +484,36 @@ def _cached_icc(
     )
 
 
-def _register_download(app: dash.Dash, name: str) -> None:
-    @app.callback(
-        Output(f"{PAGE}-{name}-csv", "data"),
-        Input(f"{PAGE}-{name}-csv-button", "n_clicks"),
-        State(f"{PAGE}-batches-table", "selected_rows"),
-        State(f"{PAGE}-batches-table", "data"),
-        publishable_state(PAGE),
-        prevent_initial_call=True,
+def _context(view: data.Shown, batch_id: str | None, version: str | None) -> Any:
+    """What the answers and enumerators cover: the batch chosen, or the latest interviews."""
+    return downloads.context(
+        Filters(),
+        version,
+        protected=view.protected,
+        choices=[("batch", batch_id or "latest interviews")],
     )
-    @guarded(Capability.ROW_LEVEL)
-    def download(
-        user: User,
-        clicks: int,
-        selected: list[int] | None,
-        table_rows: list[dict[str, Any]],
-        switch: Any,
-    ) -> Any:
-        if not clicks:
-            raise PreventUpdate
+
+
+def _export(name: str) -> Any:
+    def build(
+        user: User, selected: list[int] | None, table_rows: list[dict[str, Any]], switch: Any
+    ) -> Export:
         view = _shown(user, switch)
-        missing, enumerators = _frames(user, _selected(table_rows, selected), view.protected)
+        batch_id = _selected(table_rows, selected)
+        if batch_id is not None and rows.batch(user, batch_id) is None:
+            batch_id = None
+        missing, enumerators = _frames(user, batch_id, view.protected)
         frame = (
             missing
             if name == "missingness"
             else enumerators.assign(reasons=enumerators["reasons"].map("; ".join))
         )
-        return data.csv_download(data.labelled(frame, view), f"quality-{name}.csv")
+        title = (
+            _("Missing answers per item")
+            if name == "missingness"
+            else _("Enumerators: scores and missing answers")
+        )
+        ctx = _context(view, batch_id, _version())
+        return data.labelled(frame, view), ctx, f"quality-{name}", title
+
+    return build

@@ -10,7 +10,6 @@ from typing import Any
 import dash
 import pandas as pd
 from dash import Input, Output, State, dcc, html
-from dash.exceptions import PreventUpdate
 
 from dashboards import data
 from dashboards.access import guarded, page_layout
@@ -28,13 +27,18 @@ from dashboards.figures.trajectories import retention_figure, trajectory_figure
 from dashboards.filters import encode_query, filter_inputs
 from dashboards.labels import value_labels
 from dashboards.scaffold import (
+    Export,
     aggregate_layout,
+    export_context,
     filter_states,
     no_scores,
     publishable_query,
+    register_downloads,
     register_figures_note,
+    stamped,
     view,
 )
+from reintegration.i18n import _
 from reintegration.roles import Capability
 from reintegration.users import User
 
@@ -56,20 +60,23 @@ MOST = 2
 @page_layout(__name__)
 def layout(user: User, **query: str) -> html.Div:
     problems: list[str] = []
-    by = parse_groups(query, GROUPS, ("sex",), problems, most=MOST)
+    # One line by default (every returnee): groups are there for whoever asks.
+    by = parse_groups(query, GROUPS, (), problems, most=MOST)
     score = parse_choice(query, "score", SCORES, "composite", problems)
     axis = parse_choice(query, "axis", AXES, "round", problems)
     follow = parse_choice(query, "follow", ("0", "1"), "0", problems) == "1"
     return aggregate_layout(
         PAGE,
-        title="Trajectories",
-        intro="Does reintegration become more sustainable with time? Means by survey round, by "
-        "months since return (within 4 months, over 4 and under 9, 9 or more: bands centred on "
-        "the follow-up rounds) or by quarter of return compared at the same months since "
-        "return, per group. By default each point shows the returnees surveyed at it, and "
-        "fewer are reached at each round (see the retention below); following the same "
-        "returnees keeps only those scored at every point shown, so each point has the same "
-        "people and a change is a change in them.",
+        title=_("Trajectories"),
+        intro=_(
+            "Does reintegration become more sustainable with time? Means by survey round, by "
+            "months since return (within 4 months, over 4 and under 9, 9 or more: bands "
+            "centred on the follow-up rounds) or by quarter of return compared at the same "
+            "months since return, per group. By default each point shows the returnees "
+            "surveyed at it, and fewer are reached at each round (see the retention below); "
+            "following the same returnees keeps only those scored at every point shown, so "
+            "each point has the same people and a change is a change in them."
+        ),
         user=user,
         query=query,
         problems=problems,
@@ -79,14 +86,14 @@ def layout(user: User, **query: str) -> html.Div:
             html.Div(
                 className="filter",
                 children=[
-                    html.Label("Time axis", htmlFor=f"{PAGE}-axis-control"),
+                    html.Label(_("Time axis"), htmlFor=f"{PAGE}-axis-control"),
                     dcc.RadioItems(
                         id=f"{PAGE}-axis-control",
                         options=[
-                            {"label": "Survey round", "value": "round"},
-                            {"label": "Months since return", "value": "months"},
+                            {"label": _("Survey round"), "value": "round"},
+                            {"label": _("Months since return"), "value": "months"},
                             {
-                                "label": "Quarter of return, by months since return",
+                                "label": _("Quarter of return, by months since return"),
                                 "value": "cohort",
                             },
                         ],
@@ -99,7 +106,7 @@ def layout(user: User, **query: str) -> html.Div:
                 id=f"{PAGE}-follow-control",
                 options=[
                     {
-                        "label": "Follow the same returnees (only those seen at every point)",
+                        "label": _("Follow the same returnees (only those seen at every point)"),
                         "value": "follow",
                     }
                 ],
@@ -111,8 +118,27 @@ def layout(user: User, **query: str) -> html.Div:
             html.Div(
                 className="cards",
                 children=[
-                    figure_card(PAGE, "lines", wide=True),
-                    figure_card(PAGE, "retention", wide=True),
+                    figure_card(
+                        PAGE,
+                        "lines",
+                        wide=True,
+                        excel=True,
+                        note=_(
+                            "Each point is the mean score of the returnees at that time, with "
+                            "its n; a line going up means reintegration improving. A gap is a "
+                            "group too small to show."
+                        ),
+                    ),
+                    figure_card(
+                        PAGE,
+                        "retention",
+                        wide=True,
+                        excel=True,
+                        note=_(
+                            "How many of the returnees surveyed in round 1 were surveyed again "
+                            "at each later round."
+                        ),
+                    ),
                 ],
             )
         ],
@@ -180,45 +206,37 @@ def register_callbacks(app: dash.Dash) -> None:
         )
         rows, kept = data.retention(user, filters, version, switch=switch)
         retained = retention_figure(rows, min_cell=kept.min_cell, protected=kept.protected)
-        return figure, retained, query
+        return stamped(figure, shown, version), stamped(retained, kept, version), query
 
-    @app.callback(
-        Output(f"{PAGE}-lines-csv", "data"),
-        Input(f"{PAGE}-lines-csv-button", "n_clicks"),
+    states = [
         *(State(f"{PAGE}-{c}", p) for c, p in zip(CONTROLS, CONTROL_PROPS, strict=True)),
         *filter_states(PAGE),
-        prevent_initial_call=True,
-    )
-    @guarded(Capability.AGGREGATES)
-    def download(user: User, clicks: int, *values: Any) -> dict[str, Any]:
-        _, by, _, axis, follow, switch, filters, version = _view(user, values)
-        if not clicks or version is None:
-            raise PreventUpdate
-        frame, shown = data.trajectories(
-            user, by, filters, version, axis=axis, follow=follow, switch=switch
-        )
-        return data.csv_download(
-            data.labelled(frame, shown).assign(index_version=version, followed=follow),
-            f"trajectories-{axis}-{'-'.join(by) or 'all'}-{version}.csv",
-        )
+    ]
+    register_downloads(app, PAGE, "lines", states, _lines_export)
+    register_downloads(app, PAGE, "retention", states, _retention_export)
 
-    @app.callback(
-        Output(f"{PAGE}-retention-csv", "data"),
-        Input(f"{PAGE}-retention-csv-button", "n_clicks"),
-        *(State(f"{PAGE}-{c}", p) for c, p in zip(CONTROLS, CONTROL_PROPS, strict=True)),
-        *filter_states(PAGE),
-        prevent_initial_call=True,
+
+def _lines_export(user: User, *values: Any) -> Export | None:
+    _state, by, score, axis, follow, switch, filters, version = _view(user, values)
+    if version is None:
+        return None
+    frame, shown = data.trajectories(
+        user, by, filters, version, axis=axis, follow=follow, switch=switch
     )
-    @guarded(Capability.AGGREGATES)
-    def download_retention(user: User, clicks: int, *values: Any) -> dict[str, Any]:
-        _, _, _, _, _, switch, filters, version = _view(user, values)
-        if not clicks or version is None:
-            raise PreventUpdate
-        rows, shown = data.retention(user, filters, version, switch=switch)
-        frame = pd.DataFrame(
-            rows, columns=["round", "returnees", "percent_of_round_1", "suppressed"]
-        )
-        return data.csv_download(
-            data.labelled(frame, shown).assign(index_version=version),
-            f"retention-{version}.csv",
-        )
+    ctx = export_context(
+        shown, version, [("axis", axis), ("by", ",".join(by)), ("follow", "1" if follow else "")]
+    )
+    title = _("Scores over time ({axis})", axis=axis)
+    stem = f"trajectories-{axis}-{'-'.join(by) or 'all'}-{version}"
+    return data.labelled(frame, shown).assign(followed=follow), ctx, stem, title
+
+
+def _retention_export(user: User, *values: Any) -> Export | None:
+    _state, _by, _score, _axis, _follow, switch, filters, version = _view(user, values)
+    if version is None:
+        return None
+    rows, shown = data.retention(user, filters, version, switch=switch)
+    frame = pd.DataFrame(rows, columns=["round", "returnees", "percent_of_round_1", "suppressed"])
+    title = _("Retention: round-1 returnees surveyed at each round")
+    ctx = export_context(shown, version)
+    return data.labelled(frame, shown), ctx, f"retention-{version}", title

@@ -86,7 +86,8 @@ def test_a_scoped_manager_sees_only_their_countries(client, dashboard):
             },
         )
     )["breakdowns-country-graph.figure"]
-    assert [bar["y"] for bar in countries["data"] if bar["type"] == "bar"] == [[SCOPED_COUNTRY]]
+    (bar,) = [bar for bar in countries["data"] if bar["type"] == "bar"]
+    assert [y.split(" (n = ")[0] for y in bar["y"]] == [SCOPED_COUNTRY]
 
 
 def test_breakdowns_draw_intersections_with_n_and_intervals(client, dashboard):
@@ -114,11 +115,14 @@ def test_breakdowns_draw_intersections_with_n_and_intervals(client, dashboard):
     assert array(bar["error_x"]["arrayminus"])[0] == pytest.approx(
         shown["economic_mean"].iloc[0] - shown["economic_low"].iloc[0]
     )
-    assert "Female · Child (under 18) · Forced" in bar["y"]
-    labels = [t for t in figure["data"] if t.get("mode") == "text"][0]["text"]
-    assert f"n = {int(shown['returnees'].iloc[0]):,}" in labels
+    # n beside each group's name, the value printed on its bar
+    first = f"(n = {int(shown['returnees'].iloc[0]):,})"
+    assert [y for y in bar["y"] if y.startswith("Female · Child (under 18) · Forced (n = ")]
+    assert bar["y"][0].endswith(first)
+    assert bar["text"][0] == f"{shown['economic_mean'].iloc[0]:.2f}"
     if frame["suppressed"].any():
-        assert "fewer than 5" in labels
+        marks = [t for t in figure["data"] if t.get("mode") == "markers"][0]["y"]
+        assert all(m.endswith("(fewer than 5)") for m in marks)
 
 
 def test_the_csv_behind_a_breakdown_keeps_suppressed_cells_empty_and_flagged(client, dashboard):
@@ -189,7 +193,8 @@ def test_assistance_says_association_not_effect(client):
     )
     figure = answer["assistance-types-graph.figure"]
     assert figure["layout"]["title"]["text"] == "Economic by assistance received"
-    assert "Business grant" in [t for t in figure["data"] if t["type"] == "bar"][0]["y"]
+    types = [t for t in figure["data"] if t["type"] == "bar"][0]["y"]
+    assert [t for t in types if t.startswith("Business grant (n = ")]
     page = response_text(client.page("/assistance"))
     assert "Association, not effect" in page
 
