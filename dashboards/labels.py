@@ -114,3 +114,14 @@ def role_label(role: str) -> str:
         "enumerator": _("enumerator"),
     }
     return names.get(role, role)
+
+
+def band_label(label: str) -> str:
+    """A months-since-return band's name in the current language (``label`` is its canonical
+    name, as the data and the API spell it)."""
+    from reintegration.followup import load_follow_up
+
+    for band in load_follow_up().bands:
+        if band.label == label:
+            return band.names.get(i18n.current(), label)
+    return label

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,8 @@ class Band:
     low_included: bool
     high_included: bool
     scheduled: float
+    #: The label in each language readers see (``label`` stays the canonical value).
+    names: Mapping[str, str] = field(default_factory=dict, hash=False, compare=False)
 
     def contains(self, months: np.ndarray) -> np.ndarray:
         """Which of ``months`` fall in this band."""
@@ -164,6 +167,7 @@ def _band(item: dict[str, Any]) -> Band:
         low_included=bool(item.get("from_included", False)),
         high_included=bool(item.get("to_included", False)),
         scheduled=float(item["scheduled"]),
+        names={str(k): str(v) for k, v in (item.get("names") or {}).items()},
     )
 
 

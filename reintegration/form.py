@@ -24,7 +24,8 @@ Row = dict[str, object]
 SHEETS = ("survey", "choices", "settings")
 
 # Columns in the order a person reading the sheet expects; a translated column expands to one
-# column per language of the questionnaire (``label::English (en)``, ``label::French (fr)``).
+# column per language of the questionnaire (``label::English (en)``, ``label::French (fr)``,
+# ``label::Arabic (ar)``).
 _SURVEY_COLUMNS = (
     "type",
     "name",
@@ -69,6 +70,18 @@ _MESSAGES: Mapping[str, Mapping[str, str]] = {
         "exclusive": "Ne combinez pas {choices} avec une autre réponse.",
         "quoted": "« {label} »",
         "or": "ou",
+    },
+    "ar": {
+        "not_future": "لا يمكن أن يكون هذا التاريخ في المستقبل.",
+        "not_after": "لا يمكن أن يكون هذا التاريخ بعد: {other}.",
+        "range": "أدخل عددًا صحيحًا من {minimum} إلى {maximum}.",
+        "at_least": "أدخل عددًا صحيحًا لا يقل عن {minimum}.",
+        "at_most": "أدخل عددًا صحيحًا لا يزيد على {maximum}.",
+        "country": "أدخل رمز البلد المكوّن من ثلاثة أحرف (ISO 3166-1 alpha-3).",
+        "positive": "أدخل رقمًا أكبر من 0، أو اتركه فارغًا.",
+        "exclusive": "لا تجمع بين {choices} وأي إجابة أخرى.",
+        "quoted": "«{label}»",
+        "or": "أو",
     },
 }
 

@@ -15,7 +15,7 @@ from reintegration.form import build_xlsform, write_xlsform
 from reintegration.questionnaire import load_questionnaire
 
 SHIPPED_FORM = Path(__file__).resolve().parents[1] / "data" / "forms" / "rss.xlsx"
-EN, FR = "English (en)", "French (fr)"
+EN, FR, AR = "English (en)", "French (fr)", "Arabic (ar)"
 XFORMS = "{http://www.w3.org/2002/xforms}"
 GATE = "${consent} = 'yes'"
 
@@ -98,9 +98,9 @@ def test_xform_has_every_item_and_metadata_column(questionnaire, xform):
     assert set(questionnaire.columns) <= nodes
 
 
-def test_xform_carries_english_and_french(xform):
+def test_xform_carries_english_french_and_arabic(xform):
     languages = {t.get("lang") for t in xform.iter(f"{XFORMS}translation")}
-    assert languages == {EN, FR}
+    assert languages == {EN, FR, AR}
 
 
 def test_xform_carries_the_form_id_and_version(questionnaire, xform):
@@ -122,6 +122,7 @@ def test_consent_is_the_first_question(questionnaire, sheets):
         "name": "consent",
         f"label::{EN}": labels["en"],
         f"label::{FR}": labels["fr"],
+        f"label::{AR}": labels["ar"],
         "required": "yes",
     }
 
@@ -159,17 +160,23 @@ def test_groups_hold_the_items_of_their_dimension_in_spec_order(questionnaire, s
     assert groups == expected
 
 
-def test_groups_are_labelled_in_both_languages(questionnaire, survey):
+def test_groups_are_labelled_in_every_language(questionnaire, survey):
     labels = {
-        d: (survey[d][f"label::{EN}"], survey[d][f"label::{FR}"]) for d in questionnaire.groups
+        d: (survey[d][f"label::{EN}"], survey[d][f"label::{FR}"], survey[d][f"label::{AR}"])
+        for d in questionnaire.groups
     }
-    assert labels == {d: (g["en"], g["fr"]) for d, g in questionnaire.groups.items()}
+    assert labels == {d: (g["en"], g["fr"], g["ar"]) for d, g in questionnaire.groups.items()}
 
 
-def test_every_item_offers_dont_know_and_refused_in_both_languages(questionnaire, sheets, survey):
+def test_every_item_offers_dont_know_and_refused_in_every_language(questionnaire, sheets, survey):
     labels = {o.code: o.labels for o in questionnaire.missing_codes}
     expected = [
-        {"name": code, f"label::{EN}": labels[code]["en"], f"label::{FR}": labels[code]["fr"]}
+        {
+            "name": code,
+            f"label::{EN}": labels[code]["en"],
+            f"label::{FR}": labels[code]["fr"],
+            f"label::{AR}": labels[code]["ar"],
+        }
         for code in ("dont_know", "refused")
     ]
     for item_id in questionnaire.item_ids:
@@ -204,6 +211,7 @@ def test_distress_signs_offers_the_exclusive_none(sheets):
             "name": "none",
             f"label::{EN}": "None of these",
             f"label::{FR}": "Aucun de ces signes",
+            f"label::{AR}": "لا شيء مما سبق",
         }
     ]
 

@@ -23,9 +23,9 @@ def test_spec_holds_every_item_of_rss_md(questionnaire):
     assert [m.code for m in questionnaire.missing_codes] == ["dont_know", "refused"]
     for item in questionnaire.items:
         assert item.weight == 1.0
-        assert set(item.question) == {"en", "fr"}
+        assert set(item.question) == {"en", "fr", "ar"}
         for option in item.options:
-            assert set(option.labels) == {"en", "fr"}
+            assert set(option.labels) == {"en", "fr", "ar"}
 
 
 def test_loading_is_cached(questionnaire):
@@ -80,7 +80,7 @@ def item(raw, item_id):
         ),
         (
             lambda r: item(r, "distress_signs")["choices"].append(
-                {"code": "none", "label": {"en": "x", "fr": "y"}}
+                {"code": "none", "label": {"en": "x", "fr": "y", "ar": "z"}}
             ),
             "item distress_signs: option code 'none' appears twice",
         ),
