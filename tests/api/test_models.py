@@ -98,7 +98,7 @@ def test_a_promotion_needs_a_json_body(panel):
     response = panel.post(f"{MODELS}/risk/versions/3/promote", "analyst")
 
     assert response.status_code == 422
-    assert response.json()["detail"] == "the body: Field required."
+    assert response.json()["detail"] == "the body: is required."
 
 
 def test_a_version_number_out_of_range_is_422(panel):
