@@ -73,6 +73,7 @@ RULES: dict[str, Rule] = {
     # row level
     "get_returnee": ROW_LEVEL,
     "get_worklist": ROW_LEVEL,
+    "put_case_status": ROW_LEVEL,
     "export_scores": ROW_LEVEL,
     # models and jobs
     "list_models": MODELS,

@@ -15,9 +15,11 @@ from fastapi.responses import StreamingResponse
 from api.deps import CurrentUser, ServicesDep
 from api.params import AGE_GROUPS, checked, choices, listed, scoped_countries
 from api.problems import ApiProblem, problem_responses
-from api.schemas.casework import Returnee, Worklist
+from api.schemas.casework import CaseStatusChange, CaseStatusSet, Returnee, Worklist
 from reintegration import casework
-from reintegration.baseline_worklist import BASELINE_NOTE, baseline_worklist
+from reintegration.case_status import set_case_status, status_history
+from reintegration.i18n import _
+from reintegration.worklist import RiskBands, RiskSource, ranked
 
 router = APIRouter(tags=["row level"])
 
@@ -43,8 +45,8 @@ def get_returnee(services: ServicesDep, user: CurrentUser, key: KeyParam) -> Any
     and risk estimates with the items behind them."""
     found = casework.returnee_detail(services.engine, key, user)
     if found is None:
-        raise ApiProblem(404, "there is no returnee with this key that this token may see")
-    return found
+        raise ApiProblem(404, _("there is no returnee with this key that this token may see"))
+    return {**found, "statuses": status_history(services.engine, key, user)}
 
 
 @router.get(
@@ -64,10 +66,11 @@ def get_worklist(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> Any:
-    """Returnees ranked by the risk champion's probability of not reintegrating sustainably,
-    with their weakest dimension and the items behind it; filter by country and group. With no
-    promoted risk model, ranked by the baseline rule (1 − first-survey composite), as the note
-    says."""
+    """Returnees ranked by the risk champion's probability of not reintegrating sustainably
+    (ties: lower first-survey composite, then longest since the last survey), with their
+    weakest dimension and the items of that dimension behind it, and their case status;
+    ``total`` says how many match. With no promoted risk model, ranked by the baseline rule
+    (1 − first-survey composite), as the note says."""
     countries = scoped_countries(listed(country, "country"), user)
     chosen = {
         "sex": checked(listed(sex, "sex"), choices(services, "sex"), "sex"),
@@ -77,43 +80,61 @@ def get_worklist(
         ),
         "band": checked(listed(band, "band"), BANDS, "band"),
     }
+    index, label, _version = services.champions.index()
     champion = services.champions.risk()
-    if champion is None:
-        index, label, _ = services.champions.index()
-        return {
-            "model": None,
-            "model_version": None,
-            "note": BASELINE_NOTE,
-            "items": baseline_worklist(
-                services.engine,
-                caller=user,
-                index=index,
-                index_version=label,
-                bands=services.settings.risk_band_limits,
-                countries=countries,
-                limit=limit,
-                offset=offset,
-                **chosen,
-            ),
-        }
-    _, version = champion
-    items = casework.worklist(
+    source = RiskSource() if champion is None else RiskSource(services.risk_model_name, champion[1])
+    page = ranked(
         services.engine,
         caller=user,
-        model=services.risk_model_name,
-        model_version=version,
+        source=source,
+        index=index,
+        index_version=label,
+        bands=RiskBands(*services.settings.risk_band_limits),
         countries=countries,
+        sex=chosen["sex"],
+        age_group=chosen["age_group"],
+        return_type=chosen["return_type"],
+        band=chosen["band"],
         limit=limit,
         offset=offset,
-        **chosen,
+    )
+    note = (
+        _("ranked by the baseline rule (1 − first-survey composite): no promoted risk model")
+        if champion is None
+        else _(
+            "ranked by the probability of not reintegrating sustainably; association, "
+            "not a judgement of anyone"
+        )
     )
     return {
-        "model": services.risk_model_name,
-        "model_version": version,
-        "note": "ranked by the probability of not reintegrating sustainably; association, "
-        "not a judgement of anyone",
-        "items": items,
+        "model": source.model,
+        "model_version": source.model_version,
+        "note": note,
+        "total": page.total,
+        "bands": [
+            {"band": name, "low": low, "high": high}
+            for name, (low, high) in page.bands.ranges().items()
+        ],
+        "items": page.items,
     }
+
+
+@router.put(
+    "/worklist/{key}/status",
+    response_model=CaseStatusSet,
+    summary="Set a returnee's case status (audited)",
+    responses=problem_responses(403, 404, 422),
+)
+def put_case_status(
+    services: ServicesDep, user: CurrentUser, key: KeyParam, body: CaseStatusChange
+) -> Any:
+    """Record that a returnee was contacted, that a follow-up is planned, or neither
+    (``none``). For analysts and admins, within their countries; every change is audited and
+    kept in the returnee's status history."""
+    done = set_case_status(services.engine, key, body.status, user)
+    if done is None:
+        raise ApiProblem(404, _("there is no returnee with this key that this token may see"))
+    return done
 
 
 @router.get(

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Literal
 
 from pydantic import BaseModel
 
 
 class Reason(BaseModel):
-    """An item behind a risk: its id and its question."""
+    """An item behind a risk: its id, its dimension (the weakest) and its question."""
 
     item: str
+    dimension: str | None = None
     question: str | None
 
 
@@ -57,6 +59,26 @@ class Risk(BaseModel):
     created_at: datetime
 
 
+class CaseStatus(BaseModel):
+    """A case status as it was set: what, by whom, when."""
+
+    status: Literal["none", "contacted", "follow_up_planned"]
+    actor: str
+    at: datetime
+
+
+class CaseStatusChange(BaseModel):
+    """A new case status for a returnee."""
+
+    status: Literal["none", "contacted", "follow_up_planned"]
+
+
+class CaseStatusSet(CaseStatus):
+    """The status recorded, with the returnee's key."""
+
+    key: str
+
+
 class Returnee(BaseModel):
     """A returnee, by key: attributes from their latest interview, rounds, risk."""
 
@@ -68,11 +90,14 @@ class Returnee(BaseModel):
     country: str | None
     rounds: list[Round]
     risk: list[Risk]
+    statuses: list[CaseStatus] = []
 
 
 class WorkItem(BaseModel):
-    """A returnee on the worklist."""
+    """A returnee on the worklist: rank, risk and band, the tie-breakers (first-survey
+    composite, days since the last survey), the weakest dimension and its items, the status."""
 
+    rank: int
     key: str
     country: str | None
     sex: str | None
@@ -82,14 +107,30 @@ class WorkItem(BaseModel):
     interview_date: date
     probability: float
     band: str
+    composite: float | None
+    last_interview_date: date | None
+    days_since_last_survey: int | None
     weakest_dimension: str | None
     reasons: list[Reason]
+    status: str
+    status_at: datetime | None
+
+
+class Band(BaseModel):
+    """A risk band and its range: from ``low`` (included) to ``high`` (excluded; 1 included)."""
+
+    band: str
+    low: float
+    high: float
 
 
 class Worklist(BaseModel):
-    """Returnees ranked by risk, highest first, under the risk champion."""
+    """Returnees ranked by risk, highest first, under the risk champion; ``total`` rows match
+    the filters (``items`` is the page asked for)."""
 
     model: str | None
     model_version: int | None
     note: str
+    total: int
+    bands: list[Band]
     items: list[WorkItem]

@@ -38,6 +38,7 @@ EXPECTED: dict[str, tuple[set[str] | None, bool]] = {
     "list_index_versions": (VIEWERS, True),
     "get_returnee": (ROW_LEVEL, True),
     "get_worklist": (ROW_LEVEL, True),
+    "put_case_status": (ROW_LEVEL, True),
     "export_scores": (ROW_LEVEL, True),
     "list_models": (MODELS, False),
     "list_model_versions": (MODELS, False),

@@ -123,8 +123,11 @@ def test_the_worklist_ranks_the_champions_risk_rows(fresh, batch_file):
 
     assert body["model"] == RISK_MODEL and body["model_version"] == 2
     assert [i["probability"] for i in body["items"]] == [0.9, 0.7, 0.4, 0.2]
-    assert body["items"][0]["reasons"][0]["item"] == "food_reduction"
-    assert body["items"][0]["reasons"][0]["question"]
+    assert body["total"] == 4 and [i["rank"] for i in body["items"]] == [1, 2, 3, 4]
+    # reasons are read from the first survey, and only from its weakest dimension
+    assert all(
+        r["dimension"] == i["weakest_dimension"] for i in body["items"] for r in i["reasons"]
+    )
     assert {i["country"] for i in sen["items"]} == {"SEN"}
     assert [i["probability"] for i in high["items"]] == [0.9, 0.7]
 
