@@ -23,6 +23,7 @@ from api.receive import receive_file
 from api.schemas.batches import (
     BatchDetail,
     BatchSummary,
+    FileWarning,
     Report,
     RowError,
     UploadAccepted,
@@ -33,8 +34,10 @@ from api.uploads import UploadError
 from reintegration import batch_views
 from reintegration.errors import UnreadableFileError
 from reintegration.fixable import fixable_csv
+from reintegration.i18n import current, use_language
 from reintegration.people_csv import csv_lines
 from reintegration.reading import SNIFF_BYTES, detect_format
+from reintegration.upload_report import outcome, translate
 from reintegration.users import User
 
 router = APIRouter(prefix="/batches", tags=["batches"])
@@ -96,11 +99,17 @@ def _visible(services: Services, user: User, batch_id: str) -> dict[str, Any]:
     return found
 
 
+def _in_language(issue: dict[str, Any]) -> dict[str, Any]:
+    """A stored row issue or warning with its message in the request's language (row,
+    column and value stay as the file wrote them)."""
+    return {**issue, "message": translate(issue["message"])}
+
+
 def _report(stored: dict[str, Any]) -> Report:
     return Report(
-        errors=[RowError(**e) for e in stored["errors"][:ERRORS_SHOWN]],
+        errors=[RowError(**_in_language(e)) for e in stored["errors"][:ERRORS_SHOWN]],
         errors_total=stored["errors_total"],
-        warnings=stored["warnings"][:ERRORS_SHOWN],
+        warnings=[FileWarning(**_in_language(w)) for w in stored["warnings"][:ERRORS_SHOWN]],
         warnings_total=stored["warnings_total"],
         ignored_columns=stored["ignored_columns"],
         missing_columns=stored["missing_columns"],
@@ -193,6 +202,7 @@ async def upload_batch(
         batch_id=batch_id,
         status="done",
         status_url=accepted.status_url,
+        summary=outcome({**report, "status": "done"}),
         **_report(report).model_dump(),
     )
     return JSONResponse(body.model_dump(mode="json"), status_code=201, headers=headers)
@@ -215,7 +225,9 @@ def list_batches(
             return []
         uploader = user.name
     rows = batch_views.list_batches(services.engine, uploader=uploader, limit=limit, offset=offset)
-    return [BatchSummary(**row, status_url=_status_url(row["id"])) for row in rows]
+    return [
+        BatchSummary(**row, summary=outcome(row), status_url=_status_url(row["id"])) for row in rows
+    ]
 
 
 @router.get(
@@ -234,6 +246,7 @@ def get_batch(services: ServicesDep, user: CurrentUser, batch_id: BatchId) -> Ba
     summary = {k: v for k, v in found.items() if k != "report"}
     return BatchDetail(
         **summary,
+        summary=outcome(found),
         status_url=_status_url(batch_id),
         progress=progress,
         report=_report(found["report"]),
@@ -261,7 +274,14 @@ def get_batch_errors(
     (formula-safe: a cell a spreadsheet would run gets a leading apostrophe)."""
     _visible(services, user, batch_id)
     # Streamed a page at a time from the store: a batch may have a million rejected cells.
-    errors = batch_views.batch_errors(services.engine, batch_id)
+    # The pages are read in worker threads: each message is put in this request's language.
+    language = current()
+
+    def in_language(issue: dict[str, Any]) -> dict[str, Any]:
+        with use_language(language):
+            return _in_language(issue)
+
+    errors = map(in_language, batch_views.batch_errors(services.engine, batch_id))
     if _wants_csv(request):
         lines = csv_lines([ERRORS_CSV, *([e[k] for k in ERRORS_CSV] for e in errors)])
         return StreamingResponse(

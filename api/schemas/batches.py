@@ -51,6 +51,10 @@ class UploadReport(Report):
     batch_id: str
     status: Literal["done"]
     status_url: str
+    summary: str = Field(
+        description="the outcome in one sentence of the request's language, e.g. "
+        "'88 stored, 5 need fixing'"
+    )
     received: int
     accepted: int
     rejected: int
@@ -68,6 +72,10 @@ class BatchSummary(BaseModel):
     form_version: str | None
     status: Literal["processing", "done", "failed"]
     reason: str | None = Field(description="why a failed batch failed")
+    summary: str = Field(
+        description="the outcome in one sentence of the request's language, e.g. "
+        "'Nothing new: all 93 rows were already stored'"
+    )
     received: int
     accepted: int
     rejected: int
