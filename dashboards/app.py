@@ -35,6 +35,7 @@ PAGES = (
     "trajectories",
     "assistance",
     "worklist",
+    "returnee",
     "models",
     "quality",
     "upload",
