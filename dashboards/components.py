@@ -125,14 +125,12 @@ def _data_table(
     columns: Sequence[tuple[str, str]],
     **kwargs: Any,
 ) -> dash_table.DataTable:
-    return dash_table.DataTable(
-        id=element_id,
-        data=list(rows),
-        columns=[{"id": key, "name": title} for key, title in columns],
-        sort_action="native",
-        page_size=kwargs.pop("page_size", 15),
-        style_table={"overflowX": "auto", "maxWidth": "100%"},
-        style_cell={
+    # A caller may override any default (a page sorting on the server sets sort_action).
+    options: dict[str, Any] = {
+        "sort_action": "native",
+        "page_size": 15,
+        "style_table": {"overflowX": "auto", "maxWidth": "100%"},
+        "style_cell": {
             "textAlign": "left",
             "fontFamily": "inherit",
             "fontSize": "13px",
@@ -140,8 +138,14 @@ def _data_table(
             "height": "auto",
             "maxWidth": "480px",
         },
-        style_header={"fontWeight": "600"},
+        "style_header": {"fontWeight": "600"},
         **kwargs,
+    }
+    return dash_table.DataTable(
+        id=element_id,
+        data=list(rows),
+        columns=[{"id": key, "name": title} for key, title in columns],
+        **options,
     )
 
 
