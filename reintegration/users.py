@@ -36,6 +36,7 @@ __all__ = [
     "authenticate",
     "check_name",
     "list_users",
+    "reissue_token",
     "revoke_user",
     "token_hash",
     "user_by_token_hash",
@@ -184,6 +185,47 @@ def revoke_user(engine: sa.Engine, name: str, *, caller: User) -> None:
                 at=datetime.now(UTC), actor=caller.name, action="user_revoke", target=name
             )
         )
+
+
+def reissue_token(engine: sa.Engine, name: str, *, caller: User) -> str:
+    """Give a user a new token: the old one stops working at once; role and countries stay.
+
+    For a token that was lost or may have been seen by someone else. Audited as
+    ``user_reissue`` (never the token).
+
+    Parameters
+    ----------
+    engine : sqlalchemy.Engine
+    name : str
+        The user, as stored.
+    caller : User
+        An administrator without a country limit.
+
+    Returns
+    -------
+    str
+        The new token, shown once (only its hash is stored).
+
+    Raises
+    ------
+    Forbidden
+        The caller is not an administrator for every country.
+    UserError
+        No such user.
+    """
+    require(caller, Capability.ADMIN, every_country=True)
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        changed = conn.execute(
+            app_user.update().where(app_user.c.name == name).values(token_sha256=token_hash(token))
+        ).rowcount
+        if not changed:
+            raise UserError(f"there is no user named {name!r}")
+        conn.execute(
+            audit.insert().values(at=now, actor=caller.name, action="user_reissue", target=name)
+        )
+    return token
 
 
 def _user(row: sa.Row | None) -> User | None:
