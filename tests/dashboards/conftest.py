@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from reintegration.errors import ModelError
 from reintegration.index import ReintegrationIndex
 from reintegration.ingest import ingest_file
 from reintegration.policy import CLI, User, require
@@ -85,6 +86,24 @@ class NoRegistry:
     def list_jobs(self, *, caller: User) -> list[dict[str, Any]]:
         _models(caller)
         return []
+
+    def get_job(self, job_id: str, *, caller: User) -> dict[str, Any] | None:
+        _models(caller)
+        return None
+
+    def train(self, name: str, *, caller: User, params: dict[str, Any]) -> str:
+        _models(caller)
+        raise ModelError("this stand-in registry trains nothing")
+
+    def preview(self, name: str, version: int, *, caller: User) -> dict[str, Any]:
+        _models(caller)
+        raise ModelError("this stand-in registry previews nothing")
+
+    def promote(
+        self, name: str, version: int, *, reason: str | None, force: bool, caller: User
+    ) -> dict[str, Any]:
+        _models(caller)
+        raise ModelError("this stand-in registry promotes nothing")
 
 
 def registry_with_models(engine: sa.Engine) -> NoRegistry:
