@@ -23,6 +23,7 @@ into one row, date filters widened to whole months, histogram bins merged);
 from __future__ import annotations
 
 import calendar
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
@@ -34,6 +35,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from reintegration import cube as cubes
 from reintegration.aggregate import LEVELS, TOTAL, breakdown, summarise
 from reintegration.assistance import COLUMNS as ASSOCIATION_COLUMNS
 from reintegration.assistance import REFERENCE as NO_ASSISTANCE
@@ -50,13 +52,15 @@ from reintegration.followup import months_band as months_band  # re-exported
 from reintegration.frame_cache import FrameCache
 from reintegration.interviewer import flagged_enumerators
 from reintegration.panel_frame import FIGURES, read_base
-from reintegration.panels import balanced, retention, stages, trajectory_groups
+from reintegration.panels import balanced, retention, stage_rows, stages, trajectory_groups
 from reintegration.policy import User
 from reintegration.questionnaire import load_questionnaire
 from reintegration.roles import Capability, allowed
 from reintegration.selection import STAGE_COLUMNS, SUMMARY_COLUMNS, Selection, isin, latest_rows
 from reintegration.store.engine import for_reading
 from reintegration.store.schema import score
+
+log = logging.getLogger(__name__)
 
 GROUPS = ("sex", "age_group", "return_type", "country", "round", "months_band", "cohort")
 BY_ASSISTANCE = "assistance"
@@ -70,6 +74,9 @@ ANSWER_CACHE = 512
 # Selections kept (a mask and an index array each, ~3 MB at a million rows): enough for the
 # questions in flight to share theirs between the parts of their answers.
 SELECTIONS_KEPT = 32
+# A frame this small has its cube built by the request that first needs it (milliseconds);
+# a larger one in a background thread, answers coming from the records until it is ready.
+CUBE_IN_REQUEST_ROWS = 200_000
 
 
 @dataclass(frozen=True)
@@ -156,6 +163,10 @@ class Analytics:
         self._loading: dict[tuple[Any, ...], threading.Lock] = {}
         self._answers: OrderedDict[Hashable, Any] = OrderedDict()
         self._selections: OrderedDict[Hashable, Selection] = OrderedDict()
+        # Per (index version, within): the frame a cube is of and the cube (None: the frame
+        # cannot have one), and the frames whose cube is being built.
+        self._cubes: dict[tuple[str, tuple[str, ...]], tuple[pd.DataFrame, Any]] = {}
+        self._building: dict[tuple[str, tuple[str, ...]], pd.DataFrame] = {}
         questionnaire = load_questionnaire()
         self._child_below = questionnaire.child_age_below
         # read_base looked up when called, so that a test can stand in for it.
@@ -275,6 +286,59 @@ class Analytics:
                 self._selections.popitem(last=False)
         return found
 
+    def cube(
+        self, index_version: str, within: Sequence[str] = (), *, wait: bool = False
+    ) -> cubes.Cube | None:
+        """The summed summaries of the current frame's latest records (per ``within``: none
+        or ``["round"]``), or None while they are being built or when the frame cannot have
+        them (weighted, see :func:`reintegration.cube.usable`). Built once per frame: in the
+        asking thread for a small frame (or with ``wait``), else in the background."""
+        frame = self.frame(index_version)
+        key = (index_version, tuple(within))
+        with self._lock:
+            found = self._cubes.get(key)
+            if found is not None and found[0] is frame:
+                return found[1]
+            background = len(frame) >= CUBE_IN_REQUEST_ROWS and not wait
+            if self._building.get(key) is frame:
+                if background:
+                    return None
+            elif background:
+                self._building[key] = frame
+                threading.Thread(
+                    target=self._build_cube, args=(key, frame), name="analytics-cube", daemon=True
+                ).start()
+                return None
+        return self._build_cube(key, frame)
+
+    def _build_cube(
+        self, key: tuple[str, tuple[str, ...]], frame: pd.DataFrame
+    ) -> cubes.Cube | None:
+        built = None
+        try:
+            if cubes.usable(frame):
+                latest = latest_rows(frame, np.arange(len(frame)), key[1])
+                built = cubes.Cube(frame, latest, surveys=not key[1])
+        except Exception:  # answers come from the records instead
+            log.exception("building the analytics cube failed")
+        with self._lock:
+            current = self._cubes.get(key)
+            if current is not None and current[0] is frame:
+                built = current[1]  # another thread was first: one cube per frame
+            else:
+                self._cubes[key] = (frame, built)
+            if self._building.get(key) is frame:
+                del self._building[key]
+        return built
+
+    def _cube_for(
+        self, filters: Filters, index_version: str, within: Sequence[str], by: Sequence[str] = ()
+    ) -> cubes.Cube | None:
+        """The cube that answers this question exactly, if there is one ready."""
+        if not cubes.answers(filters, within) or not set(by) <= set(cubes.GROUPINGS):
+            return None
+        return self.cube(index_version, within)
+
     def _records(self, filters: Filters, index_version: str, within: Sequence[str]) -> pd.DataFrame:
         return self.selection(filters, index_version, within).records()
 
@@ -300,6 +364,27 @@ class Analytics:
 
         def compute() -> dict[str, list[dict[str, Any]]]:
             protection = self._protection(protected, index_version)
+            cube = self._cube_for(filters, index_version, within)
+            if cube is not None:
+                return {
+                    name: stage_rows(
+                        publish(
+                            cube.cells(
+                                [column],
+                                filters,
+                                keyed=protection is not None,
+                                figures=["composite"],
+                                scored_only=True,
+                            ),
+                            figures=["composite"],
+                            min_cell=self.min_cell,
+                            protection=protection,
+                        ),
+                        column,
+                        self.min_cell,
+                    )
+                    for name, column in (("rounds", "round"), ("bands", "months_band"))
+                }
             selection = self.selection(filters, index_version, within)
             records = selection.records(STAGE_COLUMNS)
             return stages(records, min_cell=self.min_cell, protection=protection)
@@ -392,6 +477,11 @@ class Analytics:
         within: Sequence[str],
     ) -> pd.DataFrame:
         protection = self._protection(protected, index_version)
+        cube = self._cube_for(filters, index_version, within, by)
+        if cube is not None:
+            cells = cube.cells(by, filters, keyed=protection is not None)
+            table = publish(cells, figures=FIGURES, min_cell=self.min_cell, protection=protection)
+            return _plain(table, by)
         selection = self.selection(filters, index_version, within)
         records = selection.records([*by, *SUMMARY_COLUMNS])
         table = breakdown(
@@ -615,20 +705,31 @@ class Analytics:
 
     def _overview(self, filters: Filters, index_version: str, protected: bool) -> dict[str, Any]:
         protection = self._protection(protected, index_version)
-        selection = self.selection(filters, index_version, ())
-        frame, mask = selection.frame, selection.mask
-        records = selection.records(SUMMARY_COLUMNS)
-        total = breakdown(
-            records, [], figures=FIGURES, min_cell=self.min_cell, protection=protection
-        ).iloc[-1]
-        scored = records[records["composite"].notna()]
-        if protection is None:
-            surveys = int(mask.sum())
-            histogram = self._exact_histogram(scored["composite"].to_numpy())
+        cube = self._cube_for(filters, index_version, ())
+        if cube is not None and cube.in_range:
+            cells = cube.cells([], filters, keyed=protection is not None)
+            total = publish(
+                cells, figures=FIGURES, min_cell=self.min_cell, protection=protection
+            ).iloc[-1]
+            count, key = cube.survey_count(filters)
+            counts, keys = cube.histogram(filters)  # every composite within [0, 1]
+            clipped, scored = counts, int(counts.sum())
         else:
-            key = int(frame["record_key"].to_numpy()[mask].sum() % 2**31)
-            surveys = int(perturb_counts(np.array([mask.sum()]), np.array([key]), protection)[0])
-            histogram = self._protected_histogram(scored, protection)
+            selection = self.selection(filters, index_version, ())
+            frame, mask = selection.frame, selection.mask
+            records = selection.records(SUMMARY_COLUMNS)
+            total = breakdown(
+                records, [], figures=FIGURES, min_cell=self.min_cell, protection=protection
+            ).iloc[-1]
+            count = int(mask.sum())
+            key = int(frame["record_key"].to_numpy()[mask].sum() % 2**31) if protection else 0
+            counts, clipped, keys, scored = _histogram(records)
+        if protection is None:
+            surveys = count
+            histogram = self._exact_histogram(counts, scored)
+        else:
+            surveys = int(perturb_counts(np.array([count]), np.array([key]), protection)[0])
+            histogram = self._protected_histogram(clipped, keys, protection)
         return {
             "index_version": index_version,
             "figures": "protected" if protected else "exact",
@@ -650,9 +751,9 @@ class Analytics:
             "histogram": histogram,
         }
 
-    def _exact_histogram(self, scored: np.ndarray) -> list[dict[str, Any]]:
-        counts, edges = np.histogram(scored, bins=HISTOGRAM_BINS, range=(0.0, 1.0))
-        bins = pd.DataFrame({"returnees": [*counts, len(scored)], "unscored": 0})
+    def _exact_histogram(self, counts: np.ndarray, scored: int) -> list[dict[str, Any]]:
+        edges = np.linspace(0.0, 1.0, HISTOGRAM_BINS + 1)
+        bins = pd.DataFrame({"returnees": [*counts, scored], "unscored": 0})
         hidden = suppress(bins, min_cell=self.min_cell)["suppressed"].to_numpy()
         return [
             {
@@ -664,16 +765,9 @@ class Analytics:
         ]
 
     def _protected_histogram(
-        self, scored: pd.DataFrame, protection: Protection
+        self, counts: np.ndarray, keys: np.ndarray, protection: Protection
     ) -> list[dict[str, Any]]:
-        values = scored["composite"].to_numpy()
         edges = np.linspace(0.0, 1.0, HISTOGRAM_BINS + 1)
-        # np.histogram's bins: [low, high) except the last, which holds 1.0.
-        where = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, HISTOGRAM_BINS - 1)
-        counts = np.bincount(where, minlength=HISTOGRAM_BINS)
-        keys = np.bincount(
-            where, weights=scored["record_key"].to_numpy(np.float64), minlength=HISTOGRAM_BINS
-        )
         merged = merge_bins(
             counts.tolist(),
             [int(k) % 2**31 for k in keys],
@@ -824,6 +918,25 @@ def _plain(table: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
         values = [TOTAL if v == TOTAL else (None if pd.isna(v) else str(v)) for v in out[key]]
         out[key] = pd.Series(values, index=out.index, dtype=object)  # None stays None
     return out.reset_index(drop=True)
+
+
+def _histogram(records: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """The scored composites per bin: ``np.histogram``'s ten over ``[0, 1]`` (which leaves
+    out values outside it), the same with every value clipped into the range (the protected
+    histogram's) and their key sums; and the number of scored records."""
+    values = records["composite"].to_numpy(np.float64)
+    values = values[~np.isnan(values)]
+    if "record_key" in records:
+        key = records["record_key"].to_numpy(np.float64)[records["composite"].notna().to_numpy()]
+    else:
+        key = np.zeros(len(values))
+    edges = np.linspace(0.0, 1.0, HISTOGRAM_BINS + 1)
+    # np.histogram's bins: [low, high) except the last, which holds 1.0.
+    where = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, HISTOGRAM_BINS - 1)
+    keys = np.bincount(where, weights=key, minlength=HISTOGRAM_BINS)
+    clipped = np.bincount(where, minlength=HISTOGRAM_BINS)
+    counts = np.histogram(values, bins=HISTOGRAM_BINS, range=(0.0, 1.0))[0]
+    return counts, clipped, keys, len(values)
 
 
 def _day(value: date) -> int:

@@ -171,6 +171,12 @@ def _counts(
     table = breakdown(
         scored, [column], figures=["composite"], min_cell=min_cell, protection=protection
     )
+    return stage_rows(table, column, min_cell)
+
+
+def stage_rows(table: pd.DataFrame, column: str, min_cell: int) -> list[dict[str, Any]]:
+    """The published breakdown of an answer's scored records by ``column`` (``round`` or
+    ``months_band``) as :func:`stages` lists it."""
     out = []
     for row in table.iloc[:-1].to_dict("records"):
         other = bool(row.get("other", False))

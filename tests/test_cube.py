@@ -1,0 +1,183 @@
+"""The cube of per-cell summaries: on random returnee filters its cells equal summarise's on
+the records (exact counts, keys and cells; floats within 1e-9 relative), and the published
+answers through it equal those from the records."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from reintegration import analytics as analytics_module
+from reintegration.analytics import Analytics, Filters
+from reintegration.cube import FIGURES, Cube, answers, usable
+from reintegration.index import ReintegrationIndex
+from reintegration.ingest import ingest_file
+from reintegration.questionnaire import load_questionnaire
+from reintegration.selection import latest_rows
+from reintegration.store.engine import open_store
+from reintegration.summaries import summarise
+from reintegration.synth import generate_panel, write_panel
+
+LABEL = "rss-v1-provisional"
+GROUPINGS = ("sex", "age_group", "return_type", "country", "round")
+EXACT = ("_key", "_n", "_clusters", "returnees", "unscored", "sustainable", "level_")
+
+
+@pytest.fixture(scope="module")
+def analytics(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cube")
+    engine = open_store(f"sqlite:///{folder / 'store.db'}")
+    frame, _ = generate_panel(600, 3, seed=11)
+    # Some interviews without an enumerator: each its own cluster in the cube too.
+    frame.loc[frame.index[::17], "enumerator_id"] = ""
+    write_panel(frame, folder / "panel.csv")
+    ingest_file(
+        folder / "panel.csv",
+        engine,
+        scorer=ReintegrationIndex().fit(),
+        questionnaire=load_questionnaire(),
+        secret=b"k" * 32,
+        uploader="enumerator-1",
+    )
+    yield Analytics(engine)
+    engine.dispose()
+
+
+def _draw(rng: np.random.Generator, frame: pd.DataFrame) -> Filters:
+    def some(column: str) -> frozenset[str] | None:
+        values = sorted(str(v) for v in frame[column].dropna().unique())
+        if rng.random() < 0.5:
+            return None
+        return frozenset(rng.choice(values, int(rng.integers(1, len(values) + 1)), False))
+
+    return Filters(
+        countries=some("country"),
+        sex=some("sex"),
+        age_group=some("age_group"),
+        return_type=some("return_type"),
+    )
+
+
+def _assert_same(rows: pd.DataFrame, cube: pd.DataFrame, by: list[str]) -> None:
+    assert list(cube.columns) == list(rows.columns)
+    for column in rows.columns:
+        a, b = rows[column].to_numpy(), cube[column].to_numpy()
+        if column in by:
+            assert [str(x) for x in a] == [str(x) for x in b], column
+        elif column.startswith(EXACT) or column.endswith(EXACT):
+            assert np.array_equal(a.astype(np.int64), b.astype(np.int64)), column
+        else:
+            np.testing.assert_allclose(
+                b.astype(float), a.astype(float), rtol=1e-9, atol=1e-12, err_msg=column
+            )
+
+
+@pytest.mark.parametrize("keyed", [False, True])
+def test_cube_cells_equal_the_summaries_of_the_records(analytics, keyed):
+    frame = analytics.frame(LABEL)
+    assert usable(frame)
+    rng = np.random.default_rng(3)
+    for within in ([], ["round"]):
+        cube = Cube(frame, latest_rows(frame, np.arange(len(frame)), within))
+        for _ in range(25):
+            filters = _draw(rng, frame)
+            by = list(rng.choice(GROUPINGS, int(rng.integers(0, 4)), False))
+            records = analytics._records(filters, LABEL, within)
+            _assert_same(
+                summarise(records, by, FIGURES, keyed=keyed),
+                cube.cells(by, filters, keyed=keyed),
+                by,
+            )
+
+
+def test_cube_stage_cells_are_those_of_the_scored_records(analytics):
+    frame = analytics.frame(LABEL)
+    cube = Cube(frame, latest_rows(frame, np.arange(len(frame)), []))
+    filters = Filters(sex=frozenset({"female"}))
+    records = analytics._records(filters, LABEL, [])
+    scored = records[records["composite"].notna()]
+    for column in ("round", "months_band"):
+        _assert_same(
+            summarise(scored, [column], ["composite"], keyed=True),
+            cube.cells([column], filters, keyed=True, figures=["composite"], scored_only=True),
+            [column],
+        )
+
+
+def test_only_returnee_filters_are_answered_from_the_cube():
+    assert answers(Filters(countries=frozenset({"AFG"})), [])
+    assert answers(Filters(), ["round"])
+    assert not answers(Filters(rounds=frozenset({1})), [])
+    assert not answers(Filters(at_round=2), [])
+    assert not answers(Filters(exclude_flagged_enumerators=True), [])
+    assert not answers(Filters(), ["months_band"])
+
+
+def test_weighted_frames_have_no_cube(analytics):
+    frame = analytics.frame(LABEL)
+    assert not usable(frame.assign(weight=1.5))
+
+
+def _published(engine: sa.Engine, *, cube: bool, questions) -> list:
+    fresh = Analytics(engine)
+    if not cube:
+        fresh._cube_for = lambda *args, **kwargs: None
+    out = []
+    for kind, by, filters, protected in questions:
+        if kind == "overview":
+            out.append(fresh.overview(filters, LABEL, protected=protected))
+        elif kind == "stages":
+            out.append(fresh.stages(by, filters, LABEL, protected=protected))
+        else:
+            out.append(fresh.aggregates(by, filters, LABEL, protected=protected))
+    return out
+
+
+def _equal(a, b) -> None:
+    if isinstance(a, pd.DataFrame):
+        pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-9, atol=1e-12)
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys()
+        for key in a:
+            _equal(a[key], b[key])
+    elif isinstance(a, list):
+        assert len(a) == len(b)
+        for x, y in zip(a, b, strict=True):
+            _equal(x, y)
+    elif isinstance(a, float):
+        assert b == pytest.approx(a, rel=1e-9, abs=1e-12)
+    else:
+        assert a == b
+
+
+def test_published_answers_from_the_cube_equal_those_from_the_records(analytics):
+    frame = analytics.frame(LABEL)
+    rng = np.random.default_rng(5)
+    questions = []
+    for i in range(30):
+        filters = _draw(rng, frame)
+        by = list(rng.choice(GROUPINGS, int(rng.integers(0, 3)), False))
+        kind = ("aggregates", "overview", "stages")[i % 3]
+        questions.append((kind, by, filters, bool(i % 2)))
+    with_cube = _published(analytics.engine, cube=True, questions=questions)
+    without = _published(analytics.engine, cube=False, questions=questions)
+    for a, b in zip(without, with_cube, strict=True):
+        _equal(a, b)
+
+
+def test_a_large_frame_answers_from_the_records_until_its_cube_is_built(analytics, monkeypatch):
+    monkeypatch.setattr(analytics_module, "CUBE_IN_REQUEST_ROWS", 1)
+    fresh = Analytics(analytics.engine)
+    first = fresh.cube(LABEL)  # started in the background
+    built = fresh.cube(LABEL, wait=True)
+    assert first is None or first is built
+    assert built is not None and fresh.cube(LABEL) is built
+    filters = replace(Filters(), sex=frozenset({"male"}))
+    _equal(
+        analytics.aggregates(["country"], filters, LABEL),
+        fresh.aggregates(["country"], filters, LABEL),
+    )
