@@ -88,6 +88,7 @@ RULES: dict[str, Rule] = {
     "list_users": ADMIN,
     "add_user": ADMIN,
     "revoke_user": ADMIN,
+    "reissue_token": ADMIN,
 }
 
 

@@ -8,11 +8,12 @@ from fastapi import APIRouter, Path, Query, Response
 
 from api.deps import CurrentUser, ServicesDep
 from api.problems import ApiProblem, problem_responses
-from api.schemas.admin import AuditEntry, Me, UserCreate, UserCreated, UserOut
+from api.schemas.admin import AuditEntry, Me, TokenReissued, UserCreate, UserCreated, UserOut
 from reintegration import batch_views
 from reintegration.errors import UserError
+from reintegration.i18n import _
 from reintegration.roles import Capability, allowed
-from reintegration.users import User, add_user, list_users, revoke_user
+from reintegration.users import User, add_user, list_users, reissue_token, revoke_user
 
 router = APIRouter(tags=["administration"])
 
@@ -90,6 +91,28 @@ def revoke_user_route(services: ServicesDep, user: CurrentUser, name: UserName) 
         raise ApiProblem(404, str(exc)) from None
     services.tokens.clear()  # the token stops working here at once, not a second later
     return Response(status_code=204)
+
+
+@router.post(
+    "/users/{name}/token",
+    response_model=TokenReissued,
+    summary="Reissue a user's token",
+    name="reissue_token",
+    responses=problem_responses(404),
+)
+def reissue_token_route(services: ServicesDep, user: CurrentUser, name: UserName) -> Any:
+    """Give a user a new token, shown this once: the old token (and any dashboard session
+    opened with it) stops working at once; role and countries stay. Audited."""
+    try:
+        token = reissue_token(services.engine, name, caller=user)
+    except UserError:
+        raise ApiProblem(404, _("there is no user named {name}", name=repr(name))) from None
+    services.tokens.clear()  # the old token stops working here at once, not a second later
+    return {
+        "name": name,
+        "token": token,
+        "note": _("the token is shown this once; only its hash is stored"),
+    }
 
 
 @router.get("/audit", response_model=list[AuditEntry], summary="The audit trail")

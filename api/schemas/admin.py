@@ -77,6 +77,14 @@ class UserCreated(UserOut):
     note: str
 
 
+class TokenReissued(BaseModel):
+    """A user's new token, shown this once; the old one no longer works."""
+
+    name: str
+    token: str
+    note: str
+
+
 class AuditEntry(BaseModel):
     """Who did what, when, on which batch or model (counts and ids, never answers)."""
 

@@ -51,6 +51,7 @@ EXPECTED: dict[str, tuple[set[str] | None, bool]] = {
     "list_users": (ADMIN, False),
     "add_user": (ADMIN, False),
     "revoke_user": (ADMIN, False),
+    "reissue_token": (ADMIN, False),
 }
 # Path parameters that name nothing stored, so allowed calls end in 404 or 422 without effect.
 DUMMY = {
