@@ -18,31 +18,46 @@ from dashboards.auth import (
     login_csrf_token,
     page_url,
 )
+from dashboards.labels import role_label
+from reintegration.i18n import _
 
 dash.register_page(__name__, path="/login", name="Log in", title="Log in · Reintegration")
 
-MESSAGES = {
-    BAD_TOKEN: "This token is not valid (mistyped, or revoked). Paste it again, or ask your "
-    "administrator for a new one.",
-    FORM_EXPIRED: "This login form had expired, so nobody was logged in. Paste your token again.",
-}
+
+def messages() -> dict[str, str]:
+    """Why a login was refused, by the code the login route sends back."""
+    return {
+        BAD_TOKEN: _(
+            "This token is not valid (mistyped, or revoked). Paste it again, or ask your "
+            "administrator for a new one."
+        ),
+        FORM_EXPIRED: _(
+            "This login form had expired, so nobody was logged in. Paste your token again."
+        ),
+    }
 
 
-def layout(error: str | None = None, next: str | None = None, **_: str) -> html.Div:  # noqa: A002
+def layout(error: str | None = None, next: str | None = None, **_query: str) -> html.Div:  # noqa: A002
     user = current_user()
     children: list = [
-        html.H1("Log in"),
+        html.H1(_("Log in")),
         html.P(
-            "Paste the token your administrator gave you. The session lasts a working day "
-            "(10 hours) on this browser."
+            _(
+                "Paste the token your administrator gave you. The session lasts a working day "
+                "(10 hours) on this browser."
+            )
         ),
     ]
     if user is not None:
         children.append(
             html.P(
                 [
-                    f"You are logged in as {user.name} ({user.role.value}). ",
-                    dcc.Link("Continue", href=page_url("/")),
+                    _(
+                        "You are logged in as {name} ({role}). ",
+                        name=user.name,
+                        role=role_label(user.role.value),
+                    ),
+                    dcc.Link(_("Continue"), href=page_url("/")),
                 ],
                 id="login-already",
             )
@@ -50,7 +65,7 @@ def layout(error: str | None = None, next: str | None = None, **_: str) -> html.
     if error:
         children.append(
             html.P(
-                MESSAGES.get(error, MESSAGES[BAD_TOKEN]),
+                messages().get(error, messages()[BAD_TOKEN]),
                 className="notice notice-refused",
                 id="login-error",
             )
@@ -61,7 +76,7 @@ def layout(error: str | None = None, next: str | None = None, **_: str) -> html.
             method="POST",
             className="login-form",
             children=[
-                html.Label("Token", htmlFor="login-token"),
+                html.Label(_("Token"), htmlFor="login-token"),
                 # No debounce: Dash's debounced input puts the caret back where it stood one
                 # key earlier, so fast typing on a busy page scrambled the token. No callback
                 # reads or writes this box either: the browser posts the form as typed.
@@ -76,7 +91,7 @@ def layout(error: str | None = None, next: str | None = None, **_: str) -> html.
                 dcc.Input(
                     id="login-csrf", name=CSRF_FIELD, type="hidden", value=login_csrf_token()
                 ),
-                html.Button("Log in", type="submit", id="login-submit"),
+                html.Button(_("Log in"), type="submit", id="login-submit"),
             ],
         )
     )
