@@ -73,8 +73,11 @@ def may_open(user: User | None, page: Mapping[str, Any]) -> bool:
 
 
 def navigation(user: User | None) -> list[Mapping[str, Any]]:
-    """The pages in the user's navigation: gated pages they may open, in page order."""
-    pages = [p for p in dash.page_registry.values() if capabilities(p)]
+    """The pages in the user's navigation: gated pages they may open, in page order (a page
+    registered with ``navigation=False``, such as a returnee's, opens from a link only)."""
+    pages = [
+        p for p in dash.page_registry.values() if capabilities(p) and p.get("navigation", True)
+    ]
     return [p for p in pages if may_open(user, p)]
 
 

@@ -1,5 +1,8 @@
-"""Worklist (row-level): returnees at highest risk of not reintegrating sustainably, with their
-weakest dimension and the items behind it; filterable, exportable (the export is audited)."""
+"""Worklist (row-level): returnees ranked by risk of not reintegrating sustainably, ties broken
+by the lower first-survey composite then by the longest time since the last survey, each with
+the weakest dimension and the items of that dimension behind it, the band (whose range the page
+states), the case status and a link to the returnee's page. Paged on the server: the page says
+how many returnees match, and the export (audited) holds exactly those."""
 
 from __future__ import annotations
 
@@ -9,15 +12,19 @@ import dash
 from dash import Input, Output, State, dcc, html
 from dash.exceptions import PreventUpdate
 
-from dashboards import data, rows
+from dashboards import casework_data as data_access
+from dashboards import data
 from dashboards.access import guarded, page_layout
+from dashboards.auth import page_url
 from dashboards.components import table, url_sync
 from dashboards.filters import AGE_GROUPS, FilterState, encode_query, parse_query, problems_note
-from dashboards.labels import choices, country_label, item_labels, value_labels
-from reintegration.baseline_worklist import BASELINE_NOTE, BASELINE_TARGET
+from dashboards.labels import choices, country_label, dimension_labels, item_labels, value_labels
+from reintegration.case_status import status_labels
+from reintegration.i18n import _, format_date, format_decimal, format_integer, format_percent
 from reintegration.people_csv import csv_text
 from reintegration.roles import Capability
 from reintegration.users import User
+from reintegration.worklist import BANDS, RiskBands, RiskSource, WorklistPage
 
 dash.register_page(
     __name__,
@@ -29,21 +36,89 @@ dash.register_page(
 )
 
 PAGE = "worklist"
-BANDS = ("high", "medium", "low")
-KEY_SHOWN = 12  # the table shows the key's start; the export has it whole
-COLUMNS = (
-    ("rank", "Rank"),
-    ("key", "Returnee key"),
-    ("country", "Country"),
-    ("sex", "Sex"),
-    ("age_group", "Age group"),
-    ("return_type", "Return type"),
-    ("interview_date", "First survey"),
-    ("risk", "Risk"),
-    ("band", "Band"),
-    ("weakest_dimension", "Weakest dimension"),
-    ("reasons", "Why (lowest-scoring items)"),
+KEY_SHOWN = 12  # the table shows the key's start; the link and the export have it whole
+INPUTS = ("country", "sex", "age", "return", "band")
+EXPORT_COLUMNS = (
+    "rank",
+    "key",
+    "country",
+    "sex",
+    "age_group",
+    "return_type",
+    "submission_id",
+    "interview_date",
+    "probability",
+    "band",
+    "composite",
+    "last_interview_date",
+    "days_since_last_survey",
+    "weakest_dimension",
+    "reasons",
+    "status",
+    "model_version",
 )
+
+
+def columns() -> list[tuple[str, str]]:
+    """The table's columns (id, title in the current language)."""
+    return [
+        ("rank", _("Rank")),
+        ("key", _("Returnee (opens their page)")),
+        ("country", _("Country")),
+        ("sex", _("Sex")),
+        ("age_group", _("Age group")),
+        ("return_type", _("Return type")),
+        ("interview_date", _("First survey")),
+        ("risk", _("Risk")),
+        ("band", _("Band")),
+        ("composite", _("Composite (first survey)")),
+        ("days", _("Days since last survey")),
+        ("weakest_dimension", _("Weakest dimension")),
+        ("reasons", _("Why (its lowest-scoring items)")),
+        ("status", _("Status")),
+    ]
+
+
+def band_names() -> dict[str, str]:
+    """Each risk band's name in the current language."""
+    return {"low": _("Low"), "medium": _("Medium"), "high": _("High")}
+
+
+def bands_sentence(bands: RiskBands) -> str:
+    """What each band holds, e.g. "Risk bands: low below 30%, medium 30% to under 60%, high 60%
+    and above (REINTEGRATION_RISK_BANDS)"."""
+    return _(
+        "Risk bands: low below {medium}, medium from {medium} to under {high}, high from {high} "
+        "(the analyst's thresholds, REINTEGRATION_RISK_BANDS).",
+        medium=format_percent(bands.medium_from, 1),
+        high=format_percent(bands.high_from, 1),
+    )
+
+
+def ranked_by(source: RiskSource) -> str:
+    """Which ranking the list shows."""
+    if source.model is None:
+        return _("ranked by the baseline rule (1 − first-survey composite): no promoted risk model")
+    return _(
+        "ranked by {model} version {version}", model=source.model, version=source.model_version
+    )
+
+
+def summary(page: WorklistPage, page_current: int, page_size: int) -> str:
+    """How many returnees match, which of them are shown, and that the export holds them all."""
+    if page.total == 0:
+        return _("No returnee matches these filters, {ranked}.", ranked=ranked_by(page.source))
+    first = page_current * page_size + 1
+    last = min(page.total, first + len(page.items) - 1)
+    return _(
+        "{total} returnees match: showing {first} to {last}, {ranked}. Ties in risk go to the "
+        "lower first-survey composite, then to the returnee surveyed longest ago. The export "
+        "holds all {total}.",
+        total=format_integer(page.total),
+        first=format_integer(first),
+        last=format_integer(last),
+        ranked=ranked_by(page.source),
+    )
 
 
 def _dropdown(name: str, title: str, options: list[tuple[str, str]], value: Any) -> html.Div:
@@ -56,7 +131,7 @@ def _dropdown(name: str, title: str, options: list[tuple[str, str]], value: Any)
                 options=[{"label": label, "value": code} for code, label in options],
                 value=list(value),
                 multi=True,
-                placeholder="All",
+                placeholder=_("All"),
             ),
         ],
     )
@@ -69,17 +144,39 @@ def layout(user: User, **query: str) -> html.Div:
     labels = value_labels()
     version = data.resolve_version(FilterState()).index_version
     countries = data.filter_options(user, version).countries
+    names = band_names()
+    grid = table(
+        f"{PAGE}-table",
+        [],
+        columns(),
+        page_size=data_access.PAGE_ROWS,
+        page_action="custom",
+        page_current=0,
+        page_count=1,
+        sort_action="none",
+        # The reasons are sentences: give them the room, the codes need little.
+        style_cell_conditional=[
+            {"if": {"column_id": "reasons"}, "minWidth": "380px", "width": "35%"}
+        ],
+    )
+    grid.columns = [
+        {**c, "presentation": "markdown"} if c["id"] == "key" else c for c in grid.columns
+    ]
+    grid.markdown_options = {"link_target": "_self"}
     return html.Div(
         className=f"page page-{PAGE}",
         children=[
-            html.H1("Worklist"),
+            html.H1(_("Worklist")),
             html.P(
-                "Returnees ranked by the risk model's probability that their reintegration is "
-                "not sustainable, from their first survey, with their weakest dimension and the "
-                "items behind it; until a risk model beats the baseline rule and is promoted, "
-                "ranked by the baseline rule (1 − first-survey composite). A prompt for "
-                "follow-up, not a judgement of anyone. Returnees are known by their "
-                "pseudonymous key only.",
+                _(
+                    "Returnees ranked by the risk model's probability that their reintegration "
+                    "is not sustainable, from their first survey, with their weakest dimension "
+                    "and the items of that dimension behind it; until a risk model beats the "
+                    "baseline rule and is promoted, ranked by the baseline rule (1 − "
+                    "first-survey composite). A prompt for follow-up, not a judgement of "
+                    "anyone. Returnees are known by their pseudonymous key only: open one to "
+                    "see their rounds and record a contact."
+                ),
                 className="intro",
             ),
             html.Div(
@@ -88,7 +185,7 @@ def layout(user: User, **query: str) -> html.Div:
                     html.Div(
                         className="filter",
                         children=[
-                            html.Label("Countries (codes)", htmlFor=f"{PAGE}-country-filter"),
+                            html.Label(_("Countries (codes)"), htmlFor=f"{PAGE}-country-filter"),
                             dcc.Dropdown(
                                 id=f"{PAGE}-country-filter",
                                 options=[
@@ -97,27 +194,30 @@ def layout(user: User, **query: str) -> html.Div:
                                 ],
                                 value=list(state.countries),
                                 multi=True,
-                                placeholder="All",
+                                placeholder=_("All"),
                                 searchable=True,
                             ),
                         ],
                     ),
-                    _dropdown("sex", "Sex", choices("sex"), state.sex),
+                    _dropdown("sex", _("Sex"), choices("sex"), state.sex),
                     _dropdown(
-                        "age", "Age group", [(a, labels[a]) for a in AGE_GROUPS], state.age_group
+                        "age", _("Age group"), [(a, labels[a]) for a in AGE_GROUPS], state.age_group
                     ),
-                    _dropdown("return", "Return type", choices("return_type"), state.return_type),
-                    _dropdown("band", "Risk band", [(b, b.capitalize()) for b in BANDS], bands),
+                    _dropdown(
+                        "return", _("Return type"), choices("return_type"), state.return_type
+                    ),
+                    _dropdown("band", _("Risk band"), [(b, names[b]) for b in BANDS[::-1]], bands),
                 ],
             ),
             problems_note(PAGE, problems),
             dcc.Store(id=f"{PAGE}-query"),
+            html.P(bands_sentence(data_access.bands()), id=f"{PAGE}-bands", className="muted"),
             html.P(id=f"{PAGE}-summary", className="muted"),
             html.Div(
                 className="card-actions",
                 children=[
                     html.Button(
-                        "Export (CSV)",
+                        _("Export all matching returnees (CSV)"),
                         id=f"{PAGE}-csv-button",
                         className="button-secondary",
                         n_clicks=0,
@@ -125,22 +225,9 @@ def layout(user: User, **query: str) -> html.Div:
                     dcc.Download(id=f"{PAGE}-csv"),
                 ],
             ),
-            table(
-                f"{PAGE}-table",
-                [],
-                COLUMNS,
-                page_size=25,
-                filter_action="native",
-                # The reasons are sentences: give them the room, the codes need little.
-                style_cell_conditional=[
-                    {"if": {"column_id": "reasons"}, "minWidth": "440px", "width": "40%"}
-                ],
-            ),
+            grid,
         ],
     )
-
-
-INPUTS = ("country", "sex", "age", "return", "band")
 
 
 def _chosen(values: tuple[Any, ...]) -> tuple[dict[str, Any], str]:
@@ -162,29 +249,52 @@ def _chosen(values: tuple[Any, ...]) -> tuple[dict[str, Any], str]:
     return chosen, query
 
 
+def _reasons_text(item: dict[str, Any], short: dict[str, str]) -> str:
+    return "; ".join(short.get(r["item"], r["question"] or r["item"]) for r in item["reasons"])
+
+
 def _display(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    labels = value_labels()
-    short = item_labels()
+    labels, short, dimensions = value_labels(), item_labels(), dimension_labels()
+    names, statuses = band_names(), status_labels()
     out = []
-    for rank, item in enumerate(items, start=1):
+    for item in items:
+        key = item["key"]
         out.append(
             {
-                "rank": rank,
-                "key": item["key"][:KEY_SHOWN] + "…",
+                "rank": format_integer(item["rank"]),
+                "key": f"[{key[:KEY_SHOWN]}…]({page_url('/returnee')}?key={key})",
                 "country": item["country"],
                 "sex": labels.get(item["sex"], item["sex"]),
                 "age_group": labels.get(item["age_group"] or "", item["age_group"]),
                 "return_type": labels.get(item["return_type"], item["return_type"]),
-                "interview_date": str(item["interview_date"]),
-                "risk": f"{item['probability']:.1%}",
-                "band": item["band"],
-                "weakest_dimension": item["weakest_dimension"],
-                "reasons": "; ".join(
-                    short.get(r["item"], r["question"] or r["item"]) for r in item["reasons"]
+                "interview_date": format_date(item["interview_date"]),
+                "risk": format_percent(item["probability"], 1),
+                "band": names.get(item["band"], item["band"]),
+                "composite": "–"
+                if item["composite"] is None
+                else format_decimal(item["composite"], 3),
+                "days": "–"
+                if item["days_since_last_survey"] is None
+                else format_integer(item["days_since_last_survey"]),
+                "weakest_dimension": dimensions.get(
+                    item["weakest_dimension"] or "", item["weakest_dimension"] or "–"
                 ),
+                "reasons": _reasons_text(item, short),
+                "status": statuses.get(item["status"], item["status"]),
             }
         )
     return out
+
+
+def _export_row(item: dict[str, Any], version: str) -> list[str]:
+    cells = {
+        **item,
+        "probability": f"{item['probability']:.6f}",
+        "composite": "" if item["composite"] is None else f"{item['composite']:.4f}",
+        "reasons": " ".join(r["item"] for r in item["reasons"]),
+        "model_version": version,
+    }
+    return ["" if cells[c] is None else str(cells[c]) for c in EXPORT_COLUMNS]
 
 
 def register_callbacks(app: dash.Dash) -> None:
@@ -192,22 +302,27 @@ def register_callbacks(app: dash.Dash) -> None:
 
     @app.callback(
         Output(f"{PAGE}-table", "data"),
+        Output(f"{PAGE}-table", "page_count"),
+        Output(f"{PAGE}-table", "page_current"),
         Output(f"{PAGE}-summary", "children"),
         Output(f"{PAGE}-query", "data"),
         *(Input(f"{PAGE}-{name}-filter", "value") for name in INPUTS),
+        Input(f"{PAGE}-table", "page_current"),
     )
     @guarded(Capability.ROW_LEVEL)
     def update(user: User, *values: Any) -> tuple[Any, ...]:
-        chosen, query = _chosen(values)
-        champion, items = rows.worklist(user, chosen)
-        ranked_by = (
-            BASELINE_NOTE if champion is None else f"ranked by {champion[0]} version {champion[1]}"
-        )
-        summary = (
-            f"{len(items):,} returnees shown (the {rows.WORKLIST_ROWS:,} at highest risk at most), "
-            f"{ranked_by}."
-        )
-        return _display(items), summary, query
+        *filters, page_current = values
+        chosen, query = _chosen(tuple(filters))
+        # A new filter starts again from the first page.
+        turned = dash.callback_context.triggered_id == f"{PAGE}-table"
+        current = int(page_current or 0) if turned else 0
+        size = data_access.PAGE_ROWS
+        page = data_access.worklist(user, chosen, limit=size, offset=current * size)
+        if not page.items and current:
+            current = 0
+            page = data_access.worklist(user, chosen, limit=size, offset=0)
+        pages = max(1, -(-page.total // size))
+        return _display(page.items), pages, current, summary(page, current, size), query
 
     @app.callback(
         Output(f"{PAGE}-csv", "data"),
@@ -220,18 +335,17 @@ def register_callbacks(app: dash.Dash) -> None:
         if not clicks:
             raise PreventUpdate
         chosen, query = _chosen(values)
-        champion, items = rows.worklist(user, chosen, limit=rows.EXPORT_ROWS)
-        version = champion[1] if champion is not None else BASELINE_TARGET
-        rows.record_export(
+        page = data_access.worklist(user, chosen, limit=None)
+        source = page.source
+        version = str(source.model_version) if source.model else "baseline rule"
+        data_access.record_export(
             user,
             "worklist",
-            {"model_version": version, "rows": len(items), "filters": query},
+            {"model_version": version, "rows": len(page.items), "filters": query},
         )
-        lines: list[list[Any]] = [[key for key, _ in COLUMNS] + ["probability", "model_version"]]
-        for shown, item in zip(_display(items), items, strict=True):
-            shown = {**shown, "key": item["key"]}
-            lines.append(
-                [str(shown[key]) for key, _ in COLUMNS] + [f"{item['probability']:.4f}", version]
-            )
-        name = "baseline-rule" if champion is None else f"{champion[0]}-v{champion[1]}"
+        lines: list[list[Any]] = [list(EXPORT_COLUMNS)]
+        lines.extend(_export_row(item, version) for item in page.items)
+        name = (
+            "baseline-rule" if source.model is None else f"{source.model}-v{source.model_version}"
+        )
         return dcc.send_string(csv_text(lines), f"worklist-{name}.csv")

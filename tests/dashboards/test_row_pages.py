@@ -48,37 +48,46 @@ def test_the_worklist_ranks_returnees_by_risk_within_the_users_countries(with_ri
     expected = stored[(stored["country"] == SCOPED_COUNTRY)].sort_values(
         "probability", ascending=False
     )
-    expected = expected[expected["probability"] > 0.8]
-    assert [row["key"] for row in table] == [k[:12] + "…" for k in expected["key"]][: len(table)]
+    # bands are REINTEGRATION_RISK_BANDS' (high from 0.6), not the stored labels
+    expected = expected[expected["probability"] >= 0.6]
+    assert [row["key"] for row in table] == [
+        f"[{k[:12]}…](/dashboard/returnee?key={k})" for k in expected["key"]
+    ][: len(table)]
     assert {row["country"] for row in table} == {SCOPED_COUNTRY}
-    assert table[0]["rank"] == 1 and table[0]["band"] == "high"
+    assert table[0]["rank"] == "1" and table[0]["band"] == "High"
     assert answer["worklist-query.data"] == "?band=high"
-    assert "ranked by reintegration-risk version 1" in answer["worklist-summary.children"]
+    assert answer["worklist-summary.children"].startswith(
+        f"{len(expected):,} returnees match: showing 1 to 25, ranked by reintegration-risk "
+        "version 1."
+    )
+    assert answer["worklist-table.page_count"] == -(-len(expected) // 25)
 
 
 def test_the_worklist_says_when_no_risk_model_is_champion(client):
     client.login("analyst")
     answer = outputs(client.callback("worklist-table.data", worklist_values()))
-    table = answer["worklist-table.data"]
-    assert answer["worklist-summary.children"] == (
-        f"{len(table):,} returnees shown (the 500 at highest risk at most), ranked by the "
-        "baseline rule (1 − first-survey composite): no promoted risk model."
+    assert "ranked by the baseline rule (1 − first-survey composite): no promoted risk model" in (
+        answer["worklist-summary.children"]
     )
 
 
-def test_the_worklist_export_is_audited_and_formula_safe(with_risk):
+def test_the_worklist_export_holds_every_matching_row_audited_and_formula_safe(with_risk):
     dashboard, _ = with_risk
     client = Client(dashboard)
     client.login("analyst")
+    shown = outputs(client.callback("worklist-table.data", worklist_values(sex=["female"])))
     response = client.callback(
         "worklist-csv.data", {"worklist-csv-button.n_clicks": 1}, worklist_values(sex=["female"])
     )
     download = outputs(response)["worklist-csv.data"]
     assert download["filename"] == "worklist-reintegration-risk-v1.csv"
     table = pd.read_csv(io.StringIO(download["content"]), dtype=str, keep_default_na=False)
-    assert (table["sex"] == "Female").all()
+    assert (table["sex"] == "female").all()  # files keep the canonical codes
     assert table["key"].str.fullmatch("[0-9a-f]{64}").all()  # whole keys in the export
     assert table["reasons"].str.startswith("=").sum() == 0
+    # the screen's count is the export's
+    assert shown["worklist-summary.children"].startswith(f"{len(table):,} returnees match")
+    assert table["rank"].tolist() == [str(k) for k in range(1, len(table) + 1)]
     with dashboard.services.engine.connect() as conn:
         entry = conn.execute(sa.select(audit).where(audit.c.action == "export")).one()
     assert entry.actor == "analyst" and entry.target == "worklist"

@@ -49,7 +49,7 @@ EVERY_COUNTRY = {
 }
 OTHER_COUNTRIES = ("GIN", "MLI", "NGA", "GMB", "CIV")
 PAGES = ("overview", "breakdowns", "trajectories", "assistance", "worklist", "models", "quality")
-PAGES += ("upload", "admin")
+PAGES += ("upload", "admin", "returnee")
 
 
 def expected(page_capabilities: tuple[Capability, ...], role: Role, scoped: bool) -> bool:
