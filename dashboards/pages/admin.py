@@ -1,4 +1,5 @@
-"""Admin: users and their tokens (add, shown once; revoke), and the audit log."""
+"""Admin: users and their tokens (add or reissue, shown once with a copy button; revoke), and
+the audit log."""
 
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ from dash.exceptions import PreventUpdate
 from dashboards.access import guarded, page_layout
 from dashboards.auth import services
 from dashboards.components import table
+from dashboards.labels import role_label
 from reintegration import batch_views
 from reintegration.errors import UserError
+from reintegration.i18n import _, format_integer
 from reintegration.roles import Capability, Role
-from reintegration.users import User, add_user, list_users, revoke_user
+from reintegration.users import User, add_user, list_users, reissue_token, revoke_user
 
 dash.register_page(
     __name__,
@@ -29,23 +32,29 @@ dash.register_page(
 
 PAGE = "admin"
 AUDIT_ROWS = 500
-USER_COLUMNS = (("name", "Name"), ("role", "Role"), ("countries", "Countries"))
-AUDIT_COLUMNS = (
-    ("at", "When (UTC)"),
-    ("actor", "Who"),
-    ("action", "Action"),
-    ("target", "On"),
-    ("batch_id", "Batch"),
-    ("detail", "Detail"),
-)
+
+
+def _user_columns() -> tuple[tuple[str, str], ...]:
+    return (("name", _("Name")), ("role", _("Role")), ("countries", _("Countries")))
+
+
+def _audit_columns() -> tuple[tuple[str, str], ...]:
+    return (
+        ("at", _("When (UTC)")),
+        ("actor", _("Who")),
+        ("action", _("Action")),
+        ("target", _("On")),
+        ("batch_id", _("Batch")),
+        ("detail", _("Detail")),
+    )
 
 
 def _users(user: User) -> list[dict[str, Any]]:
     return [
         {
             "name": u.name,
-            "role": u.role.value,
-            "countries": ", ".join(sorted(u.countries)) if u.countries else "all",
+            "role": role_label(u.role.value),
+            "countries": ", ".join(sorted(u.countries)) if u.countries else _("all"),
         }
         for u in list_users(services().engine, caller=user)
     ]
@@ -69,36 +78,59 @@ def _user_options(user: User) -> list[dict[str, str]]:
     return [{"label": f"{u['name']} ({u['role']})", "value": u["name"]} for u in _users(user)]
 
 
+def _shown_once(text: str, token: str) -> html.Div:
+    """A new token with a button that copies it (it is never shown again)."""
+    return html.Div(
+        className="notice",
+        children=[
+            html.P(text),
+            html.Div(
+                className="token-row",
+                children=[
+                    html.Code(token, className="token", id=f"{PAGE}-new-token"),
+                    dcc.Clipboard(
+                        target_id=f"{PAGE}-new-token",
+                        id=f"{PAGE}-copy-token",
+                        title=_("Copy the token"),
+                        className="copy-button",
+                    ),
+                ],
+            ),
+        ],
+    )
+
+
 @page_layout(__name__)
-def layout(user: User, **_: str) -> html.Div:
+def layout(user: User, **_query: str) -> html.Div:
     return html.Div(
         className=f"page page-{PAGE}",
         children=[
-            html.H1("Admin"),
+            html.H1(_("Admin")),
             html.Section(
                 className="section",
                 children=[
-                    html.H2("Users"),
-                    table(f"{PAGE}-users-table", _users(user), USER_COLUMNS, page_size=10),
-                    html.H2("Add a user"),
+                    html.H2(_("Users")),
+                    table(f"{PAGE}-users-table", _users(user), _user_columns(), page_size=10),
+                    html.H2(_("Add a user")),
                     html.Div(
                         className="page-controls",
                         children=[
                             html.Div(
                                 className="filter",
                                 children=[
-                                    html.Label("Name", htmlFor=f"{PAGE}-name-input"),
+                                    html.Label(_("Name"), htmlFor=f"{PAGE}-name-input"),
                                     dcc.Input(id=f"{PAGE}-name-input", type="text", maxLength=64),
                                 ],
                             ),
                             html.Div(
                                 className="filter",
                                 children=[
-                                    html.Label("Role", htmlFor=f"{PAGE}-role-input"),
+                                    html.Label(_("Role"), htmlFor=f"{PAGE}-role-input"),
                                     dcc.Dropdown(
                                         id=f"{PAGE}-role-input",
                                         options=[
-                                            {"label": r.value, "value": r.value} for r in Role
+                                            {"label": role_label(r.value), "value": r.value}
+                                            for r in Role
                                         ],
                                         value=Role.MANAGER.value,
                                         clearable=False,
@@ -109,26 +141,51 @@ def layout(user: User, **_: str) -> html.Div:
                                 className="filter",
                                 children=[
                                     html.Label(
-                                        "Countries (ISO codes, comma-separated; "
-                                        "empty: every country)",
+                                        _(
+                                            "Countries (ISO codes, comma-separated; "
+                                            "empty: every country)"
+                                        ),
                                         htmlFor=f"{PAGE}-countries-input",
                                     ),
                                     dcc.Input(id=f"{PAGE}-countries-input", type="text"),
                                 ],
                             ),
-                            html.Button("Add user", id=f"{PAGE}-add-button", n_clicks=0),
+                            html.Button(_("Add user"), id=f"{PAGE}-add-button", n_clicks=0),
                         ],
                     ),
                     html.Div(id=f"{PAGE}-add-result"),
-                    html.H2("Revoke a user"),
+                    html.H2(_("Reissue a token")),
+                    html.P(
+                        _(
+                            "For a token that was lost or may have been seen: the user gets a "
+                            "new one, their old token stops working at once."
+                        ),
+                        className="muted",
+                    ),
+                    html.Div(
+                        className="page-controls",
+                        children=[
+                            dcc.Dropdown(id=f"{PAGE}-reissue-input", options=_user_options(user)),
+                            dcc.ConfirmDialogProvider(
+                                html.Button(_("Reissue token"), className="button-secondary"),
+                                id=f"{PAGE}-reissue-confirm",
+                                message=_(
+                                    "Give this user a new token? Their current token stops "
+                                    "working at once."
+                                ),
+                            ),
+                        ],
+                    ),
+                    html.Div(id=f"{PAGE}-reissue-result"),
+                    html.H2(_("Revoke a user")),
                     html.Div(
                         className="page-controls",
                         children=[
                             dcc.Dropdown(id=f"{PAGE}-revoke-input", options=_user_options(user)),
                             dcc.ConfirmDialogProvider(
-                                html.Button("Revoke", className="button-secondary"),
+                                html.Button(_("Revoke"), className="button-secondary"),
                                 id=f"{PAGE}-revoke-confirm",
-                                message="Revoke this user? Their token stops working at once.",
+                                message=_("Revoke this user? Their token stops working at once."),
                             ),
                         ],
                     ),
@@ -138,15 +195,18 @@ def layout(user: User, **_: str) -> html.Div:
             html.Section(
                 className="section",
                 children=[
-                    html.H2("Audit log"),
+                    html.H2(_("Audit log")),
                     html.P(
-                        f"The {AUDIT_ROWS} most recent entries: who did what, when; never answers.",
+                        _(
+                            "The {n} most recent entries: who did what, when; never answers.",
+                            n=format_integer(AUDIT_ROWS),
+                        ),
                         className="muted",
                     ),
                     table(
                         f"{PAGE}-audit-table",
                         _audit(user),
-                        AUDIT_COLUMNS,
+                        _audit_columns(),
                         page_size=15,
                         filter_action="native",
                     ),
@@ -161,6 +221,7 @@ def register_callbacks(app: dash.Dash) -> None:
         Output(f"{PAGE}-add-result", "children"),
         Output(f"{PAGE}-users-table", "data"),
         Output(f"{PAGE}-revoke-input", "options"),
+        Output(f"{PAGE}-reissue-input", "options", allow_duplicate=True),
         Output(f"{PAGE}-audit-table", "data"),
         Input(f"{PAGE}-add-button", "n_clicks"),
         State(f"{PAGE}-name-input", "value"),
@@ -180,24 +241,57 @@ def register_callbacks(app: dash.Dash) -> None:
             token = add_user(services().engine, name or "", role or "", codes or None, caller=user)
         except UserError as exc:
             message: Any = html.P(
-                f"Not added: {exc}.", className="notice notice-refused", id=f"{PAGE}-add-error"
+                _("Not added: {reason}.", reason=str(exc)),
+                className="notice notice-refused",
+                id=f"{PAGE}-add-error",
             )
         else:
-            message = html.Div(
-                className="notice",
-                children=[
-                    html.P(
-                        f"{name} can log in with this token. Copy it now: it is shown only once."
-                    ),
-                    html.Div(token, className="token", id=f"{PAGE}-new-token"),
-                ],
+            message = _shown_once(
+                _(
+                    "{name} can log in with this token. Copy it now: it is shown only once.",
+                    name=name,
+                ),
+                token,
             )
-        return message, _users(user), _user_options(user), _audit(user)
+        options = _user_options(user)
+        return message, _users(user), options, options, _audit(user)
+
+    @app.callback(
+        Output(f"{PAGE}-reissue-result", "children"),
+        Output(f"{PAGE}-audit-table", "data", allow_duplicate=True),
+        Input(f"{PAGE}-reissue-confirm", "submit_n_clicks"),
+        State(f"{PAGE}-reissue-input", "value"),
+        prevent_initial_call=True,
+    )
+    @guarded(Capability.ADMIN, every_country=True)
+    def reissue(user: User, clicks: int | None, name: str | None) -> tuple[Any, ...]:
+        if not clicks or not name:
+            raise PreventUpdate
+        try:
+            token = reissue_token(services().engine, name, caller=user)
+        except UserError as exc:
+            message: Any = html.P(
+                _("Not reissued: {reason}.", reason=str(exc)),
+                className="notice notice-refused",
+                id=f"{PAGE}-reissue-error",
+            )
+        else:
+            services().tokens.clear()  # the API here refuses the old token at once too
+            message = _shown_once(
+                _(
+                    "{name} has a new token; the old one no longer works. Copy it now: it is "
+                    "shown only once.",
+                    name=name,
+                ),
+                token,
+            )
+        return message, _audit(user)
 
     @app.callback(
         Output(f"{PAGE}-revoke-result", "children"),
         Output(f"{PAGE}-users-table", "data", allow_duplicate=True),
         Output(f"{PAGE}-revoke-input", "options", allow_duplicate=True),
+        Output(f"{PAGE}-reissue-input", "options", allow_duplicate=True),
         Output(f"{PAGE}-audit-table", "data", allow_duplicate=True),
         Input(f"{PAGE}-revoke-confirm", "submit_n_clicks"),
         State(f"{PAGE}-revoke-input", "value"),
@@ -209,17 +303,23 @@ def register_callbacks(app: dash.Dash) -> None:
             raise PreventUpdate
         if name == user.name:
             message: Any = html.P(
-                "You cannot revoke your own token here: ask another administrator, or use "
-                "`reintegration users revoke`.",
+                _(
+                    "You cannot revoke your own token here: ask another administrator, or use "
+                    "`reintegration users revoke`."
+                ),
                 className="notice notice-refused",
             )
         else:
             try:
                 revoke_user(services().engine, name, caller=user)
             except UserError as exc:
-                message = html.P(f"Not revoked: {exc}.", className="notice notice-refused")
+                message = html.P(
+                    _("Not revoked: {reason}.", reason=str(exc)), className="notice notice-refused"
+                )
             else:
                 message = html.P(
-                    f"{name} is revoked: their token no longer works.", className="notice"
+                    _("{name} is revoked: their token no longer works.", name=name),
+                    className="notice",
                 )
-        return message, _users(user), _user_options(user), _audit(user)
+        options = _user_options(user)
+        return message, _users(user), options, options, _audit(user)
