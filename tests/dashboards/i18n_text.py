@@ -173,15 +173,31 @@ def _words(text: str) -> set[str]:
         if re.search(r"[\d_@/=]", token) or "." in token.strip(".,;:!?)("):
             continue  # a code, an id, a number, a file name, an address
         for word in _WORD.findall(token):
-            if word.isupper() and len(word) > 1:
-                continue  # an acronym or a country code
+            if (word.isupper() and len(word) > 1) or len(word) == 1:
+                continue  # an acronym or a country code; a lone letter (n = 12) says nothing
             out.add(word.lower().replace("’", "'"))
     return out
 
 
+@functools.cache
+def codes() -> frozenset[str]:
+    """Canonical column names and answer codes, which files and messages keep in English (a
+    common English word among them, such as ``no``, still counts as English)."""
+    q = load_questionnaire()
+    found = {f.name for f in q.metadata} | set(q.item_ids)
+    for field in q.metadata:
+        found |= {
+            o.code for o in (*field.choices, *((field.exclusive,) if field.exclusive else ()))
+        }
+    for item in q.items:
+        found |= {o.code for o in item.options}
+    return frozenset(c.lower() for c in found) - STOP_WORDS
+
+
 def english_in(texts: Iterable[str], language: str, names: Iterable[str] = ()) -> list[str]:
     """The texts holding a word that is English and not ``language``'s (names excepted)."""
-    english = english_words() - own_words(language) - _NAMES - {n.lower() for n in names}
+    english = english_words() - own_words(language) - _NAMES - codes()
+    english -= {n.lower() for n in names}
     flagged = []
     for text in texts:
         hits = sorted(w for w in _words(text) if w in english)
