@@ -32,9 +32,11 @@ THIRD_PARTY_BUTTONS = ("sendDataToCloud", "sendChartToCloud", "editInChartStudio
 
 def graph_config(filename: str) -> dict[str, Any]:
     """Plotly's toolbar: PNG download named after the chart; no plotly logo, and no button or
-    link that sends the chart anywhere. The chart follows its container's width (phones)."""
+    link that sends the chart anywhere.
+
+    Not ``responsive``: Dash would then drop each figure's own height for its container's. A
+    chart takes its card's width when drawn (``autosize``), and cards fit the screen."""
     return {
-        "responsive": True,
         "displaylogo": False,
         "showSendToCloud": False,
         "showEditInChartStudio": False,
