@@ -54,17 +54,20 @@ def page_names() -> dict[str, str]:
         "Trajectories": _("Trajectories"),
         "Assistance": _("Assistance"),
         "Worklist": _("Worklist"),
+        "Returnee": _("Returnee"),
         "Models": _("Models"),
         "Data quality": _("Data quality"),
         "Upload": _("Upload"),
         "Admin": _("Admin"),
+        "Glossary": _("Glossary"),
         "Not found": _("Not found"),
     }
 
 
 def page_name(name: str) -> str:
-    """A page's name in the current language (the registered name if it has none)."""
-    return page_names().get(name, name)
+    """A page's name in the current language: from the list above, else the catalogue's
+    translation of the registered name if a page marks it elsewhere, else the name itself."""
+    return page_names().get(name) or i18n.gettext(name)
 
 
 def _title(name: str) -> Any:
