@@ -165,8 +165,9 @@ class Analytics:
         self._selections: OrderedDict[Hashable, Selection] = OrderedDict()
         # Per (index version, within): the frame a cube is of and the cube (None: the frame
         # cannot have one), and the frames whose cube is being built.
-        self._cubes: dict[tuple[str, tuple[str, ...]], tuple[pd.DataFrame, Any]] = {}
-        self._building: dict[tuple[str, tuple[str, ...]], pd.DataFrame] = {}
+        self._cubes: dict[tuple[str, tuple[str, ...], bool], tuple[pd.DataFrame, Any]] = {}
+        self._building: dict[tuple[str, tuple[str, ...], bool], pd.DataFrame] = {}
+        self._build_lock = threading.Lock()  # one cube built at a time: memory, and the CPU
         questionnaire = load_questionnaire()
         self._child_below = questionnaire.child_age_below
         # read_base looked up when called, so that a test can stand in for it.
@@ -287,14 +288,21 @@ class Analytics:
         return found
 
     def cube(
-        self, index_version: str, within: Sequence[str] = (), *, wait: bool = False
+        self,
+        index_version: str,
+        within: Sequence[str] = (),
+        *,
+        months: bool = False,
+        wait: bool = False,
     ) -> cubes.Cube | None:
         """The summed summaries of the current frame's latest records (per ``within``: none
-        or ``["round"]``), or None while they are being built or when the frame cannot have
-        them (weighted, see :func:`reintegration.cube.usable`). Built once per frame: in the
-        asking thread for a small frame (or with ``wait``), else in the background."""
+        or ``["round"]``; with ``months``, of every record per the months that decide when
+        it counts, for windows of whole months), or None while they are being built or when
+        the frame cannot have them (see :func:`reintegration.cube.usable` and
+        :func:`reintegration.cube.month_dimensions`). Built once per frame: in the asking
+        thread for a small frame (or with ``wait``), else in the background."""
         frame = self.frame(index_version)
-        key = (index_version, tuple(within))
+        key = (index_version, tuple(within), months)
         with self._lock:
             found = self._cubes.get(key)
             if found is not None and found[0] is frame:
@@ -312,32 +320,57 @@ class Analytics:
         return self._build_cube(key, frame)
 
     def _build_cube(
-        self, key: tuple[str, tuple[str, ...]], frame: pd.DataFrame
+        self, key: tuple[str, tuple[str, ...], bool], frame: pd.DataFrame
     ) -> cubes.Cube | None:
         built = None
-        try:
-            if cubes.usable(frame):
-                latest = latest_rows(frame, np.arange(len(frame)), key[1])
-                built = cubes.Cube(frame, latest, surveys=not key[1])
-        except Exception:  # answers come from the records instead
-            log.exception("building the analytics cube failed")
+        _, within, months = key
+        with self._build_lock:
+            with self._lock:
+                current = self._cubes.get(key)
+            if current is not None and current[0] is frame:
+                return current[1]
+            if self._frames_cache.frame(key[0]) is not frame:
+                built = None  # the frame changed while this build waited: not worth building
+            else:
+                built = self._new_cube(frame, within, months)
         with self._lock:
             current = self._cubes.get(key)
             if current is not None and current[0] is frame:
                 built = current[1]  # another thread was first: one cube per frame
-            else:
+            elif built is not None or current is None:
                 self._cubes[key] = (frame, built)
             if self._building.get(key) is frame:
                 del self._building[key]
         return built
 
+    def _new_cube(
+        self, frame: pd.DataFrame, within: tuple[str, ...], months: bool
+    ) -> cubes.Cube | None:
+        built = None
+        try:
+            if cubes.usable(frame):
+                if not months:
+                    latest = latest_rows(frame, np.arange(len(frame)), within)
+                    built = cubes.Cube(frame, latest, surveys=not within)
+                elif (dimensions := cubes.month_dimensions(frame, within)) is not None:
+                    every = np.arange(len(frame))
+                    built = cubes.Cube(frame, every, months=dimensions, surveys=not within)
+        except Exception:  # answers come from the records instead
+            log.exception("building the analytics cube failed")
+        return built
+
     def _cube_for(
         self, filters: Filters, index_version: str, within: Sequence[str], by: Sequence[str] = ()
     ) -> cubes.Cube | None:
-        """The cube that answers this question exactly, if there is one ready."""
-        if not cubes.answers(filters, within) or not set(by) <= set(cubes.GROUPINGS):
+        """The cube that answers this question exactly, if there is one ready: the cube of
+        the latest records without a date window, the month cube with whole months."""
+        if not set(by) <= set(cubes.GROUPINGS):
             return None
-        return self.cube(index_version, within)
+        if cubes.answers(filters, within):
+            return self.cube(index_version, within)
+        if cubes.answers(filters, within, months=True):
+            return self.cube(index_version, within, months=True)
+        return None
 
     def _records(self, filters: Filters, index_version: str, within: Sequence[str]) -> pd.DataFrame:
         return self.selection(filters, index_version, within).records()

@@ -19,6 +19,7 @@ additions (sums of partial sums), and the exact figures' sd, here in one pass,
 
 from __future__ import annotations
 
+import calendar
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,7 +37,11 @@ HISTOGRAM_BINS = 10
 EDGES = np.linspace(0.0, 1.0, HISTOGRAM_BINS + 1)
 
 
-def answers(filters: Any, within: Sequence[str]) -> bool:
+NONE_BEFORE = -(10**6)  # no earlier scored survey: a month index before any date
+NONE_AFTER = 10**6  # no later (scored) survey: a month index beyond any date
+
+
+def answers(filters: Any, within: Sequence[str], *, months: bool = False) -> bool:
     """Whether a cube answers a question with ``filters`` counting records per ``within``:
     only returnee filters (countries, sex, age group, return type), latest per returnee or
     per round.
@@ -46,10 +51,22 @@ def answers(filters: Any, within: Sequence[str]) -> bool:
     >>> from reintegration.analytics import Filters
     >>> answers(Filters(sex=frozenset({"f"})), ["round"]), answers(Filters(rounds={1}), [])
     (True, False)
+
+    With ``months`` (a month cube), date windows of whole months too:
+
+    >>> from datetime import date
+    >>> whole = Filters(date_from=date(2025, 2, 1), date_to=date(2025, 3, 31))
+    >>> answers(whole, [], months=True), answers(whole, []), answers(
+    ...     Filters(date_from=date(2025, 2, 2)), [], months=True)
+    (True, False, False)
     """
+    if months:
+        dated = filters.date_from is None or filters.date_from.day == 1
+        dated = dated and (filters.date_to is None or _month_end(filters.date_to))
+    else:
+        dated = filters.date_from is None and filters.date_to is None
     return (
-        filters.date_from is None
-        and filters.date_to is None
+        dated
         and filters.rounds is None
         and filters.at_round is None
         and filters.at_band is None
@@ -75,24 +92,89 @@ def usable(frame: pd.DataFrame) -> bool:
     return True
 
 
+def month_dimensions(frame: pd.DataFrame, within: Sequence[str]) -> dict[str, np.ndarray] | None:
+    """Per row of ``frame``, what decides whether it is a counted record of a window of whole
+    months ``[A, B]`` (month numbers): its interview month ``month``; ``after``, the month of
+    the next scored survey of its returnee (and round, with ``within=("round",)``) for a
+    scored row, of the next survey for an unscored one (:data:`NONE_AFTER` without one);
+    ``before``, for an unscored row the month of the previous scored survey
+    (:data:`NONE_BEFORE` without one, and for every scored row). A row counts exactly when
+    ``A <= month <= B``, ``after > B`` and ``before < A``: it is then the latest scored
+    survey in the window, or the latest survey of a returnee with none scored in it.
+
+    None when interview dates go back within a returnee in the frame's order (the latest is
+    the frame's last, which the rule needs to be the latest in time too).
+    """
+    n = len(frame)
+    days = frame["interview_day"].to_numpy(np.int64)
+    rkey = frame["rkey"].to_numpy()
+    new = np.r_[True, rkey[1:] != rkey[:-1]]
+    if within:
+        rounds = frame["round"].to_numpy()
+        new[1:] |= rounds[1:] != rounds[:-1]
+    if n and not ((days[1:] >= days[:-1]) | new[1:]).all():
+        return None
+    group = np.cumsum(new) - 1
+    month = days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+    scored = ~np.isnan(frame["composite"].to_numpy(np.float64))
+    index = np.arange(n)
+    # The nearest scored row after each row (anywhere), then kept only within its group.
+    at_or_after = np.minimum.accumulate(np.where(scored, index, n)[::-1])[::-1]
+    next_scored = np.r_[at_or_after[1:], n]
+    next_scored_month = np.full(n, NONE_AFTER, dtype=np.int64)
+    same = next_scored < n
+    same[same] = group[next_scored[same]] == group[same]
+    next_scored_month[same] = month[next_scored[same]]
+    next_month = np.full(n, NONE_AFTER, dtype=np.int64)
+    follows = np.r_[~new[1:], False]
+    next_month[follows] = month[1:][follows[:-1]]
+    at_or_before = np.maximum.accumulate(np.where(scored, index, -1))
+    previous = np.r_[-1, at_or_before[:-1]]
+    before = np.full(n, NONE_BEFORE, dtype=np.int64)
+    known = previous >= 0
+    known[known] = group[previous[known]] == group[known]
+    known &= ~scored
+    before[known] = month[previous[known]]
+    after = np.where(scored, next_scored_month, next_month)
+    return {"month": month, "after": after, "before": before}
+
+
 class Cube:
     """The summed summaries of a frame's latest records per returnee (``within=()``) or per
-    returnee and round (``within=("round",)``).
+    returnee and round (``within=("round",)``); with ``months``, of every row, per the
+    months that decide when it is counted (:func:`month_dimensions`), for whole-month date
+    windows.
 
     Parameters
     ----------
     frame : DataFrame
         The analytics frame (``Analytics.frame``).
-    latest : ndarray of int
-        The positions of the records counted with no filter (``selection.latest_rows``).
+    rows : ndarray of int
+        The positions of the records counted with no filter (``selection.latest_rows``), or
+        with ``months`` every row.
+    months : dict of str to ndarray, optional
+        :func:`month_dimensions` of the frame (per row of it).
     surveys : bool, default False
-        Also sum every row (not only the latest) per returnee attributes, for the overview's
-        number of surveys.
+        Also sum every row (not only the latest) per returnee attributes (and interview
+        month), for the overview's number of surveys.
     """
 
-    def __init__(self, frame: pd.DataFrame, latest: np.ndarray, *, surveys: bool = False) -> None:
+    def __init__(
+        self,
+        frame: pd.DataFrame,
+        rows: np.ndarray,
+        *,
+        months: dict[str, np.ndarray] | None = None,
+        surveys: bool = False,
+    ) -> None:
         self.frame = frame
-        take = {d: frame[d].array.take(latest) for d in DIMENSIONS}
+        self.months = months is not None
+        latest = rows
+        take: dict[str, Any] = {d: frame[d].array.take(latest) for d in DIMENSIONS}
+        if months is not None:
+            take.update({name: values[latest] for name, values in months.items()})
+        grouping = _Grouping(take)
+        del take
         scored = ~np.isnan(frame["composite"].to_numpy(np.float64)[latest])
         key = frame["record_key"].to_numpy(np.int64)[latest]
         level = frame["level"].cat.codes.to_numpy()[latest]
@@ -102,35 +184,45 @@ class Cube:
             "sustainable": scored & (frame["sustainable"].to_numpy(np.float64)[latest] == 1.0),
             **{f"level_{x}": scored & (level == i) for i, x in enumerate(LEVELS)},
         }
-        columns: dict[str, Any] = {}
+        # Each column summed as soon as it is computed: the build holds a few arrays of the
+        # records at a time, not a table of every column.
+        columns = grouping.columns()
         for name, flag in flags.items():
-            columns[f"n_{name}"] = flag.astype(np.int64)
-            columns[f"k_{name}"] = np.where(flag, key, 0)
+            columns[f"n_{name}"] = grouping.count(flag)
+            columns[f"k_{name}"] = grouping.count(flag, key)
         composite = frame["composite"].to_numpy(np.float64)[latest]
         self.in_range = bool(((composite[scored] >= 0) & (composite[scored] <= 1)).all())
         for f in FIGURES:
             value = frame[f].to_numpy(np.float64)[latest]
             counted = scored & ~np.isnan(value)
             y = np.where(counted, value, 0.0)
-            columns[f"n_{f}"] = counted.astype(np.int64)
-            columns[f"k_{f}"] = np.where(counted, key, 0)
-            columns[f"s_{f}"], columns[f"q_{f}"], columns[f"t_{f}"] = y, y * y, np.abs(y)
+            columns[f"n_{f}"] = grouping.count(counted)
+            columns[f"k_{f}"] = grouping.count(counted, key)
+            columns[f"s_{f}"] = grouping.total(y)
+            columns[f"q_{f}"] = grouping.total(y * y)
+            columns[f"t_{f}"] = grouping.largest(np.abs(y))
         where = np.clip(np.searchsorted(EDGES, composite, side="right") - 1, 0, HISTOGRAM_BINS - 1)
         for i in range(HISTOGRAM_BINS):
             hit = scored & (where == i)
-            columns[f"h_{i}"] = hit.astype(np.int64)
-            columns[f"hk_{i}"] = np.where(hit, key, 0)
-        self.rows = _summed(pd.DataFrame({**take, **columns}), list(DIMENSIONS))
-        self.surveys: pd.DataFrame | None = None
+            columns[f"h_{i}"] = grouping.count(hit)
+            columns[f"hk_{i}"] = grouping.count(hit, key)
+        self.rows = _Table(columns)
+        self.surveys: _Table | None = None
         if surveys:
-            every = pd.DataFrame(
+            every = _Grouping(
                 {
-                    **{d: frame[d] for d in RETURNEE},
-                    "n_rows": np.ones(len(frame), dtype=np.int64),
-                    "k_rows": frame["record_key"].to_numpy(np.int64),
+                    **{d: frame[d].array for d in RETURNEE},
+                    **({"month": months["month"]} if months is not None else {}),
                 }
             )
-            self.surveys = _summed(every, list(RETURNEE))
+            everyone = np.ones(len(frame), dtype=bool)
+            self.surveys = _Table(
+                {
+                    **every.columns(),
+                    "n_rows": every.count(everyone),
+                    "k_rows": every.count(everyone, frame["record_key"].to_numpy(np.int64)),
+                }
+            )
 
     def cells(
         self,
@@ -145,10 +237,14 @@ class Cube:
         of ``by`` (names of :data:`GROUPINGS`, or ``months_band``), from the cube.
         ``scored_only``: of the scored records alone (groups without one left out)."""
         by = list(by)
-        rows = self.rows[_kept(self.rows, filters)]
+        keep = _kept(self.rows, filters)
         if scored_only:
-            rows = rows[rows["n_returnees"].to_numpy() > 0]
-        codes, groups = group_codes(rows, by)
+            keep &= self.rows["n_returnees"] > 0
+        rows = self.rows.where(keep)
+        if by:
+            codes, groups = group_codes(pd.DataFrame({b: rows[b] for b in by}), by)
+        else:
+            codes, groups = np.zeros(len(rows), dtype=np.int64), {}
         count = len(groups[by[0]]) if by else 1
         sums = _Sums(rows, codes, count)
         table: dict[str, Any] = {k: np.append(v, TOTAL).astype(object) for k, v in groups.items()}
@@ -189,7 +285,7 @@ class Cube:
     def histogram(self, filters: Any) -> tuple[np.ndarray, np.ndarray]:
         """The scored latest composites per histogram bin (``np.histogram``'s ten bins over
         ``[0, 1]``) of the records ``filters`` keeps, and each bin's key sum modulo ``2**31``."""
-        rows = self.rows[_kept(self.rows, filters)]
+        rows = self.rows.where(_kept(self.rows, filters))
         counts = np.array([int(rows[f"h_{i}"].sum()) for i in range(HISTOGRAM_BINS)])
         keys = np.array([int(rows[f"hk_{i}"].sum()) % KEY_MODULUS for i in range(HISTOGRAM_BINS)])
         return counts, keys
@@ -198,26 +294,112 @@ class Cube:
         """Every row (survey) ``filters`` keeps, and their key sum modulo ``2**31``."""
         if self.surveys is None:
             raise ValueError("this cube was built without the surveys")
-        rows = self.surveys[_kept(self.surveys, filters)]
+        rows = self.surveys.where(_kept(self.surveys, filters))
         return int(rows["n_rows"].sum()), int(rows["k_rows"].sum()) % KEY_MODULUS
 
 
-def _summed(table: pd.DataFrame, dims: list[str]) -> pd.DataFrame:
-    grouped = table.groupby(dims, observed=True, sort=True, dropna=False)
-    values = [c for c in table.columns if c not in dims]
-    maxima = [c for c in values if c.startswith("t_")]
-    out = grouped[[c for c in values if c not in maxima]].sum()
-    if maxima:
-        out[maxima] = grouped[maxima].max()
-    out = out.reset_index()
-    for d in dims:  # the dimensions as the frame has them (categories and their order)
-        if isinstance(table[d].dtype, pd.CategoricalDtype):
-            out[d] = pd.Categorical(out[d], categories=table[d].cat.categories)
-    return out
+class _Grouping:
+    """The distinct combinations of some dimensions (per record) and sums over each."""
+
+    def __init__(self, dims: dict[str, Any]) -> None:
+        codes = np.zeros(len(next(iter(dims.values()))), dtype=np.int64)
+        sizes, self.levels = [], {}
+        for name, values in dims.items():
+            if isinstance(values.dtype, pd.CategoricalDtype):
+                level = np.asarray(values.codes, dtype=np.int64)
+                level = np.where(level < 0, len(values.categories), level)
+                size = len(values.categories) + 1
+                self.levels[name] = values.categories
+            else:
+                uniques, level = np.unique(np.asarray(values), return_inverse=True)
+                size = len(uniques)
+                self.levels[name] = uniques
+            codes = codes * size + level.reshape(-1)
+            sizes.append(size)
+        if float(np.prod(sizes, dtype=np.float64)) >= 2**62:
+            raise ValueError("too many combinations of the cube's dimensions")
+        observed, inverse = np.unique(codes, return_inverse=True)
+        self.inverse = inverse.reshape(-1)
+        self.size = len(observed)
+        self.positions = dict(zip(dims, np.unravel_index(observed, sizes), strict=True))
+
+    def columns(self) -> dict[str, Any]:
+        """The dimensions of each combination (categoricals as the records have them)."""
+        out: dict[str, Any] = {}
+        for name, at in self.positions.items():
+            level = self.levels[name]
+            if isinstance(level, pd.Index):
+                codes = np.where(at == len(level), -1, at)
+                out[name] = pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(level))
+            else:
+                out[name] = level[at]
+        return out
+
+    def count(self, flag: np.ndarray, values: np.ndarray | None = None) -> np.ndarray:
+        """The flagged records per combination, or the sum of their ``values`` (integers
+        below 2**31, summed in two halves so that each float64 sum is exact)."""
+        if values is None:
+            return np.bincount(self.inverse, flag, self.size).astype(np.int64)
+        kept = np.where(flag, values, 0)
+        high = np.bincount(self.inverse, kept >> 16, self.size).astype(np.int64)
+        low = np.bincount(self.inverse, kept & 0xFFFF, self.size).astype(np.int64)
+        return high * 65536 + low
+
+    def total(self, values: np.ndarray) -> np.ndarray:
+        return np.bincount(self.inverse, values, self.size)
+
+    def largest(self, values: np.ndarray) -> np.ndarray:
+        out = np.zeros(self.size)
+        np.maximum.at(out, self.inverse, values)
+        return out
 
 
-def _kept(rows: pd.DataFrame, filters: Any) -> np.ndarray:
+def _month_end(day: Any) -> bool:
+    return bool(day.day == calendar.monthrange(day.year, day.month)[1])
+
+
+def _month(day: Any) -> int:
+    return (day.year - 1970) * 12 + day.month - 1
+
+
+class _Table:
+    """Columns of equal length (arrays, or categoricals for the dimensions), and the rows a
+    mask keeps, each column taken once when first read."""
+
+    def __init__(self, columns: dict[str, Any], keep: np.ndarray | None = None) -> None:
+        self._columns = columns
+        self._keep = keep
+        self._taken: dict[str, Any] = {}
+
+    def __len__(self) -> int:
+        first = next(iter(self._columns.values()))
+        return len(first) if self._keep is None else int(self._keep.sum())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._columns
+
+    def __getitem__(self, name: str) -> Any:
+        if self._keep is None:
+            return self._columns[name]
+        found = self._taken.get(name)
+        if found is None:
+            found = self._taken[name] = self._columns[name][self._keep]
+        return found
+
+    def where(self, keep: np.ndarray) -> _Table:
+        return _Table(self._columns, keep)
+
+
+def _kept(rows: _Table, filters: Any) -> np.ndarray:
     keep = np.ones(len(rows), dtype=bool)
+    if "month" in rows:
+        first = NONE_BEFORE + 1 if filters.date_from is None else _month(filters.date_from)
+        last = NONE_AFTER - 1 if filters.date_to is None else _month(filters.date_to)
+        month = rows["month"]
+        keep &= (month >= first) & (month <= last)
+        if "after" in rows:
+            keep &= rows["after"] > last
+            keep &= rows["before"] < first
     for field, column in (
         ("countries", "country"),
         ("sex", "sex"),
@@ -226,7 +408,9 @@ def _kept(rows: pd.DataFrame, filters: Any) -> np.ndarray:
     ):
         wanted = getattr(filters, field)
         if wanted is not None:
-            keep &= rows[column].isin(list(wanted)).to_numpy()
+            values = rows[column]
+            chosen = np.append(values.categories.isin(list(wanted)), False)
+            keep &= chosen[values.codes]
     return keep
 
 
@@ -235,9 +419,10 @@ class _Sums:
     cluster terms need (a row without an enumerator holds records that are each a cluster of
     their own: their terms are sums too)."""
 
-    def __init__(self, rows: pd.DataFrame, codes: np.ndarray, cells: int) -> None:
+    def __init__(self, rows: _Table, codes: np.ndarray, cells: int) -> None:
         self.rows, self.codes, self.cells = rows, codes, cells
-        clusters = rows["enumerator_id"].cat.codes.to_numpy().astype(np.int64)
+        self._alones: dict[str, tuple[np.ndarray, float]] = {}
+        clusters = np.asarray(rows["enumerator_id"].codes, dtype=np.int64)
         self.alone = clusters < 0
         size = int(clusters.max()) + 1 if len(clusters) and clusters.max() >= 0 else 1
         joint = np.where(self.alone, cells * size, codes * size + clusters)
@@ -250,7 +435,7 @@ class _Sums:
         self.size = size
 
     def column(self, name: str) -> np.ndarray:
-        return self.rows[name].to_numpy()
+        return np.asarray(self.rows[name])
 
     def count(self, name: str) -> np.ndarray:
         values = self.column(name).astype(np.int64)
@@ -273,8 +458,12 @@ class _Sums:
         return np.bincount(self.pair, np.where(self.alone, 0.0, values), self.pair_count)
 
     def _alone(self, name: str) -> tuple[np.ndarray, float]:
-        values = np.where(self.alone, self.column(name).astype(np.float64), 0.0)
-        return np.bincount(self.codes, values, self.cells), float(values.sum())
+        found = self._alones.get(name)
+        if found is None:
+            values = np.where(self.alone, self.column(name).astype(np.float64), 0.0)
+            found = np.bincount(self.codes, values, self.cells), float(values.sum())
+            self._alones[name] = found
+        return found
 
     def _per_cell(self, per_pair: np.ndarray) -> np.ndarray:
         real = self.pair_cell >= 0

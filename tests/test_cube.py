@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from reintegration import analytics as analytics_module
 from reintegration.analytics import Analytics, Filters
-from reintegration.cube import FIGURES, Cube, answers, usable
+from reintegration.cube import FIGURES, Cube, answers, month_dimensions, usable
 from reintegration.index import ReintegrationIndex
 from reintegration.ingest import ingest_file
 from reintegration.questionnaire import load_questionnaire
@@ -181,3 +181,62 @@ def test_a_large_frame_answers_from_the_records_until_its_cube_is_built(analytic
         analytics.aggregates(["country"], filters, LABEL),
         fresh.aggregates(["country"], filters, LABEL),
     )
+
+
+def _whole_months(rng: np.random.Generator, frame: pd.DataFrame, filters: Filters) -> Filters:
+    days = frame["interview_day"].to_numpy()
+    first, last = (pd.Timestamp(int(d), unit="D").date() for d in (days.min(), days.max()))
+    months = pd.period_range(first, last, freq="M")
+    start, end = sorted(rng.choice(len(months), 2))
+    date_from = months[start].start_time.date() if rng.random() < 0.8 else None
+    date_to = months[end].end_time.date() if rng.random() < 0.8 else None
+    return replace(filters, date_from=date_from, date_to=date_to)
+
+
+@pytest.mark.parametrize("keyed", [False, True])
+def test_month_cube_cells_equal_the_summaries_of_whole_month_windows(analytics, keyed):
+    frame = analytics.frame(LABEL)
+    rng = np.random.default_rng(8)
+    for within in ([], ["round"]):
+        months = month_dimensions(frame, within)
+        assert months is not None
+        cube = Cube(frame, np.arange(len(frame)), months=months, surveys=not within)
+        for _ in range(25):
+            filters = _whole_months(rng, frame, _draw(rng, frame))
+            assert answers(filters, within, months=True)
+            by = list(rng.choice(GROUPINGS, int(rng.integers(0, 4)), False))
+            selection = analytics.selection(filters, LABEL, within)
+            records = selection.records()
+            _assert_same(
+                summarise(records, by, FIGURES, keyed=keyed),
+                cube.cells(by, filters, keyed=keyed),
+                by,
+            )
+            if not within:
+                count, key = cube.survey_count(filters)
+                assert count == int(selection.mask.sum())
+                keys = frame["record_key"].to_numpy()[selection.mask]
+                assert key == int(keys.sum() % 2**31)
+
+
+def test_published_answers_of_whole_month_windows_equal_those_from_the_records(analytics):
+    frame = analytics.frame(LABEL)
+    rng = np.random.default_rng(9)
+    questions = []
+    for i in range(30):
+        filters = _whole_months(rng, frame, _draw(rng, frame))
+        by = list(rng.choice(GROUPINGS, int(rng.integers(0, 3)), False))
+        kind = ("aggregates", "overview", "stages")[i % 3]
+        questions.append((kind, by, filters, bool(i % 2)))
+    with_cube = _published(analytics.engine, cube=True, questions=questions)
+    without = _published(analytics.engine, cube=False, questions=questions)
+    for a, b in zip(without, with_cube, strict=True):
+        _equal(a, b)
+
+
+def test_a_frame_whose_dates_go_back_has_no_month_cube(analytics):
+    frame = analytics.frame(LABEL)
+    days = frame["interview_day"].to_numpy().copy()
+    first = int(np.flatnonzero(frame["rkey"].to_numpy() == frame["rkey"].iloc[0])[-1])
+    days[first] = days[0] - 30
+    assert month_dimensions(frame.assign(interview_day=days), []) is None
