@@ -343,6 +343,9 @@ def _use_language() -> None:
 def _keep_language_cookie(response: flask.Response) -> flask.Response:
     # The cookie follows the user's stored choice, so the login page after a logout speaks it.
     language = flask.g.get("reintegration_language")
+    if language is not None:
+        response.headers["Content-Language"] = language
+        response.vary.add("Cookie")
     if (
         language is not None
         and current_user() is not None

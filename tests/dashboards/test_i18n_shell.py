@@ -28,6 +28,7 @@ def test_the_login_page_speaks_the_browsers_language_right_to_left_for_arabic(ow
     english = client.http.get("/dashboard/login", headers={"Accept-Language": "de, en;q=0.5"})
 
     assert _html_element(arabic) == '<html lang="ar" dir="rtl">'
+    assert arabic.headers["Content-Language"] == "ar"
     assert "<title>مراقبة إعادة الإدماج</title>" in arabic.get_data(as_text=True)
     assert _html_element(english) == '<html lang="en" dir="ltr">'
 
