@@ -19,7 +19,8 @@ from dashboards.auth import page_url
 from dashboards.components import table, url_sync
 from dashboards.filters import AGE_GROUPS, FilterState, encode_query, parse_query, problems_note
 from dashboards.labels import choices, country_label, dimension_labels, item_labels, value_labels
-from reintegration.case_status import status_labels
+from reintegration.case_status import STATUSES, status_labels
+from reintegration.errors import QueryError
 from reintegration.i18n import _, format_date, format_decimal, format_integer, format_percent
 from reintegration.people_csv import csv_text
 from reintegration.roles import Capability
@@ -159,10 +160,19 @@ def layout(user: User, **query: str) -> html.Div:
             {"if": {"column_id": "reasons"}, "minWidth": "380px", "width": "35%"}
         ],
     )
-    grid.columns = [
-        {**c, "presentation": "markdown"} if c["id"] == "key" else c for c in grid.columns
-    ]
+    presented = {
+        "key": {"presentation": "markdown"},
+        # Analysts and admins set a returnee's status in place; the domain checks the scope.
+        "status": {"presentation": "dropdown", "editable": True},
+    }
+    grid.columns = [{**c, **presented.get(c["id"], {})} for c in grid.columns]
     grid.markdown_options = {"link_target": "_self"}
+    grid.dropdown = {
+        "status": {
+            "options": [{"label": status_labels()[s], "value": s} for s in STATUSES],
+            "clearable": False,
+        }
+    }
     return html.Div(
         className=f"page page-{PAGE}",
         children=[
@@ -213,6 +223,7 @@ def layout(user: User, **query: str) -> html.Div:
             dcc.Store(id=f"{PAGE}-query"),
             html.P(bands_sentence(data_access.bands()), id=f"{PAGE}-bands", className="muted"),
             html.P(id=f"{PAGE}-summary", className="muted"),
+            html.P(id=f"{PAGE}-status-message", className="muted", role="status"),
             html.Div(
                 className="card-actions",
                 children=[
@@ -255,7 +266,7 @@ def _reasons_text(item: dict[str, Any], short: dict[str, str]) -> str:
 
 def _display(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     labels, short, dimensions = value_labels(), item_labels(), dimension_labels()
-    names, statuses = band_names(), status_labels()
+    names = band_names()
     out = []
     for item in items:
         key = item["key"]
@@ -280,10 +291,33 @@ def _display(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     item["weakest_dimension"] or "", item["weakest_dimension"] or "–"
                 ),
                 "reasons": _reasons_text(item, short),
-                "status": statuses.get(item["status"], item["status"]),
+                "status": item["status"],
+                "returnee_key": key,  # not a column: which returnee a status change is for
             }
         )
     return out
+
+
+def status_message(user: User, changed: list[tuple[str, str]]) -> str:
+    """Record each (key, status) the user chose in the table; a sentence saying what was saved
+    (a returnee outside their countries, or a value that is no status, saves nothing)."""
+    labels = status_labels()
+    saved, refused = [], 0
+    for key, status in changed:
+        try:
+            done = data_access.set_status(user, key, status) if status in STATUSES else None
+        except QueryError:
+            done = None
+        if done is None:
+            refused += 1
+        else:
+            saved.append(_("{key}…: {status}", key=key[:KEY_SHOWN], status=labels[status]))
+    text = _("Status saved: {saved}.", saved="; ".join(saved)) if saved else ""
+    if refused:
+        text = (text + " " if text else "") + _(
+            "There is no returnee with this key that you may see."
+        )
+    return text
 
 
 def _export_row(item: dict[str, Any], version: str) -> list[str]:
@@ -323,6 +357,28 @@ def register_callbacks(app: dash.Dash) -> None:
             page = data_access.worklist(user, chosen, limit=size, offset=0)
         pages = max(1, -(-page.total // size))
         return _display(page.items), pages, current, summary(page, current, size), query
+
+    @app.callback(
+        Output(f"{PAGE}-status-message", "children"),
+        Input(f"{PAGE}-table", "data_timestamp"),
+        State(f"{PAGE}-table", "data"),
+        State(f"{PAGE}-table", "data_previous"),
+        prevent_initial_call=True,
+    )
+    @guarded(Capability.ROW_LEVEL)
+    def set_status(user: User, stamp: Any, shown: Any, previous: Any) -> str:
+        if not stamp or not isinstance(shown, list) or not isinstance(previous, list):
+            raise PreventUpdate
+        before = {r.get("returnee_key"): r.get("status") for r in previous if isinstance(r, dict)}
+        changed = [
+            (str(r.get("returnee_key")), str(r.get("status")))
+            for r in shown
+            if isinstance(r, dict)
+            and before.get(r.get("returnee_key"), r.get("status")) != r.get("status")
+        ]
+        if not changed:
+            raise PreventUpdate
+        return status_message(user, changed)
 
     @app.callback(
         Output(f"{PAGE}-csv", "data"),

@@ -145,4 +145,18 @@ def test_the_worklist_is_ranked_explained_paged_exported_and_linked(page, live):
 
     page.goto(f"{base}/worklist")
     page.wait_for_selector(f"{ROWS} >> nth=0")
-    assert table_rows(page)[0]["status"] == "Contacted"
+    assert table_rows(page)[0]["status"].startswith("Contacted")
+
+    # the second row's status, chosen in the table
+    cell = page.locator(f"{ROWS} >> nth=1").locator("td[data-dash-column='status']")
+    cell.click()
+    cell.locator(".Select-control, .Select, [role=combobox]").first.click()
+    page.locator(".Select-option, [role=option]", has_text="Follow-up planned").first.click()
+    page.wait_for_selector("#worklist-status-message:has-text('Follow-up planned')")
+    second = exported[1]["key"]
+    assert page.inner_text("#worklist-status-message") == (
+        f"Status saved: {second[:12]}…: Follow-up planned."
+    )
+    page.reload()
+    page.wait_for_selector(f"{ROWS} >> nth=0")
+    assert table_rows(page)[1]["status"].startswith("Follow-up planned")

@@ -148,3 +148,37 @@ def test_a_manager_cannot_save_a_status(with_risk):
     assert response.status_code == 204  # PreventUpdate: nothing changes
     with with_risk.services.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(case_status)).scalar() == 0
+
+
+def change_in_table(client, rows, key, status):
+    changed = [{**r, "status": status} if r["returnee_key"] == key else r for r in rows]
+    return client.callback(
+        "worklist-status-message.children",
+        {"worklist-table.data_timestamp": 1},
+        {"worklist-table.data": changed, "worklist-table.data_previous": rows},
+    )
+
+
+def test_a_status_chosen_in_the_worklist_table_is_saved_within_the_users_countries(with_risk):
+    _, outside = keys_by_country(with_risk)
+    client = Client(with_risk)
+    client.login("scoped-analyst")
+    rows = outputs(
+        client.callback(
+            "worklist-table.data",
+            {f"worklist-{n}-filter.value": [] for n in ("country", "sex", "age", "return", "band")},
+        )
+    )["worklist-table.data"]
+    key = rows[0]["returnee_key"]
+
+    saved = outputs(change_in_table(client, rows, key, "contacted"))
+    crafted = [{**rows[1], "returnee_key": outside[0]}]
+    refused = outputs(change_in_table(client, crafted, outside[0], "contacted"))
+
+    assert saved["worklist-status-message.children"] == f"Status saved: {key[:12]}…: Contacted."
+    assert refused["worklist-status-message.children"] == (
+        "There is no returnee with this key that you may see."
+    )
+    with with_risk.services.engine.connect() as conn:
+        stored = conn.execute(sa.select(case_status.c.returnee_key, case_status.c.status)).all()
+    assert [tuple(r) for r in stored] == [(key, "contacted")]
