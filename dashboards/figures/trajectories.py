@@ -128,20 +128,30 @@ def trajectory_figure(
         _group=[group_label(row, by, labels) for _i, row in points.iterrows()],
     )
     groups = keyed.groupby("_group", sort=False)
+    single = groups.ngroups == 1
+    ticks = order
     for number, (trace_name, rows) in enumerate(groups):
         rows = rows.set_index("_x").reindex(order)
         mean, low, high = value_columns(rows, figure)
         hidden = rows["suppressed"].fillna(True).astype(bool)
         mean = mean.mask(hidden)
         n = rows["returnees"].mask(hidden)
-        # Each point prints its value and n; with several lines, the labels of alternate lines
-        # sit above and below their points so they do not overlap.
-        labels_at = [
-            ""
-            if m != m
-            else _("{value} (n = {n})", value=value_text(m, figure), n=format_integer(k))
-            for m, k in zip(mean, n, strict=True)
-        ]
+        # Each point prints its value and n. One line: the n goes under each point's name on
+        # the axis, the value beside the point. Several: both beside the point, the labels of
+        # alternate lines above and below their points so they do not overlap.
+        if single:
+            labels_at = ["" if m != m else value_text(m, figure) for m in mean]
+            ticks = [
+                f"{x}<br>{n_text(k, False, min_cell)}" if k == k else str(x)
+                for x, k in zip(order, n, strict=True)
+            ]
+        else:
+            labels_at = [
+                ""
+                if m != m
+                else _("{value} (n = {n})", value=value_text(m, figure), n=format_integer(k))
+                for m, k in zip(mean, n, strict=True)
+            ]
         hover = [
             ""
             if m != m
@@ -162,7 +172,7 @@ def trajectory_figure(
             line={"color": colour(number), "width": 2},
             marker={"size": 7},
             text=labels_at,
-            textposition="top center" if number % 2 == 0 else "bottom center",
+            textposition="top right" if number % 2 == 0 else "bottom right",
             textfont={"size": 11, "color": colour(number)},
             cliponaxis=False,
             connectgaps=False,
@@ -176,7 +186,14 @@ def trajectory_figure(
             customdata=hover,
             hovertemplate=f"{trace_name}<br>%{{x}}: %{{customdata}}<extra></extra>",
         )
-    fig.update_xaxes(title=x_title, type="category", categoryorder="array", categoryarray=order)
+    fig.update_xaxes(
+        title=x_title,
+        type="category",
+        categoryorder="array",
+        categoryarray=order,
+        tickvals=order,
+        ticktext=ticks,
+    )
     ticks = [0, 0.2, 0.4, 0.6, 0.8, 1.0]
     fig.update_yaxes(
         range=[0, 1],
@@ -228,7 +245,7 @@ def retention_figure(
     text = [
         n_text(r["returnees"], bool(r["suppressed"]), min_cell)
         + (
-            " "
+            "<br>"
             + _(
                 "({percent} of round 1)",
                 percent=format_percent(r["percent_of_round_1"] / 100, 1),
@@ -243,6 +260,7 @@ def retention_figure(
         y=counts,  # a withheld count is no bar, never a zero
         text=text,
         textposition="outside",
+        constraintext="none",
         cliponaxis=False,
         marker={"color": colour(0)},
         hovertemplate="%{x}: %{text}<extra></extra>",

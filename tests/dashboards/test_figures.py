@@ -307,8 +307,8 @@ def test_retention_bars_give_n_and_percent_of_round_1_and_no_bar_when_withheld()
     assert list(bar.x) == ["Round 1", "Round 2", "Round 3"]
     assert list(bar.y) == [200, 170, None]
     assert list(bar.text) == [
-        "n = 200 (100.0% of round 1)",
-        "n = 170 (85.0% of round 1)",
+        "n = 200<br>(100.0% of round 1)",
+        "n = 170<br>(85.0% of round 1)",
         "fewer than 5",
     ]
     assert PERTURBED in fig.layout.title.subtitle.text
