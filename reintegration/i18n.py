@@ -175,8 +175,16 @@ def format_decimal(value: float, digits: int = 2) -> str:
 
 
 def format_percent(share: float, digits: int = 0) -> str:
-    """A share (0.169) as a percentage in the current language (``17%``, ``17 %``)."""
-    pattern = "#,##0" + ("." + "0" * digits if digits > 0 else "") + "%"
+    """A share (0.169) as a percentage in the current language (``17%``, ``17 %``), the
+    language's own spacing and sign kept.
+
+    >>> with use_language("fr"):
+    ...     format_percent(0.169, 1)
+    '16,9\xa0%'
+    """
+    language_pattern = _number_locale().percent_formats[None].pattern
+    decimals = "." + "0" * digits if digits > 0 else ""
+    pattern = language_pattern.replace("#,##0", "#,##0" + decimals, 1)
     return numbers.format_percent(share, format=pattern, locale=_number_locale())
 
 
