@@ -128,12 +128,15 @@ def test_bars_and_points_print_their_values_without_hovering(live, desk):
     shares = desk.locator("#overview-levels-graph text.bartext").all_text_contents()
     assert shares and all(s.endswith("%") for s in shares)
 
+    # One line by default: each point prints its value, and its n sits under its round.
     desk.goto(f"{base}/trajectories")
     desk.wait_for_function(DRAWN, arg=PLOTS["trajectories"])
-    points = desk.locator(
-        "#trajectories-lines-graph g.trace.scatter g.textpoint"
-    ).all_text_contents()
-    assert points and all("(n = " in p for p in points)
+    lines = desk.locator("#trajectories-lines-graph g.trace.scatter")
+    assert lines.count() == 1
+    points = desk.locator("#trajectories-lines-graph g.textpoint").all_text_contents()
+    assert points and all(p[0].isdigit() and "." in p for p in points)
+    rounds = desk.locator("#trajectories-lines-graph g.xtick text").all_text_contents()
+    assert rounds and all("n = " in r for r in rounds)
 
 
 def _download(page: Any, button: str) -> bytes:
