@@ -68,11 +68,36 @@ def filter_options(user: User, index_version: str | None) -> FilterOptions:
         frame = analytics.aggregates([by], scope, index_version, protected=protected)
         return [v for v in frame[by].iloc[:-1] if v not in (None, TOTAL)]
 
+    first_day, last_day = _interview_span(analytics.frame(index_version), user, protected)
     return FilterOptions(
         countries=tuple(sorted(present("country"))),
         rounds=tuple(sorted(int(r) for r in present("round") if str(r).isdigit())),
         index_versions=versions,
+        first_day=first_day,
+        last_day=last_day,
     )
+
+
+def _interview_span(
+    frame: pd.DataFrame, user: User, protected: bool
+) -> tuple[date | None, date | None]:
+    """The first and latest interview dates the user's countries hold (for the period picker);
+    whole months for whoever sees only protected figures, as their figures' dates are."""
+    days = frame["interview_day"].to_numpy()
+    if user.countries is not None:
+        days = days[frame["country"].isin(list(user.countries)).to_numpy()]
+    days = days[days > -(10**6)]  # blank dates are coded far below any real day
+    if not len(days):
+        return None, None
+    first = date.fromordinal(EPOCH_ORDINAL + int(days.min()))
+    last = date.fromordinal(EPOCH_ORDINAL + int(days.max()))
+    if protected:
+        first = first.replace(day=1)
+        last = (pd.Timestamp(last) + pd.offsets.MonthEnd(0)).date()
+    return first, last
+
+
+EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
 def min_cell() -> int:

@@ -6,10 +6,17 @@ The query names are short and readable, so a shared link says what it shows:
 ``?country=GIN,SEN&from=2025-01-01&to=2025-06-30&round=1,2&sex=female&age=child&return=forced
 &index=rss-v1-provisional&exclude=flagged`` (``exclude=flagged``: leave out the enumerators the
 data-quality check flags).
+
+The period picker opens on the month of the latest interview the user may see (not today's:
+field data arrive weeks late, and a calendar opening on an empty month hides the data), and
+offers presets counted back from that latest interview, in whole calendar months so they mean
+the same for exact and protected figures (:func:`preset_period`): the quarter holding it, the
+twelve months ending with its month, its calendar year.
 """
 
 from __future__ import annotations
 
+import calendar
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
@@ -17,10 +24,15 @@ from datetime import date
 from typing import Any
 from urllib.parse import quote
 
-from dash import Input, dcc, html
+import dash
+from dash import Input, Output, State, ctx, dcc, html
+from dash.exceptions import PreventUpdate
 
+from dashboards.access import guarded
 from dashboards.labels import choices, country_label, value_labels
 from reintegration.analytics import Filters
+from reintegration.i18n import _
+from reintegration.roles import Capability
 from reintegration.users import User
 
 QUERY_NAMES = {
@@ -57,7 +69,7 @@ class FilterState:
 
 
 def _codes(field: str) -> set[str]:
-    return {code for code, _ in choices(field)}
+    return {code for code, _label in choices(field)}
 
 
 def _list(text: str) -> list[str]:
@@ -84,7 +96,7 @@ def parse_query(query: Mapping[str, Any]) -> tuple[FilterState, list[str]]:
 
     countries = [c.upper() for c in _list(text("countries"))]
     for bad in [c for c in countries if not _COUNTRY.match(c)]:
-        problems.append(f"country: {bad!r} is not a three-letter country code")
+        problems.append(_("country: {value} is not a three-letter country code", value=repr(bad)))
     values["countries"] = tuple(sorted({c for c in countries if _COUNTRY.match(c)}))
     for name in ("date_from", "date_to"):
         raw = text(name)
@@ -92,13 +104,19 @@ def parse_query(query: Mapping[str, Any]) -> tuple[FilterState, list[str]]:
             try:
                 values[name] = date.fromisoformat(raw)
             except ValueError:
-                problems.append(f"{QUERY_NAMES[name]}: {raw!r} is not a date (YYYY-MM-DD)")
+                problems.append(
+                    _(
+                        "{name}: {value} is not a date (YYYY-MM-DD)",
+                        name=QUERY_NAMES[name],
+                        value=repr(raw),
+                    )
+                )
     rounds = []
     for raw in _list(text("rounds")):
         if raw.isdigit() and int(raw) > 0:
             rounds.append(int(raw))
         else:
-            problems.append(f"round: {raw!r} is not a round number")
+            problems.append(_("round: {value} is not a round number", value=repr(raw)))
     values["rounds"] = tuple(sorted(set(rounds)))
     for name, known in (
         ("sex", _codes("sex")),
@@ -108,7 +126,12 @@ def parse_query(query: Mapping[str, Any]) -> tuple[FilterState, list[str]]:
         wanted = [v.lower() for v in _list(text(name))]
         for bad in [v for v in wanted if v not in known]:
             problems.append(
-                f"{QUERY_NAMES[name]}: {bad!r} is not one of {', '.join(sorted(known))}"
+                _(
+                    "{name}: {value} is not one of {allowed}",
+                    name=QUERY_NAMES[name],
+                    value=repr(bad),
+                    allowed=", ".join(sorted(known)),
+                )
             )
         values[name] = tuple(sorted({v for v in wanted if v in known}))
     version = text("index_version")
@@ -116,12 +139,18 @@ def parse_query(query: Mapping[str, Any]) -> tuple[FilterState, list[str]]:
         if _VERSION.match(version):
             values["index_version"] = version
         else:
-            problems.append("index: not an index version label")
+            problems.append(_("index: not an index version label"))
     exclude = text("exclude_flagged").strip().lower()
     if exclude == FLAGGED:
         values["exclude_flagged"] = True
     elif exclude:
-        problems.append(f"exclude: {exclude!r} is not {FLAGGED!r} (flagged enumerators)")
+        problems.append(
+            _(
+                "exclude: {value} is not {flagged} (flagged enumerators)",
+                value=repr(exclude),
+                flagged=repr(FLAGGED),
+            )
+        )
     return FilterState(**values), problems
 
 
@@ -232,11 +261,121 @@ def state_from_values(values: Sequence[Any]) -> FilterState:
 
 @dataclass(frozen=True)
 class FilterOptions:
-    """What the controls offer: countries and rounds present, index versions stored."""
+    """What the controls offer: countries and rounds present, index versions stored, and the
+    interview dates the user's data spans (None when nothing is stored)."""
 
     countries: tuple[str, ...]
     rounds: tuple[int, ...]
     index_versions: tuple[str, ...]
+    first_day: date | None = None
+    last_day: date | None = None
+
+
+PRESETS = ("quarter", "year", "calendar")
+"""The period presets, as the ids of their buttons end (``{page}-period-quarter``...)."""
+
+
+def _month_end(year: int, month: int) -> date:
+    return date(year, month, calendar.monthrange(year, month)[1])
+
+
+def preset_period(preset: str, latest: date) -> tuple[date, date]:
+    """The dates a period preset sets, counted back from the ``latest`` interview.
+
+    ``quarter``: the calendar quarter holding it; ``year``: the twelve months ending with its
+    month; ``calendar``: its calendar year.
+
+    Examples
+    --------
+    >>> day = date(2025, 5, 14)
+    >>> [d.isoformat() for d in preset_period("quarter", day)]
+    ['2025-04-01', '2025-06-30']
+    >>> [d.isoformat() for d in preset_period("year", day)]
+    ['2024-06-01', '2025-05-31']
+    >>> [d.isoformat() for d in preset_period("calendar", day)]
+    ['2025-01-01', '2025-12-31']
+    """
+    if preset == "quarter":
+        first = 3 * ((latest.month - 1) // 3) + 1
+        return date(latest.year, first, 1), _month_end(latest.year, first + 2)
+    if preset == "year":
+        months = latest.year * 12 + latest.month - 1 - 11
+        return date(months // 12, months % 12 + 1, 1), _month_end(latest.year, latest.month)
+    if preset == "calendar":
+        return date(latest.year, 1, 1), date(latest.year, 12, 31)
+    raise ValueError(f"unknown period preset {preset!r}")
+
+
+def _preset_labels() -> dict[str, str]:
+    return {
+        "quarter": _("Last quarter"),
+        "year": _("Last 12 months"),
+        "calendar": _("This year"),
+    }
+
+
+def period_control(page: str, state: FilterState, options: FilterOptions) -> list[Any]:
+    """The period picker, opening on the data's latest month, with its preset buttons."""
+    opens_on = state.date_to or state.date_from or options.last_day
+    latest = options.last_day
+    presets: list[Any] = []
+    if latest is not None:
+        presets = [
+            html.Div(
+                className="period-presets",
+                title=_(
+                    "Counted back from the latest interview you may see ({day})",
+                    day=latest.isoformat(),
+                ),
+                children=[
+                    html.Button(
+                        label,
+                        id=f"{page}-period-{preset}",
+                        n_clicks=0,
+                        type="button",
+                        className="period-preset",
+                    )
+                    for preset, label in _preset_labels().items()
+                ],
+            )
+        ]
+    return [
+        dcc.DatePickerRange(
+            id=f"{page}-period-filter",
+            start_date=state.date_from,
+            end_date=state.date_to,
+            initial_visible_month=opens_on,
+            display_format="YYYY-MM-DD",
+            clearable=True,
+            start_date_placeholder_text=_("From"),
+            end_date_placeholder_text=_("To"),
+        ),
+        dcc.Store(id=f"{page}-period-latest", data=latest.isoformat() if latest else None),
+        *presets,
+    ]
+
+
+def register_period_presets(app: dash.Dash, page: str) -> None:
+    """The callback of a page's period presets: a button sets the picker's two dates."""
+
+    @app.callback(
+        Output(f"{page}-period-filter", "start_date", allow_duplicate=True),
+        Output(f"{page}-period-filter", "end_date", allow_duplicate=True),
+        *(Input(f"{page}-period-{preset}", "n_clicks") for preset in PRESETS),
+        State(f"{page}-period-latest", "data"),
+        prevent_initial_call=True,
+    )
+    @guarded(Capability.AGGREGATES)
+    def preset(user: User, *values: Any) -> tuple[str, str]:
+        *clicks, latest = values
+        chosen = str(ctx.triggered_id or "").removeprefix(f"{page}-period-")
+        if chosen not in PRESETS or not latest or not any(clicks):
+            raise PreventUpdate
+        try:
+            start, end = preset_period(chosen, date.fromisoformat(str(latest)))
+        except ValueError:
+            raise PreventUpdate from None
+        return start.isoformat(), end.isoformat()
 
 
 def _labelled(values: Sequence[Any], label: Any) -> list[dict[str, Any]]:
@@ -247,10 +386,10 @@ def filter_bar(page: str, state: FilterState, options: FilterOptions) -> html.Di
     """The filter controls of an aggregate page, holding ``state``."""
     labels = value_labels()
 
-    def control(name: str, title: str, component: Any) -> html.Div:
+    def control(name: str, title: str, *components: Any) -> html.Div:
         return html.Div(
-            className="filter",
-            children=[html.Label(title, htmlFor=f"{page}-{name}-filter"), component],
+            className=f"filter filter-{name}",
+            children=[html.Label(title, htmlFor=f"{page}-{name}-filter"), *components],
         )
 
     def dropdown(name: str, title: str, items: list[dict[str, Any]], value: Any) -> html.Div:
@@ -262,7 +401,7 @@ def filter_bar(page: str, state: FilterState, options: FilterOptions) -> html.Di
                 options=items,
                 value=list(value),
                 multi=True,
-                placeholder="All",
+                placeholder=_("All"),
             ),
         )
 
@@ -270,35 +409,26 @@ def filter_bar(page: str, state: FilterState, options: FilterOptions) -> html.Di
         className="filter-bar",
         children=[
             dropdown(
-                "country", "Country", _labelled(options.countries, country_label), state.countries
+                "country",
+                _("Country"),
+                _labelled(options.countries, country_label),
+                state.countries,
             ),
-            control(
-                "period",
-                "Interview dates",
-                dcc.DatePickerRange(
-                    id=f"{page}-period-filter",
-                    start_date=state.date_from,
-                    end_date=state.date_to,
-                    display_format="YYYY-MM-DD",
-                    clearable=True,
-                    start_date_placeholder_text="From",
-                    end_date_placeholder_text="To",
-                ),
-            ),
-            dropdown("round", "Round", _labelled(options.rounds, str), state.rounds),
+            control("period", _("Interview dates"), *period_control(page, state, options)),
+            dropdown("round", _("Round"), _labelled(options.rounds, str), state.rounds),
             dropdown(
-                "sex", "Sex", _labelled([c for c, _ in choices("sex")], labels.get), state.sex
+                "sex", _("Sex"), _labelled([c for c, _c in choices("sex")], labels.get), state.sex
             ),
-            dropdown("age", "Age group", _labelled(AGE_GROUPS, labels.get), state.age_group),
+            dropdown("age", _("Age group"), _labelled(AGE_GROUPS, labels.get), state.age_group),
             dropdown(
                 "return",
-                "Return type",
-                _labelled([c for c, _ in choices("return_type")], labels.get),
+                _("Return type"),
+                _labelled([c for c, _c in choices("return_type")], labels.get),
                 state.return_type,
             ),
             control(
                 "index",
-                "Index version",
+                _("Index version"),
                 dcc.Dropdown(
                     id=f"{page}-index-filter",
                     options=_labelled(options.index_versions, str),
@@ -308,10 +438,10 @@ def filter_bar(page: str, state: FilterState, options: FilterOptions) -> html.Di
             ),
             control(
                 "exclude",
-                "Enumerators",
+                _("Enumerators"),
                 dcc.Checklist(
                     id=f"{page}-exclude-filter",
-                    options=[{"label": "Leave out flagged enumerators", "value": FLAGGED}],
+                    options=[{"label": _("Leave out flagged enumerators"), "value": FLAGGED}],
                     value=[FLAGGED] if state.exclude_flagged else [],
                 ),
             ),
@@ -331,5 +461,5 @@ def problems_note(page: str, problems: Sequence[str]) -> html.Div:
     return html.Div(
         id=f"{page}-query-problems",
         className="notice notice-warning",
-        children=[html.Strong("Ignored in the address: "), "; ".join(problems)],
+        children=[html.Strong(_("Ignored in the address:") + " "), "; ".join(problems)],
     )

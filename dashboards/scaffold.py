@@ -29,6 +29,7 @@ from dashboards.filters import (
     filter_bar,
     parse_query,
     problems_note,
+    register_period_presets,
     scoped,
     state_from_values,
 )
@@ -193,6 +194,7 @@ def register_figures_note(app: dash.Dash, page: str) -> None:
         return figures_note(shown), MONTH_FORMAT if shown.protected else DAY_FORMAT
 
     register_exclusion_note(app, page)
+    register_period_presets(app, page)
 
 
 def exclusion_note(user: User, switch: Any, values: Sequence[Any]) -> list[Any]:

@@ -4,7 +4,9 @@ opens on the data's months and its presets set the range."""
 
 from __future__ import annotations
 
+import calendar
 from collections.abc import Iterator
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -78,3 +80,46 @@ def test_a_token_typed_fast_on_a_busy_page_stays_as_typed(live, page):
     page.keyboard.type(token, delay=0)
     page.evaluate("() => clearInterval(window.__busy)")
     assert page.input_value("#login-token") == token
+
+
+def _log_in(page, base, token):
+    page.goto(f"{base}/login")
+    page.fill("#login-token", token)
+    page.click("#login-submit")
+    page.wait_for_selector("#shell-user")
+
+
+def _latest_interview(dashboard) -> date:
+    frame = dashboard.services.analytics.frame("rss-v1-provisional")
+    return date(1970, 1, 1) + timedelta(days=int(frame["interview_day"].max()))
+
+
+def test_the_date_picker_opens_on_the_datas_latest_month_with_whole_years(live, page):
+    base, dashboard = live
+    _log_in(page, base, dashboard.tokens["analyst"])
+    page.goto(f"{base}/overview")
+    page.wait_for_selector("#overview-period-filter")
+    page.click("#overview-period-filter")
+    year = page.locator(".dash-datepicker-controls .dash-input-element").first
+    year.wait_for()
+    latest = _latest_interview(dashboard)
+    assert year.input_value() == str(latest.year)
+    # The whole year is visible, not "202".
+    assert year.evaluate("e => e.scrollWidth <= e.clientWidth")
+    shown = page.inner_text(".dash-datepicker-calendar-wrapper")
+    assert f"{calendar.month_name[latest.month]} {latest.year}" in shown
+
+
+@pytest.mark.parametrize("preset", ["quarter", "year", "calendar"])
+def test_a_period_preset_sets_both_dates_and_the_address(live, page, preset):
+    from dashboards.filters import preset_period
+
+    base, dashboard = live
+    _log_in(page, base, dashboard.tokens["analyst"])
+    page.goto(f"{base}/overview")
+    page.wait_for_selector(f"#overview-period-{preset}")
+    page.click(f"#overview-period-{preset}")
+    start, end = preset_period(preset, _latest_interview(dashboard))
+    page.wait_for_url(f"**from={start.isoformat()}&to={end.isoformat()}*")
+    assert page.input_value("#overview-period-filter") == start.isoformat()
+    assert page.input_value("#overview-period-filter-end-date") == end.isoformat()
