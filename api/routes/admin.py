@@ -56,7 +56,9 @@ def add_user_route(services: ServicesDep, user: CurrentUser, body: UserCreate) -
     (it once made a token for every country)."""
     name = body.name
     if any(u.name == name for u in list_users(services.engine, caller=user)):
-        raise ApiProblem(409, f"a user named {name!r} already exists: revoke it first")
+        raise ApiProblem(
+            409, _("a user named {name} already exists: revoke it first", name=repr(name))
+        )
     codes = body.country_codes()
     try:
         token = add_user(services.engine, name, body.role, codes, caller=user)
@@ -69,7 +71,7 @@ def add_user_route(services: ServicesDep, user: CurrentUser, body: UserCreate) -
         "role": body.role,
         "countries": countries,
         "token": token,
-        "note": "the token is shown this once; only its hash is stored",
+        "note": _("the token is shown this once; only its hash is stored"),
     }
 
 
@@ -84,7 +86,7 @@ def add_user_route(services: ServicesDep, user: CurrentUser, body: UserCreate) -
 def revoke_user_route(services: ServicesDep, user: CurrentUser, name: UserName) -> Response:
     """Remove a user; their token stops working at once."""
     if not any(u.name == name for u in list_users(services.engine, caller=user)):
-        raise ApiProblem(404, f"there is no user named {name!r}")
+        raise ApiProblem(404, _("there is no user named {name}", name=repr(name)))
     try:
         revoke_user(services.engine, name, caller=user)
     except UserError as exc:

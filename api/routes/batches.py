@@ -34,7 +34,7 @@ from api.uploads import UploadError
 from reintegration import batch_views
 from reintegration.errors import UnreadableFileError
 from reintegration.fixable import fixable_csv
-from reintegration.i18n import current, use_language
+from reintegration.i18n import _, current, use_language
 from reintegration.people_csv import csv_lines
 from reintegration.reading import SNIFF_BYTES, detect_format
 from reintegration.upload_report import outcome, translate
@@ -93,9 +93,13 @@ def _visible(services: Services, user: User, batch_id: str) -> dict[str, Any]:
     if found is None:
         upload = services.uploads.get(batch_id)
         if upload is not None and upload.user.name == user.name:
-            raise ApiProblem(404, f"batch {batch_id} is being recorded; ask again in a moment")
+            raise ApiProblem(
+                404, _("batch {batch} is being recorded; ask again in a moment", batch=batch_id)
+            )
     if found is None or not (found["uploader"] == user.name or sees_every_batch(user)):
-        raise ApiProblem(404, f"there is no batch {batch_id} that this token may see")
+        raise ApiProblem(
+            404, _("there is no batch {batch} that this token may see", batch=batch_id)
+        )
     return found
 
 
@@ -160,12 +164,16 @@ async def upload_batch(
         empty = not fh.read(SNIFF_BYTES).strip()
     if empty:
         received.discard()
-        raise ApiProblem(422, f"{received.file_name} is empty; send the batch's rows in it")
+        raise ApiProblem(
+            422, _("{file} is empty; send the batch's rows in it", file=received.file_name)
+        )
     try:
         detect_format(received.path)
     except UnreadableFileError as exc:
         received.discard()
-        raise ApiProblem(415, f"{exc}; send a CSV, XLSX or JSON lines file") from None
+        raise ApiProblem(
+            415, _("{reason}; send a CSV, XLSX or JSON lines file", reason=translate(str(exc)))
+        ) from None
     try:
         batch_id = await anyio.to_thread.run_sync(
             partial(services.uploads.submit, consent_recorded_elsewhere=declared),
@@ -177,9 +185,10 @@ async def upload_batch(
         received.discard()
         if exc.internal:
             raise ApiProblem(
-                503, "the upload could not be recorded because of a server problem; send it again"
+                503,
+                _("the upload could not be recorded because of a server problem; send it again"),
             ) from None
-        raise ApiProblem(422, str(exc)) from None
+        raise ApiProblem(422, translate(str(exc))) from None
     accepted = UploadAccepted(
         batch_id=batch_id, status="processing", status_url=_status_url(batch_id)
     )
@@ -192,7 +201,11 @@ async def upload_batch(
     if upload.report is None:
         raise ApiProblem(
             503 if upload.internal else 422,
-            f"batch {batch_id} failed, nothing was stored: {upload.error}",
+            _(
+                "batch {batch} failed, nothing was stored: {reason}",
+                batch=batch_id,
+                reason=translate(upload.error or ""),
+            ),
             batch_id=batch_id,
             status_url=accepted.status_url,
         )
@@ -328,7 +341,7 @@ def _declared(value: str | None) -> bool:
         return False
     if text == "true":
         return True
-    raise ValueError("the field consent_recorded_elsewhere must be true or false")
+    raise ValueError(_("the field consent_recorded_elsewhere must be true or false"))
 
 
 def _wants_csv(request: Request) -> bool:

@@ -242,7 +242,7 @@ def register_callbacks(app: dash.Dash) -> None:
                 declare_with=DECLARE_WITH,
             )
         except (ValueError, ReintegrationError) as exc:
-            return None, True, _("Not uploaded: {reason}", reason=str(exc)), "0", []
+            return None, True, _("Not uploaded: {reason}", reason=translate(str(exc))), "0", []
         return batch_id, False, _("Processing {file}...", file=path.name), "0", []
 
     @app.callback(
