@@ -34,6 +34,9 @@ STOP_WORDS = frozenset(
     please click log out overview breakdowns trajectories worklist quality admin""".split()
 )
 _NAMES = frozenset({"admin", "analyst", "manager", "enumerator", "scoped"})
+# Components whose content is stored data written by people or by training, not the interface
+# (a model card is a document of its model version).
+DATA_IDS = frozenset({"models-card"})
 _WORD = re.compile(r"[A-Za-z][A-Za-z’']*[A-Za-z]|[A-Za-z]")
 _TEMPLATE = re.compile(r"%\{[^}]*\}|<[^>]+>|\{[^}]*\}")
 
@@ -48,15 +51,17 @@ def visible_texts(node: Any) -> list[str]:
 def output_texts(response: dict[str, Any]) -> list[str]:
     """:func:`visible_texts` of a callback answer (``{"response": {id: {prop: value}}}``)."""
     found: list[str] = []
-    for props in (response.get("response") or {}).values():
-        _props(props, found, table=True)
+    for element, props in (response.get("response") or {}).items():
+        if element not in DATA_IDS:
+            _props(props, found, table=True)
     return [s for s in found if s.strip()]
 
 
 def _walk(node: Any, found: list[str]) -> None:
     if isinstance(node, dict):
         if isinstance(node.get("props"), dict) and "type" in node:
-            _props(node["props"], found, table=node["type"] == "DataTable")
+            if node["props"].get("id") not in DATA_IDS:
+                _props(node["props"], found, table=node["type"] == "DataTable")
             return
         for value in node.values():
             _walk(value, found)
@@ -170,8 +175,8 @@ def _questionnaire_texts(q: Any, language: str) -> Iterator[str]:
 def _words(text: str) -> set[str]:
     out = set()
     for token in _TEMPLATE.sub(" ", text).split():
-        if re.search(r"[\d_@/=]", token) or "." in token.strip(".,;:!?)("):
-            continue  # a code, an id, a number, a file name, an address
+        if re.search(r"[\d_@/=]|[A-Za-z]-[A-Za-z]", token) or "." in token.strip(".,;:!?)("):
+            continue  # a code, an id, a name (reintegration-risk), a number, a file, an address
         for word in _WORD.findall(token):
             if (word.isupper() and len(word) > 1) or len(word) == 1:
                 continue  # an acronym or a country code; a lone letter (n = 12) says nothing
@@ -191,6 +196,7 @@ def codes() -> frozenset[str]:
         }
     for item in q.items:
         found |= {o.code for o in item.options}
+    found |= {o.code for o in q.missing_codes}
     return frozenset(c.lower() for c in found) - STOP_WORDS
 
 
