@@ -8,8 +8,9 @@ from typing import Any
 
 from dash import dcc, html
 
-from dashboards.figures.common import FIGURE_LABELS, GROUP_LABELS
+from dashboards.figures.common import figure_name, group_name
 from reintegration.analytics import FIGURES
+from reintegration.i18n import _
 
 SCORES = (*FIGURES[::-1], "share_sustainable")  # composite first
 MAX_GROUPS = 3
@@ -23,7 +24,14 @@ def parse_choice(
     if not value:
         return default
     if value not in allowed:
-        problems.append(f"{name}: {value!r} is not one of {', '.join(allowed)}")
+        problems.append(
+            _(
+                "{name}: {value} is not one of {allowed}",
+                name=name,
+                value=repr(value),
+                allowed=", ".join(allowed),
+            )
+        )
         return default
     return value
 
@@ -44,11 +52,18 @@ def parse_groups(
     kept = []
     for name in wanted:
         if name not in allowed:
-            problems.append(f"by: {name!r} is not one of {', '.join(allowed)}")
+            problems.append(
+                _(
+                    "{name}: {value} is not one of {allowed}",
+                    name="by",
+                    value=repr(name),
+                    allowed=", ".join(allowed),
+                )
+            )
         elif name not in kept:
             kept.append(name)
     if len(kept) > most:
-        problems.append(f"by: at most {most} groupings at once")
+        problems.append(_("by: at most {most} groupings at once", most=most))
     return kept[:most]
 
 
@@ -57,10 +72,10 @@ def score_picker(element_id: str, value: str) -> html.Div:
     return html.Div(
         className="filter",
         children=[
-            html.Label("Score", htmlFor=element_id),
+            html.Label(_("Score"), htmlFor=element_id),
             dcc.RadioItems(
                 id=element_id,
-                options=[{"label": FIGURE_LABELS[s], "value": s} for s in SCORES],
+                options=[{"label": figure_name(s), "value": s} for s in SCORES],
                 value=value,
                 inline=True,
             ),
@@ -75,13 +90,15 @@ def group_picker(
     return html.Div(
         className="filter filter-wide",
         children=[
-            html.Label(f"Break down by (up to {most}: intersections)", htmlFor=element_id),
+            html.Label(
+                _("Break down by (up to {most}: intersections)", most=most), htmlFor=element_id
+            ),
             dcc.Dropdown(
                 id=element_id,
-                options=[{"label": GROUP_LABELS[g], "value": g} for g in allowed],
+                options=[{"label": group_name(g), "value": g} for g in allowed],
                 value=list(value),
                 multi=True,
-                placeholder="No grouping",
+                placeholder=_("No grouping"),
             ),
         ],
     )
