@@ -123,3 +123,38 @@ def test_a_period_preset_sets_both_dates_and_the_address(live, page, preset):
     page.wait_for_url(f"**from={start.isoformat()}&to={end.isoformat()}*")
     assert page.input_value("#overview-period-filter") == start.isoformat()
     assert page.input_value("#overview-period-filter-end-date") == end.isoformat()
+
+
+def test_an_admin_reissues_a_token_and_copies_it_with_the_button(live, browser):
+    from reintegration.policy import CLI
+    from reintegration.users import add_user, authenticate
+
+    base, dashboard = live
+    engine = dashboard.services.engine
+    old = add_user(engine, "field-copy", "enumerator", ["SEN"], caller=CLI)
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context.grant_permissions(["clipboard-read", "clipboard-write"])
+    context.set_default_timeout(TIMEOUT_MS)
+    try:
+        page = context.new_page()
+        _log_in(page, base, dashboard.tokens["admin"])
+        page.goto(f"{base}/admin")
+        page.click("#admin-reissue-input")
+        page.locator("[role=option]", has_text="field-copy").first.click()
+        page.keyboard.press("Escape")
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.click("#admin-reissue-confirm button")
+        page.wait_for_selector("#admin-new-token")
+        token = page.inner_text("#admin-new-token").strip()
+        page.click("#admin-copy-token")
+        copied = ""
+        for _attempt in range(20):  # the button copies asynchronously
+            copied = page.evaluate("() => navigator.clipboard.readText()")
+            if copied == token:
+                break
+            page.wait_for_timeout(100)
+        assert copied == token
+        assert authenticate(engine, old) is None
+        assert authenticate(engine, token).name == "field-copy"
+    finally:
+        context.close()
