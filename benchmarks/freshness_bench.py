@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sqlite3
 import sys
 import threading
 import time
@@ -46,7 +47,13 @@ def prepare(home: Path, template: Path) -> None:
     home.mkdir(parents=True, exist_ok=True)
     if not (home / "reintegration.db").exists():
         print(f"copying {template} to {home} (once)", flush=True)
-        shutil.copyfile(template / "reintegration.db", home / "reintegration.db")
+        # SQLite's backup API, not a file copy: the template may be open in another process.
+        source = sqlite3.connect(f"file:{template / 'reintegration.db'}?mode=ro", uri=True)
+        target = sqlite3.connect(home / "reintegration.db")
+        with target:
+            source.backup(target)
+        source.close()
+        target.close()
         shutil.copyfile(template / "secret.key", home / "secret.key")
         (home / "secret.key").chmod(0o600)
 
