@@ -157,9 +157,10 @@ def promote_model_version(
     version's mean of each dimension and of the composite and its share sustainable, overall
     and by sex, child or adult, return type and country, before and after; a risk model's
     worklist bands before and after, and whether the gate would refuse it (``refusal``). It
-    needs no reason, and is computed in the request (under a second at 5,000 returnees for an
-    index). The promotion then returns the same figures (``preview``; an index's in its job's
-    result) unless the data changed meanwhile."""
+    needs no reason, and is computed in the request (about a second at 5,000 returnees for an
+    index; it reads every stored interview, so a store of a million takes minutes). The
+    promotion then returns the same figures (``preview``; an index's in its job's result)
+    unless the data changed meanwhile."""
     registered = _registered(services, name)
     if CHAMPION in _version(services, user, registered, version).get("aliases", []):
         raise ApiProblem(
