@@ -224,7 +224,8 @@ def ranked(
     countries, sex, age_group, return_type, band : collections of str, optional
         Keep only these (``age_group``: ``child`` / ``adult``); None keeps every value.
     key : str, optional
-        Only this returnee (their page); such a read is not audited here (the page is).
+        Only this returnee (their page), with their rank among the rows the filters keep and
+        ``total`` those rows; such a read is not audited here (the page's read is).
     limit, offset : int
         The page; ``limit=None`` gives every matching row (the export).
     today : date, optional
@@ -255,12 +256,16 @@ def ranked(
         query = query.where(r.child.in_(children))
     if band is not None:
         query = query.where(bands.condition(value, band))
-    if key is not None:
-        query = query.where(r.key == normalised_key(key))
     counted = sa.select(sa.func.count()).select_from(query.subquery("matching"))
-    page = query.order_by(*order).offset(offset)
-    if limit is not None:
-        page = page.limit(limit)
+    if key is None:
+        page = query.order_by(*order).offset(offset)
+        if limit is not None:
+            page = page.limit(limit)
+    else:
+        # One returnee, with their rank among the rows the filters keep.
+        ranks = query.add_columns(sa.func.row_number().over(order_by=order).label("position"))
+        positioned = ranks.subquery("positioned")
+        page = sa.select(positioned).where(positioned.c.returnee_key == normalised_key(key))
     with for_reading(engine).connect() as conn:
         total = int(conn.execute(counted).scalar_one())
         rows = conn.execute(page).all()
@@ -270,7 +275,7 @@ def ranked(
         _audit(caller, engine, source.target(index_version), detail)
     today = today or datetime.now(UTC).date()
     items = [
-        _entry(row, rank, bands, explained.get(row.pk, (None, [])), today)
+        _entry(row, getattr(row, "position", rank), bands, explained.get(row.pk, (None, [])), today)
         for rank, row in enumerate(rows, start=offset + 1)
     ]
     return WorklistPage(items=items, total=total, bands=bands, source=source)

@@ -161,3 +161,11 @@ def test_an_erasure_removes_the_returnees_statuses(store):
         left = conn.execute(sa.select(case_status.c.returnee_key)).scalars().all()
     assert left == [key("U")]
     assert status_history(store, key("T"), EVERYWHERE) == []
+
+
+def test_one_returnee_is_read_with_their_rank_in_the_whole_list(store):
+    alone = page(store, key=f"key:{key('U')}")
+
+    assert [(i["key"], i["rank"]) for i in alone.items] == [(key("U"), 2)]
+    assert alone.total == 3
+    assert page(store, caller=SENEGAL, key=key("V")).items == []

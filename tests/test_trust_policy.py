@@ -185,11 +185,11 @@ def test_the_worklist_keeps_to_the_callers_countries_and_needs_row_level(engine)
         engine, caller=SEN_ANALYST, model="risk", model_version=1, countries={"GIN"}
     )
 
-    assert rows == []
+    assert rows.items == [] and rows.total == 0
     with engine.connect() as conn:
         entries = conn.execute(sa.select(audit).where(audit.c.id > before)).all()
     assert [(e.actor, e.action, e.detail) for e in entries] == [
-        ("analyst.sen", "worklist_read", {"rows": 0, "offset": 0})
+        ("analyst.sen", "worklist_read", {"rows": 0, "offset": 0, "total": 0})
     ]
 
 
