@@ -221,14 +221,25 @@ def _login() -> flask.Response:
     return response
 
 
+def _refusals() -> dict[str, str]:
+    # The English sentences stay importable constants (tests assert them); these are what the
+    # reader sees, in their language.
+    return {
+        LOGOUT_REFUSED: i18n.gettext("This page is out of date: reload it, then log out again."),
+        LOGOUT_IS_POST: i18n.gettext("Log out with the button at the top of a dashboard page."),
+    }
+
+
 def _logout() -> flask.Response:
     if flask.request.method != "POST":
-        return flask.Response(LOGOUT_IS_POST, 405, {"Allow": "POST"}, mimetype="text/plain")
+        return flask.Response(
+            _refusals()[LOGOUT_IS_POST], 405, {"Allow": "POST"}, mimetype="text/plain"
+        )
     secret = _request_session()
     if secret is not None:
         if not _same(flask.request.form.get(CSRF_FIELD), csrf_for(_key(), secret)):
             log.info("dashboard logout refused: the form's CSRF token does not match")
-            return flask.Response(LOGOUT_REFUSED, 403, mimetype="text/plain")
+            return flask.Response(_refusals()[LOGOUT_REFUSED], 403, mimetype="text/plain")
         close_session(services().engine, secret)
         log.info("dashboard logout")
     response = flask.redirect(page_url(LOGIN), 303)
