@@ -27,11 +27,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import shutil
 import sqlite3
 import sys
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -92,6 +95,10 @@ class Poller:
             if clock >= after and test(body):
                 return clock, body
         return None
+
+    def took(self, clock: float) -> float:
+        """How long the answer received at ``clock`` took."""
+        return next(t for c, _, t in self.answers if c == clock)
 
     def slowest(self, after: float) -> float:
         return max((took for clock, _, took in self.answers if clock >= after), default=0.0)
@@ -170,15 +177,35 @@ def store_batch(
     seen, body = wait_for(poller, clock, lambda b: b["surveys"] == goal, 60)
     committed = watch.seen(before["data_version"] + 1)
     fresh_s = seen - committed
+    took = poller.took(seen)
+    applied = _applied(server, time.time() - (time.perf_counter() - committed), body)
     print(
         f"batch of {rows} rows ({accepted} accepted; CLI {stored - clock:.1f} s) counted by "
         f"the server {fresh_s:.2f} s after its commit ({seen - stored:+.2f} s from the CLI's "
         f"exit; goal {GOAL_S:.0f} s: {'met' if fresh_s <= GOAL_S else 'MISSED'}); surveys "
         f"{before['surveys']:,} -> {body['surveys']:,}; slowest answer meanwhile "
-        f"{poller.slowest(committed) * 1000:.0f} ms",
+        f"{poller.slowest(committed) * 1000:.0f} ms; the answer that counted it took "
+        f"{took:.2f} s; {applied}; load {os.getloadavg()[0]:.1f}",
         flush=True,
     )
     return fresh_s
+
+
+def _applied(server: Server, commit_wall: float, body: dict) -> str:
+    """When the server finished applying the batch (its log line), from the commit."""
+    pattern = re.compile(
+        r"^(\S+ \S+) INFO reintegration\.frame_cache: analytics frame: data version \d+ -> "
+        r"(\d+) applied in ([0-9.]+) s"
+    )
+    for line in Path(server.log.name).read_text().splitlines():
+        found = pattern.match(line)
+        if found and int(found.group(2)) == body["data_version"]:
+            stamp = datetime.strptime(found.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+            return (
+                f"applied in {float(found.group(3)):.2f} s, done {stamp - commit_wall:+.2f} s "
+                "after the commit (server log)"
+            )
+    return "no update line in the server log"
 
 
 def main() -> None:
