@@ -98,6 +98,12 @@ def _titles() -> dict[str, str]:
     }
 
 
+def _status(code: Any) -> str:
+    """A batch's status in the current language (the code when unknown)."""
+    names = {"processing": _("processing"), "done": _("done"), "failed": _("failed")}
+    return names.get(str(code), str(code))
+
+
 def _columns(keys: tuple[str, ...]) -> list[tuple[str, str]]:
     titles = _titles()
     return [(key, titles[key]) for key in keys]
@@ -110,6 +116,7 @@ def _batch_rows(user: User) -> list[dict[str, Any]]:
         shown["created_at"] = (
             found["created_at"].strftime("%Y-%m-%d %H:%M") if found["created_at"] else ""
         )
+        shown["status"] = _status(found.get("status"))
         shown["id"] = found["id"]
         out.append(shown)
     return out
@@ -233,7 +240,7 @@ def _detail(user: User, batch_id: str | None) -> list[Any]:
                 "Id {id} · uploaded by {uploader} · status {status}",
                 id=found["id"],
                 uploader=found["uploader"],
-                status=found["status"],
+                status=_status(found["status"]),
             )
         ),
         html.Div(
