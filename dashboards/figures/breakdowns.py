@@ -129,11 +129,13 @@ def breakdown_figure(
             "arrayminus": (mean - low)[shown],
             "color": GREY,
         },
-        # The value is printed at the bar's base, clear of the interval's whisker at its end.
+        # The value is printed at the bar's base, clear of the interval's whisker at its end;
+        # a bar too short to hold it has it printed beside it instead.
         text=[value_text(m, figure) for m in mean[shown]],
-        textposition="inside",
+        textposition="auto",
         insidetextanchor="start",
-        textfont={"color": "white"},
+        insidetextfont={"color": "white"},
+        outsidetextfont={"color": "#1a1a1a"},
         customdata=hover,
         hovertemplate="%{y}: %{customdata}<extra></extra>",
         name=name,

@@ -77,9 +77,10 @@ def means_figure(
             "color": GREY,
         },
         text=[value_text(m, "mean") for m in known["mean"]],
-        textposition="inside",
+        textposition="auto",
         insidetextanchor="end",
-        textfont={"color": "white", "size": 14},
+        insidetextfont={"color": "white", "size": 14},
+        outsidetextfont={"color": "#1a1a1a", "size": 14},
         customdata=[
             _("{value} (95% interval {low} to {high})", value=format_decimal(m), low=lo, high=hi)
             for m, lo, hi in zip(

@@ -42,7 +42,7 @@ def test_every_breakdown_bar_prints_its_value_and_its_group_its_n():
     bar = bars(fig)
     assert list(bar.y) == ["female (n = 6)", "male (n = 5)"]
     assert list(bar.text) == ["17%", "100%"]
-    assert bar.textposition == "inside"
+    assert bar.textposition == "auto"  # inside, or beside a bar too short to hold it
     assert fig.layout.xaxis.ticktext[-1] == "100%"  # a share's axis in %, as its values
 
 
