@@ -20,7 +20,9 @@ from dash import dcc, html
 from dash.exceptions import PreventUpdate
 
 from dashboards.auth import LOGIN, current_user, page_url
+from dashboards.labels import role_label
 from reintegration.errors import Forbidden
+from reintegration.i18n import _
 from reintegration.policy import may
 from reintegration.roles import Capability
 from reintegration.users import User
@@ -90,8 +92,10 @@ def home_path(user: User) -> str:
 def _role_list(needed: tuple[Capability, ...]) -> str:
     from reintegration.roles import GRANTS
 
-    roles = sorted({r.value for c in needed for r in GRANTS[c]})
-    return ", ".join(roles[:-1]) + f" or {roles[-1]}" if len(roles) > 1 else roles[0]
+    roles = [role_label(r) for r in sorted({r.value for c in needed for r in GRANTS[c]})]
+    if len(roles) == 1:
+        return roles[0]
+    return _("{roles} or {last}", roles=_(", ").join(roles[:-1]), last=roles[-1])
 
 
 def not_allowed(page: Mapping[str, Any], user: User) -> html.Div:
@@ -100,27 +104,35 @@ def not_allowed(page: Mapping[str, Any], user: User) -> html.Div:
         className="notice notice-refused",
         id="page-not-allowed",
         children=[
-            html.H1("Not allowed"),
+            html.H1(_("Not allowed")),
             html.P(_refusal(page, user)),
-            dcc.Link("Go to your first page", href=page_url(home_path(user))),
+            dcc.Link(_("Go to your first page"), href=page_url(home_path(user))),
         ],
     )
 
 
 def _refusal(page: Mapping[str, Any], user: User) -> str:
+    from dashboards.app import page_name
+
+    name = page_name(page["name"])
     if (
         page.get("every_country")
         and user.countries is not None
         and any(may(user, c) for c in capabilities(page))
     ):
-        return (
-            f"The {page['name']} page shows every country's data, and your access is limited "
-            f"to {', '.join(sorted(user.countries))}: it needs a login that is not limited to "
-            "some countries. Ask an administrator if you need it."
+        return _(
+            "The {page} page shows every country's data, and your access is limited to "
+            "{countries}: it needs a login that is not limited to some countries. Ask an "
+            "administrator if you need it.",
+            page=name,
+            countries=", ".join(sorted(user.countries)),
         )
-    return (
-        f"The {page['name']} page is not open to your role ({user.role.value}): it is "
-        f"for the {_role_list(capabilities(page))} roles. Ask an administrator if you need it."
+    return _(
+        "The {page} page is not open to your role ({role}): it is for the {roles} roles. "
+        "Ask an administrator if you need it.",
+        page=name,
+        role=role_label(user.role.value),
+        roles=_role_list(capabilities(page)),
     )
 
 
@@ -130,9 +142,9 @@ def session_ended() -> html.Div:
         className="notice",
         id="page-session-ended",
         children=[
-            html.H1("Please log in"),
-            html.P("Your session has ended or you have not logged in yet."),
-            html.A("Log in", href=page_url(LOGIN)),
+            html.H1(_("Please log in")),
+            html.P(_("Your session has ended or you have not logged in yet.")),
+            html.A(_("Log in"), href=page_url(LOGIN)),
         ],
     )
 

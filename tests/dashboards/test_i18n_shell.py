@@ -110,3 +110,17 @@ def test_the_switch_marks_the_current_language_and_offers_the_others(own_dashboa
         "Français",
         "العربية",
     ]
+
+
+def test_a_refused_page_says_why_in_the_readers_language(own_dashboard):
+    client = Client(own_dashboard)
+    client.login("manager")
+    client.http.post("/dashboard/overview", data={"reintegration_language": "fr"})
+
+    text = response_text_of(client.page("/worklist").get_json())
+
+    assert "Accès non autorisé" in text
+    assert (
+        "La page Liste de suivi n’est pas ouverte à votre rôle (responsable) : elle est "
+        "réservée aux rôles administrateur ou analyste."
+    ) in text
