@@ -213,15 +213,17 @@ def _count(value: object) -> str:
 
 
 def _type_label(row: Mapping[str, object], labels: Mapping[str, str]) -> str:
+    """A type's name on the axis, with its n when it was compared, and its state."""
     code = str(row["assistance"])
     label = labels.get(code, code)
     if pd.isna(row["raw_difference"]):  # type: ignore[call-overload]
         return _("{type} (not compared)", type=label)
+    named = _("{type} (n = {n})", type=label, n=_count(row["treated"]))
     if row["overlap"] == "limited":
-        return _("{type} (poor overlap)", type=label)
+        return _("{type} (poor overlap)", type=named)
     if pd.isna(row["adjusted_difference"]):  # type: ignore[call-overload]
-        return _("{type} (not adjustable)", type=label)
-    return label
+        return _("{type} (not adjustable)", type=named)
+    return named
 
 
 def gaps_table(frame: pd.DataFrame, *, figure: str) -> pd.DataFrame:

@@ -48,7 +48,10 @@ def test_an_analyst_sees_exact_raw_and_adjusted_gaps_side_by_side(client, dashbo
     assert figure["layout"]["meta"]["figures"] == "exact"
     raw, adjusted = traces(figure)["Raw gap"], traces(figure)["Adjusted gap"]
     # Plotly draws categories bottom up: the traces hold the table's rows reversed.
-    got = dict(zip(adjusted["y"], array(adjusted["x"]), strict=True))
+    got = {
+        name.split(" (n = ")[0]: x
+        for name, x in zip(adjusted["y"], array(adjusted["x"]), strict=True)
+    }
     assert got["Business grant"] == pytest.approx(
         expected.set_index("assistance").at["business_grant", "adjusted_difference"]
     )
@@ -148,7 +151,11 @@ def test_types_are_named_with_their_state():
         labels={"cash": "Cash assistance"},
     )
     adjusted = next(t for t in fig.data if t.name == "Adjusted gap")
-    assert list(adjusted.y) == ["legal (not compared)", "housing (poor overlap)", "Cash assistance"]
+    assert list(adjusted.y) == [
+        "legal (not compared)",
+        "housing (n = 40) (poor overlap)",
+        "Cash assistance (n = 40)",
+    ]
     assert list(adjusted.error_x.array)[-1] == pytest.approx(0.03)
     assert fig.layout.meta["figures"] == "exact"
     assert gaps_table(frame, figure="composite")["adjusted_for"].iloc[0] == (
