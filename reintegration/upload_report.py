@@ -29,6 +29,7 @@ from typing import Any
 
 from babel import dates
 
+from reintegration import i18n
 from reintegration.i18n import DEFAULT, _, current, locale, ngettext, use_language
 
 __all__ = ["issue_text", "outcome", "translate"]
@@ -165,6 +166,14 @@ def translate(message: str) -> str:
     """
     if current() == DEFAULT or not message:
         return message
+    language = current()
+    return _translated(language, id(i18n.catalogue(language)), message)
+
+
+@functools.lru_cache(maxsize=4096)
+def _translated(language: str, table: int, message: str) -> str:
+    # A batch's messages repeat (one per rejected cell): each is matched once per language
+    # and catalogue (``table``: the catalogue read, so a catalogue read again is obeyed).
     found = template_of(message)
     if found is None:
         return message

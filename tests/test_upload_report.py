@@ -175,3 +175,15 @@ def test_every_message_of_the_store_matches_a_template(message):
 def test_templates_are_read_once_in_english():
     with use_language("fr"):
         assert upload_report._english()[0].startswith("'{value}' is not written as YYYY-MM-DD")
+
+
+def test_a_catalogue_read_again_is_obeyed(monkeypatch):
+    stored = "'2024-02-30' is not a date: February 2024 has 29 days"
+    template = "'{value}' is not a date: {month} has {days} days"
+    first = {template: "{value}: {month}, {days} jours"}
+    second = {template: "{value} : {days} jours en {month}"}
+    with use_language("fr"):
+        monkeypatch.setattr(i18n, "catalogue", lambda lang: first)
+        assert translate(stored) == "2024-02-30: février 2024, 29 jours"
+        monkeypatch.setattr(i18n, "catalogue", lambda lang: second)
+        assert translate(stored) == "2024-02-30 : 29 jours en février 2024"
