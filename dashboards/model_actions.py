@@ -215,6 +215,17 @@ def _job_view(found: dict[str, Any] | None) -> tuple[list[Any], bool]:
     return children, status in ("done", "failed")
 
 
+def metric_name(key: str) -> str:
+    """A model metric's name in the reader's language (``roc_auc``: ROC AUC)."""
+    names = {
+        "roc_auc": _("ROC AUC"),
+        "average_precision": _("Average precision"),
+        "brier": _("Brier score"),
+        "baseline_roc_auc": _("Baseline ROC AUC"),
+    }
+    return names.get(key, key.replace("_", " "))
+
+
 def _metric_cell(value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return "" if value is None else str(value)
@@ -227,7 +238,7 @@ def _comparison_view(name: str, first: int, second: int, user: User) -> list[Any
     a, b = _version_text(first, versions), _version_text(second, versions)
     metric_rows = [
         {
-            "metric": row["metric"].replace("_", " "),
+            "metric": metric_name(row["metric"]),
             "first": _metric_cell(row["first"]),
             "second": _metric_cell(row["second"]),
             "difference": ""

@@ -59,7 +59,9 @@ def calibration_figure(table: pd.DataFrame, *, model_version: str, index_version
         line={"color": BLUE},
         marker={"size": 8},
         customdata=known["n"],
-        hovertemplate="predicted %{x:.0%}, observed %{y:.0%} (n = %{customdata:,})<extra></extra>",
+        # Plotly's %{...} fields are not gettext placeholders: the text is translated unfilled.
+        hovertemplate=_("predicted %{x:.0%}, observed %{y:.0%} (n = %{customdata:,})")
+        + "<extra></extra>",
     )
     fig.update_xaxes(range=[0, 1], tickformat=".0%", title=_("Predicted risk"))
     fig.update_yaxes(range=[0, 1], tickformat=".0%", title=_("Observed share not sustainable"))
@@ -88,6 +90,7 @@ def subgroup_figure(
     )
     values = pd.to_numeric(rows[metric], errors="coerce")
     shown = values.notna()
+    rows = rows.assign(group=rows["group"].map(_group_text))
     fig.add_bar(
         y=rows.loc[shown, "group"],
         x=values[shown],
@@ -115,6 +118,11 @@ def subgroup_figure(
     )
     fig.update_yaxes(autorange="reversed")
     return fig
+
+
+def _group_text(group: object) -> str:
+    """A group's name as shown: ``overall`` in the reader's language, codes as they are."""
+    return _("overall") if group == "overall" else str(group)
 
 
 def _n(n: object) -> str:
@@ -171,8 +179,11 @@ def drift_figure(table: pd.DataFrame, *, index_version: str, labels: dict[str, s
         orientation="h",
         marker_color=colours,
         customdata=table[["psi_mean", "psi_max", "batches"]].to_numpy(),
-        hovertemplate="%{y}: PSI %{x:.3f} (mean %{customdata[0]:.3f}, max %{customdata[1]:.3f} "
-        "over %{customdata[2]} batches)<extra></extra>",
+        hovertemplate=_(
+            "%{y}: PSI %{x:.3f} (mean %{customdata[0]:.3f}, max %{customdata[1]:.3f} over "
+            "%{customdata[2]} batches)"
+        )
+        + "<extra></extra>",
         showlegend=False,
     )
     if few.any():
@@ -219,7 +230,7 @@ def comparison_figure(
     fig = base_figure(title, index_version, height=max(320, 140 + 2 * BAR_PX * len(rows)))
     for column, name, colour in (("first", first, GREY), ("second", second, BLUE)):
         fig.add_bar(
-            y=values["group"],
+            y=values["group"].map(_group_text),
             x=values[column],
             orientation="h",
             name=name,

@@ -94,8 +94,6 @@ def version_options(kind: str, user: User) -> tuple[list[dict[str, Any]], int | 
 
 @page_layout(__name__)
 def layout(user: User, model: str | None = None, version: str | None = None, **__: str) -> html.Div:
-    from models.disclosure_models import rule_sentence
-
     kind = model if model in KINDS else "risk"
     options, default = version_options(kind, user)
     wanted = int(version) if version and version.isdigit() else None
@@ -112,7 +110,12 @@ def layout(user: User, model: str | None = None, version: str | None = None, **_
                     "say so."
                 )
                 + " "
-                + rule_sentence(data.min_cell()),
+                + _(
+                    "Groups with fewer than {min_cell} returnees are not listed, and numbers of "
+                    "returnees are rounded to a multiple of {min_cell}, so that no group can be "
+                    "worked out from the others.",
+                    min_cell=data.min_cell(),
+                ),
                 className="intro",
             ),
             dcc.Store(id=f"{PAGE}-query"),
@@ -385,7 +388,7 @@ def register_callbacks(app: dash.Dash) -> None:
             ),
             *(
                 headline(
-                    key.replace("_", " "),
+                    model_actions.metric_name(key),
                     format_decimal(metrics[key], 3),
                     _("held-out returnees"),
                 )

@@ -98,7 +98,7 @@ def test_an_analyst_previews_confirms_compares_and_trains(served, watched, train
     page.wait_for_selector("#models-compare-button")
     page.click("#models-compare-button")
     page.wait_for_selector("#models-compare-metrics td.dash-cell")
-    assert "roc auc" in page.inner_text("#models-compare-metrics")
+    assert "ROC AUC" in page.inner_text("#models-compare-metrics")
 
     assert watched.problems == []
 

@@ -268,7 +268,7 @@ def test_two_versions_are_compared_side_by_side(actions):
     found = {c["props"]["id"]: c for c in components(result)}
     rows = found["models-compare-metrics"]["props"]["data"]
     assert rows[0] == {
-        "metric": "roc auc",
+        "metric": "ROC AUC",
         "first": "0.780",
         "second": "0.770",
         "difference": "-0.010",
