@@ -131,6 +131,7 @@ def promote_section() -> html.Section:
                 className="button",
             ),
             dcc.Store(id=f"{PAGE}-promote-pending"),
+            dcc.Store(id=f"{PAGE}-promote-applied"),
             html.Div(id=f"{PAGE}-promote-message", role="status", **{"aria-live": "polite"}),
             html.Div(
                 id=f"{PAGE}-promote-panel",
@@ -609,15 +610,22 @@ def register_callbacks(app: dash.Dash) -> None:
         Output(f"{PAGE}-promote-message", "children", allow_duplicate=True),
         Output(f"{PAGE}-promote-panel", "style", allow_duplicate=True),
         Output(f"{PAGE}-promote-pending", "data", allow_duplicate=True),
+        Output(f"{PAGE}-versions-table", "data", allow_duplicate=True),
         Input(f"{PAGE}-promote-confirm", "n_clicks"),
         State(f"{PAGE}-promote-pending", "data"),
         State(f"{PAGE}-promote-reason", "value"),
         State(f"{PAGE}-promote-force", "value"),
+        State(f"{PAGE}-model-control", "value"),
         prevent_initial_call=True,
     )
     @guarded(Capability.MODELS, every_country=True)
     def confirm(
-        user: User, clicks: int | None, pending: dict[str, Any] | None, reason: Any, force: Any
+        user: User,
+        clicks: int | None,
+        pending: dict[str, Any] | None,
+        reason: Any,
+        force: Any,
+        kind: str,
     ) -> tuple[Any, ...]:
         if not clicks or not pending:
             raise PreventUpdate
@@ -628,5 +636,33 @@ def register_callbacks(app: dash.Dash) -> None:
             )
         except ReintegrationError as exc:
             # The preview stays open: the reason can be given, or the promotion cancelled.
-            return html.P(str(exc), className="warning", id=f"{PAGE}-promote-error"), {}, pending
-        return _promoted_view(result), HIDDEN, None
+            error = html.P(str(exc), className="warning", id=f"{PAGE}-promote-error")
+            return error, {}, pending, dash.no_update
+        from dashboards.pages.models import version_rows
+
+        # A risk model is champion at once: the table says so (an index when its job is done).
+        return _promoted_view(result), HIDDEN, None, version_rows(kind, user)
+
+    @app.callback(
+        Output(f"{PAGE}-versions-table", "data", allow_duplicate=True),
+        Output(f"{PAGE}-promote-applied", "data"),
+        Input(f"{PAGE}-promotions-poll", "n_intervals"),
+        State(f"{PAGE}-promote-applied", "data"),
+        State(f"{PAGE}-model-control", "value"),
+        prevent_initial_call=True,
+    )
+    @guarded(Capability.MODELS, every_country=True)
+    def applied(user: User, _n: int | None, seen: list[str] | None, kind: str) -> Any:
+        """Refresh the versions table when an index promotion's job has ended since the
+        last look (its champion moved)."""
+        from dashboards.pages.models import version_rows
+        from models.jobs import RESCORE
+
+        ended = sorted(
+            str(j["id"])
+            for j in model_data.jobs(user)
+            if j.get("kind") == RESCORE and j.get("status") == "done"
+        )
+        if seen is None or set(ended) <= set(seen):
+            return dash.no_update, ended
+        return version_rows(kind, user), ended

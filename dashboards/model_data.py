@@ -198,6 +198,17 @@ def job(job_id: str, user: User) -> dict[str, Any] | None:
     return services().lifecycle.get_job(job_id, caller=user)
 
 
+def jobs(user: User) -> list[dict[str, Any]]:
+    """Recent jobs, newest first.
+
+    Raises
+    ------
+    Forbidden
+        ``user`` may not see jobs.
+    """
+    return list(services().lifecycle.list_jobs(caller=user))
+
+
 def preview(name: str, version: int, user: User) -> dict[str, Any]:
     """What promoting a version would change (``models.preview.preview_promotion``): nothing
     changes.

@@ -235,7 +235,8 @@ def _promotions(user: User) -> list[Any]:
     return [_promotion(job) for job in jobs[:PROMOTIONS_SHOWN]]
 
 
-def _version_rows(kind: str, user: User) -> list[dict[str, Any]]:
+def version_rows(kind: str, user: User) -> list[dict[str, Any]]:
+    """The versions table's rows of a model (newest first)."""
     rows = []
     for v in model_data.versions(_name(kind), user):
         metrics = v.get("metrics") or {}
@@ -331,7 +332,7 @@ def register_callbacks(app: dash.Dash) -> None:
         kind = kind if kind in KINDS else "risk"
         options, default = version_options(kind, user)
         keep = current if current in {o["value"] for o in options} else default
-        return options, keep, _version_rows(kind, user)
+        return options, keep, version_rows(kind, user)
 
     @app.callback(
         Output(f"{PAGE}-headlines", "children"),

@@ -393,3 +393,30 @@ def test_a_manager_or_enumerator_can_neither_preview_nor_promote_nor_train(actio
     )
     assert trained.status_code == 204
     assert stand_in.promoted == [] and stand_in.jobs == {} and stand_in.previewed == []
+
+
+def test_the_versions_table_follows_a_promotion_once_its_job_is_done(actions):
+    dashboard, stand_in = actions
+    registry = stand_in.registry
+    jobs: list[dict[str, Any]] = []
+    registry.list_jobs = lambda *, caller: jobs
+    client = Client(dashboard)
+    client.login("analyst")
+
+    def look(seen):
+        return client.callback(
+            "models-promote-applied.data",
+            {"models-promotions-poll.n_intervals": 1},
+            {"models-promote-applied.data": seen, "models-model-control.value": "index"},
+        )
+
+    first = outputs(look(None))
+    assert first["models-promote-applied.data"] == []
+    assert "models-versions-table.data" not in first  # nothing ended: the table stays
+    jobs.append({"id": "job-9", "kind": "rescore", "status": "done"})
+    registry.versions[INDEX][0]["aliases"] = ["champion"]
+    registry.versions[INDEX][1]["aliases"] = []
+    later = outputs(look([]))
+    assert later["models-promote-applied.data"] == ["job-9"]
+    rows = later["models-versions-table.data"]
+    assert [(r["version"], r["aliases"]) for r in rows] == [(2, "champion"), (1, "")]

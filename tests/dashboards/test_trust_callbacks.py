@@ -317,8 +317,9 @@ def test_a_sen_analyst_gets_nothing_from_the_models_page(walked):
     client.login("scoped-analyst")
     models = [k for k in dashboard.app.callback_map if _page_of(k) == "models"]
     # the five of finding 2, index promotions in progress, and the analysts' actions (train
-    # and its progress, compare and its versions, preview or cancel, confirm)
-    assert len(models) == 12
+    # and its progress, compare and its versions, preview or cancel, confirm, and the table
+    # refreshed when a promotion's job has ended)
+    assert len(models) == 13
 
     for outputs in models:
         entry = dashboard.app.callback_map[outputs]
