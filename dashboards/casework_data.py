@@ -67,7 +67,7 @@ def returnee(user: User, key: str) -> dict[str, Any] | None:
     """A returnee's rounds and scores, current risk (a worklist row, or None when they are not
     on it), status history and the champion index's label; None when not the user's to see."""
     svc = services()
-    found = casework.returnee_detail(svc.engine, key, user)
+    found = casework.returnee_detail(svc.engine, key, user, bands=svc.settings.risk_band_limits)
     if found is None:
         return None
     current = worklist(user, {}, limit=1, key=found["key"])

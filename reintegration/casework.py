@@ -63,7 +63,9 @@ def _stored_reasons(item_ids: list[str] | None, weakest: str | None) -> list[dic
     return [r for r in reason_items(item_ids) if r["dimension"] == weakest]
 
 
-def returnee_detail(engine: sa.Engine, key: str, user: User) -> dict[str, Any] | None:
+def returnee_detail(
+    engine: sa.Engine, key: str, user: User, *, bands: tuple[float, float] | None = None
+) -> dict[str, Any] | None:
     """A returnee's attributes, rounds with their scores, and risk rows with their reasons.
 
     Parameters
@@ -74,6 +76,10 @@ def returnee_detail(engine: sa.Engine, key: str, user: User) -> dict[str, Any] |
     user : User
         Who asks (ROW_LEVEL); a returnee outside their countries is not found. A read that
         finds someone is audited (``returnee_read``, the key as target).
+    bands : tuple of float, optional
+        The analyst's risk bands (``Settings.risk_band_limits``): each risk row's band is
+        read from its probability with them, as the worklist does; without them, the band
+        stored with the row (the thresholds its model version was trained under).
 
     Returns
     -------
@@ -163,7 +169,7 @@ def returnee_detail(engine: sa.Engine, key: str, user: User) -> dict[str, Any] |
                 "model_version": r.model_version,
                 "submission_id": r.submission_id,
                 "probability": r.probability,
-                "band": r.band,
+                "band": r.band if bands is None else RiskBands(*bands).band(r.probability),
                 "weakest_dimension": r.weakest_dimension,
                 "reasons": _stored_reasons(r.reasons, r.weakest_dimension),
                 "created_at": _aware(r.created_at),

@@ -169,3 +169,32 @@ def test_one_returnee_is_read_with_their_rank_in_the_whole_list(store):
     assert [(i["key"], i["rank"]) for i in alone.items] == [(key("U"), 2)]
     assert alone.total == 3
     assert page(store, caller=SENEGAL, key=key("V")).items == []
+
+
+def test_a_returnees_risk_rows_are_banded_by_the_analysts_thresholds(store):
+    from datetime import UTC, datetime
+
+    from reintegration.casework import returnee_detail
+    from reintegration.store.schema import risk, submission
+
+    with store.begin() as conn:
+        first = conn.execute(
+            sa.select(submission.c.id).where(submission.c.submission_id == "t1")
+        ).scalar_one()
+        conn.execute(
+            risk.insert().values(
+                submission_pk=first,
+                model="risk",
+                model_version=1,
+                returnee_key=key("T"),
+                probability=0.74,
+                band="low",  # as a model banded by tertiles once stored it
+                weakest_dimension="social",
+                reasons=[],
+                created_at=datetime.now(UTC),
+            )
+        )
+
+    found = returnee_detail(store, key("T"), EVERYWHERE, bands=(0.3, 0.6))
+
+    assert [(r["probability"], r["band"]) for r in found["risk"]] == [(0.74, "high")]

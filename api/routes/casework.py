@@ -43,7 +43,9 @@ KeyParam = Annotated[
 def get_returnee(services: ServicesDep, user: CurrentUser, key: KeyParam) -> Any:
     """A returnee by key: attributes from the latest interview, every round with its scores,
     and risk estimates with the items behind them."""
-    found = casework.returnee_detail(services.engine, key, user)
+    found = casework.returnee_detail(
+        services.engine, key, user, bands=services.settings.risk_band_limits
+    )
     if found is None:
         raise ApiProblem(404, _("there is no returnee with this key that this token may see"))
     return {**found, "statuses": status_history(services.engine, key, user)}
