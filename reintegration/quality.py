@@ -25,6 +25,7 @@ import sqlalchemy as sa
 
 from reintegration import drift as item_drift
 from reintegration.disclosure import KEY_MODULUS, Protection, gather, perturb_counts, publish
+from reintegration.i18n import format_decimal, format_percent, gettext
 from reintegration.questionnaire import Questionnaire
 from reintegration.store.answers import decode_answers
 from reintegration.store.engine import for_reading
@@ -478,22 +479,52 @@ def _flags(row: pd.Series, table: pd.DataFrame, judged: pd.Series, rule: Anomaly
     reference = table[judged]
     out = []
     t = rule.threshold
+    # Sentences in the reader's language: a supervisor reads them on the Data quality page.
+    relative = row["relative_composite"]
     if abs(row["z_composite"]) > t:
-        direction = "higher" if row["z_composite"] > 0 else "lower"
-        out.append(
-            f"scores {direction} than other enumerators' in the same country "
-            f"({row['relative_composite']:+.2f} against the country mean)"
-        )
+        gap = ("+" if relative > 0 else "") + format_decimal(relative)
+        if row["z_composite"] > 0:
+            out.append(
+                gettext(
+                    "scores higher than other enumerators' in the same country ({gap} against "
+                    "the country mean)",
+                    gap=gap,
+                )
+            )
+        else:
+            out.append(
+                gettext(
+                    "scores lower than other enumerators' in the same country ({gap} against "
+                    "the country mean)",
+                    gap=gap,
+                )
+            )
     if abs(row["z_missing"]) > t:
-        direction = "more" if row["z_missing"] > 0 else "fewer"
-        out.append(
-            f"{direction} missing answers than others ({row['share_missing']:.1%} against a "
-            f"median of {reference['share_missing'].median():.1%})"
-        )
+        share = format_percent(row["share_missing"], 1)
+        median = format_percent(reference["share_missing"].median(), 1)
+        if row["z_missing"] > 0:
+            out.append(
+                gettext(
+                    "more missing answers than others ({share} against a median of {median})",
+                    share=share,
+                    median=median,
+                )
+            )
+        else:
+            out.append(
+                gettext(
+                    "fewer missing answers than others ({share} against a median of {median})",
+                    share=share,
+                    median=median,
+                )
+            )
     if row["z_uniform"] < -t:
         out.append(
-            f"scores unusually alike (spread {row['sd_composite']:.2f} against a median of "
-            f"{reference['sd_composite'].median():.2f})"
+            gettext(
+                "scores unusually alike (spread {spread} against a median of {median})",
+                spread=format_decimal(row["sd_composite"]),
+                median=format_decimal(reference["sd_composite"].median()),
+            )
         )
     return out
 
