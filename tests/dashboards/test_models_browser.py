@@ -92,6 +92,13 @@ def test_an_analyst_previews_confirms_compares_and_trains(served, watched, train
         timeout=JOB_MS,
     )
     assert f"rss-index v{version}" in page.inner_text("#models-promotions")
+    # Applied: the versions table names the new champion without a reload.
+    page.wait_for_function(
+        """(label) => document.querySelector('#models-versions-table').innerText
+            .split('\\n').some(line => line.includes(label) && line.includes('champion'))""",
+        arg=f"rss-v{version}-derived",
+        timeout=30_000,
+    )
 
     # Compare two risk versions side by side.
     page.goto(f"{base}/models?model=risk")
