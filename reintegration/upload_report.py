@@ -35,6 +35,21 @@ from reintegration.i18n import DEFAULT, _, current, locale, ngettext, use_langua
 __all__ = ["issue_text", "outcome", "translate"]
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
+_ISO = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+_SHAPES = {
+    "number": r"-?[0-9]+",
+    "low": r"-?[0-9.]+|None",
+    "high": r"-?[0-9.]+|None",
+    "day": _ISO,
+    "other_day": _ISO,
+    "today": _ISO,
+    "days": r"[0-9]+",
+    "month_number": r"[0-9]+",
+    "limit": r"[0-9,]+",
+    "line": r"[0-9]+",
+}
+"""What a value of a placeholder looks like, where a loose match could take words of the
+sentence around it ("{what} {number}": "age at return 400")."""
 _NESTED = frozenset({"hint", "declare_with"})
 """Values that are themselves messages of a template (translated in turn)."""
 _MONTHS = (
@@ -133,7 +148,8 @@ def _pattern(template: str) -> re.Pattern[str]:
     for found in _PLACEHOLDER.finditer(template):
         parts.append(re.escape(template[end : found.start()]))
         name = found.group(1)
-        parts.append(f"(?P={name})" if name in seen else f"(?P<{name}>.+?)")
+        shape = _SHAPES.get(name, ".+?")
+        parts.append(f"(?P={name})" if name in seen else f"(?P<{name}>{shape})")
         seen.add(name)
         end = found.end()
     parts.append(re.escape(template[end:]))
@@ -193,6 +209,8 @@ def _value(name: str, text: str) -> str:
         return translate(text)
     if name == "label":  # a label of the upload page, translated where it is shown
         return _(text)
+    if name in _FIELD_WORDS:
+        return _field_words().get(text, text)
     if name == "month":
         # "February 2024" -> "février 2024"
         month, _space, year = text.partition(" ")
@@ -200,6 +218,26 @@ def _value(name: str, text: str) -> str:
             first = dt.date(int(year), _MONTHS.index(month) + 1, 1)
             return dates.format_skeleton("yMMMM", first, locale=locale())
     return text
+
+
+_FIELD_WORDS = frozenset({"what", "other"})
+"""Values that name a column in words ("interview date")."""
+
+
+def _field_words() -> dict[str, str]:
+    # The metadata columns as messages name them in words (coding.py: the name, spaces for _).
+    return {
+        "interview date": _("interview date"),
+        "return date": _("return date"),
+        "age at return": _("age at return"),
+        "sex": _("sex"),
+        "return type": _("return type"),
+        "interview mode": _("interview mode"),
+        "assistance": _("assistance"),
+        "country": _("country"),
+        "consent": _("consent"),
+        "weight": _("weight"),
+    }
 
 
 def issue_text(row: int | None, column: str | None, message: str) -> str:

@@ -187,3 +187,15 @@ def test_a_catalogue_read_again_is_obeyed(monkeypatch):
         assert translate(stored) == "2024-02-30: février 2024, 29 jours"
         monkeypatch.setattr(i18n, "catalogue", lambda lang: second)
         assert translate(stored) == "2024-02-30 : 29 jours en février 2024"
+
+
+def test_a_column_named_in_words_is_translated_too(monkeypatch):
+    table = {
+        "{what} {number} is outside {low}–{high}": "{what} {number} est hors de {low}–{high}",
+        "age at return": "l’âge au retour",
+    }
+    monkeypatch.setattr(i18n, "catalogue", lambda lang: table)
+    with use_language("fr"):
+        assert translate("age at return 400 is outside 0–110") == (
+            "l’âge au retour 400 est hors de 0–110"
+        )

@@ -60,12 +60,34 @@ def _users(user: User) -> list[dict[str, Any]]:
     ]
 
 
+def _action(code: str) -> str:
+    """An audit action in the reader's language (the code when not listed here)."""
+    names = {
+        "upload": _("upload"),
+        "upload_failed": _("upload failed"),
+        "upload_scope_refused": _("rows refused outside the uploader's countries"),
+        "update": _("interviews updated"),
+        "erase": _("returnee erased"),
+        "user_add": _("user added"),
+        "user_revoke": _("user revoked"),
+        "user_reissue": _("token reissued"),
+        "worklist_read": _("worklist read"),
+        "returnee_read": _("returnee read"),
+        "case_status": _("case status set"),
+        "promote": _("version promoted"),
+        "promote_requested": _("promotion requested"),
+        "promote_refused": _("promotion refused"),
+        "promote_failed": _("promotion failed"),
+    }
+    return names.get(code, code)
+
+
 def _audit(user: User) -> list[dict[str, Any]]:
     return [
         {
             "at": entry["at"].strftime("%Y-%m-%d %H:%M:%S") if entry["at"] else "",
             "actor": entry["actor"],
-            "action": entry["action"],
+            "action": _action(entry["action"]),
             "target": entry["target"] or "",
             "batch_id": entry["batch_id"] or "",
             "detail": json.dumps(entry["detail"], ensure_ascii=False) if entry["detail"] else "",

@@ -55,6 +55,11 @@ def _error_columns() -> tuple[tuple[str, str], ...]:
     )
 
 
+def _status(found: dict[str, Any]) -> str:
+    names = {"processing": _("processing"), "done": _("done"), "failed": _("failed")}
+    return names.get(found["status"], found["status"])
+
+
 def _count_labels() -> dict[str, str]:
     return {
         "received": _("Received"),
@@ -168,7 +173,7 @@ def _report(user: User, batch_id: str) -> list[Any]:
         ),
         html.H2(_("Report of {file}", file=found["file_name"])),
         html.P(
-            _("Batch {batch} · status {status}", batch=found["id"], status=found["status"]),
+            _("Batch {batch} · status {status}", batch=found["id"], status=_status(found)),
             id=f"{PAGE}-batch-status",
         ),
     ]

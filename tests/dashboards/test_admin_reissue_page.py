@@ -34,7 +34,7 @@ def test_an_admin_reissues_a_token_shown_once_with_a_copy_button(own_dashboard):
     assert authenticate(engine, old) is None
     user = authenticate(engine, token)
     assert user is not None and user.name == "analyst" and user.role.value == "analyst"
-    assert answer["admin-audit-table.data"][0]["action"] == "user_reissue"
+    assert answer["admin-audit-table.data"][0]["action"] == "token reissued"
     assert token not in str(answer["admin-audit-table.data"])
 
 

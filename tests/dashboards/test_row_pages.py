@@ -248,7 +248,7 @@ def test_an_admin_adds_a_user_whose_token_is_shown_once_and_works(own_dashboard)
     assert {"name": "field-officer", "role": "enumerator", "countries": "GIN, SEN"} in answer[
         "admin-users-table.data"
     ]
-    assert answer["admin-audit-table.data"][0]["action"] == "user_add"
+    assert answer["admin-audit-table.data"][0]["action"] == "user added"
 
 
 def test_an_admin_is_told_why_a_user_cannot_be_added_or_revoked(own_dashboard):
