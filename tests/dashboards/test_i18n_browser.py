@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
+from reintegration.policy import CLI
 from reintegration.roles import Role
+from reintegration.users import add_user
 from tests.dashboards.conftest import (
     TIMEOUT_MS,
     Dashboard,
@@ -79,6 +81,11 @@ def fresh(browser: Any) -> Iterator[Any]:
         one.close()
 
 
+def _new_user(dashboard: Dashboard, name: str, role: Role) -> str:
+    """A user of their own, with no stored language (the other tests store choices)."""
+    return add_user(dashboard.services.engine, name, role, caller=CLI)
+
+
 def _switch(page: Any, language: str) -> None:
     page.click(f"#shell-language-{language}")
     page.wait_for_function(f"() => document.documentElement.lang === '{language}'")
@@ -125,8 +132,9 @@ def test_every_page_in_the_language_as_each_role(live, fresh, role, language):
 
 def test_arabic_is_remembered_across_reloads_logouts_and_browsers(live, fresh):
     base, dashboard = live
+    token = _new_user(dashboard, "remembering-analyst", Role.ANALYST)
     first = fresh()
-    first.login(base, dashboard.tokens["analyst"])
+    first.login(base, token)
     page = first.page
 
     _drawn(page)
@@ -145,12 +153,12 @@ def test_arabic_is_remembered_across_reloads_logouts_and_browsers(live, fresh):
     page.wait_for_selector("#login-token")
     assert page.evaluate(LANGUAGE) == ["ar", "rtl"]
     assert page.inner_text("#login-submit") == "تسجيل الدخول"
-    first.login(base, dashboard.tokens["analyst"])
+    first.login(base, token)
     _drawn(page)
     assert page.evaluate(LANGUAGE) == ["ar", "rtl"]
 
     other = fresh("en-US")
-    other.login(base, dashboard.tokens["analyst"])
+    other.login(base, token)
     _drawn(other.page)
     assert other.page.evaluate(LANGUAGE) == ["ar", "rtl"]
     assert (first.problems, other.problems) == ([], [])
@@ -167,7 +175,7 @@ def test_a_french_browser_gets_french_before_anyone_chooses(live, fresh):
     assert page.evaluate(LANGUAGE) == ["fr", "ltr"]
     assert page.inner_text("#login-submit") == "Connexion"
     assert page.title() == "Suivi de la réintégration" or "Réintégration" in page.title()
-    watched.login(base, dashboard.tokens["manager"])
+    watched.login(base, _new_user(dashboard, "french-manager", Role.MANAGER))
     _drawn(page)
     assert page.inner_text("#nav-overview") == "Vue d’ensemble"
     assert watched.problems == []
