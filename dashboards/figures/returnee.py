@@ -40,6 +40,7 @@ def returnee_trajectory_figure(
                 x=months,
                 y=values,
                 mode="lines+markers",
+                marker={"size": 8},
                 name=figure_name(name),
                 line={"color": FIGURE_COLOURS[name], "width": 3 if name == "composite" else 2},
                 connectgaps=False,
@@ -50,6 +51,8 @@ def returnee_trajectory_figure(
                 hoverinfo="text+name",
             )
         )
-    fig.update_xaxes(title={"text": _("Months since return")}, rangemode="tozero")
-    fig.update_yaxes(title={"text": _("Score (0 to 1)")}, range=[0, 1.02])
+    # A little room past the last round and below 0, so a point on an edge stays visible.
+    last = max((m for m in months if m is not None), default=0.0)
+    fig.update_xaxes(title={"text": _("Months since return")}, range=[0, last + 1])
+    fig.update_yaxes(title={"text": _("Score (0 to 1)")}, range=[-0.03, 1.03])
     return fig

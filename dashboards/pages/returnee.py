@@ -150,6 +150,8 @@ def _history(statuses: list[dict[str, Any]]) -> Any:
         }
         for s in statuses
     ]
+    if not rows:
+        return html.P(_("No status set yet."), id=f"{PAGE}-status-history", className="muted")
     titles = [("status", _("Status")), ("actor", _("Set by")), ("at", _("When"))]
     return table(f"{PAGE}-status-history", rows, titles, page_size=10)
 
@@ -167,6 +169,7 @@ def _status_block(found: dict[str, Any]) -> html.Div:
                 options=[{"label": labels[s], "value": s} for s in STATUSES],
                 value=current,
                 clearable=False,
+                style={"maxWidth": "320px"},
             ),
             html.Button(
                 _("Save the status"), id=f"{PAGE}-status-save", className="button", n_clicks=0

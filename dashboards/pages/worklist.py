@@ -157,7 +157,8 @@ def layout(user: User, **query: str) -> html.Div:
         sort_action="none",
         # The reasons are sentences: give them the room, the codes need little.
         style_cell_conditional=[
-            {"if": {"column_id": "reasons"}, "minWidth": "380px", "width": "35%"}
+            {"if": {"column_id": "reasons"}, "minWidth": "320px", "width": "30%"},
+            {"if": {"column_id": "status"}, "minWidth": "170px"},
         ],
     )
     presented = {
