@@ -25,6 +25,7 @@ from dashboards.figures.common import (
     value_text,
     vline,
     with_n,
+    wrap_label,
 )
 from reintegration.counting import RETURNEE_ROUNDS, counted
 from reintegration.i18n import _, format_integer, format_percent
@@ -85,11 +86,16 @@ def breakdown_figure(
     mean, low, high = value_columns(groups_frame, figure)
     suppressed = groups_frame["suppressed"].astype(bool)
     rows = [row for _row, row in groups_frame.iterrows()]
-    names = [
-        with_n(group_label(row, by, labels, min_cell=min_cell), n, s, min_cell)
-        for row, n, s in zip(rows, groups_frame["returnees"], suppressed, strict=True)
-    ]
     other = pd.Series([is_other(row) for row in rows], index=groups_frame.index)
+    names = [
+        # The gathered row already says "fewer than 5 each": hidden, it needs no n.
+        wrap_label(
+            group_label(row, by, labels, min_cell=min_cell)
+            if o and s
+            else with_n(group_label(row, by, labels, min_cell=min_cell), n, s, min_cell)
+        )
+        for row, n, s, o in zip(rows, groups_frame["returnees"], suppressed, other, strict=True)
+    ]
     cell = format_integer(min_cell)
     rule = (
         _("groups under {min_cell} returnees gathered into one row", min_cell=cell)

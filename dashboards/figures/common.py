@@ -8,6 +8,8 @@ deficiencies; order carries meaning only where a legend also spells it out.
 from __future__ import annotations
 
 import math
+import re
+import textwrap
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -116,19 +118,62 @@ def with_n(name: str, n: object, suppressed: bool, min_cell: int) -> str:
     return _("{group} ({n})", group=name, n=n_text(n, suppressed, min_cell))
 
 
+SUBTITLE_CHARACTERS = 50
+"""Longest subtitle line of a stamped chart: about what a phone's screen holds."""
+
+
+def wrapped(text: str, width: int = SUBTITLE_CHARACTERS) -> list[str]:
+    """``text`` in lines of about ``width`` characters, broken only between its `` · `` parts.
+
+    Examples
+    --------
+    >>> wrapped("Index version v1 · n = 1,200 returnees · figures perturbed for privacy", 40)
+    ['Index version v1 · n = 1,200 returnees', 'figures perturbed for privacy']
+    """
+    lines: list[str] = []
+    for part in text.split(" · "):
+        if lines and len(lines[-1]) + 3 + len(part) <= width:
+            lines[-1] = f"{lines[-1]} · {part}"
+        else:
+            lines.append(part)
+    return lines
+
+
+LABEL_CHARACTERS = 28
+"""Longest line of a group's name on an axis: long names wrap, so a phone keeps room for
+the bars."""
+
+
+def wrap_label(text: str, width: int = LABEL_CHARACTERS) -> str:
+    """``text`` broken into lines of about ``width`` characters, between words.
+
+    Examples
+    --------
+    >>> wrap_label("Female · Child (under 18) · Forced (n = 24)")
+    'Female · Child (under 18) ·<br>Forced (n = 24)'
+    >>> wrap_label("Female · Child · Forced (n = 5)")
+    'Female · Child · Forced<br>(n = 5)'
+    """
+    # A parenthesis (the n, "fewer than 5") stays whole: textwrap breaks at ASCII spaces only.
+    glued = re.sub(r"\([^()]*\)", lambda m: m.group(0).replace(" ", "\u00a0"), text)
+    lines = textwrap.wrap(glued, width, break_long_words=False)
+    return "<br>".join(lines).replace("\u00a0", " ") if lines else text
+
+
 def stamp(fig: go.Figure, text: str) -> go.Figure:
-    """Add ``text`` (the filters and day of extraction) as a second line under the title, so
-    the PNG the toolbar saves names them too; ``layout.meta.stamp`` holds it."""
+    """Add ``text`` (the filters and day of extraction) as a line under the title, so the PNG
+    the toolbar saves names them too; ``layout.meta.stamp`` holds it. The subtitle is broken
+    into short lines, so a phone shows all of it."""
     meta = dict(fig.layout.meta or {})
     if meta.get("stamp"):
         return fig
     meta["stamp"] = text
-    current = fig.layout.title.subtitle.text or ""
+    lines = wrapped(fig.layout.title.subtitle.text or "")
     top = fig.layout.margin.t if fig.layout.margin.t is not None else 80
     fig.update_layout(
         meta=meta,
-        title_subtitle_text=f"{current}<br><span style='font-size:11px'>{text}</span>",
-        margin={"t": top + 16},
+        title_subtitle_text="<br>".join([*lines, f"<span style='font-size:11px'>{text}</span>"]),
+        margin={"t": top + 16 * len(lines)},
     )
     return fig
 

@@ -130,7 +130,7 @@ def test_intersections_name_every_group_value():
         min_cell=5,
         labels={"female": "Female", "child": "Child", "forced": "Forced"},
     )
-    assert "Female · Child · Forced (n = 5)" in bars(fig).y
+    assert "Female · Child · Forced<br>(n = 5)" in bars(fig).y  # long names wrap
     assert fig.layout.title.text == "Composite by sex × child or adult × return type"
 
 
