@@ -25,6 +25,7 @@ from __future__ import annotations
 import calendar
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, replace
@@ -312,12 +313,20 @@ class Analytics:
                 if background:
                     return None
             elif background:
-                self._building[key] = frame
+                # This cube first, then the frame's other cubes: the next questions need them.
+                keys = [key, *(k for k in _cube_keys(index_version) if k != key)]
+                keys = [k for k in keys if self._building.get(k) is not frame]
+                for k in keys:
+                    self._building[k] = frame
                 threading.Thread(
-                    target=self._build_cube, args=(key, frame), name="analytics-cube", daemon=True
+                    target=self._build_cubes, args=(keys, frame), name="analytics-cube", daemon=True
                 ).start()
                 return None
         return self._build_cube(key, frame)
+
+    def _build_cubes(self, keys: list[tuple[str, tuple[str, ...], bool]], frame: Any) -> None:
+        for key in keys:
+            self._build_cube(key, frame)
 
     def _build_cube(
         self, key: tuple[str, tuple[str, ...], bool], frame: pd.DataFrame
@@ -347,6 +356,7 @@ class Analytics:
         self, frame: pd.DataFrame, within: tuple[str, ...], months: bool
     ) -> cubes.Cube | None:
         built = None
+        clock = time.perf_counter()
         try:
             if cubes.usable(frame):
                 if not months:
@@ -357,6 +367,13 @@ class Analytics:
                     built = cubes.Cube(frame, every, months=dimensions, surveys=not within)
         except Exception:  # answers come from the records instead
             log.exception("building the analytics cube failed")
+        log.info(
+            "analytics cube (within %s, months %s): %s in %.1f s",
+            within,
+            months,
+            "none" if built is None else f"{len(built.rows)} rows",
+            time.perf_counter() - clock,
+        )
         return built
 
     def _cube_for(
@@ -951,6 +968,13 @@ def _plain(table: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
         values = [TOTAL if v == TOTAL else (None if pd.isna(v) else str(v)) for v in out[key]]
         out[key] = pd.Series(values, index=out.index, dtype=object)  # None stays None
     return out.reset_index(drop=True)
+
+
+def _cube_keys(index_version: str) -> list[tuple[str, tuple[str, ...], bool]]:
+    """Every cube of an index version's frame, most asked first."""
+    return [
+        (index_version, within, months) for months in (False, True) for within in ((), ("round",))
+    ]
 
 
 def _histogram(records: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
