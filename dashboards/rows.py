@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from dashboards.auth import services
-from reintegration import batch_views, casework, quality
+from reintegration import batch_views, casework, i18n, quality
 from reintegration.baseline_worklist import baseline_worklist
 from reintegration.fixable import fixable_csv
 from reintegration.questionnaire import load_questionnaire
@@ -140,7 +140,9 @@ def _anomalies(
     batch_id: str | None,
     version: str,
     protected: bool,
+    language: str,
 ) -> pd.DataFrame:
+    # ``language`` is part of the key: the flags' reasons are sentences in the reader's language.
     analytics = services().analytics
     return quality.enumerator_anomalies(
         engine,
@@ -169,4 +171,6 @@ def anomalies(
     """Per-enumerator anomalies, as :func:`missingness` scopes them."""
     svc = services()
     version = svc.analytics.data_version()
-    return _anomalies(svc.engine, version, user.countries, batch_id, index_version, protected)
+    return _anomalies(
+        svc.engine, version, user.countries, batch_id, index_version, protected, i18n.current()
+    )
