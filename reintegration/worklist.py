@@ -3,10 +3,11 @@
 One ranking for both sources of risk, a promoted risk model's rows or, without one, the
 baseline rule (``1 - the first survey's composite``, DESIGN.md "Models and versions"):
 
-- **Order.** Risk, highest first; ties (an isotonic-calibrated model gives many returnees
-  exactly the same probability) go to the lower first-survey composite, then to the returnee
-  surveyed longest ago (earliest last interview), then to the key, so the order is stable.
-- **Bands** are computed when read from the risk and the analyst's absolute thresholds
+- **Order.** Risk to a tenth of a percent (as shown), highest first; ties (an
+  isotonic-calibrated model gives many returnees the same probability, hundreds of them 1)
+  go to the lower first-survey composite, then to the returnee surveyed longest ago (earliest
+  last interview), then to the key, so the order is stable.
+- **Bands** are computed when read from the risk as shown and the analyst's absolute thresholds
   (``REINTEGRATION_RISK_BANDS``, :class:`RiskBands`), never taken from a stored label, so a
   band always holds the range it names, whatever thresholds a model version was trained under.
 - **Reasons** are computed when read from the first survey's items with the champion index:
@@ -38,6 +39,8 @@ from reintegration.users import User
 
 BANDS = ("low", "medium", "high")
 BASELINE_TARGET = "baseline rule"
+RANK_DIGITS = 3
+"""Decimals of the risk that ranks (0.1%): closer risks are ties, broken by the composite."""
 EXPLAIN_CHUNK = 2_000  # first surveys whose items are read at once to give reasons
 
 
@@ -133,8 +136,8 @@ def _last_surveys() -> Any:
 
 
 def _query(source: RiskSource, index_version: str) -> tuple[Any, Any, Any]:
-    """The ranked rows of ``source`` (every returnee, unfiltered), the risk expression, and
-    the order."""
+    """The ranked rows of ``source`` (every returnee, unfiltered), the risk as shown (what
+    ranks and bands), and the order."""
     r, s, sc = returnee.c, submission.c, score.c
     last, status = _last_surveys(), latest_statuses()
     if source.model is None:
@@ -160,8 +163,12 @@ def _query(source: RiskSource, index_version: str) -> tuple[Any, Any, Any]:
             .outerjoin(score, sa.and_(sc.submission_pk == pk, sc.index_version == index_version))
             .where(p.model == source.model, p.model_version == source.model_version)
         )
+    # Ranked on the risk as shown (to a tenth of a percent): rows that read the same risk are
+    # ties, and go to the lower composite. NUMERIC, as PostgreSQL rounds no double to digits.
+    shown = sa.func.round(sa.cast(value, sa.Numeric), RANK_DIGITS)
     query = (
         base.add_columns(
+            shown.label("ranked_risk"),
             sc.composite,
             last.c.last_interview,
             r.country,
@@ -179,12 +186,12 @@ def _query(source: RiskSource, index_version: str) -> tuple[Any, Any, Any]:
         .outerjoin(status, status.c.returnee_key == key)
     )
     order = (
-        value.desc(),
+        shown.desc(),
         sc.composite.asc().nulls_last(),
         last.c.last_interview.asc().nulls_last(),
         key.asc(),
     )
-    return query, value, order
+    return query, shown, order
 
 
 def ranked(
@@ -235,7 +242,8 @@ def ranked(
     -------
     WorklistPage
         ``items``: dicts with ``rank, key, country, sex, age_group, return_type,
-        submission_id, interview_date, probability, band, composite, last_interview_date,
+        submission_id, interview_date, probability, ranked_risk`` (the probability to
+        :data:`RANK_DIGITS` decimals, which ranks), ``band, composite, last_interview_date,
         days_since_last_survey, weakest_dimension, reasons, status, status_at``.
 
     Raises
@@ -322,7 +330,8 @@ def _entry(
         "submission_id": row.submission_id,
         "interview_date": _as_date(row.interview_date),
         "probability": probability,
-        "band": bands.band(probability),
+        "ranked_risk": float(row.ranked_risk),
+        "band": bands.band(float(row.ranked_risk)),
         "composite": None if row.composite is None else float(row.composite),
         "last_interview_date": last,
         "days_since_last_survey": None if last is None else (today - last).days,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class Reason(BaseModel):
@@ -106,6 +106,11 @@ class WorkItem(BaseModel):
     submission_id: str
     interview_date: date
     probability: float
+    ranked_risk: float = Field(
+        description="The probability to 3 decimals (0.1%), as ranked and banded: risks that "
+        "read the same are ties, broken by the lower composite then the longest time since "
+        "the last survey."
+    )
     band: str
     composite: float | None
     last_interview_date: date | None

@@ -114,7 +114,7 @@ def _risk_block(found: dict[str, Any]) -> html.Div:
             html.P(
                 _(
                     "Risk {risk}, {band} band; rank {rank} on the worklist, {ranked}.",
-                    risk=format_percent(current["probability"], 1),
+                    risk=format_percent(current["ranked_risk"], 1),
                     band=band_names()[current["band"]],
                     rank=format_integer(current["rank"]),
                     ranked=ranked_by(found["source"]),

@@ -49,6 +49,7 @@ EXPORT_COLUMNS = (
     "submission_id",
     "interview_date",
     "probability",
+    "ranked_risk",
     "band",
     "composite",
     "last_interview_date",
@@ -280,7 +281,7 @@ def _display(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "age_group": labels.get(item["age_group"] or "", item["age_group"]),
                 "return_type": labels.get(item["return_type"], item["return_type"]),
                 "interview_date": format_date(item["interview_date"]),
-                "risk": format_percent(item["probability"], 1),
+                "risk": format_percent(item["ranked_risk"], 1),
                 "band": names.get(item["band"], item["band"]),
                 "composite": "–"
                 if item["composite"] is None
@@ -325,6 +326,7 @@ def _export_row(item: dict[str, Any], version: str) -> list[str]:
     cells = {
         **item,
         "probability": f"{item['probability']:.6f}",
+        "ranked_risk": f"{item['ranked_risk']:.3f}",
         "composite": "" if item["composite"] is None else f"{item['composite']:.4f}",
         "reasons": " ".join(r["item"] for r in item["reasons"]),
         "model_version": version,

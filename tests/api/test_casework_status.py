@@ -44,16 +44,15 @@ def test_the_worklist_says_how_many_match_and_each_bands_range(panel):
     ranges = {b["band"]: (b["low"], b["high"]) for b in body["bands"]}
     for item in everything["items"]:
         low, high = ranges[item["band"]]
-        assert low <= item["probability"] < high or (
-            item["band"] == "high" and item["probability"] == 1.0
-        )
+        risk = item["ranked_risk"]  # the risk as shown, which ranks and bands
+        assert low <= risk < high or (item["band"] == "high" and risk == 1.0)
 
 
 def test_ties_go_to_the_lower_composite_then_the_longest_since_the_last_survey(panel):
     items = panel.get("/api/v1/worklist", "analyst", params={"limit": 1000}).json()["items"]
 
     keys = [
-        (-i["probability"], i["composite"], -i["days_since_last_survey"], i["key"]) for i in items
+        (-i["ranked_risk"], i["composite"], -i["days_since_last_survey"], i["key"]) for i in items
     ]
     assert keys == sorted(keys)
     assert [i["rank"] for i in items] == list(range(1, len(items) + 1))

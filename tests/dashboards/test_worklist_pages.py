@@ -64,7 +64,9 @@ def test_every_reason_of_the_seeded_worklist_belongs_to_its_weakest_dimension(
     ranges = page.bands.ranges()
     for item in page.items:
         low, high = ranges[item["band"]]
-        assert low <= item["probability"] < high or item["probability"] == high == 1.0
+        risk = item["ranked_risk"]
+        assert low <= risk < high or risk == high == 1.0
+        assert abs(risk - item["probability"]) <= 0.0005 + 1e-9
 
 
 def test_the_returnee_page_shows_rounds_scores_trajectory_risk_and_status(with_risk):
