@@ -123,7 +123,8 @@ SUBTITLE_CHARACTERS = 50
 
 
 def wrapped(text: str, width: int = SUBTITLE_CHARACTERS) -> list[str]:
-    """``text`` in lines of about ``width`` characters, broken only between its `` · `` parts.
+    """``text`` in lines of about ``width`` characters, broken between its `` · `` parts, and
+    within a part only when it is longer than a line.
 
     Examples
     --------
@@ -132,10 +133,12 @@ def wrapped(text: str, width: int = SUBTITLE_CHARACTERS) -> list[str]:
     """
     lines: list[str] = []
     for part in text.split(" · "):
-        if lines and len(lines[-1]) + 3 + len(part) <= width:
-            lines[-1] = f"{lines[-1]} · {part}"
+        first, *rest = textwrap.wrap(part, width, break_long_words=False) or [part]
+        if lines and len(lines[-1]) + 3 + len(first) <= width:
+            lines[-1] = f"{lines[-1]} · {first}"
         else:
-            lines.append(part)
+            lines.append(first)
+        lines.extend(rest)
     return lines
 
 
@@ -169,11 +172,16 @@ def stamp(fig: go.Figure, text: str) -> go.Figure:
         return fig
     meta["stamp"] = text
     lines = wrapped(fig.layout.title.subtitle.text or "")
+    small = [f"<span style='font-size:11px'>{line}</span>" for line in wrapped(text)]
     top = fig.layout.margin.t if fig.layout.margin.t is not None else 80
+    # The base margin holds the title and one line under it; each further line needs ~18 px.
+    # The title is pinned to the top, under the toolbar (by default Plotly centres it in the
+    # margin, which would push the lines under it onto the plot).
     fig.update_layout(
         meta=meta,
-        title_subtitle_text="<br>".join([*lines, f"<span style='font-size:11px'>{text}</span>"]),
-        margin={"t": top + 16 * len(lines)},
+        title={"yref": "container", "y": 1, "yanchor": "top", "pad": {"t": 30}},
+        title_subtitle_text="<br>".join([*lines, *small]),
+        margin={"t": top + 18 * (len(lines) + len(small) - 1) + 22},
     )
     return fig
 
