@@ -348,7 +348,17 @@ def _use_language() -> None:
     path = flask.request.path
     if path.startswith(PUBLIC_PREFIXES) and path != "/_dash-layout":
         return  # scripts and styles: no text, no query
-    i18n.set_language(request_language())
+    # Entered here, left when the request ends: a thread that serves several requests (or
+    # calls the app in-process) never carries one reader's language into the next.
+    scope = i18n.use_language(request_language())
+    scope.__enter__()
+    flask.g.reintegration_language_scope = scope
+
+
+def _leave_language(_error: BaseException | None) -> None:
+    scope = flask.g.pop("reintegration_language_scope", None)
+    if scope is not None:
+        scope.__exit__(None, None, None)
 
 
 def _keep_language_cookie(response: flask.Response) -> flask.Response:
@@ -378,3 +388,4 @@ def install(server: flask.Flask) -> None:
     server.before_request(_use_language)
     server.after_request(_set_login_csrf_cookie)
     server.after_request(_keep_language_cookie)
+    server.teardown_request(_leave_language)

@@ -124,3 +124,12 @@ def test_a_refused_page_says_why_in_the_readers_language(own_dashboard):
         "La page Liste de suivi n’est pas ouverte à votre rôle (responsable) : elle est "
         "réservée aux rôles administrateur ou analyste."
     ) in text
+
+
+def test_a_request_leaves_no_language_behind_in_its_thread(own_dashboard):
+    from reintegration.i18n import current
+
+    client = Client(own_dashboard)
+    client.http.get("/dashboard/login", headers=ARABIC)
+
+    assert current() == "en"
