@@ -189,8 +189,15 @@ def format_percent(share: float, digits: int = 0) -> str:
 
 
 def format_date(value: dt.date, form: str = "medium") -> str:
-    """A date in the current language (``5 Dec 2026``, ``5 déc. 2026``)."""
-    return dates.format_date(value, format=form, locale=locale())
+    """A date in the current language (``5 Dec 2026``, ``5 déc. 2026``, ``05/12/2026``).
+
+    >>> with use_language("ar"):
+    ...     format_date(dt.date(2026, 12, 5))
+    '05/12/2026'
+    """
+    # CLDR's Arabic patterns put right-to-left marks between day, month and year; without them
+    # "05/12/2026" stays one run of digits whatever the direction of the text around it.
+    return dates.format_date(value, format=form, locale=locale()).replace("\u200f", "")
 
 
 def _number_locale() -> Locale:
