@@ -4,9 +4,11 @@ change, through the real registry, changing nothing; the promotion then applies 
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from tests.api.test_promotion_job import OLD, PROMOTE, stack  # noqa: F401 (fixture)
+from tests.api.test_promotion_job import OLD, PROMOTE, WAIT_S, stack  # noqa: F401 (fixture)
 from tests.models.conftest import (  # noqa: F401 (fixtures)
     MLFLOW_DEPRECATION,
     count,
@@ -39,6 +41,18 @@ def unchanged(stack) -> tuple:
     )
 
 
+def ended(stack, url: str) -> dict:
+    """Poll a job until it is done or failed (the promotion job's own tests check what
+    answers say while it runs)."""
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        job = stack.get(url).json()
+        if job["status"] in ("done", "failed"):
+            return job
+        time.sleep(0.2)
+    pytest.fail(f"job {url} did not end in {WAIT_S} s")
+
+
 def test_a_dry_run_changes_nothing_and_the_promotion_applies_what_it_previewed(stack, trained):
     version = trained.index["version"]
     before = unchanged(stack)
@@ -52,7 +66,7 @@ def test_a_dry_run_changes_nothing_and_the_promotion_applies_what_it_previewed(s
     assert {"composite_before", "composite_after", "sustainable_change"} <= set(overall)
     promoted = stack.post(PROMOTE.format(version=version), json={"reason": "field data"})
     assert promoted.status_code == 202, promoted.text
-    job, _ = stack.follow(promoted.headers["Location"])
+    job = ended(stack, promoted.headers["Location"])
     assert job["status"] == "done", job["message"]
     assert job["result"]["preview"] == seen["preview"]
     assert stack.champion_label() == f"rss-v{version}-derived"
