@@ -20,12 +20,17 @@ from tests.dashboards.conftest import (
     make_users,
     registry_with_models,
 )
-from tests.dashboards.test_browser import DRAWN, PAGES, PLOTS, Watched, _open
+from tests.dashboards.test_browser import DRAWN, PAGES, PLOTS, TABLES, Watched, _open
 
 pytestmark = pytest.mark.browser
 
 RETURNEES = 800
 LANGUAGE = "() => [document.documentElement.lang, document.documentElement.dir]"
+# Every column of a table is drawn (Dash's DataTable in a right-to-left page once kept two).
+COLUMNS_DRAWN = """(table) => {
+    const heads = [...document.querySelectorAll(table + ' th.dash-header')];
+    return heads.length > 0 && heads.every(th => th.getBoundingClientRect().width > 10);
+}"""
 
 
 @pytest.fixture(scope="module")
@@ -127,6 +132,8 @@ def test_every_page_in_the_language_as_each_role(live, fresh, role, language):
         _open(page, name, role)
         assert page.evaluate(LANGUAGE) == [language, "rtl" if language == "ar" else "ltr"]
         assert _right_to_left(page) is (language == "ar"), name
+        if name in TABLES:
+            assert page.evaluate(COLUMNS_DRAWN, TABLES[name]), name
     assert watched.problems == []
 
 
