@@ -43,7 +43,7 @@ def test_an_analyst_sees_exact_raw_and_adjusted_gaps_side_by_side(client, dashbo
     assert figure["layout"]["title"]["text"] == (
         "Economic: gap against no assistance, raw and adjusted"
     )
-    subtitle = figure["layout"]["title"]["subtitle"]["text"]
+    subtitle = figure["layout"]["title"]["subtitle"]["text"].replace("<br>", " ")  # wrapped
     assert "association, not effect; adjusted for sex, age group" in subtitle
     assert figure["layout"]["meta"]["figures"] == "exact"
     raw, adjusted = traces(figure)["Raw gap"], traces(figure)["Adjusted gap"]
