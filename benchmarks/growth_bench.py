@@ -22,6 +22,21 @@
    the whole run (``VmHWM``: the frame load's peak or the questions'). Each line carries the
    load average (the machine is shared) and the git commit measured.
 
+Measured on 5 December 2026 (2 shared cores, other sessions' tests running; 40 questions,
+seed 0; the 1M store is chunk 1 of the 3M one, filled again in a database of its own; both
+commits answer from the cube):
+
+| scores | commit | frame | RSS warm / peak | repeated p50/p99 | new p50 / p90 / max | load |
+|---|---|---|---|---|---|---|
+| 1,028,365 | ce9bea7 | 26 s | 941 / 1,347 MB | 1.0 / 32 ms | 411 / 1,839 / 6,729 ms | 9.9 |
+| 3,086,535 | 98bc3cc | 130 s | 2,229 / 3,763 MB | 1.3 / 33 ms | 567 / 5,998 / 29,552 ms | 12.3 |
+
+Before the cube (5f23418, 1M, a 20 s window of about 20 questions): new question p50 806 ms,
+p99 4,015 ms, RSS 861 / 1,345 MB, load 8.8. The slow tail at both sizes is the questions
+asked while the cubes of the new frame are built in the background (answered from the records
+meanwhile). 10M was not run: ingest slowed to 627 s per chunk (load 16) and the server would
+need about 6 GB warm and 10 GB at peak (linear from 1M and 3M) on a shared 23 GB machine.
+
 Only the standard library, NumPy and SQLAlchemy are imported here; the server and the commands
 are child processes (``api_bench``'s).
 """
