@@ -99,6 +99,9 @@ def _drawn(page: Any, name: str, role: str) -> None:
 @pytest.mark.parametrize("role", [r.value for r in Role])
 def test_no_page_scrolls_sideways_on_a_phone(live, phone, role):
     base, dashboard = live
+    phone.goto(f"{base}/login")
+    phone.wait_for_selector("#login-token")
+    assert phone.evaluate(SCROLL_WIDTH) <= PHONE["width"], "login"
     _login(phone, base, dashboard.tokens[role])
     names = [
         e.get_attribute("id").removeprefix("nav-") for e in phone.locator("#shell-nav a").all()
@@ -108,6 +111,9 @@ def test_no_page_scrolls_sideways_on_a_phone(live, phone, role):
     for name in names:
         phone.goto(f"{base}/{name}")
         _drawn(phone, name, role)
+        if name == "glossary":
+            terms = phone.locator("#glossary-terms dt").all_text_contents()
+            assert {"Composite", "Sustainable", "Weakest dimension", "95% interval"} <= set(terms)
         width = phone.evaluate(SCROLL_WIDTH)
         if width > PHONE["width"]:
             too_wide[name] = width
