@@ -106,13 +106,15 @@ def month_dimensions(frame: pd.DataFrame, within: Sequence[str]) -> dict[str, np
     the frame's last, which the rule needs to be the latest in time too).
     """
     n = len(frame)
+    if n == 0:  # nothing to count: the rows answer at once
+        return None
     days = frame["interview_day"].to_numpy(np.int64)
     rkey = frame["rkey"].to_numpy()
     new = np.r_[True, rkey[1:] != rkey[:-1]]
     if within:
         rounds = frame["round"].to_numpy()
         new[1:] |= rounds[1:] != rounds[:-1]
-    if n and not ((days[1:] >= days[:-1]) | new[1:]).all():
+    if not ((days[1:] >= days[:-1]) | new[1:]).all():
         return None
     group = np.cumsum(new) - 1
     month = days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
