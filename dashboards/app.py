@@ -40,6 +40,7 @@ PAGES = (
     "quality",
     "upload",
     "admin",
+    "glossary",
     "not_found_404",
 )
 ASSETS = Path(__file__).with_name("assets")

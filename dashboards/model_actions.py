@@ -41,7 +41,7 @@ def _kind_name(kind: str) -> str:
 def _version_text(version: int | None, versions: list[dict[str, Any]]) -> str:
     for v in versions:
         if int(v["version"]) == version:
-            aliases = ", ".join(v.get("aliases") or [])
+            aliases = model_data.alias_names(v.get("aliases"))
             return f"v{version}" + (f" · {aliases}" if aliases else "")
     return f"v{version}"
 

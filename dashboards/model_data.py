@@ -15,6 +15,7 @@ import pandas as pd
 
 from dashboards.auth import services
 from reintegration.errors import Forbidden, ReintegrationError
+from reintegration.i18n import _
 from reintegration.users import User
 
 log = logging.getLogger(__name__)
@@ -285,3 +286,9 @@ def comparison(name: str, first: int, second: int, user: User) -> dict[str, Any]
         "metrics": pd.DataFrame(rows, columns=["metric", "first", "second", "difference"]),
         "subgroups": pd.DataFrame(list(groups.values()), columns=subgroup_columns),
     }
+
+
+def alias_names(aliases: Any) -> str:
+    """A version's registry aliases in the reader's language (the API keeps the codes)."""
+    names = {"champion": _("champion"), "challenger": _("challenger")}
+    return ", ".join(names.get(str(a), str(a)) for a in aliases or [])

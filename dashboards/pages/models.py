@@ -82,7 +82,7 @@ def version_options(kind: str, user: User) -> tuple[list[dict[str, Any]], int | 
         {
             "label": f"v{v['version']}"
             + (f" · {v['label']}" if v.get("label") else "")
-            + (f" · {', '.join(v['aliases'])}" if v.get("aliases") else ""),
+            + (f" · {model_data.alias_names(v.get('aliases'))}" if v.get("aliases") else ""),
             "value": int(v["version"]),
         }
         for v in found
@@ -251,7 +251,7 @@ def version_rows(kind: str, user: User) -> list[dict[str, Any]]:
             {
                 "version": v["version"],
                 "label": v.get("label") or "",
-                "aliases": ", ".join(v.get("aliases") or []),
+                "aliases": model_data.alias_names(v.get("aliases")),
                 "created": datetime.fromtimestamp(created / 1000, UTC).strftime("%Y-%m-%d %H:%M")
                 if isinstance(created, int | float)
                 else str(created or ""),
@@ -385,7 +385,7 @@ def register_callbacks(app: dash.Dash) -> None:
             headline(
                 _("Version"),
                 f"v{found['version']}",
-                ", ".join(found.get("aliases") or []) or _("no alias"),
+                model_data.alias_names(found.get("aliases")) or _("no alias"),
             ),
             *(
                 headline(

@@ -48,12 +48,17 @@ def visible_texts(node: Any) -> list[str]:
     return [s for s in found if s.strip()]
 
 
-def output_texts(response: dict[str, Any]) -> list[str]:
-    """:func:`visible_texts` of a callback answer (``{"response": {id: {prop: value}}}``)."""
+def output_texts(
+    response: dict[str, Any], known: dict[str, dict[str, Any]] | None = None
+) -> list[str]:
+    """:func:`visible_texts` of a callback answer (``{"response": {id: {prop: value}}}``);
+    ``known`` holds the page's components' props (a table's columns say which cells are
+    dropdowns when an answer sends only the rows)."""
     found: list[str] = []
     for element, props in (response.get("response") or {}).items():
         if element not in DATA_IDS:
-            _props(props, found, table=True)
+            columns = (known or {}).get(element, {}).get("columns")
+            _props(props, found, table=True, columns=columns)
     return [s for s in found if s.strip()]
 
 
@@ -79,7 +84,7 @@ def _strings(value: Any, found: list[str]) -> None:
         _walk(value, found)
 
 
-def _props(props: dict[str, Any], found: list[str], *, table: bool) -> None:
+def _props(props: dict[str, Any], found: list[str], *, table: bool, columns: Any = None) -> None:
     for key, value in props.items():
         if key in _COMPONENT_TEXT:
             _strings(value, found)
@@ -97,9 +102,18 @@ def _props(props: dict[str, Any], found: list[str], *, table: bool) -> None:
                     name = column.get("name")
                     found.extend([name] if isinstance(name, str) else list(name or []))
         elif key == "data" and table and isinstance(value, list):
+            # A dropdown cell shows its option's label (collected with the table's dropdown
+            # options), not the canonical code it holds.
+            dropdowns = {
+                c.get("id")
+                for c in props.get("columns") or columns or []
+                if isinstance(c, dict) and c.get("presentation") == "dropdown"
+            }
             for row in value:
                 if isinstance(row, dict):
-                    found.extend(v for v in row.values() if isinstance(v, str))
+                    found.extend(
+                        v for k, v in row.items() if isinstance(v, str) and k not in dropdowns
+                    )
         elif key == "marks" and isinstance(value, dict):
             found.extend(str(v) for v in value.values() if isinstance(v, str))
         elif isinstance(value, dict | list):

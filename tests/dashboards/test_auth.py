@@ -22,10 +22,11 @@ PAGES = (
     "quality",
     "upload",
     "admin",
+    "glossary",
 )
 OPENS = {
-    "enumerator": {"quality", "upload"},
-    "manager": {"overview", "breakdowns", "trajectories", "assistance"},
+    "enumerator": {"quality", "upload", "glossary"},
+    "manager": {"overview", "breakdowns", "trajectories", "assistance", "glossary"},
     "analyst": {
         "overview",
         "breakdowns",
@@ -35,6 +36,7 @@ OPENS = {
         "models",
         "quality",
         "upload",
+        "glossary",
     },
     "admin": set(PAGES),
 }

@@ -24,8 +24,8 @@ pytestmark = pytest.mark.browser
 
 RETURNEES = 2500
 PAGES = {
-    "enumerator": ["quality", "upload"],
-    "manager": ["overview", "breakdowns", "trajectories", "assistance"],
+    "enumerator": ["quality", "upload", "glossary"],
+    "manager": ["overview", "breakdowns", "trajectories", "assistance", "glossary"],
     "analyst": [
         "overview",
         "breakdowns",
@@ -35,6 +35,7 @@ PAGES = {
         "models",
         "quality",
         "upload",
+        "glossary",
     ],
     "admin": [
         "overview",
@@ -46,6 +47,7 @@ PAGES = {
         "quality",
         "upload",
         "admin",
+        "glossary",
     ],
 }
 # What shows that a page drew its data: every chart has traces, or these tables have rows.

@@ -6,11 +6,9 @@ does), and its CSV and Excel downloads name them too."""
 from __future__ import annotations
 
 import io
-import sys
 from collections.abc import Iterator
 from typing import Any
 
-import dash
 import pandas as pd
 import pytest
 
@@ -46,20 +44,12 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Dashbo
     add_risk_rows(services.engine)
     services.champions.risk_version = 1
     services.lifecycle = registry_with_models(services.engine)
-    added = "glossary" not in app_module.PAGES
-    with pytest.MonkeyPatch.context() as patch:
-        if added:
-            patch.setattr(app_module, "PAGES", (*app_module.PAGES, "glossary"))
-        app = app_module.create_dash_app(services)
+    app = app_module.create_dash_app(services)
     dashboard = Dashboard(services, app, make_users(services), truth)
     server = serve_in_thread(wsgi_app(dashboard.app))
     yield f"http://127.0.0.1:{server.server_port}/dashboard", dashboard
     server.shutdown()
     services.close()
-    if added:
-        # Dash's page registry is global: other tests' apps must not list a page they lack.
-        dash.page_registry.pop("dashboards.pages.glossary", None)
-        sys.modules.pop("dashboards.pages.glossary", None)
 
 
 @pytest.fixture
