@@ -38,11 +38,7 @@ VIEWPORT = {"width": 1280, "height": 800}
 # (file name, address under the dashboard, what shows the page is ready)
 SHOTS = (
     ("overview", "/overview", ".content .js-plotly-plot g.trace"),
-    (
-        "breakdowns",
-        "/breakdowns?by=sex,age_group,return_type&score=composite",
-        ".js-plotly-plot g.trace",
-    ),
+    ("breakdowns", "/breakdowns", ".js-plotly-plot g.trace"),
     ("trajectories", "/trajectories?by=return_type&axis=months", ".js-plotly-plot g.trace"),
     ("assistance", "/assistance?score=economic", ".js-plotly-plot g.trace"),
     ("quality", "/quality", "#quality-batches-table td.dash-cell"),
@@ -50,6 +46,14 @@ SHOTS = (
     ("models", "/models", ".page-models .js-plotly-plot g.trace"),
 )
 NEEDS_MODELS = {"worklist", "models"}
+# The same pages in the other languages (chosen with the shell's switch, as a user does) and at
+# a phone's width: (file name, address, what shows it is ready, language, viewport).
+PHONE = {"width": 375, "height": 812}
+EXTRA_SHOTS = (
+    ("overview-fr", "/overview", ".content .js-plotly-plot g.trace", "fr", VIEWPORT),
+    ("breakdowns-ar", "/breakdowns", ".content .js-plotly-plot g.trace", "ar", VIEWPORT),
+    ("overview-phone", "/overview", ".content .js-plotly-plot g.trace", "en", PHONE),
+)
 # The figures a page must have drawn before its picture is taken.
 PLOTS = {"overview": 3, "breakdowns": 2, "trajectories": 2, "assistance": 2, "quality": 2}
 DRAWN = """(count) => {
@@ -190,6 +194,24 @@ def shoot(url: str, token: str, out: Path, *, with_models: bool) -> list[Path]:
             _shrink(path)
             saved.append(path)
             sys.stdout.write(f"{path} ({path.stat().st_size // 1024} KB)\n")
+        for name, address, ready, language, viewport in EXTRA_SHOTS:
+            page.set_viewport_size(viewport)
+            page.goto(f"{url}{address}")
+            page.wait_for_selector("#shell-user")
+            if page.get_attribute("html", "lang") != language:
+                page.click(f"#shell-language-{language}")
+                page.wait_for_selector(f'html[lang="{language}"]')
+            page.wait_for_selector(ready)
+            page.wait_for_function(DRAWN, arg=1)
+            page.wait_for_timeout(300)
+            path = out / f"{name}.png"
+            page.screenshot(path=str(path), full_page=viewport is PHONE)
+            _shrink(path)
+            saved.append(path)
+            sys.stdout.write(f"{path} ({path.stat().st_size // 1024} KB)\n")
+        # The switch is remembered for the user: leave them in English.
+        if page.get_attribute("html", "lang") != "en":
+            page.click("#shell-language-en")
         browser.close()
     return saved
 
