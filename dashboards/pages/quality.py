@@ -37,6 +37,7 @@ from reintegration.interviewer import interviewer_icc
 from reintegration.quality import BLANK
 from reintegration.questionnaire import load_questionnaire
 from reintegration.roles import Capability, allowed
+from reintegration.upload_report import translate
 from reintegration.users import User
 
 dash.register_page(
@@ -251,7 +252,7 @@ def _detail(user: User, batch_id: str | None) -> list[Any]:
     if found.get("reason"):
         out.append(
             html.P(
-                _("Why it failed: {reason}", reason=found["reason"]),
+                _("Why it failed: {reason}", reason=translate(found["reason"])),
                 className="notice notice-refused",
             )
         )
@@ -263,7 +264,7 @@ def _detail(user: User, batch_id: str | None) -> list[Any]:
         )
         out.append(
             html.P(
-                _("Warning: {where}{message}", where=where, message=warning["message"]),
+                _("Warning: {where}{message}", where=where, message=translate(warning["message"])),
                 className="notice notice-warning",
             )
         )
@@ -280,7 +281,11 @@ def _detail(user: User, batch_id: str | None) -> list[Any]:
         if columns:
             out.append(html.P(f"{label}: {', '.join(columns)}", className="muted"))
     if report["errors_total"]:
-        errors = rows.batch_errors(found["id"], ERRORS_SHOWN)
+        # Stored in English (the fixable file keeps them so); shown in the reader's language.
+        errors = [
+            {**e, "message": translate(str(e.get("message") or ""))}
+            for e in rows.batch_errors(found["id"], ERRORS_SHOWN)
+        ]
         out += [
             html.H2(_("Rejected cells ({n})", n=format_integer(report["errors_total"]))),
             table(f"{PAGE}-errors-table", errors, _columns(ERROR_COLUMNS), page_size=10),
