@@ -212,9 +212,9 @@ def _choices_of(single: str, choice_headers: Iterable[str]) -> bool:
 
     Examples
     --------
-    >>> _choices_of("psychosocial/distress_signs", ["psychosocial/distress_signs/anger"])
+    >>> _choices_of("psychosocial/signs", ["psychosocial/signs/anger"])
     True
-    >>> _choices_of("distress_signs", ["psychosocial-distress_signs/anger"])
+    >>> _choices_of("signs", ["psychosocial-signs/anger"])
     False
     """
     prefix = single.strip().casefold() + "/"
