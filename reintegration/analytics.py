@@ -164,10 +164,11 @@ class Analytics:
         self._loading: dict[tuple[Any, ...], threading.Lock] = {}
         self._answers: OrderedDict[Hashable, Any] = OrderedDict()
         self._selections: OrderedDict[Hashable, Selection] = OrderedDict()
-        # Per (index version, within): the frame a cube is of and the cube (None: the frame
-        # cannot have one), and the frames whose cube is being built.
-        self._cubes: dict[tuple[str, tuple[str, ...], bool], tuple[pd.DataFrame, Any]] = {}
-        self._building: dict[tuple[str, tuple[str, ...], bool], pd.DataFrame] = {}
+        # Per (index version, within, kind: latest, months or rounds): the frame a cube is of
+        # and the cube (None: the frame cannot have one), and the frames whose cube is being
+        # built.
+        self._cubes: dict[tuple[str, tuple[str, ...], str], tuple[pd.DataFrame, Any]] = {}
+        self._building: dict[tuple[str, tuple[str, ...], str], pd.DataFrame] = {}
         self._build_lock = threading.Lock()  # one cube built at a time: memory, and the CPU
         questionnaire = load_questionnaire()
         self._child_below = questionnaire.child_age_below
@@ -294,16 +295,20 @@ class Analytics:
         within: Sequence[str] = (),
         *,
         months: bool = False,
+        rounds: bool = False,
         wait: bool = False,
     ) -> cubes.Cube | None:
         """The summed summaries of the current frame's latest records (per ``within``: none
         or ``["round"]``; with ``months``, of every record per the months that decide when
-        it counts, for windows of whole months), or None while they are being built or when
-        the frame cannot have them (see :func:`reintegration.cube.usable` and
-        :func:`reintegration.cube.month_dimensions`). Built once per frame: in the asking
+        it counts, for windows of whole months; with ``rounds``, of every record per the
+        rounds that decide when it counts, for round filters), or None while they are being
+        built or when the frame cannot have them (see :func:`reintegration.cube.usable`,
+        :func:`reintegration.cube.month_dimensions` and
+        :func:`reintegration.cube.round_dimensions`). Built once per frame: in the asking
         thread for a small frame (or with ``wait``), else in the background."""
         frame = self.frame(index_version)
-        key = (index_version, tuple(within), months)
+        kind = "months" if months else "rounds" if rounds else "latest"
+        key = (index_version, tuple(within), kind)
         with self._lock:
             found = self._cubes.get(key)
             if found is not None and found[0] is frame:
@@ -324,15 +329,15 @@ class Analytics:
                 return None
         return self._build_cube(key, frame)
 
-    def _build_cubes(self, keys: list[tuple[str, tuple[str, ...], bool]], frame: Any) -> None:
+    def _build_cubes(self, keys: list[tuple[str, tuple[str, ...], str]], frame: Any) -> None:
         for key in keys:
             self._build_cube(key, frame)
 
     def _build_cube(
-        self, key: tuple[str, tuple[str, ...], bool], frame: pd.DataFrame
+        self, key: tuple[str, tuple[str, ...], str], frame: pd.DataFrame
     ) -> cubes.Cube | None:
         built = None
-        _, within, months = key
+        _, within, kind = key
         with self._build_lock:
             with self._lock:
                 current = self._cubes.get(key)
@@ -341,7 +346,7 @@ class Analytics:
             if self._frames_cache.frame(key[0]) is not frame:
                 built = None  # the frame changed while this build waited: not worth building
             else:
-                built = self._new_cube(frame, within, months)
+                built = self._new_cube(frame, within, kind)
         with self._lock:
             current = self._cubes.get(key)
             if current is not None and current[0] is frame:
@@ -353,24 +358,28 @@ class Analytics:
         return built
 
     def _new_cube(
-        self, frame: pd.DataFrame, within: tuple[str, ...], months: bool
+        self, frame: pd.DataFrame, within: tuple[str, ...], kind: str
     ) -> cubes.Cube | None:
         built = None
         clock = time.perf_counter()
+        every = np.arange(len(frame))
         try:
-            if cubes.usable(frame):
-                if not months:
-                    latest = latest_rows(frame, np.arange(len(frame)), within)
-                    built = cubes.Cube(frame, latest, surveys=not within)
-                elif (dimensions := cubes.month_dimensions(frame, within)) is not None:
-                    every = np.arange(len(frame))
+            if not cubes.usable(frame):
+                pass
+            elif kind == "latest":
+                latest = latest_rows(frame, every, within)
+                built = cubes.Cube(frame, latest, surveys=not within)
+            elif kind == "months":
+                if (dimensions := cubes.month_dimensions(frame, within)) is not None:
                     built = cubes.Cube(frame, every, months=dimensions, surveys=not within)
+            elif (dimensions := cubes.round_dimensions(frame)) is not None:
+                built = cubes.Cube(frame, every, rounds=dimensions, surveys=True)
         except Exception:  # answers come from the records instead
             log.exception("building the analytics cube failed")
         log.info(
-            "analytics cube (within %s, months %s): %s in %.1f s",
+            "analytics cube (within %s, %s): %s in %.1f s",
             within,
-            months,
+            kind,
             "none" if built is None else f"{len(built.rows)} rows",
             time.perf_counter() - clock,
         )
@@ -380,13 +389,16 @@ class Analytics:
         self, filters: Filters, index_version: str, within: Sequence[str], by: Sequence[str] = ()
     ) -> cubes.Cube | None:
         """The cube that answers this question exactly, if there is one ready: the cube of
-        the latest records without a date window, the month cube with whole months."""
+        the latest records without a date window, the month cube with whole months, the
+        round cube with a round filter (latest per returnee, no dates)."""
         if not set(by) <= set(cubes.GROUPINGS):
             return None
         if cubes.answers(filters, within):
             return self.cube(index_version, within)
         if cubes.answers(filters, within, months=True):
             return self.cube(index_version, within, months=True)
+        if cubes.answers(filters, within, rounds=True):
+            return self.cube(index_version, within, rounds=True)
         return None
 
     def _records(self, filters: Filters, index_version: str, within: Sequence[str]) -> pd.DataFrame:
@@ -970,10 +982,15 @@ def _plain(table: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def _cube_keys(index_version: str) -> list[tuple[str, tuple[str, ...], bool]]:
+def _cube_keys(index_version: str) -> list[tuple[str, tuple[str, ...], str]]:
     """Every cube of an index version's frame, most asked first."""
     return [
-        (index_version, within, months) for months in (False, True) for within in ((), ("round",))
+        *(
+            (index_version, within, kind)
+            for kind in ("latest", "months")
+            for within in ((), ("round",))
+        ),
+        (index_version, (), "rounds"),
     ]
 
 

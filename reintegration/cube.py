@@ -41,16 +41,21 @@ NONE_BEFORE = -(10**6)  # no earlier scored survey: a month index before any dat
 NONE_AFTER = 10**6  # no later (scored) survey: a month index beyond any date
 
 
-def answers(filters: Any, within: Sequence[str], *, months: bool = False) -> bool:
+def answers(
+    filters: Any, within: Sequence[str], *, months: bool = False, rounds: bool = False
+) -> bool:
     """Whether a cube answers a question with ``filters`` counting records per ``within``:
     only returnee filters (countries, sex, age group, return type), latest per returnee or
-    per round.
+    per round. By round, a round filter too: it keeps or drops whole returnee-rounds, so it
+    never changes which record of a returnee-round is the latest.
 
     Examples
     --------
     >>> from reintegration.analytics import Filters
     >>> answers(Filters(sex=frozenset({"f"})), ["round"]), answers(Filters(rounds={1}), [])
     (True, False)
+    >>> answers(Filters(rounds={1}), ["round"])
+    True
 
     With ``months`` (a month cube), date windows of whole months too:
 
@@ -59,15 +64,26 @@ def answers(filters: Any, within: Sequence[str], *, months: bool = False) -> boo
     >>> answers(whole, [], months=True), answers(whole, []), answers(
     ...     Filters(date_from=date(2025, 2, 2)), [], months=True)
     (True, False, False)
+
+    With ``rounds`` (a round cube), a round filter on the latest record per returnee, without
+    dates:
+
+    >>> answers(Filters(rounds={1, 3}), [], rounds=True), answers(
+    ...     Filters(rounds={1}, date_to=date(2025, 3, 31)), [], rounds=True)
+    (True, False)
     """
     if months:
         dated = filters.date_from is None or filters.date_from.day == 1
         dated = dated and (filters.date_to is None or _month_end(filters.date_to))
     else:
         dated = filters.date_from is None and filters.date_to is None
+    if rounds:
+        by_round = list(within) == [] and filters.rounds is not None and not months
+    else:
+        by_round = filters.rounds is None or list(within) == ["round"]
     return (
         dated
-        and filters.rounds is None
+        and by_round
         and filters.at_round is None
         and filters.at_band is None
         and not filters.exclude_flagged_enumerators
@@ -141,6 +157,54 @@ def month_dimensions(frame: pd.DataFrame, within: Sequence[str]) -> dict[str, np
     return {"month": month, "after": after, "before": before}
 
 
+def round_dimensions(frame: pd.DataFrame) -> dict[str, np.ndarray] | None:
+    """Per row of ``frame``, what decides whether it is a returnee's counted (latest) record
+    when only the rounds in a set ``R`` are kept: ``blockers``, a bit per round (bit ``i`` for
+    the ``i``-th of the frame's rounds in ascending order), set for each round whose presence
+    in ``R`` would make another of the returnee's rows count instead. For a scored row, the
+    rounds of the returnee's later scored rows; for an unscored row, the rounds of every later
+    row and of every earlier scored row. A row counts exactly when its round is in ``R`` and
+    ``blockers & bits(R) == 0``: it is then the latest scored row among ``R``, or the latest
+    row of a returnee with none scored among ``R`` (:func:`reintegration.selection.latest_rows`).
+
+    None when the frame is not sorted by returnee (the rule reads a returnee's rows as a run)
+    or has more than 62 rounds (a bit each in an int64).
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"rkey": [0, 0, 0, 1], "round": [1, 2, 3, 1],
+    ...                       "composite": [0.1, np.nan, 0.3, 0.5]})
+    >>> round_dimensions(frame)["blockers"].tolist()
+    [4, 5, 0, 0]
+    """
+    n = len(frame)
+    rkey = frame["rkey"].to_numpy()
+    if n == 0 or not (rkey[1:] >= rkey[:-1]).all():
+        return None
+    rounds = np.asarray(frame["round"].to_numpy())
+    values, bit = np.unique(rounds, return_inverse=True)
+    if len(values) > 62:
+        return None
+    bit = bit.reshape(-1)
+    scored = ~np.isnan(frame["composite"].to_numpy(np.float64))
+    new = np.r_[True, rkey[1:] != rkey[:-1]]
+    starts = np.flatnonzero(new)
+    group = np.cumsum(new) - 1
+    ends = np.r_[starts[1:], n] - 1
+    blockers = np.zeros(n, dtype=np.int64)
+    for b in range(len(values)):
+        here = bit == b
+        for flag, rows in ((here, ~scored), (here & scored, scored)):
+            upto = np.cumsum(flag)  # this bit's rows up to each row, inclusive
+            later = upto[ends][group] - upto > 0
+            blockers[rows & later] |= 1 << b
+        scored_here = here & scored
+        upto = np.cumsum(scored_here)
+        before = upto - scored_here - (upto[starts] - scored_here[starts])[group] > 0
+        blockers[~scored & before] |= 1 << b
+    return {"blockers": blockers, "values": values}
+
+
 class Cube:
     """The summed summaries of a frame's latest records per returnee (``within=()``) or per
     returnee and round (``within=("round",)``); with ``months``, of every row, per the
@@ -156,6 +220,9 @@ class Cube:
         with ``months`` every row.
     months : dict of str to ndarray, optional
         :func:`month_dimensions` of the frame (per row of it).
+    rounds : dict of str to ndarray, optional
+        :func:`round_dimensions` of the frame (``rows`` then every row): a round cube, for
+        round filters on the latest record per returnee.
     surveys : bool, default False
         Also sum every row (not only the latest) per returnee attributes (and interview
         month), for the overview's number of surveys.
@@ -167,14 +234,19 @@ class Cube:
         rows: np.ndarray,
         *,
         months: dict[str, np.ndarray] | None = None,
+        rounds: dict[str, np.ndarray] | None = None,
         surveys: bool = False,
     ) -> None:
         self.frame = frame
         self.months = months is not None
+        # The rounds a blocker bit stands for (bit i: the i-th), in a round cube.
+        self.round_values = None if rounds is None else rounds["values"]
         latest = rows
         take: dict[str, Any] = {d: frame[d].array.take(latest) for d in DIMENSIONS}
         if months is not None:
             take.update({name: values[latest] for name, values in months.items()})
+        if rounds is not None:
+            take["blockers"] = rounds["blockers"][latest]
         grouping = _Grouping(take)
         del take
         scored = ~np.isnan(frame["composite"].to_numpy(np.float64)[latest])
@@ -215,6 +287,7 @@ class Cube:
                 {
                     **{d: frame[d].array for d in RETURNEE},
                     **({"month": months["month"]} if months is not None else {}),
+                    **({"round": frame["round"].array} if rounds is not None else {}),
                 }
             )
             everyone = np.ones(len(frame), dtype=bool)
@@ -239,7 +312,7 @@ class Cube:
         of ``by`` (names of :data:`GROUPINGS`, or ``months_band``), from the cube.
         ``scored_only``: of the scored records alone (groups without one left out)."""
         by = list(by)
-        keep = _kept(self.rows, filters)
+        keep = _kept(self.rows, filters, self.round_values)
         if scored_only:
             keep &= self.rows["n_returnees"] > 0
         rows = self.rows.where(keep)
@@ -287,7 +360,7 @@ class Cube:
     def histogram(self, filters: Any) -> tuple[np.ndarray, np.ndarray]:
         """The scored latest composites per histogram bin (``np.histogram``'s ten bins over
         ``[0, 1]``) of the records ``filters`` keeps, and each bin's key sum modulo ``2**31``."""
-        rows = self.rows.where(_kept(self.rows, filters))
+        rows = self.rows.where(_kept(self.rows, filters, self.round_values))
         counts = np.array([int(rows[f"h_{i}"].sum()) for i in range(HISTOGRAM_BINS)])
         keys = np.array([int(rows[f"hk_{i}"].sum()) % KEY_MODULUS for i in range(HISTOGRAM_BINS)])
         return counts, keys
@@ -296,7 +369,7 @@ class Cube:
         """Every row (survey) ``filters`` keeps, and their key sum modulo ``2**31``."""
         if self.surveys is None:
             raise ValueError("this cube was built without the surveys")
-        rows = self.surveys.where(_kept(self.surveys, filters))
+        rows = self.surveys.where(_kept(self.surveys, filters, self.round_values))
         return int(rows["n_rows"].sum()), int(rows["k_rows"].sum()) % KEY_MODULUS
 
 
@@ -392,8 +465,17 @@ class _Table:
         return _Table(self._columns, keep)
 
 
-def _kept(rows: _Table, filters: Any) -> np.ndarray:
+def _kept(rows: _Table, filters: Any, round_values: np.ndarray | None = None) -> np.ndarray:
     keep = np.ones(len(rows), dtype=bool)
+    if filters.rounds is not None:
+        if "round" not in rows:
+            raise ValueError("a round filter on a cube without rounds")
+        keep &= _isin(rows["round"], filters.rounds)
+    if "blockers" in rows:  # a round cube: no filter keeps every round
+        assert round_values is not None
+        wanted = round_values if filters.rounds is None else list(filters.rounds)
+        bits = np.flatnonzero(np.isin(round_values, list(wanted)))
+        keep &= (rows["blockers"] & int(sum(1 << int(b) for b in bits))) == 0
     if "month" in rows:
         first = NONE_BEFORE + 1 if filters.date_from is None else _month(filters.date_from)
         last = NONE_AFTER - 1 if filters.date_to is None else _month(filters.date_to)
@@ -410,10 +492,15 @@ def _kept(rows: _Table, filters: Any) -> np.ndarray:
     ):
         wanted = getattr(filters, field)
         if wanted is not None:
-            values = rows[column]
-            chosen = np.append(values.categories.isin(list(wanted)), False)
-            keep &= chosen[values.codes]
+            keep &= _isin(rows[column], wanted)
     return keep
+
+
+def _isin(values: Any, wanted: Any) -> np.ndarray:
+    """Which of a cube column's values are ``wanted`` (a categorical through its codes)."""
+    if isinstance(values, pd.Categorical):
+        return np.append(values.categories.isin(list(wanted)), False)[values.codes]
+    return np.isin(np.asarray(values), list(wanted))
 
 
 class _Sums:

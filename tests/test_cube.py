@@ -4,6 +4,7 @@ answers through it equal those from the records."""
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 
 import numpy as np
@@ -13,7 +14,7 @@ import sqlalchemy as sa
 
 from reintegration import analytics as analytics_module
 from reintegration.analytics import Analytics, Filters
-from reintegration.cube import FIGURES, Cube, answers, month_dimensions, usable
+from reintegration.cube import FIGURES, Cube, answers, month_dimensions, round_dimensions, usable
 from reintegration.index import ReintegrationIndex
 from reintegration.ingest import ingest_file
 from reintegration.questionnaire import load_questionnaire
@@ -112,6 +113,9 @@ def test_only_returnee_filters_are_answered_from_the_cube():
     assert answers(Filters(countries=frozenset({"AFG"})), [])
     assert answers(Filters(), ["round"])
     assert not answers(Filters(rounds=frozenset({1})), [])
+    assert answers(Filters(rounds=frozenset({1})), [], rounds=True)
+    assert answers(Filters(rounds=frozenset({1})), ["round"])
+    assert not answers(Filters(), [], rounds=True)
     assert not answers(Filters(at_round=2), [])
     assert not answers(Filters(exclude_flagged_enumerators=True), [])
     assert not answers(Filters(), ["months_band"])
@@ -240,3 +244,96 @@ def test_a_frame_whose_dates_go_back_has_no_month_cube(analytics):
     first = int(np.flatnonzero(frame["rkey"].to_numpy() == frame["rkey"].iloc[0])[-1])
     days[first] = days[0] - 30
     assert month_dimensions(frame.assign(interview_day=days), []) is None
+
+
+def _draw_rounds(rng: np.random.Generator, frame: pd.DataFrame, filters: Filters) -> Filters:
+    rounds = sorted(int(r) for r in frame["round"].unique())
+    chosen = rng.choice(rounds, int(rng.integers(1, len(rounds) + 1)), False)
+    return replace(filters, rounds=frozenset(int(r) for r in chosen))
+
+
+def test_round_blockers_pick_each_returnees_latest_record_among_any_set_of_rounds():
+    """The rule of round_dimensions against latest_rows itself, on returnees with unscored
+    rows anywhere, rounds missing and a round surveyed twice."""
+    rng = np.random.default_rng(21)
+    rkey, rounds = [], []
+    for key in range(400):
+        taken = sorted(rng.choice([1, 2, 3, 5], int(rng.integers(1, 5)), False).tolist())
+        if rng.random() < 0.1:
+            taken.append(taken[-1])  # a round surveyed twice
+        rkey += [key] * len(taken)
+        rounds += taken
+    composite = np.where(rng.random(len(rkey)) < 0.3, np.nan, rng.random(len(rkey)))
+    frame = pd.DataFrame({"rkey": rkey, "round": rounds, "composite": composite})
+    dims = round_dimensions(frame)
+    assert dims is not None
+    bits = {int(v): i for i, v in enumerate(dims["values"])}
+    for size in (1, 2, 3, 4):
+        for subset in map(set, itertools.combinations([1, 2, 3, 5], size)):
+            kept = np.flatnonzero(frame["round"].isin(subset).to_numpy())
+            wanted = sum(1 << bits[r] for r in subset)
+            counted = np.isin(frame["round"], list(subset)) & (dims["blockers"] & wanted == 0)
+            assert np.flatnonzero(counted).tolist() == latest_rows(frame, kept, []).tolist(), subset
+
+
+def test_a_frame_not_sorted_by_returnee_has_no_round_cube():
+    frame = pd.DataFrame({"rkey": [1, 0], "round": [1, 1], "composite": [0.5, 0.5]})
+    assert round_dimensions(frame) is None
+
+
+@pytest.mark.parametrize("keyed", [False, True])
+def test_round_filters_are_answered_from_the_cubes_as_from_the_records(analytics, keyed):
+    """Latest per returnee among some rounds (the round cube, with unscored rows), and per
+    round (the plain and the month cubes keep or drop whole returnee-rounds)."""
+    frame = analytics.frame(LABEL)
+    assert frame["composite"].isna().any()  # unscored records among them
+    rng = np.random.default_rng(13)
+    rounds = round_dimensions(frame)
+    assert rounds is not None
+    cubes = {
+        (): Cube(frame, np.arange(len(frame)), rounds=rounds, surveys=True),
+        ("round",): Cube(frame, latest_rows(frame, np.arange(len(frame)), ["round"])),
+    }
+    months = Cube(frame, np.arange(len(frame)), months=month_dimensions(frame, ["round"]))
+    for i in range(40):
+        filters = _draw_rounds(rng, frame, _draw(rng, frame))
+        within = [[], ["round"]][i % 2]
+        assert answers(filters, within, rounds=not within)
+        by = list(rng.choice(GROUPINGS, int(rng.integers(0, 4)), False))
+        selection = analytics.selection(filters, LABEL, within)
+        expected = summarise(selection.records(), by, FIGURES, keyed=keyed)
+        _assert_same(expected, cubes[tuple(within)].cells(by, filters, keyed=keyed), by)
+        if within:
+            dated = _whole_months(rng, frame, filters)
+            assert answers(dated, within, months=True)
+            records = analytics.selection(dated, LABEL, within).records()
+            _assert_same(
+                summarise(records, by, FIGURES, keyed=keyed),
+                months.cells(by, dated, keyed=keyed),
+                by,
+            )
+        else:
+            count, key = cubes[()].survey_count(filters)
+            assert count == int(selection.mask.sum())
+            assert key == int(frame["record_key"].to_numpy()[selection.mask].sum() % 2**31)
+            counts, _ = cubes[()].histogram(filters)
+            assert counts.sum() == int(expected["returnees"].iloc[-1])
+
+
+def test_published_answers_with_round_filters_equal_those_from_the_records(analytics):
+    frame = analytics.frame(LABEL)
+    rng = np.random.default_rng(17)
+    questions = []
+    for i in range(36):
+        filters = _draw_rounds(rng, frame, _draw(rng, frame))
+        by = list(rng.choice(GROUPINGS, int(rng.integers(0, 3)), False))
+        kind = ("aggregates", "overview", "stages")[i % 3]
+        questions.append((kind, by, filters, bool(i % 2)))
+    with_cube = _published(analytics.engine, cube=True, questions=questions)
+    without = _published(analytics.engine, cube=False, questions=questions)
+    for a, b in zip(without, with_cube, strict=True):
+        _equal(a, b)
+    fresh = Analytics(analytics.engine)
+    assert fresh._cube_for(Filters(rounds=frozenset({1, 3})), LABEL, []) is fresh.cube(
+        LABEL, rounds=True
+    )
