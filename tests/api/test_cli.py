@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 
 import pytest
@@ -102,3 +103,29 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def test_serve_caps_malloc_arenas_for_itself_and_its_workers(home, monkeypatch):
+    import platform
+
+    import uvicorn
+
+    from api.cli import MALLOC_ARENAS, cap_malloc_arenas
+
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    seen = {}
+    monkeypatch.setattr(
+        uvicorn.Server, "run", lambda self: seen.update(cap=os.environ.get("MALLOC_ARENA_MAX"))
+    )
+    monkeypatch.setattr("api.cli.settle_heap", lambda: None)
+    result = CliRunner().invoke(app, ["serve", "--port", str(_free_port())])
+
+    assert result.exit_code == 0, result.output
+    # Worker processes are spawned: glibc reads the cap from their environment.
+    assert seen["cap"] == str(MALLOC_ARENAS) == "2"
+    monkeypatch.delenv("MALLOC_ARENA_MAX")
+    assert cap_malloc_arenas() is (platform.libc_ver()[0] == "glibc")
+    # An operator's own setting stands.
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert cap_malloc_arenas() is False
+    assert os.environ["MALLOC_ARENA_MAX"] == "4"
