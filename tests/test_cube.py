@@ -158,12 +158,15 @@ def _equal(a, b) -> None:
         assert a == b
 
 
-def test_published_answers_from_the_cube_equal_those_from_the_records(analytics):
+def _assert_published_alike(analytics, seed: int, count: int, draw) -> None:
+    """``count`` questions (``draw(rng, frame)`` filters, by 0 to 2 groupings, aggregates,
+    overview and stages in turn, exact and protected in turn) published alike with and without
+    the cubes."""
     frame = analytics.frame(LABEL)
-    rng = np.random.default_rng(5)
+    rng = np.random.default_rng(seed)
     questions = []
-    for i in range(30):
-        filters = _draw(rng, frame)
+    for i in range(count):
+        filters = draw(rng, frame)
         by = list(rng.choice(GROUPINGS, int(rng.integers(0, 3)), False))
         kind = ("aggregates", "overview", "stages")[i % 3]
         questions.append((kind, by, filters, bool(i % 2)))
@@ -171,6 +174,10 @@ def test_published_answers_from_the_cube_equal_those_from_the_records(analytics)
     without = _published(analytics.engine, cube=False, questions=questions)
     for a, b in zip(without, with_cube, strict=True):
         _equal(a, b)
+
+
+def test_published_answers_from_the_cube_equal_those_from_the_records(analytics):
+    _assert_published_alike(analytics, 5, 30, lambda rng, frame: _draw(rng, frame))
 
 
 def test_a_large_frame_answers_from_the_records_until_its_cube_is_built(analytics, monkeypatch):
@@ -224,18 +231,9 @@ def test_month_cube_cells_equal_the_summaries_of_whole_month_windows(analytics, 
 
 
 def test_published_answers_of_whole_month_windows_equal_those_from_the_records(analytics):
-    frame = analytics.frame(LABEL)
-    rng = np.random.default_rng(9)
-    questions = []
-    for i in range(30):
-        filters = _whole_months(rng, frame, _draw(rng, frame))
-        by = list(rng.choice(GROUPINGS, int(rng.integers(0, 3)), False))
-        kind = ("aggregates", "overview", "stages")[i % 3]
-        questions.append((kind, by, filters, bool(i % 2)))
-    with_cube = _published(analytics.engine, cube=True, questions=questions)
-    without = _published(analytics.engine, cube=False, questions=questions)
-    for a, b in zip(without, with_cube, strict=True):
-        _equal(a, b)
+    _assert_published_alike(
+        analytics, 9, 30, lambda rng, frame: _whole_months(rng, frame, _draw(rng, frame))
+    )
 
 
 def test_a_frame_whose_dates_go_back_has_no_month_cube(analytics):
@@ -321,18 +319,9 @@ def test_round_filters_are_answered_from_the_cubes_as_from_the_records(analytics
 
 
 def test_published_answers_with_round_filters_equal_those_from_the_records(analytics):
-    frame = analytics.frame(LABEL)
-    rng = np.random.default_rng(17)
-    questions = []
-    for i in range(36):
-        filters = _draw_rounds(rng, frame, _draw(rng, frame))
-        by = list(rng.choice(GROUPINGS, int(rng.integers(0, 3)), False))
-        kind = ("aggregates", "overview", "stages")[i % 3]
-        questions.append((kind, by, filters, bool(i % 2)))
-    with_cube = _published(analytics.engine, cube=True, questions=questions)
-    without = _published(analytics.engine, cube=False, questions=questions)
-    for a, b in zip(without, with_cube, strict=True):
-        _equal(a, b)
+    _assert_published_alike(
+        analytics, 17, 36, lambda rng, frame: _draw_rounds(rng, frame, _draw(rng, frame))
+    )
     fresh = Analytics(analytics.engine)
     assert fresh._cube_for(Filters(rounds=frozenset({1, 3})), LABEL, []) is fresh.cube(
         LABEL, rounds=True
