@@ -49,12 +49,8 @@ HEAD_REVISION = "0011"
 BUSY_TIMEOUT_S = 600.0
 # Page size of a new SQLite store.
 PAGE_BYTES = 16384
-# Page cache of a SQLite connection in a transaction that writes, in KiB.
+# Page cache of a SQLite connection, in KiB.
 CACHE_KIB = 256 * 1024
-# Page cache of a SQLite connection in a transaction that only reads (for_reading), in KiB.
-READ_CACHE_KIB = 16 * 1024
-# Connection record entry: the page cache a connection was last given, in KiB.
-_CACHE = "reintegration_cache_kib"
 # Execution option of the transactions that only read (see for_reading).
 READ_ONLY = "reintegration_read_only"
 # Execution option of the transactions that erase (see for_erasure).
@@ -258,15 +254,6 @@ def _sqlite_engine(url: sa.URL, busy_timeout: float) -> sa.Engine:
         if record.get(ERASING, False) != erasing:  # set per connection; outside a transaction
             conn.exec_driver_sql(f"PRAGMA secure_delete = {'ON' if erasing else 'OFF'}")
             record[ERASING] = erasing
-        # A batch's inserts need the large cache; reads do not (the pages are in the OS's
-        # cache), and a connection keeps what its cache grew to for as long as it is pooled:
-        # reading a million interviews into the analytics frame left 256 MB in it.
-        wanted = READ_CACHE_KIB if options.get(READ_ONLY) else CACHE_KIB
-        if record.get(_CACHE, CACHE_KIB) != wanted:
-            conn.exec_driver_sql(f"PRAGMA cache_size = -{wanted}")
-            if wanted < record.get(_CACHE, CACHE_KIB):
-                conn.exec_driver_sql("PRAGMA shrink_memory")
-            record[_CACHE] = wanted
         if options.get(READ_ONLY):
             conn.exec_driver_sql("BEGIN")
         else:

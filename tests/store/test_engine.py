@@ -128,20 +128,3 @@ def test_postgresql_engine_connects_and_rolls_back(pg_url: str) -> None:
     with engine.connect() as conn:
         assert _count(conn) == 0
     engine.dispose()
-
-
-def test_a_sqlite_connection_reads_with_a_small_cache_and_writes_with_the_large_one(
-    tmp_path: Path,
-) -> None:
-    from reintegration.store.engine import CACHE_KIB, READ_CACHE_KIB
-
-    engine = create_store_engine(f"sqlite:///{tmp_path / 'cache.db'}")
-
-    def cache(bind: sa.Engine) -> int:
-        with bind.begin() as conn:
-            return -int(conn.exec_driver_sql("PRAGMA cache_size").scalar())
-
-    assert cache(engine) == CACHE_KIB  # a batch's inserts
-    assert cache(for_reading(engine)) == READ_CACHE_KIB < CACHE_KIB  # the analytics frame
-    assert cache(engine) == CACHE_KIB
-    engine.dispose()
