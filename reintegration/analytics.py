@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import calendar
 import logging
+import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any, Literal
@@ -75,6 +77,11 @@ ANSWER_CACHE = 512
 # Selections kept (a mask and an index array each, ~3 MB at a million rows): enough for the
 # questions in flight to share theirs between the parts of their answers.
 SELECTIONS_KEPT = 32
+# New answers computed at once in a process; other questions wait their turn. Each answer
+# holds the GIL for much of its time and walks through tens of megabytes: measured at 1M
+# interviews on 2 cores, 16 at once answered 17 questions/s, 2 at once 30 (benchmarks/
+# api_bench.py --mixed; docs/analytics-engine.md).
+COMPUTING_AT_ONCE = max(1, min(4, os.cpu_count() or 1))
 # A frame this small has its cube built by the request that first needs it (milliseconds);
 # a larger one in a background thread, answers coming from the records until it is ready.
 CUBE_IN_REQUEST_ROWS = 200_000
@@ -170,6 +177,8 @@ class Analytics:
         self._cubes: dict[tuple[str, tuple[str, ...], str], tuple[pd.DataFrame, Any]] = {}
         self._building: dict[tuple[str, tuple[str, ...], str], pd.DataFrame] = {}
         self._build_lock = threading.Lock()  # one cube built at a time: memory, and the CPU
+        self._places = threading.BoundedSemaphore(COMPUTING_AT_ONCE)
+        self._computing = threading.local()
         questionnaire = load_questionnaire()
         self._child_below = questionnaire.child_age_below
         # read_base looked up when called, so that a test can stand in for it.
@@ -198,17 +207,38 @@ class Analytics:
         return sorted(labels)
 
     def _cached(self, key: tuple[Hashable, ...], compute: Callable[[], Any]) -> Any:
-        full = (self.data_version(), *key)
-        with self._lock:
-            if full in self._answers:
-                self._answers.move_to_end(full)
-                return self._answers[full]
-        value = compute()
+        with self._frames_cache.pinned() as version:  # one frame for the whole answer
+            full = (version, *key)
+            with self._lock:
+                if full in self._answers:
+                    self._answers.move_to_end(full)
+                    return self._answers[full]
+            with self._turn():
+                value = compute()
         with self._lock:
             self._answers[full] = value
             while len(self._answers) > ANSWER_CACHE:
                 self._answers.popitem(last=False)
         return value
+
+    @contextmanager
+    def _turn(self) -> Iterator[None]:
+        """Wait for one of :data:`COMPUTING_AT_ONCE` places to compute a new answer (nested
+        calls of one thread hold the place they have)."""
+        depth = getattr(self._computing, "depth", 0)
+        if depth:
+            self._computing.depth = depth + 1
+            try:
+                yield
+            finally:
+                self._computing.depth = depth
+            return
+        with self._places:
+            self._computing.depth = 1
+            try:
+                yield
+            finally:
+                self._computing.depth = 0
 
     def frame(self, index_version: str) -> pd.DataFrame:
         """The current submissions with their ``index_version`` scores, one row each.
@@ -370,8 +400,9 @@ class Analytics:
                 latest = latest_rows(frame, every, within)
                 built = cubes.Cube(frame, latest, surveys=not within)
             elif kind == "months":
-                if (dimensions := cubes.month_dimensions(frame, within)) is not None:
-                    built = cubes.Cube(frame, every, months=dimensions, surveys=not within)
+                if (days := cubes.day_dimensions(frame, within)) is not None:
+                    months = cubes.month_dimensions(frame, within, days)
+                    built = cubes.Cube(frame, every, months=months, days=days, surveys=not within)
             elif (dimensions := cubes.round_dimensions(frame)) is not None:
                 built = cubes.Cube(frame, every, rounds=dimensions, surveys=True)
         except Exception:  # answers come from the records instead
@@ -389,7 +420,8 @@ class Analytics:
         self, filters: Filters, index_version: str, within: Sequence[str], by: Sequence[str] = ()
     ) -> cubes.Cube | None:
         """The cube that answers this question exactly, if there is one ready: the cube of
-        the latest records without a date window, the month cube with whole months, the
+        the latest records without a date window, the month cube with dates (whole months
+        from its rows, a month the window cuts from the frame's records of it), the
         round cube with a round filter (latest per returnee, no dates)."""
         if not set(by) <= set(cubes.GROUPINGS):
             return None

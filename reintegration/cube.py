@@ -20,7 +20,10 @@ additions (sums of partial sums), and the exact figures' sd, here in one pass,
 from __future__ import annotations
 
 import calendar
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -36,6 +39,17 @@ FLAGS = ("returnees", "unscored", "sustainable", *(f"level_{x}" for x in LEVELS)
 HISTOGRAM_BINS = 10
 EDGES = np.linspace(0.0, 1.0, HISTOGRAM_BINS + 1)
 
+
+RETURNEE_FILTERS = (
+    ("countries", "country"),
+    ("sex", "sex"),
+    ("age_group", "age_group"),
+    ("return_type", "return_type"),
+)
+EPOCH = date(1970, 1, 1)
+# Selections of cube rows kept per cube (per filters): the parts of one answer (its
+# aggregates, stages, overview) share one, with the columns it took.
+KEPT = 32
 
 NONE_BEFORE = -(10**6)  # no earlier scored survey: a month index before any date
 NONE_AFTER = 10**6  # no later (scored) survey: a month index beyond any date
@@ -57,13 +71,13 @@ def answers(
     >>> answers(Filters(rounds={1}), ["round"])
     True
 
-    With ``months`` (a month cube), date windows of whole months too:
+    With ``months`` (a month cube), date windows too: whole months from the cube alone, a
+    window that cuts a month with the frame's records of its edges (:meth:`Cube.cells`):
 
-    >>> from datetime import date
     >>> whole = Filters(date_from=date(2025, 2, 1), date_to=date(2025, 3, 31))
     >>> answers(whole, [], months=True), answers(whole, []), answers(
     ...     Filters(date_from=date(2025, 2, 2)), [], months=True)
-    (True, False, False)
+    (True, False, True)
 
     With ``rounds`` (a round cube), a round filter on the latest record per returnee, without
     dates:
@@ -72,11 +86,7 @@ def answers(
     ...     Filters(rounds={1}, date_to=date(2025, 3, 31)), [], rounds=True)
     (True, False)
     """
-    if months:
-        dated = filters.date_from is None or filters.date_from.day == 1
-        dated = dated and (filters.date_to is None or _month_end(filters.date_to))
-    else:
-        dated = filters.date_from is None and filters.date_to is None
+    dated = months or (filters.date_from is None and filters.date_to is None)
     if rounds:
         by_round = list(within) == [] and filters.rounds is not None and not months
     else:
@@ -108,18 +118,26 @@ def usable(frame: pd.DataFrame) -> bool:
     return True
 
 
-def month_dimensions(frame: pd.DataFrame, within: Sequence[str]) -> dict[str, np.ndarray] | None:
-    """Per row of ``frame``, what decides whether it is a counted record of a window of whole
-    months ``[A, B]`` (month numbers): its interview month ``month``; ``after``, the month of
-    the next scored survey of its returnee (and round, with ``within=("round",)``) for a
+def day_dimensions(frame: pd.DataFrame, within: Sequence[str]) -> dict[str, np.ndarray] | None:
+    """Per row of ``frame``, what decides whether it is a counted record of a window of days
+    ``[A, B]`` (day numbers since 1970-01-01): its interview day ``day``; ``after``, the day
+    of the next scored survey of its returnee (and round, with ``within=("round",)``) for a
     scored row, of the next survey for an unscored one (:data:`NONE_AFTER` without one);
-    ``before``, for an unscored row the month of the previous scored survey
+    ``before``, for an unscored row the day of the previous scored survey
     (:data:`NONE_BEFORE` without one, and for every scored row). A row counts exactly when
-    ``A <= month <= B``, ``after > B`` and ``before < A``: it is then the latest scored
-    survey in the window, or the latest survey of a returnee with none scored in it.
+    ``A <= day <= B``, ``after > B`` and ``before < A``: it is then the latest scored survey
+    in the window, or the latest survey of a returnee with none scored in it (two surveys on
+    one day: the later in the frame's order counts, as :func:`latest_rows` takes it).
 
     None when interview dates go back within a returnee in the frame's order (the latest is
     the frame's last, which the rule needs to be the latest in time too).
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"rkey": [0, 0, 0], "interview_day": [10, 40, 70],
+    ...                       "composite": [0.1, np.nan, 0.3]})
+    >>> {k: v.tolist() for k, v in day_dimensions(frame, []).items()}
+    {'day': [10, 40, 70], 'after': [70, 70, 1000000], 'before': [-1000000, 10, -1000000]}
     """
     n = len(frame)
     if n == 0:  # nothing to count: the rows answer at once
@@ -133,28 +151,52 @@ def month_dimensions(frame: pd.DataFrame, within: Sequence[str]) -> dict[str, np
     if not ((days[1:] >= days[:-1]) | new[1:]).all():
         return None
     group = np.cumsum(new) - 1
-    month = days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
     scored = ~np.isnan(frame["composite"].to_numpy(np.float64))
     index = np.arange(n)
     # The nearest scored row after each row (anywhere), then kept only within its group.
     at_or_after = np.minimum.accumulate(np.where(scored, index, n)[::-1])[::-1]
     next_scored = np.r_[at_or_after[1:], n]
-    next_scored_month = np.full(n, NONE_AFTER, dtype=np.int64)
+    next_scored_day = np.full(n, NONE_AFTER, dtype=np.int64)
     same = next_scored < n
     same[same] = group[next_scored[same]] == group[same]
-    next_scored_month[same] = month[next_scored[same]]
-    next_month = np.full(n, NONE_AFTER, dtype=np.int64)
+    next_scored_day[same] = days[next_scored[same]]
+    next_day = np.full(n, NONE_AFTER, dtype=np.int64)
     follows = np.r_[~new[1:], False]
-    next_month[follows] = month[1:][follows[:-1]]
+    next_day[follows] = days[1:][follows[:-1]]
     at_or_before = np.maximum.accumulate(np.where(scored, index, -1))
     previous = np.r_[-1, at_or_before[:-1]]
     before = np.full(n, NONE_BEFORE, dtype=np.int64)
     known = previous >= 0
     known[known] = group[previous[known]] == group[known]
     known &= ~scored
-    before[known] = month[previous[known]]
-    after = np.where(scored, next_scored_month, next_month)
-    return {"month": month, "after": after, "before": before}
+    before[known] = days[previous[known]]
+    after = np.where(scored, next_scored_day, next_day)
+    return {"day": days, "after": after, "before": before}
+
+
+def month_dimensions(
+    frame: pd.DataFrame, within: Sequence[str], days: dict[str, np.ndarray] | None = None
+) -> dict[str, np.ndarray] | None:
+    """:func:`day_dimensions` (or ``days``, given) in months (``month``, ``after`` and
+    ``before``, the sentinels kept): a row counts in a window of whole months ``[A, B]``
+    (month numbers) exactly when ``A <= month <= B``, ``after > B`` and ``before < A``.
+    None when there are no day dimensions."""
+    if days is None:
+        days = day_dimensions(frame, within)
+    if days is None:
+        return None
+    return {
+        "month": _months_of(days["day"]),
+        "after": _months_of(days["after"]),
+        "before": _months_of(days["before"]),
+    }
+
+
+def _months_of(days: np.ndarray) -> np.ndarray:
+    """Day numbers as month numbers (months since January 1970), the sentinels kept."""
+    sentinel = (days >= NONE_AFTER) | (days <= NONE_BEFORE)
+    months = days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+    return np.where(sentinel, days, months)
 
 
 def round_dimensions(frame: pd.DataFrame) -> dict[str, np.ndarray] | None:
@@ -220,6 +262,10 @@ class Cube:
         with ``months`` every row.
     months : dict of str to ndarray, optional
         :func:`month_dimensions` of the frame (per row of it).
+    days : dict of str to ndarray, optional
+        With ``months``, :func:`day_dimensions` of the frame, kept (as int32) so that date
+        windows that cut a month answer too: the cube's rows for the months inside, and the
+        frame's own rows for the edges (:meth:`cells`).
     rounds : dict of str to ndarray, optional
         :func:`round_dimensions` of the frame (``rows`` then every row): a round cube, for
         round filters on the latest record per returnee.
@@ -235,10 +281,17 @@ class Cube:
         *,
         months: dict[str, np.ndarray] | None = None,
         rounds: dict[str, np.ndarray] | None = None,
+        days: dict[str, np.ndarray] | None = None,
         surveys: bool = False,
     ) -> None:
         self.frame = frame
         self.months = months is not None
+        self.days: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        if months is not None and days is not None:
+            day, after, before = (days[k].astype(np.int32) for k in ("day", "after", "before"))
+            self.days = (day, after, before)
+        self._kept: OrderedDict[Any, _Table] = OrderedDict()
+        self._kept_lock = threading.Lock()
         # The rounds a blocker bit stands for (bit i: the i-th), in a round cube.
         self.round_values = None if rounds is None else rounds["values"]
         latest = rows
@@ -312,10 +365,7 @@ class Cube:
         of ``by`` (names of :data:`GROUPINGS`, or ``months_band``), from the cube.
         ``scored_only``: of the scored records alone (groups without one left out)."""
         by = list(by)
-        keep = _kept(self.rows, filters, self.round_values)
-        if scored_only:
-            keep &= self.rows["n_returnees"] > 0
-        rows = self.rows.where(keep)
+        rows = self._counted(filters, scored_only)
         if by:
             codes, groups = group_codes(pd.DataFrame({b: rows[b] for b in by}), by)
         else:
@@ -360,7 +410,7 @@ class Cube:
     def histogram(self, filters: Any) -> tuple[np.ndarray, np.ndarray]:
         """The scored latest composites per histogram bin (``np.histogram``'s ten bins over
         ``[0, 1]``) of the records ``filters`` keeps, and each bin's key sum modulo ``2**31``."""
-        rows = self.rows.where(_kept(self.rows, filters, self.round_values))
+        rows = self._counted(filters, False)
         counts = np.array([int(rows[f"h_{i}"].sum()) for i in range(HISTOGRAM_BINS)])
         keys = np.array([int(rows[f"hk_{i}"].sum()) % KEY_MODULUS for i in range(HISTOGRAM_BINS)])
         return counts, keys
@@ -370,7 +420,91 @@ class Cube:
         if self.surveys is None:
             raise ValueError("this cube was built without the surveys")
         rows = self.surveys.where(_kept(self.surveys, filters, self.round_values))
-        return int(rows["n_rows"].sum()), int(rows["k_rows"].sum()) % KEY_MODULUS
+        count, key = int(rows["n_rows"].sum()), int(rows["k_rows"].sum())
+        if self.months and _cut(filters):
+            if self.days is None:
+                raise ValueError("a date window that cuts a month, on a month cube without days")
+            edge = self._edge_surveys(filters)
+            count += len(edge)
+            key += int(self.frame["record_key"].to_numpy(np.int64)[edge].sum())
+        return count, key % KEY_MODULUS
+
+    def _counted(self, filters: Any, scored_only: bool) -> _Table:
+        """The cube rows ``filters`` keeps (``scored_only``: those with a scored record), and
+        with a window that cuts a month, the summaries of the edge records
+        (:meth:`_edge_records`) after them. Kept for the next :data:`KEPT` questions, so
+        that the parts of an answer (aggregates, stages, overview) select and take each
+        column once."""
+        key = (filters, scored_only)
+        with self._kept_lock:
+            found = self._kept.get(key)
+            if found is not None:
+                self._kept.move_to_end(key)
+                return found
+        if scored_only:
+            rows = self._counted(filters, False)
+            found = rows.where(rows["n_returnees"] > 0)
+        else:
+            found = self.rows.where(_kept(self.rows, filters, self.round_values))
+            if self.months and _cut(filters):
+                if self.days is None:
+                    raise ValueError(
+                        "a date window that cuts a month, on a month cube without days"
+                    )
+                found = _joined(found, Cube(self.frame, self._edge_records(filters)).rows)
+        with self._kept_lock:
+            self._kept[key] = found
+            while len(self._kept) > KEPT:
+                self._kept.popitem(last=False)
+        return found
+
+    def _bounds(self, filters: Any) -> tuple[int, int, int, int]:
+        """The window's first and last day (``A``, ``B``), and the first day of its first
+        month and the last day of its last month."""
+        start = NONE_BEFORE + 1 if filters.date_from is None else _day(filters.date_from)
+        end = NONE_AFTER - 1 if filters.date_to is None else _day(filters.date_to)
+        month_start = start if filters.date_from is None else _day(filters.date_from.replace(day=1))
+        month_end = end
+        if filters.date_to is not None:
+            last = calendar.monthrange(filters.date_to.year, filters.date_to.month)[1]
+            month_end = _day(filters.date_to.replace(day=last))
+        return start, end, month_start, month_end
+
+    def _edge_records(self, filters: Any) -> np.ndarray:
+        """The frame's records (positions) counted in ``filters``' window of days that the
+        month cube cannot decide (:func:`_kept` leaves them out): those interviewed in a
+        month the window cuts, or whose next (scored) survey falls in the cut last month
+        or previous scored one in the cut first month. Each is decided by the day rule of
+        :func:`day_dimensions`, then by ``filters``' returnee (and round) filters."""
+        assert self.days is not None
+        day, after, before = self.days
+        start, end, month_start, month_end = self._bounds(filters)
+        counted = (day >= start) & (day <= end) & (after > end) & (before < start)
+        edge = np.zeros(len(day), dtype=bool)
+        if filters.date_from is not None and filters.date_from.day != 1:
+            first_month_end = _day(_month_last_day(filters.date_from))
+            edge |= day <= first_month_end
+            edge |= (before >= month_start) & (before <= first_month_end)
+        if filters.date_to is not None and not _month_end(filters.date_to):
+            last_month_start = _day(filters.date_to.replace(day=1))
+            edge |= day >= last_month_start
+            edge |= (after >= last_month_start) & (after <= month_end)
+        rows = np.flatnonzero(counted & edge)
+        return rows[_returnee_kept(self.frame, rows, filters)]
+
+    def _edge_surveys(self, filters: Any) -> np.ndarray:
+        """The frame's rows (surveys) in ``filters``' window interviewed in a month it cuts,
+        with its returnee (and round) filters."""
+        assert self.days is not None
+        day = self.days[0]
+        start, end, _, _ = self._bounds(filters)
+        edge = np.zeros(len(day), dtype=bool)
+        if filters.date_from is not None and filters.date_from.day != 1:
+            edge |= day <= _day(_month_last_day(filters.date_from))
+        if filters.date_to is not None and not _month_end(filters.date_to):
+            edge |= day >= _day(filters.date_to.replace(day=1))
+        rows = np.flatnonzero(edge & (day >= start) & (day <= end))
+        return rows[_returnee_kept(self.frame, rows, filters)]
 
 
 class _Grouping:
@@ -433,6 +567,55 @@ def _month_end(day: Any) -> bool:
     return bool(day.day == calendar.monthrange(day.year, day.month)[1])
 
 
+def _month_last_day(day: Any) -> Any:
+    return day.replace(day=calendar.monthrange(day.year, day.month)[1])
+
+
+def _day(day: Any) -> int:
+    return (day - EPOCH).days
+
+
+def _cut(filters: Any) -> bool:
+    """Whether ``filters``' date window cuts a month (starts after its first day or ends
+    before its last)."""
+    start, end = filters.date_from, filters.date_to
+    return (start is not None and start.day != 1) or (end is not None and not _month_end(end))
+
+
+def _returnee_kept(frame: pd.DataFrame, rows: np.ndarray, filters: Any) -> np.ndarray:
+    """Which of the frame's ``rows`` ``filters``' returnee filters (countries, sex, age
+    group, return type) and round filter keep."""
+    keep = np.ones(len(rows), dtype=bool)
+    for field, column in RETURNEE_FILTERS:
+        wanted = getattr(filters, field)
+        if wanted is not None:
+            values = frame[column]
+            if isinstance(values.dtype, pd.CategoricalDtype):
+                chosen = np.append(values.cat.categories.isin(list(wanted)), False)
+                keep &= chosen[values.cat.codes.to_numpy()[rows]]
+            else:
+                keep &= np.isin(values.to_numpy()[rows], list(wanted))
+    if filters.rounds is not None:
+        keep &= np.isin(frame["round"].to_numpy()[rows], list(filters.rounds))
+    return keep
+
+
+def _joined(first: _Table, second: _Table) -> _Table:
+    """The rows of two tables of cube rows, one after the other, in the columns both have
+    (categoricals of one frame share their categories)."""
+    columns: dict[str, Any] = {}
+    for name in first._columns:
+        if name not in second:
+            continue
+        a, b = first[name], second[name]
+        if isinstance(a, pd.Categorical):
+            codes = np.concatenate([np.asarray(a.codes), np.asarray(b.codes)])
+            columns[name] = pd.Categorical.from_codes(codes, dtype=a.dtype)
+        else:
+            columns[name] = np.concatenate([np.asarray(a), np.asarray(b)])
+    return _Table(columns)
+
+
 def _month(day: Any) -> int:
     return (day.year - 1970) * 12 + day.month - 1
 
@@ -462,6 +645,10 @@ class _Table:
         return found
 
     def where(self, keep: np.ndarray) -> _Table:
+        """The rows ``keep`` keeps (a mask of this table's rows)."""
+        if self._keep is not None:
+            within, keep = keep, self._keep.copy()
+            keep[keep] = within
         return _Table(self._columns, keep)
 
 
@@ -480,16 +667,16 @@ def _kept(rows: _Table, filters: Any, round_values: np.ndarray | None = None) ->
         first = NONE_BEFORE + 1 if filters.date_from is None else _month(filters.date_from)
         last = NONE_AFTER - 1 if filters.date_to is None else _month(filters.date_to)
         month = rows["month"]
-        keep &= (month >= first) & (month <= last)
+        # A month the window cuts is left to the edge records (Cube._edge_records), and so is
+        # a row whose next or previous survey falls in one (its "after > last" and "before
+        # < first" below leave it out).
+        start_cut = filters.date_from is not None and filters.date_from.day != 1
+        end_cut = filters.date_to is not None and not _month_end(filters.date_to)
+        keep &= (month >= first + start_cut) & (month <= last - end_cut)
         if "after" in rows:
             keep &= rows["after"] > last
             keep &= rows["before"] < first
-    for field, column in (
-        ("countries", "country"),
-        ("sex", "sex"),
-        ("age_group", "age_group"),
-        ("return_type", "return_type"),
-    ):
+    for field, column in RETURNEE_FILTERS:
         wanted = getattr(filters, field)
         if wanted is not None:
             keep &= _isin(rows[column], wanted)

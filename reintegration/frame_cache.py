@@ -27,7 +27,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -107,6 +108,7 @@ class FrameCache:
         self._first = threading.Lock()
         self._advancing = threading.Lock()
         self._reload: threading.Thread | None = None
+        self._pin = threading.local()  # the state an answer in this thread is computed from
         self.reloads = 0  # full reads after the first (for tests and benchmarks)
         self.updates = 0  # changes applied incrementally
 
@@ -120,6 +122,29 @@ class FrameCache:
         if state is None:
             return store
         return self._fresh(state, store).version
+
+    @contextmanager
+    def pinned(self) -> Iterator[int]:
+        """While inside, this thread's frames come from one state, brought up to date once
+        on entering (one read of the store's version per answer rather than one per frame
+        asked for, and every part of an answer from the same frame); gives its data
+        version. Nested, the outermost holds. Before any frame is read, pins nothing and
+        gives the store's version."""
+        held = getattr(self._pin, "state", None)
+        if held is not None:
+            yield held.version
+            return
+        store = self.store_version()
+        state = self._state
+        if state is None:
+            yield store
+            return
+        state = self._fresh(state, store)
+        self._pin.state = state
+        try:
+            yield state.version
+        finally:
+            self._pin.state = None
 
     def store_version(self) -> int:
         """The store's data version now (one indexed read)."""
@@ -165,6 +190,9 @@ class FrameCache:
     # -- keeping up ---------------------------------------------------------------------------
 
     def _current(self) -> _State:
+        held = getattr(self._pin, "state", None)
+        if held is not None:
+            return held
         state = self._state
         if state is None:
             with self._first:

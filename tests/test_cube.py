@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import replace
+from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -14,7 +15,15 @@ import sqlalchemy as sa
 
 from reintegration import analytics as analytics_module
 from reintegration.analytics import Analytics, Filters
-from reintegration.cube import FIGURES, Cube, answers, month_dimensions, round_dimensions, usable
+from reintegration.cube import (
+    FIGURES,
+    Cube,
+    answers,
+    day_dimensions,
+    month_dimensions,
+    round_dimensions,
+    usable,
+)
 from reintegration.index import ReintegrationIndex
 from reintegration.ingest import ingest_file
 from reintegration.questionnaire import load_questionnaire
@@ -234,6 +243,121 @@ def test_published_answers_of_whole_month_windows_equal_those_from_the_records(a
     _assert_published_alike(
         analytics, 9, 30, lambda rng, frame: _whole_months(rng, frame, _draw(rng, frame))
     )
+
+
+def _any_days(rng: np.random.Generator, frame: pd.DataFrame, filters: Filters) -> Filters:
+    """A window of days: either end open, on the first or last of a month, on a day someone
+    was interviewed, or any day; both ends in one month at times."""
+    days = np.sort(frame["interview_day"].to_numpy())
+
+    def pick(low: int) -> int:
+        choice = rng.random()
+        if choice < 0.4:  # a day someone was interviewed: ties at the edge
+            return int(days[min(len(days) - 1, np.searchsorted(days, low) + rng.integers(0, 50))])
+        return int(rng.integers(low, int(days[-1]) + 1))
+
+    start = pick(int(days[0])) if rng.random() < 0.8 else None
+    low = int(days[0]) if start is None else start
+    end = pick(low) if rng.random() < 0.8 else None
+    if start is not None and rng.random() < 0.2:
+        end = min(int(days[-1]), start + int(rng.integers(0, 20)))  # often one month
+    as_date = lambda d: None if d is None else pd.Timestamp(int(d), unit="D").date()  # noqa: E731
+    return replace(filters, date_from=as_date(start), date_to=as_date(end))
+
+
+def test_the_day_rule_picks_each_returnees_latest_record_in_any_window():
+    """The rule of day_dimensions against latest_rows itself, on returnees with unscored
+    rows anywhere and several surveys on one day, per returnee and per returnee-round."""
+    rng = np.random.default_rng(31)
+    rkey, rounds, days = [], [], []
+    for key in range(300):
+        count = int(rng.integers(1, 6))
+        rkey += [key] * count
+        rounds += sorted(rng.integers(1, 4, count).tolist())
+        days += np.cumsum(rng.choice([0, 0, 3, 20, 45], count)).tolist()
+    composite = np.where(rng.random(len(rkey)) < 0.3, np.nan, rng.random(len(rkey)))
+    frame = pd.DataFrame(
+        {"rkey": rkey, "round": rounds, "interview_day": days, "composite": composite}
+    )
+    for within in ([], ["round"]):
+        dims = day_dimensions(frame, within)
+        assert dims is not None
+        for _ in range(200):
+            start, end = sorted(rng.integers(-5, max(days) + 5, 2).tolist())
+            day = dims["day"]
+            kept = np.flatnonzero((day >= start) & (day <= end))
+            counted = (day >= start) & (day <= end) & (dims["after"] > end)
+            counted &= dims["before"] < start
+            expected = latest_rows(frame, kept, within).tolist()
+            assert np.flatnonzero(counted).tolist() == expected, (within, start, end)
+
+
+@pytest.mark.parametrize("keyed", [False, True])
+def test_month_cube_cells_equal_the_summaries_of_windows_that_cut_months(analytics, keyed):
+    """A window of days: the cube's rows for the months inside, the records of the months it
+    cuts, summed as the records alone would be."""
+    frame = analytics.frame(LABEL)
+    rng = np.random.default_rng(23)
+    cut = 0
+    for within in ([], ["round"]):
+        days = day_dimensions(frame, within)
+        months = month_dimensions(frame, within, days)
+        cube = Cube(frame, np.arange(len(frame)), months=months, days=days, surveys=not within)
+        for _ in range(40):
+            filters = _any_days(rng, frame, _draw(rng, frame))
+            if within and rng.random() < 0.3:
+                filters = _draw_rounds(rng, frame, filters)
+            assert answers(filters, within, months=True)
+            cut += cubes_cut(filters)
+            by = list(rng.choice(GROUPINGS, int(rng.integers(0, 4)), False))
+            selection = analytics.selection(filters, LABEL, within)
+            expected = summarise(selection.records(), by, FIGURES, keyed=keyed)
+            _assert_same(expected, cube.cells(by, filters, keyed=keyed), by)
+            scored = selection.records()
+            scored = scored[scored["composite"].notna()]
+            _assert_same(
+                summarise(scored, ["months_band"], ["composite"], keyed=True),
+                cube.cells(
+                    ["months_band"], filters, keyed=True, figures=["composite"], scored_only=True
+                ),
+                ["months_band"],
+            )
+            if not within:
+                count, key = cube.survey_count(filters)
+                assert count == int(selection.mask.sum())
+                keys = frame["record_key"].to_numpy()[selection.mask]
+                assert key == int(keys.sum() % 2**31)
+                counts, _ = cube.histogram(filters)
+                assert counts.sum() == int(expected["returnees"].iloc[-1])
+    assert cut >= 40  # most windows cut a month
+
+
+def cubes_cut(filters: Filters) -> bool:
+    from reintegration.cube import _cut
+
+    return _cut(filters)
+
+
+def test_a_month_cube_without_days_refuses_a_window_that_cuts_a_month(analytics):
+    frame = analytics.frame(LABEL)
+    cube = Cube(frame, np.arange(len(frame)), months=month_dimensions(frame, []), surveys=True)
+    days = frame["interview_day"].to_numpy()
+    cutting = Filters(date_from=pd.Timestamp(int(np.median(days)), unit="D").date())
+    if cutting.date_from.day == 1:
+        cutting = replace(cutting, date_from=cutting.date_from.replace(day=2))
+    with pytest.raises(ValueError, match="cuts a month"):
+        cube.cells([], cutting, keyed=False)
+    with pytest.raises(ValueError, match="cuts a month"):
+        cube.survey_count(cutting)
+
+
+def test_published_answers_of_windows_that_cut_months_equal_those_from_the_records(analytics):
+    _assert_published_alike(
+        analytics, 29, 36, lambda rng, frame: _any_days(rng, frame, _draw(rng, frame))
+    )
+    fresh = Analytics(analytics.engine)
+    cutting = Filters(date_from=date(2025, 3, 2), date_to=date(2025, 5, 17))
+    assert fresh._cube_for(cutting, LABEL, []) is fresh.cube(LABEL, months=True)
 
 
 def test_a_frame_whose_dates_go_back_has_no_month_cube(analytics):
