@@ -39,6 +39,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from reintegration import cube as cubes
+from reintegration import heap
 from reintegration.aggregate import LEVELS, TOTAL, breakdown, summarise
 from reintegration.assistance import COLUMNS as ASSOCIATION_COLUMNS
 from reintegration.assistance import REFERENCE as NO_ASSISTANCE
@@ -398,15 +399,16 @@ class Analytics:
                 pass
             elif kind == "latest":
                 latest = latest_rows(frame, every, within)
-                built = cubes.Cube(frame, latest, surveys=not within)
+                built = cubes.Cube(frame, latest, surveys=True)
             elif kind == "months":
                 if (days := cubes.day_dimensions(frame, within)) is not None:
                     months = cubes.month_dimensions(frame, within, days)
-                    built = cubes.Cube(frame, every, months=months, days=days, surveys=not within)
+                    built = cubes.Cube(frame, every, months=months, days=days, surveys=True)
             elif (dimensions := cubes.round_dimensions(frame)) is not None:
                 built = cubes.Cube(frame, every, rounds=dimensions, surveys=True)
         except Exception:  # answers come from the records instead
             log.exception("building the analytics cube failed")
+        heap.give_back()  # what the build took and dropped
         log.info(
             "analytics cube (within %s, %s): %s in %.1f s",
             within,
@@ -422,9 +424,17 @@ class Analytics:
         """The cube that answers this question exactly, if there is one ready: the cube of
         the latest records without a date window, the month cube with dates (whole months
         from its rows, a month the window cuts from the frame's records of it), the
-        round cube with a round filter (latest per returnee, no dates)."""
+        round cube with a round filter (latest per returnee, no dates), the by-round cubes
+        with a filter of one round."""
         if not set(by) <= set(cubes.GROUPINGS):
             return None
+        if not within and filters.rounds is not None and len(filters.rounds) == 1:
+            # Among one round, each returnee's latest record is their latest of that round:
+            # the by-round cubes answer it, dates or not (their cells summed over the round).
+            if cubes.answers(filters, ["round"]):
+                return self.cube(index_version, ["round"])
+            if cubes.answers(filters, ["round"], months=True):
+                return self.cube(index_version, ["round"], months=True)
         if cubes.answers(filters, within):
             return self.cube(index_version, within)
         if cubes.answers(filters, within, months=True):

@@ -270,8 +270,8 @@ class Cube:
         :func:`round_dimensions` of the frame (``rows`` then every row): a round cube, for
         round filters on the latest record per returnee.
     surveys : bool, default False
-        Also sum every row (not only the latest) per returnee attributes (and interview
-        month), for the overview's number of surveys.
+        Also sum every row (not only the latest) per returnee attributes and round (and
+        interview month), for the overview's number of surveys.
     """
 
     def __init__(
@@ -340,7 +340,7 @@ class Cube:
                 {
                     **{d: frame[d].array for d in RETURNEE},
                     **({"month": months["month"]} if months is not None else {}),
-                    **({"round": frame["round"].array} if rounds is not None else {}),
+                    "round": frame["round"].array,
                 }
             )
             everyone = np.ones(len(frame), dtype=bool)
@@ -621,35 +621,34 @@ def _month(day: Any) -> int:
 
 
 class _Table:
-    """Columns of equal length (arrays, or categoricals for the dimensions), and the rows a
-    mask keeps, each column taken once when first read."""
+    """Columns of equal length (arrays, or categoricals for the dimensions), and the rows
+    kept (positions, ascending), each column taken once when first read."""
 
-    def __init__(self, columns: dict[str, Any], keep: np.ndarray | None = None) -> None:
+    def __init__(self, columns: dict[str, Any], kept: np.ndarray | None = None) -> None:
         self._columns = columns
-        self._keep = keep
+        self._kept = kept
         self._taken: dict[str, Any] = {}
 
     def __len__(self) -> int:
-        first = next(iter(self._columns.values()))
-        return len(first) if self._keep is None else int(self._keep.sum())
+        if self._kept is not None:
+            return len(self._kept)
+        return len(next(iter(self._columns.values())))
 
     def __contains__(self, name: object) -> bool:
         return name in self._columns
 
     def __getitem__(self, name: str) -> Any:
-        if self._keep is None:
+        if self._kept is None:
             return self._columns[name]
         found = self._taken.get(name)
         if found is None:
-            found = self._taken[name] = self._columns[name][self._keep]
+            found = self._taken[name] = self._columns[name][self._kept]
         return found
 
     def where(self, keep: np.ndarray) -> _Table:
         """The rows ``keep`` keeps (a mask of this table's rows)."""
-        if self._keep is not None:
-            within, keep = keep, self._keep.copy()
-            keep[keep] = within
-        return _Table(self._columns, keep)
+        positions = np.flatnonzero(keep)
+        return _Table(self._columns, positions if self._kept is None else self._kept[positions])
 
 
 def _kept(rows: _Table, filters: Any, round_values: np.ndarray | None = None) -> np.ndarray:

@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from reintegration import heap
 from reintegration.followup import band_codes, band_distance, load_follow_up
 from reintegration.panel_frame import (
     FIGURES,
@@ -162,11 +163,13 @@ class FrameCache:
             found = state.frames.get(index_version)
             if found is None:
                 base = state.base_frame()
-                with self._connect() as conn:
+                with self._connect(whole=True) as conn:
                     scores = read_scores(conn, base["id"].to_numpy(), index_version)
                 found = _joined(base, scores, index_version)
                 state.frames[index_version] = found
                 state.base = None  # the frame holds it; memory for one copy, not two
+                del base, scores
+                heap.give_back()
         return found
 
     def assistance(self) -> pd.Series:
@@ -177,8 +180,9 @@ class FrameCache:
             return found
         with state.lock:
             if state.assistance is None:
-                with self._connect() as conn:
+                with self._connect(whole=True) as conn:
                     state.assistance = read_assistance(conn)
+                heap.give_back()
             return state.assistance
 
     def settle(self, timeout: float | None = None) -> None:
@@ -266,16 +270,23 @@ class FrameCache:
         with self._first:
             self._state = new
 
-    def _connect(self) -> Any:
+    def _connect(self, *, whole: bool = False) -> Any:
+        """A connection for reading; ``whole``: for reading whole tables (the frame, a
+        version's scores), closed afterwards instead of going back to the pool."""
         conn = self._reader.connect()
         if conn.dialect.name == "postgresql":  # every statement sees the same snapshot
             conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        elif whole:
+            # A SQLite connection keeps the page cache a read filled (up to the store's
+            # cache_size, 256 MB) for as long as it is pooled: reading a million interviews
+            # left that much in the server for good. Closed, it gives it back.
+            conn.detach()
         return conn
 
     def _read_all(
         self, index_versions: list[str] | tuple[str, ...], *, with_assistance: bool
     ) -> _State:
-        with self._connect() as conn:
+        with self._connect(whole=True) as conn:
             version = read_data_version(conn)
             raw = self._read_whole(conn, self._child_below)
             refs = raw.attrs.pop("refs", None)
@@ -289,6 +300,8 @@ class FrameCache:
                 state.base = None  # kept inside the frames
             if with_assistance:
                 state.assistance = read_assistance(conn)
+        del raw, base
+        heap.give_back()
         return state
 
     def _updated(self, state: _State) -> _State | None:

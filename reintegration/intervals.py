@@ -104,9 +104,7 @@ def mean_interval(
     return np.clip(mean - half, 0.0, None), np.clip(mean + half, None, 1.0)
 
 
-def wilson_interval(
-    share: np.ndarray, n_effective: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def wilson_interval(share: np.ndarray, n_effective: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Wilson's 95% score interval of a share on an effective sample size; missing where it
     is not positive.
 

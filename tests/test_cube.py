@@ -450,3 +450,49 @@ def test_published_answers_with_round_filters_equal_those_from_the_records(analy
     assert fresh._cube_for(Filters(rounds=frozenset({1, 3})), LABEL, []) is fresh.cube(
         LABEL, rounds=True
     )
+
+
+def _one_round(rng: np.random.Generator, frame: pd.DataFrame, filters: Filters) -> Filters:
+    rounds = sorted(int(r) for r in frame["round"].unique())
+    filters = replace(filters, rounds=frozenset({int(rng.choice(rounds))}))
+    return _any_days(rng, frame, filters) if rng.random() < 0.6 else filters
+
+
+def test_a_filter_of_one_round_is_answered_from_the_by_round_cubes(analytics):
+    """Each returnee's latest record among one round is their latest of that round: the
+    by-round cubes (with and without dates) give the cells, survey counts and histograms of
+    the latest per returnee."""
+    frame = analytics.frame(LABEL)
+    rng = np.random.default_rng(41)
+    days = day_dimensions(frame, ["round"])
+    plain = Cube(frame, latest_rows(frame, np.arange(len(frame)), ["round"]), surveys=True)
+    months = Cube(
+        frame,
+        np.arange(len(frame)),
+        months=month_dimensions(frame, ["round"], days),
+        days=days,
+        surveys=True,
+    )
+    for _ in range(30):
+        filters = _one_round(rng, frame, _draw(rng, frame))
+        cube = plain if filters.date_from is None and filters.date_to is None else months
+        by = list(rng.choice(GROUPINGS, int(rng.integers(0, 3)), False))
+        selection = analytics.selection(filters, LABEL, [])
+        expected = summarise(selection.records(), by, FIGURES, keyed=True)
+        _assert_same(expected, cube.cells(by, filters, keyed=True), by)
+        count, key = cube.survey_count(filters)
+        assert count == int(selection.mask.sum())
+        assert key == int(frame["record_key"].to_numpy()[selection.mask].sum() % 2**31)
+        counts, _ = cube.histogram(filters)
+        assert counts.sum() == int(expected["returnees"].iloc[-1])
+    _assert_published_alike(
+        analytics, 43, 30, lambda rng, frame: _one_round(rng, frame, _draw(rng, frame))
+    )
+    fresh = Analytics(analytics.engine)
+    one = Filters(rounds=frozenset({2}))
+    assert fresh._cube_for(one, LABEL, []) is fresh.cube(LABEL, ["round"])
+    cutting = replace(one, date_from=date(2025, 3, 2))
+    assert fresh._cube_for(cutting, LABEL, []) is fresh.cube(LABEL, ["round"], months=True)
+    two = Filters(rounds=frozenset({1, 2}))
+    assert fresh._cube_for(two, LABEL, []) is fresh.cube(LABEL, rounds=True)
+    assert fresh._cube_for(replace(two, date_from=date(2025, 3, 2)), LABEL, []) is None

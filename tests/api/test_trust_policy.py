@@ -173,5 +173,10 @@ def test_reading_the_worklist_is_audited_with_a_count(fresh):
     with fresh.services.engine.connect() as conn:
         entries = conn.execute(sa.select(audit).where(audit.c.id > before)).all()
     assert [(e.actor, e.action, e.target, e.detail) for e in entries] == [
-        ("analyst_sen", "worklist_read", "reintegration-risk v1", {"rows": 0, "offset": 0, "total": 0})
+        (
+            "analyst_sen",
+            "worklist_read",
+            "reintegration-risk v1",
+            {"rows": 0, "offset": 0, "total": 0},
+        )
     ]

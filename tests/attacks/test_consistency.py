@@ -42,9 +42,7 @@ def flat(raw: Mapping[str, Any]) -> dict[str, float | None]:
         out |= {f"{figure}_{k}": v for k, v in stats.items()}
     for share, bounds in raw.get("share_intervals", {}).items():
         out |= {f"share_{share}_{k}": v for k, v in bounds.items()}
-    return out | {
-        k: v for k, v in raw.items() if k.startswith("share_") and k != "share_intervals"
-    }
+    return out | {k: v for k, v in raw.items() if k.startswith("share_") and k != "share_intervals"}
 
 
 def labelled(body: Mapping[str, Any]) -> dict[frozenset[Any], Mapping[str, Any]]:
