@@ -33,7 +33,9 @@ and /aggregates while a training job runs.
    ratio mixed/baseline, and the goals: 16 clients p99 under 150 ms and at least 200
    requests/s, 1 client p50 under 30 ms, under 1 GB per process. With
    ``REINTEGRATION_BENCH_DATABASE_URL`` set (a PostgreSQL database of its own: the bench
-   fills it), the store is that database, ``--home`` keeping only the secret key.
+   fills it), the store is that database, ``--home`` keeping only the secret key. With
+   ``--workers N`` the server is ``serve --workers N`` (N processes on one port, each with its
+   own frame and cubes), and the memory shown is the largest process's.
 
     .venv/bin/python benchmarks/api_bench.py --home /tmp/h8-api-bench --mixed --seconds 20
 
@@ -153,11 +155,12 @@ def token(home: Path, role: str = "admin") -> str:
 class Server:
     """``reintegration serve`` in a child process, until stopped."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, workers: int = 1) -> None:
         self.port = free_port()
+        self.workers = workers
         self.log = tempfile.NamedTemporaryFile(prefix="api-bench-", suffix=".log", delete=False)
         self.process = subprocess.Popen(
-            [str(COMMAND), "serve", "--port", str(self.port)],
+            [str(COMMAND), "serve", "--port", str(self.port), "--workers", str(workers)],
             env=env_for(home),
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -188,19 +191,39 @@ class Server:
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read()
 
+    def processes(self) -> list[int]:
+        """The processes that answer: the server, or with workers its worker processes."""
+        if self.workers == 1:
+            return [self.process.pid]
+        children = []
+        for status in Path("/proc").glob("[0-9]*/status"):
+            try:
+                text = status.read_text()
+            except OSError:
+                continue
+            if f"\nPPid:\t{self.process.pid}\n" in text:
+                children.append(int(status.parent.name))
+        return children
+
     def memory_mb(self, field: str = "VmHWM") -> float:
-        """The server process's ``field`` (peak RSS by default) from /proc, in MB."""
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
+        """The largest ``field`` (peak RSS by default) of the processes that answer, from
+        /proc, in MB (the goal is per process)."""
+        found = []
+        for pid in self.processes():
+            try:
+                lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+            except OSError:
+                continue
+            found += [int(x.split()[1]) / 1024 for x in lines if x.startswith(field + ":")]
+        return max(found, default=float("nan"))
 
     def reset_peak(self) -> None:
         """Start the peak RSS again from the current RSS (Linux ``clear_refs`` 5)."""
-        try:
-            Path(f"/proc/{self.process.pid}/clear_refs").write_text("5")
-        except OSError:
-            pass
+        for pid in self.processes():
+            try:
+                Path(f"/proc/{pid}/clear_refs").write_text("5")
+            except OSError:
+                pass
 
     def stop(self) -> None:
         self.process.terminate()
@@ -491,21 +514,24 @@ def _line(title: str, f: dict[str, float]) -> str:
     )
 
 
-def bench_mixed(home: Path, seconds: float, seed: int, passes: int) -> None:
+def bench_mixed(home: Path, seconds: float, seed: int, passes: int, workers: int = 1) -> None:
     tokens = {role: token(home, role) for role in ("analyst", "manager", "admin")}
     values = _store_values(home)
     # Generously many: the fastest load (16 clients at a few hundred req/s) never runs out.
     requests = draw_mixed(values, tokens, int(seconds * 600 * passes) + 2000, seed)
-    server = Server(home)
+    server = Server(home, workers)
     try:
         started = time.perf_counter()
-        for path in (AGGREGATES, AGGREGATES + "&protected=true", "/api/v1/overview"):
+        # Each request on a new connection: with workers, every one of them soon loads.
+        for path in (AGGREGATES, AGGREGATES + "&protected=true", "/api/v1/overview") * workers:
             status, _ = server.request("GET", path, tokens["analyst"])
             if status != 200:
                 raise SystemExit(f"warm-up {path} answered {status}")
         print(
             f"warm-up (loads the frame): {time.perf_counter() - started:.1f} s; server RSS "
-            f"{server.memory_mb('VmRSS'):.0f} MB; {len(requests)} distinct questions drawn "
+            f"{server.memory_mb('VmRSS'):.0f} MB"
+            + (f" (the largest of {workers} workers)" if workers > 1 else "")
+            + f"; {len(requests)} distinct questions drawn "
             f"(seed {seed}); {_load_average()} on {os.cpu_count()} CPUs",
             flush=True,
         )
@@ -663,13 +689,16 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="of the mixed questions")
     parser.add_argument("--passes", type=int, default=2, help="of the mixed comparison")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="of the server (serve --workers), mixed load only"
+    )
     args = parser.parse_args()
     BIG_HOME[0] = args.home
     scores = ensure_big_store(args.home)
     where = "PostgreSQL" if DATABASE_URL else "SQLite"
     print(f"store: {args.home} with {scores} stored scores ({where})", flush=True)
     if args.mixed:
-        bench_mixed(args.home, args.seconds, args.seed, args.passes)
+        bench_mixed(args.home, args.seconds, args.seed, args.passes, args.workers)
         return
     bench_aggregates(args.home, args.clients, args.seconds)
     if not args.skip_upload:
