@@ -75,9 +75,10 @@ NOT_COMPARED = (
 )
 HISTOGRAM_BINS = 10
 ANSWER_CACHE = 512
-# Selections kept (a mask and an index array each, ~3 MB at a million rows): enough for the
-# questions in flight to share theirs between the parts of their answers.
-SELECTIONS_KEPT = 32
+# Selections kept (a mask and an index array each, ~4 MB at a million rows): enough for the
+# questions computed at once (COMPUTING_AT_ONCE) to share theirs between the parts of their
+# answers.
+SELECTIONS_KEPT = 8
 # New answers computed at once in a process; other questions wait their turn. Each answer
 # holds the GIL for much of its time and walks through tens of megabytes: measured at 1M
 # interviews on 2 cores, 16 at once answered 17 questions/s, 2 at once 30 (benchmarks/

@@ -48,8 +48,10 @@ RETURNEE_FILTERS = (
 )
 EPOCH = date(1970, 1, 1)
 # Selections of cube rows kept per cube (per filters): the parts of one answer (its
-# aggregates, stages, overview) share one, with the columns it took.
-KEPT = 32
+# aggregates, stages, overview) share one, with the columns it took. Each holds up to tens of
+# megabytes on a month cube at a million interviews: enough for the answers computed at once
+# (reintegration.analytics.COMPUTING_AT_ONCE), two each (all rows, and those scored).
+KEPT = 8
 
 NONE_BEFORE = -(10**6)  # no earlier scored survey: a month index before any date
 NONE_AFTER = 10**6  # no later (scored) survey: a month index beyond any date

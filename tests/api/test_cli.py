@@ -129,3 +129,30 @@ def test_serve_caps_malloc_arenas_for_itself_and_its_workers(home, monkeypatch):
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
     assert cap_malloc_arenas() is False
     assert os.environ["MALLOC_ARENA_MAX"] == "4"
+
+
+def test_serve_fixes_the_mmap_threshold_for_itself_and_its_workers(home, monkeypatch):
+    import platform
+
+    import uvicorn
+
+    from api.cli import MMAP_THRESHOLD_BYTES, fix_mmap_threshold
+
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    seen = {}
+    monkeypatch.setattr(
+        uvicorn.Server,
+        "run",
+        lambda self: seen.update(threshold=os.environ.get("MALLOC_MMAP_THRESHOLD_")),
+    )
+    monkeypatch.setattr("api.cli.settle_heap", lambda: None)
+    result = CliRunner().invoke(app, ["serve", "--port", str(_free_port())])
+
+    assert result.exit_code == 0, result.output
+    assert seen["threshold"] == str(MMAP_THRESHOLD_BYTES) == "1048576"
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_")
+    assert fix_mmap_threshold() is (platform.libc_ver()[0] == "glibc")
+    # An operator's own setting stands.
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")
+    assert fix_mmap_threshold() is False
+    assert os.environ["MALLOC_MMAP_THRESHOLD_"] == "65536"
