@@ -224,6 +224,15 @@ class Analytics:
         return value
 
     @contextmanager
+    def pinned(self) -> Iterator[int]:
+        """While inside, this thread's answers come from one frame, brought up to date once
+        on entering (every part of a response from the same data, for one read of the
+        store's version); gives its data version (see
+        :meth:`reintegration.frame_cache.FrameCache.pinned`)."""
+        with self._frames_cache.pinned() as version:
+            yield version
+
+    @contextmanager
     def _turn(self) -> Iterator[None]:
         """Wait for one of :data:`COMPUTING_AT_ONCE` places to compute a new answer (nested
         calls of one thread hold the place they have)."""

@@ -178,17 +178,20 @@ def stage_rows(table: pd.DataFrame, column: str, min_cell: int) -> list[dict[str
     """The published breakdown of an answer's scored records by ``column`` (``round`` or
     ``months_band``) as :func:`stages` lists it."""
     out = []
-    for row in table.iloc[:-1].to_dict("records"):
-        other = bool(row.get("other", False))
-        value = row[column]
-        n = row["returnees"]
+    rows = len(table) - 1  # the last is the total
+    others = table["other"].to_numpy()[:rows] if "other" in table else [False] * rows
+    values = table[column].to_numpy()[:rows]
+    counts = table["returnees"].to_numpy()[:rows]
+    suppressed = table["suppressed"].to_numpy()[:rows]
+    for other, value, n, hidden in zip(others, values, counts, suppressed, strict=True):
+        other = bool(other)
         if not other and not pd.isna(value) and value != TOTAL and n == 0:
             continue  # an empty category, not a stage the answer mixes
         out.append(
             {
                 "value": None if other or pd.isna(value) else str(value),
                 "returnees": None if pd.isna(n) else int(n),
-                "suppressed": bool(row["suppressed"]),
+                "suppressed": bool(hidden),
                 "other": other,
                 "label": OTHER_LABEL.format(min_cell=min_cell) if other else None,
             }

@@ -240,7 +240,9 @@ async def _answer(
     if body is None:
 
         def render() -> bytes:
-            return json.dumps(compute(version), separators=(",", ":"), allow_nan=False).encode()
+            with services.analytics.pinned():  # every part of the answer from one frame
+                answer = compute(version)
+            return json.dumps(answer, separators=(",", ":"), allow_nan=False).encode()
 
         body = await anyio.to_thread.run_sync(services.answers.get, full, render)
     return Response(body, media_type="application/json")
