@@ -50,7 +50,14 @@ from reintegration.assistance import (
     raw_from_published,
     rounded,
 )
-from reintegration.disclosure import Protection, merge_bins, perturb_counts, publish, suppress
+from reintegration.disclosure import (
+    Protection,
+    merge_bins,
+    perturb_counts,
+    publish,
+    publish_columns,
+    suppress,
+)
 from reintegration.errors import ConfigurationError, QueryError
 from reintegration.followup import months_band as months_band  # re-exported
 from reintegration.frame_cache import FrameCache
@@ -482,14 +489,15 @@ class Analytics:
             if cube is not None:
                 return {
                     name: stage_rows(
-                        publish(
-                            cube.cells(
+                        publish_columns(
+                            cube.columns(
                                 [column],
                                 filters,
                                 keyed=protection is not None,
                                 figures=["composite"],
                                 scored_only=True,
                             ),
+                            groups=[column],
                             figures=["composite"],
                             min_cell=self.min_cell,
                             protection=protection,
@@ -593,8 +601,10 @@ class Analytics:
         protection = self._protection(protected, index_version)
         cube = self._cube_for(filters, index_version, within, by)
         if cube is not None:
-            cells = cube.cells(by, filters, keyed=protection is not None)
-            table = publish(cells, figures=FIGURES, min_cell=self.min_cell, protection=protection)
+            cells = cube.columns(by, filters, keyed=protection is not None)
+            table = publish_columns(
+                cells, groups=by, figures=FIGURES, min_cell=self.min_cell, protection=protection
+            )
             return _plain(table, by)
         selection = self.selection(filters, index_version, within)
         records = selection.records([*by, *SUMMARY_COLUMNS])
@@ -821,9 +831,9 @@ class Analytics:
         protection = self._protection(protected, index_version)
         cube = self._cube_for(filters, index_version, ())
         if cube is not None and cube.in_range:
-            cells = cube.cells([], filters, keyed=protection is not None)
-            total = publish(
-                cells, figures=FIGURES, min_cell=self.min_cell, protection=protection
+            cells = cube.columns([], filters, keyed=protection is not None)
+            total = publish_columns(
+                cells, groups=[], figures=FIGURES, min_cell=self.min_cell, protection=protection
             ).iloc[-1]
             count, key = cube.survey_count(filters)
             counts, keys = cube.histogram(filters)  # every composite within [0, 1]

@@ -366,6 +366,21 @@ class Cube:
         """:func:`reintegration.summaries.summarise` of the records ``filters`` keeps, per group
         of ``by`` (names of :data:`GROUPINGS`, or ``months_band``), from the cube.
         ``scored_only``: of the scored records alone (groups without one left out)."""
+        return pd.DataFrame(
+            self.columns(by, filters, keyed=keyed, figures=figures, scored_only=scored_only)
+        )
+
+    def columns(
+        self,
+        by: Sequence[str],
+        filters: Any,
+        *,
+        keyed: bool,
+        figures: Sequence[str] = FIGURES,
+        scored_only: bool = False,
+    ) -> dict[str, np.ndarray]:
+        """:meth:`cells` as arrays by name (what
+        :func:`reintegration.disclosure.publish_columns` takes)."""
         by = list(by)
         rows = self._counted(filters, scored_only)
         if by:
@@ -413,8 +428,7 @@ class Cube:
                 table[f"{f}_top"] = sums.largest(f"t_{f}", table[f"{f}_n"])
             else:
                 table[f"{f}_sd"] = _sd(table[f"{f}_n"], table[f"{f}_sum"], table[f"{f}_sumsq"])
-        out = pd.DataFrame(table)
-        return out if by else out.iloc[-1:].reset_index(drop=True)
+        return table if by else {name: values[-1:] for name, values in table.items()}
 
     def histogram(self, filters: Any) -> tuple[np.ndarray, np.ndarray]:
         """The scored latest composites per histogram bin (``np.histogram``'s ten bins over

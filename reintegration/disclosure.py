@@ -288,6 +288,24 @@ def publish(
     """
     groups = group_columns(cells, figures)
     columns = {c: cells[c].to_numpy() for c in cells.columns}
+    return publish_columns(
+        columns, groups=groups, figures=figures, min_cell=min_cell, protection=protection
+    )
+
+
+def publish_columns(
+    cells: Columns,
+    *,
+    groups: Sequence[str],
+    figures: Sequence[str],
+    min_cell: int,
+    protection: Protection | None,
+) -> pd.DataFrame:
+    """:func:`publish` of summaries given as columns (arrays by name, ``groups`` naming the
+    group columns): for summaries made as arrays (``reintegration.cube``), without a
+    DataFrame of them."""
+    groups = list(groups)
+    columns = cells
     if protection is None:
         return pd.DataFrame(_exact(columns, groups, figures, min_cell))
     missing = [c for c in ("returnees_key", "unscored_key") if c not in cells]
