@@ -105,54 +105,41 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_serve_caps_malloc_arenas_for_itself_and_its_workers(home, monkeypatch):
+@pytest.mark.parametrize(
+    ("variable", "setter", "expected", "operators"),
+    [
+        ("MALLOC_ARENA_MAX", "cap_malloc_arenas", "2", "4"),
+        ("MALLOC_MMAP_THRESHOLD_", "fix_mmap_threshold", "1048576", "65536"),
+    ],
+)
+def test_serve_tunes_malloc_for_itself_and_its_workers(
+    home, monkeypatch, variable, setter, expected, operators
+):
+    """At most two arenas, and 1 MB allocations mapped on their own: set in this process
+    (glibc's mallopt) and in the environment its spawned workers read; an operator's own
+    setting stands."""
     import platform
 
     import uvicorn
 
-    from api.cli import MALLOC_ARENAS, cap_malloc_arenas
+    from api import cli
 
-    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    monkeypatch.delenv(variable, raising=False)
     seen = {}
     monkeypatch.setattr(
-        uvicorn.Server, "run", lambda self: seen.update(cap=os.environ.get("MALLOC_ARENA_MAX"))
+        uvicorn.Server, "run", lambda self: seen.update(value=os.environ.get(variable))
     )
     monkeypatch.setattr("api.cli.settle_heap", lambda: None)
     result = CliRunner().invoke(app, ["serve", "--port", str(_free_port())])
 
     assert result.exit_code == 0, result.output
-    # Worker processes are spawned: glibc reads the cap from their environment.
-    assert seen["cap"] == str(MALLOC_ARENAS) == "2"
-    monkeypatch.delenv("MALLOC_ARENA_MAX")
-    assert cap_malloc_arenas() is (platform.libc_ver()[0] == "glibc")
-    # An operator's own setting stands.
-    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
-    assert cap_malloc_arenas() is False
-    assert os.environ["MALLOC_ARENA_MAX"] == "4"
-
-
-def test_serve_fixes_the_mmap_threshold_for_itself_and_its_workers(home, monkeypatch):
-    import platform
-
-    import uvicorn
-
-    from api.cli import MMAP_THRESHOLD_BYTES, fix_mmap_threshold
-
-    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
-    seen = {}
-    monkeypatch.setattr(
-        uvicorn.Server,
-        "run",
-        lambda self: seen.update(threshold=os.environ.get("MALLOC_MMAP_THRESHOLD_")),
+    assert seen["value"] == expected
+    assert (
+        str(cli.MALLOC_ARENAS if variable == "MALLOC_ARENA_MAX" else cli.MMAP_THRESHOLD_BYTES)
+        == expected
     )
-    monkeypatch.setattr("api.cli.settle_heap", lambda: None)
-    result = CliRunner().invoke(app, ["serve", "--port", str(_free_port())])
-
-    assert result.exit_code == 0, result.output
-    assert seen["threshold"] == str(MMAP_THRESHOLD_BYTES) == "1048576"
-    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_")
-    assert fix_mmap_threshold() is (platform.libc_ver()[0] == "glibc")
-    # An operator's own setting stands.
-    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")
-    assert fix_mmap_threshold() is False
-    assert os.environ["MALLOC_MMAP_THRESHOLD_"] == "65536"
+    monkeypatch.delenv(variable)
+    assert getattr(cli, setter)() is (platform.libc_ver()[0] == "glibc")
+    monkeypatch.setenv(variable, operators)
+    assert getattr(cli, setter)() is False
+    assert os.environ[variable] == operators
