@@ -170,11 +170,7 @@ def cap_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
     if "MALLOC_ARENA_MAX" in os.environ:
         return False
     os.environ["MALLOC_ARENA_MAX"] = str(arenas)  # read by glibc in processes started from here
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return False
-    return bool(mallopt(_M_ARENA_MAX, arenas))
+    return _mallopt(_M_ARENA_MAX, arenas)
 
 
 def fix_mmap_threshold(threshold: int = MMAP_THRESHOLD_BYTES) -> bool:
@@ -192,11 +188,16 @@ def fix_mmap_threshold(threshold: int = MMAP_THRESHOLD_BYTES) -> bool:
     if "MALLOC_MMAP_THRESHOLD_" in os.environ:
         return False
     os.environ["MALLOC_MMAP_THRESHOLD_"] = str(threshold)  # read by glibc in child processes
+    return _mallopt(_M_MMAP_THRESHOLD, threshold)
+
+
+def _mallopt(parameter: int, value: int) -> bool:
+    """glibc's ``mallopt`` for this process; False where there is none."""
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
         return False
-    return bool(mallopt(_M_MMAP_THRESHOLD, threshold))
+    return bool(mallopt(parameter, value))
 
 
 def settle_heap() -> None:

@@ -115,16 +115,22 @@ def _free_port() -> int:
 def test_serve_tunes_malloc_for_itself_and_its_workers(
     home, monkeypatch, variable, setter, expected, operators
 ):
-    """At most two arenas, and 1 MB allocations mapped on their own: set in this process
-    (glibc's mallopt) and in the environment its spawned workers read; an operator's own
-    setting stands."""
+    """At most two arenas, and 1 MB allocations mapped on their own: set in the serving
+    process (glibc's mallopt, in a child process here: it cannot be undone) and in the
+    environment its spawned workers read; an operator's own setting stands."""
     import platform
+    import subprocess
+    import sys
 
     import uvicorn
 
     from api import cli
 
     monkeypatch.delenv(variable, raising=False)
+    calls: list[tuple[int, int]] = []  # not this process's own mallopt
+    monkeypatch.setattr(
+        cli, "_mallopt", lambda parameter, value: calls.append((parameter, value)) or True
+    )
     seen = {}
     monkeypatch.setattr(
         uvicorn.Server, "run", lambda self: seen.update(value=os.environ.get(variable))
@@ -134,12 +140,14 @@ def test_serve_tunes_malloc_for_itself_and_its_workers(
 
     assert result.exit_code == 0, result.output
     assert seen["value"] == expected
-    assert (
-        str(cli.MALLOC_ARENAS if variable == "MALLOC_ARENA_MAX" else cli.MMAP_THRESHOLD_BYTES)
-        == expected
-    )
-    monkeypatch.delenv(variable)
-    assert getattr(cli, setter)() is (platform.libc_ver()[0] == "glibc")
+    assert (cli._M_ARENA_MAX, 2) in calls and (cli._M_MMAP_THRESHOLD, 1048576) in calls
     monkeypatch.setenv(variable, operators)
     assert getattr(cli, setter)() is False
     assert os.environ[variable] == operators
+    monkeypatch.delenv(variable)
+    code = f"from api.cli import {setter}; import os; print({setter}(), os.environ['{variable}'])"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=os.environ
+    )
+    glibc = platform.libc_ver()[0] == "glibc"
+    assert done.stdout.split() == [str(glibc), expected]
