@@ -140,7 +140,8 @@ def test_serve_tunes_malloc_for_itself_and_its_workers(
 
     assert result.exit_code == 0, result.output
     assert seen["value"] == expected
-    assert (cli._M_ARENA_MAX, 2) in calls and (cli._M_MMAP_THRESHOLD, 1048576) in calls
+    parameter = cli._M_ARENA_MAX if variable == "MALLOC_ARENA_MAX" else cli._M_MMAP_THRESHOLD
+    assert (parameter, int(expected)) in calls
     monkeypatch.setenv(variable, operators)
     assert getattr(cli, setter)() is False
     assert os.environ[variable] == operators
