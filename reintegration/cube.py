@@ -388,16 +388,10 @@ class Cube:
         else:
             codes, groups = np.zeros(len(rows), dtype=np.int64), {}
         count = len(groups[by[0]]) if by else 1
-        flags = [x for x in FLAGS if not (scored_only and x == "unscored")]
-        counted = [f"n_{x}" for x in flags] + [f"n_{f}" for f in figures]
-        if keyed:
-            counted += [f"k_{x}" for x in flags] + [f"k_{f}" for f in figures]
-        summed = [f"s_{f}" for f in figures] + [f"q_{f}" for f in figures]
-        largest = [f"t_{f}" for f in figures] if keyed else []
-        sums = _Sums(rows, codes, count, counted=counted, summed=summed, largest=largest)
+        sums = _Sums(rows, codes, count)
         table: dict[str, Any] = {k: np.append(v, TOTAL).astype(object) for k, v in groups.items()}
         for name in FLAGS:
-            if name not in flags:  # scored_only: no unscored record
+            if scored_only and name == "unscored":
                 table[name] = np.zeros(count + 1, dtype=np.int64)
                 if keyed:
                     table[f"{name}_key"] = np.zeros(count + 1, dtype=np.int64)
@@ -405,25 +399,24 @@ class Cube:
             table[name] = sums.count(f"n_{name}")
             if keyed:
                 table[f"{name}_key"] = sums.key(f"k_{name}")
-        clusters = sums.clusters(
-            [(name, f"n_{name}", f"n_{name}", "n_returnees") for name in FLAGS[2:]]
-            + [(f, f"n_{f}", f"s_{f}", f"n_{f}") for f in figures]
-        )
-        table["returnees_clusters"] = clusters["returnees", "clusters"]
-        table["returnees_qww"] = clusters["returnees", "qww"]
+        n = sums.pairs("n_returnees")
+        table["returnees_clusters"] = sums.clusters(n, "n_returnees")
+        table["returnees_qww"] = sums.cross(n, n, "n_returnees")
         for name in FLAGS[2:]:
-            table[f"{name}_qyy"] = clusters[name, "qyy"]
-            table[f"{name}_qyw"] = clusters[name, "qyw"]
+            s = sums.pairs(f"n_{name}")
+            table[f"{name}_qyy"] = sums.cross(s, s, f"n_{name}")
+            table[f"{name}_qyw"] = sums.cross(s, n, f"n_{name}")
         for f in figures:
+            fn, fs = sums.pairs(f"n_{f}"), sums.pairs(f"s_{f}")
             table[f"{f}_n"] = sums.count(f"n_{f}")
             if keyed:
                 table[f"{f}_key"] = sums.key(f"k_{f}")
             table[f"{f}_sum"] = sums.total(f"s_{f}")
             table[f"{f}_sumsq"] = sums.total(f"q_{f}")
-            table[f"{f}_clusters"] = clusters[f, "clusters"]
-            table[f"{f}_qyy"] = clusters[f, "qyy"]
-            table[f"{f}_qyw"] = clusters[f, "qyw"]
-            table[f"{f}_qww"] = clusters[f, "qww"]
+            table[f"{f}_clusters"] = sums.clusters(fn, f"n_{f}")
+            table[f"{f}_qyy"] = sums.cross(fs, fs, f"q_{f}")
+            table[f"{f}_qyw"] = sums.cross(fs, fn, f"s_{f}")
+            table[f"{f}_qww"] = sums.cross(fn, fn, f"n_{f}")
             if keyed:
                 table[f"{f}_top"] = sums.largest(f"t_{f}", table[f"{f}_n"])
             else:
@@ -713,168 +706,84 @@ def _isin(values: Any, wanted: Any) -> np.ndarray:
 
 
 class _Sums:
-    """Per cell (then in total) sums of cube rows, each kind of column summed for all its
-    columns at once (rows grouped by cell once), and the per-(cell, enumerator) sums the
+    """Per cell (then in total) sums of cube rows, and the per-(cell, enumerator) sums the
     cluster terms need (a row without an enumerator holds records that are each a cluster of
-    their own: their terms are sums too).
+    their own: their terms are sums too)."""
 
-    ``counted``: integer columns (counts, record-key sums), summed exactly; ``summed``: float
-    columns; ``largest``: columns whose maximum per cell is asked.
-    """
-
-    def __init__(
-        self,
-        rows: _Table,
-        codes: np.ndarray,
-        cells: int,
-        *,
-        counted: Sequence[str],
-        summed: Sequence[str],
-        largest: Sequence[str],
-    ) -> None:
+    def __init__(self, rows: _Table, codes: np.ndarray, cells: int) -> None:
         self.rows, self.codes, self.cells = rows, codes, cells
-        order = np.argsort(codes, kind="stable")
-        by_cell = _Segments(codes[order], cells)
-        counts = _stacked(rows, counted, np.int64)
-        self._int = _indexed(counted, by_cell.add(counts[order]))
-        self._int_total = _indexed(counted, counts.sum(axis=0))
-        values = _stacked(rows, summed, np.float64)
-        self._float = _indexed(summed, by_cell.add(values[order]))
-        self._float_total = _indexed(summed, values.sum(axis=0))
-        top = _stacked(rows, largest, np.float64)
-        self._top = _indexed(largest, by_cell.largest(top[order]))
-        self._top_total = _indexed(largest, top.max(axis=0, initial=0.0))
+        self._alones: dict[str, tuple[np.ndarray, float]] = {}
+        clusters = np.asarray(rows["enumerator_id"].codes, dtype=np.int64)
+        self.alone = clusters < 0
+        size = int(clusters.max()) + 1 if len(clusters) and clusters.max() >= 0 else 1
+        joint = np.where(self.alone, cells * size, codes * size + clusters)
+        observed, self.pair = np.unique(joint, return_inverse=True)
+        self.pair = self.pair.reshape(-1)
+        self.pair_count = len(observed)
+        real = observed < cells * size
+        self.pair_cell = np.where(real, observed // size, -1)
+        self.pair_cluster = np.where(real, observed % size, -1)
+        self.size = size
+
+    def column(self, name: str) -> np.ndarray:
+        return np.asarray(self.rows[name])
 
     def count(self, name: str) -> np.ndarray:
-        return np.append(self._int[name], self._int_total[name])
+        values = self.column(name).astype(np.int64)
+        per_cell = np.zeros(self.cells, dtype=np.int64)
+        np.add.at(per_cell, self.codes, values)
+        return np.append(per_cell, per_cell.sum())
 
     def key(self, name: str) -> np.ndarray:
-        sums = self._int[name]
-        total = int(self._int_total[name] % KEY_MODULUS)
-        return np.append(sums % KEY_MODULUS, total).astype(np.int64)
+        sums = self.count(name)[:-1]
+        return np.append(sums % KEY_MODULUS, int(sums.sum() % KEY_MODULUS)).astype(np.int64)
 
     def total(self, name: str) -> np.ndarray:
-        return np.append(self._float[name], self._float_total[name])
+        values = self.column(name).astype(np.float64)
+        return np.append(np.bincount(self.codes, values, self.cells), values.sum())
 
-    def largest(self, name: str, n: np.ndarray) -> np.ndarray:
-        out = np.append(self._top[name], self._top_total[name])
-        return np.where(n > 0, out, np.nan)
+    def pairs(self, name: str) -> np.ndarray:
+        """Per (cell, enumerator) pair, the sum of ``name`` (the last pair, of the rows without
+        an enumerator, is not one and is never read as one)."""
+        values = self.column(name).astype(np.float64)
+        return np.bincount(self.pair, np.where(self.alone, 0.0, values), self.pair_count)
 
-    def clusters(
-        self, terms: Sequence[tuple[str, str, str, str]]
-    ) -> dict[tuple[str, str], np.ndarray]:
-        """The cluster terms, per cell and in total: for ``returnees`` its clusters and
-        ``Σ_c W_c²``; per ``(name, n, y, w)`` of ``terms`` (``n``: the column of its counted
-        records, ``y``: of its values, ``w``: of its weights; a flag's values and weights are
-        counts) its clusters (those with a counted record), ``Σ_c Y_c²``, ``Σ_c Y_c W_c`` and
-        ``Σ_c W_c²``, each record without an enumerator adding its own ``1``, ``y²``, ``y·w``
-        (as ``alone`` columns: ``n``, ``q_`` or ``s_``, ``n``) and ``w²``.
-        """
-        rows, cells = self.rows, self.cells
-        clusters = np.asarray(rows["enumerator_id"].codes, dtype=np.int64)
-        alone = clusters < 0
-        size = int(clusters.max()) + 1 if len(clusters) and clusters.max() >= 0 else 1
-        needed = list(dict.fromkeys(["n_returnees", *(c for t in terms for c in t[1:])]))
-        column = {name: i for i, name in enumerate(needed)}
-        # Each term: its key, what a record without an enumerator adds (a column's sum),
-        # and per cluster, whether its count is positive ("any") or a product of two sums.
-        products: list[tuple[tuple[str, str], str, tuple[str, list[int]]]] = []
-
-        def term(key: tuple[str, str], lone_column: str, kind: str, *names: str) -> None:
-            products.append((key, lone_column, (kind, [column[x] for x in names])))
-
-        term(("returnees", "clusters"), "n_returnees", "any", "n_returnees")
-        term(("returnees", "qww"), "n_returnees", "product", "n_returnees", "n_returnees")
-        for name, n, y, w in terms:
-            if y == n:  # a flag: its values are counts (y² = y·w = y), its weights returnees
-                term((name, "qyy"), n, "product", n, n)
-                term((name, "qyw"), n, "product", n, w)
-            else:
-                term((name, "clusters"), n, "any", n)
-                term((name, "qyy"), _square_of(y), "product", y, y)
-                term((name, "qyw"), y, "product", y, w)
-                term((name, "qww"), n, "product", n, w)
-        alone_needed = list(dict.fromkeys(lone for _, lone, _ in products))
-        # What the records without an enumerator add, per cell and in total.
-        order = np.argsort(self.codes, kind="stable")
-        lone = _stacked(rows, alone_needed, np.float64) * alone[:, None]
-        by_alone = _indexed(alone_needed, _Segments(self.codes[order], cells).add(lone[order]))
-        alone_total = _indexed(alone_needed, lone.sum(axis=0))
-        # Per (cell, enumerator) pair, the sums of the rows with one.
-        joint = self.codes[~alone] * size + clusters[~alone]
-        observed, pair = np.unique(joint, return_inverse=True)
-        pair = pair.reshape(-1)
-        pair_order = np.argsort(pair, kind="stable")
-        values = _stacked(rows, needed, np.float64)[~alone]
-        per_pair = _Segments(pair[pair_order], len(observed)).add(values[pair_order])
-        pair_cell = observed // size
-        pair_cluster = observed % size
-        # Per enumerator over every cell, for the total.
-        cluster_order = np.argsort(pair_cluster, kind="stable")
-        per_cluster = _Segments(pair_cluster[cluster_order], size).add(per_pair[cluster_order])
-
-        def evaluate(matrix: np.ndarray) -> np.ndarray:
-            out = np.empty((len(matrix), len(products)))
-            for i, (_, _, (kind, at)) in enumerate(products):
-                if kind == "any":
-                    out[:, i] = matrix[:, at[0]] > 0
-                else:
-                    out[:, i] = matrix[:, at[0]] * matrix[:, at[1]]
-            return out
-
-        # Pairs are numbered in (cell, enumerator) order: already grouped by cell.
-        per_cell = _Segments(pair_cell, cells).add(evaluate(per_pair))
-        totals = evaluate(per_cluster).sum(axis=0)
-        found: dict[tuple[str, str], np.ndarray] = {}
-        for i, (key, lone_column, (kind, _)) in enumerate(products):
-            cell_values = by_alone[lone_column] + per_cell[:, i]
-            out = np.append(cell_values, alone_total[lone_column] + totals[i])
-            found[key] = out.astype(np.int64) if kind == "any" else out
+    def _alone(self, name: str) -> tuple[np.ndarray, float]:
+        found = self._alones.get(name)
+        if found is None:
+            values = np.where(self.alone, self.column(name).astype(np.float64), 0.0)
+            found = np.bincount(self.codes, values, self.cells), float(values.sum())
+            self._alones[name] = found
         return found
 
+    def _per_cell(self, per_pair: np.ndarray) -> np.ndarray:
+        real = self.pair_cell >= 0
+        return np.bincount(self.pair_cell[real], per_pair[real], self.cells)
 
-class _Segments:
-    """Reductions of matrix rows grouped by a segment number (rows in ascending segment
-    order; segments ``0 .. count - 1``, some possibly empty)."""
+    def _per_cluster(self, per_pair: np.ndarray) -> np.ndarray:
+        real = self.pair_cluster >= 0
+        return np.bincount(self.pair_cluster[real], per_pair[real], self.size)
 
-    def __init__(self, ids: np.ndarray, count: int) -> None:
-        self.starts = np.searchsorted(ids, np.arange(count))
-        self.empty = np.diff(np.r_[self.starts, len(ids)]) == 0
-        self.rows = len(ids)
-        self.count = count
+    def clusters(self, n: np.ndarray, alone: str) -> np.ndarray:
+        """The clusters with a counted record: pairs with ``n`` > 0, and each record alone."""
+        cells, total = self._alone(alone)
+        cells = cells + self._per_cell((n > 0).astype(np.float64))
+        total += float((self._per_cluster(n) > 0).sum())
+        return np.append(cells, total).astype(np.int64)
 
-    def _reduce(self, ufunc: np.ufunc, matrix: np.ndarray) -> np.ndarray:
-        out = np.zeros((self.count, matrix.shape[1]), dtype=matrix.dtype)
-        within = self.starts < self.rows  # a prefix: the empty segments at the end are not
-        if within.any():
-            out[within] = ufunc.reduceat(matrix, self.starts[within], axis=0)
-            out[self.empty] = 0  # reduceat gives an empty segment the next row
-        return out
+    def cross(self, s: np.ndarray, w: np.ndarray, alone: str) -> np.ndarray:
+        """``Σ_c S_c W_c`` per cell and in total, the records alone adding ``alone``'s sum
+        (their own ``y·w``: ``y²``, ``y`` or ``1`` as the caller names it)."""
+        cells, total = self._alone(alone)
+        cells = cells + self._per_cell(s * w)
+        total += float((self._per_cluster(s) * self._per_cluster(w)).sum())
+        return np.append(cells, total)
 
-    def add(self, matrix: np.ndarray) -> np.ndarray:
-        return self._reduce(np.add, matrix)
-
-    def largest(self, matrix: np.ndarray) -> np.ndarray:
-        """Per segment the largest value (0 for an empty segment: the values are >= 0)."""
-        return self._reduce(np.maximum, matrix)
-
-
-def _stacked(rows: _Table, names: Sequence[str], dtype: Any) -> np.ndarray:
-    """Columns of ``rows`` side by side (rows × names)."""
-    out = np.empty((len(rows), len(names)), dtype=dtype)
-    for i, name in enumerate(names):
-        out[:, i] = rows[name]
-    return out
-
-
-def _indexed(names: Sequence[str], matrix: np.ndarray) -> dict[str, np.ndarray]:
-    """The columns (last axis) of ``matrix`` by name."""
-    return {name: matrix[..., i] for i, name in enumerate(names)}
-
-
-def _square_of(column: str) -> str:
-    """The cube column of a figure's squares (``q_``) from that of its sums (``s_``)."""
-    return "q_" + column.removeprefix("s_")
+    def largest(self, name: str, n: np.ndarray) -> np.ndarray:
+        per_cell = np.zeros(self.cells)
+        np.maximum.at(per_cell, self.codes, self.column(name).astype(np.float64))
+        out = np.append(per_cell, per_cell.max(initial=0.0))
+        return np.where(n > 0, out, np.nan)
 
 
 def _sd(n: np.ndarray, sums: np.ndarray, squares: np.ndarray) -> np.ndarray:

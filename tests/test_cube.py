@@ -496,18 +496,3 @@ def test_a_filter_of_one_round_is_answered_from_the_by_round_cubes(analytics):
     two = Filters(rounds=frozenset({1, 2}))
     assert fresh._cube_for(two, LABEL, []) is fresh.cube(LABEL, rounds=True)
     assert fresh._cube_for(replace(two, date_from=date(2025, 3, 2)), LABEL, []) is None
-
-
-def test_segment_sums_and_maxima_with_empty_segments_anywhere():
-    from reintegration.cube import _Segments
-
-    rng = np.random.default_rng(7)
-    for _ in range(50):
-        count = int(rng.integers(1, 8))
-        ids = np.sort(rng.integers(0, count, int(rng.integers(0, 12))))
-        matrix = rng.random((len(ids), 3))
-        segments = _Segments(ids, count)
-        expected = np.array([matrix[ids == i].sum(axis=0) for i in range(count)])
-        largest = np.array([matrix[ids == i].max(axis=0, initial=0.0) for i in range(count)])
-        np.testing.assert_allclose(segments.add(matrix), expected.reshape(count, 3))
-        np.testing.assert_allclose(segments.largest(matrix), largest.reshape(count, 3))
