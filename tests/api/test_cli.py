@@ -126,7 +126,8 @@ def test_serve_tunes_malloc_for_itself_and_its_workers(
 
     from api import cli
 
-    monkeypatch.delenv(variable, raising=False)
+    for name in ("MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_"):  # serve sets both: undone
+        monkeypatch.delenv(name, raising=False)
     calls: list[tuple[int, int]] = []  # not this process's own mallopt
     monkeypatch.setattr(
         cli, "_mallopt", lambda parameter, value: calls.append((parameter, value)) or True
