@@ -354,21 +354,10 @@ class Cube:
                 }
             )
 
-    def cells(
-        self,
-        by: Sequence[str],
-        filters: Any,
-        *,
-        keyed: bool,
-        figures: Sequence[str] = FIGURES,
-        scored_only: bool = False,
-    ) -> pd.DataFrame:
-        """:func:`reintegration.summaries.summarise` of the records ``filters`` keeps, per group
-        of ``by`` (names of :data:`GROUPINGS`, or ``months_band``), from the cube.
-        ``scored_only``: of the scored records alone (groups without one left out)."""
-        return pd.DataFrame(
-            self.columns(by, filters, keyed=keyed, figures=figures, scored_only=scored_only)
-        )
+    def cells(self, by: Sequence[str], filters: Any, **options: Any) -> pd.DataFrame:
+        """:meth:`columns` as a DataFrame: what :func:`reintegration.summaries.summarise`
+        gives on the records."""
+        return pd.DataFrame(self.columns(by, filters, **options))
 
     def columns(
         self,
@@ -379,8 +368,10 @@ class Cube:
         figures: Sequence[str] = FIGURES,
         scored_only: bool = False,
     ) -> dict[str, np.ndarray]:
-        """:meth:`cells` as arrays by name (what
-        :func:`reintegration.disclosure.publish_columns` takes)."""
+        """:func:`reintegration.summaries.summarise` of the records ``filters`` keeps, per group
+        of ``by`` (names of :data:`GROUPINGS`, or ``months_band``), from the cube, as arrays
+        by name (what :func:`reintegration.disclosure.publish_columns` takes).
+        ``scored_only``: of the scored records alone (groups without one left out)."""
         by = list(by)
         rows = self._counted(filters, scored_only)
         if by:
