@@ -152,8 +152,6 @@ SWITCH_INTERVAL_S = 0.0005
 MALLOC_ARENAS = 2
 """glibc malloc arenas a server process may use (glibc's default: eight per CPU)."""
 _M_ARENA_MAX = -8  # glibc's malloc.h
-_M_MMAP_THRESHOLD = -3
-MMAP_THRESHOLD_BYTES = 1024 * 1024
 
 
 def cap_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
@@ -171,24 +169,6 @@ def cap_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
         return False
     os.environ["MALLOC_ARENA_MAX"] = str(arenas)  # read by glibc in processes started from here
     return _mallopt(_M_ARENA_MAX, arenas)
-
-
-def fix_mmap_threshold(threshold: int = MMAP_THRESHOLD_BYTES) -> bool:
-    """Have this process and those it starts map every allocation of ``threshold`` bytes or
-    more on its own (given back to the system when freed), unless the operator set
-    ``MALLOC_MMAP_THRESHOLD_`` already. True when this process's threshold was set (glibc).
-
-    glibc raises its threshold each time such a block is freed (up to 32 MB), after which the
-    arrays of a million values that every new question allocates and frees come from the heap
-    and stay in the process. Fixed at 1 MB, the server held 975 MB at its peak under 16
-    clients of new questions at 1M interviews instead of 1,064 MB, and 593 MB instead of 729
-    MB once the frame was loaded, for the same requests per second
-    (``benchmarks/api_bench.py --mixed``).
-    """
-    if "MALLOC_MMAP_THRESHOLD_" in os.environ:
-        return False
-    os.environ["MALLOC_MMAP_THRESHOLD_"] = str(threshold)  # read by glibc in child processes
-    return _mallopt(_M_MMAP_THRESHOLD, threshold)
 
 
 def _mallopt(parameter: int, value: int) -> bool:
@@ -248,7 +228,6 @@ def serve(
         _fail(why)
         return
     cap_malloc_arenas()  # before any thread or worker process starts
-    fix_mmap_threshold()
     if workers != 1:
         _serve_workers(host, port, workers)
         return

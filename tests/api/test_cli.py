@@ -105,19 +105,11 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.mark.parametrize(
-    ("variable", "setter", "expected", "operators"),
-    [
-        ("MALLOC_ARENA_MAX", "cap_malloc_arenas", "2", "4"),
-        ("MALLOC_MMAP_THRESHOLD_", "fix_mmap_threshold", "1048576", "65536"),
-    ],
-)
-def test_serve_tunes_malloc_for_itself_and_its_workers(
-    home, monkeypatch, variable, setter, expected, operators
-):
-    """At most two arenas, and 1 MB allocations mapped on their own: set in the serving
-    process (glibc's mallopt, in a child process here: it cannot be undone) and in the
-    environment its spawned workers read; an operator's own setting stands."""
+def test_serve_caps_malloc_arenas_for_itself_and_its_workers(home, monkeypatch):
+    """At most two arenas: set in the serving process (glibc's mallopt, in a child process
+    here: it cannot be undone) and in the environment its spawned workers read; an operator's
+    own setting stands."""
+    variable, setter, expected, operators = "MALLOC_ARENA_MAX", "cap_malloc_arenas", "2", "4"
     import platform
     import subprocess
     import sys
@@ -126,8 +118,7 @@ def test_serve_tunes_malloc_for_itself_and_its_workers(
 
     from api import cli
 
-    for name in ("MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_"):  # serve sets both: undone
-        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv(variable, raising=False)
     calls: list[tuple[int, int]] = []  # not this process's own mallopt
     monkeypatch.setattr(
         cli, "_mallopt", lambda parameter, value: calls.append((parameter, value)) or True
@@ -141,8 +132,7 @@ def test_serve_tunes_malloc_for_itself_and_its_workers(
 
     assert result.exit_code == 0, result.output
     assert seen["value"] == expected
-    parameter = cli._M_ARENA_MAX if variable == "MALLOC_ARENA_MAX" else cli._M_MMAP_THRESHOLD
-    assert (parameter, int(expected)) in calls
+    assert (cli._M_ARENA_MAX, int(expected)) in calls
     monkeypatch.setenv(variable, operators)
     assert getattr(cli, setter)() is False
     assert os.environ[variable] == operators
