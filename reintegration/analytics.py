@@ -39,7 +39,6 @@ import pandas as pd
 import sqlalchemy as sa
 
 from reintegration import cube as cubes
-from reintegration import heap
 from reintegration.aggregate import LEVELS, TOTAL, breakdown, summarise
 from reintegration.assistance import COLUMNS as ASSOCIATION_COLUMNS
 from reintegration.assistance import REFERENCE as NO_ASSISTANCE
@@ -425,7 +424,6 @@ class Analytics:
                 built = cubes.Cube(frame, every, rounds=dimensions, surveys=True)
         except Exception:  # answers come from the records instead
             log.exception("building the analytics cube failed")
-        heap.give_back()  # what the build took and dropped
         log.info(
             "analytics cube (within %s, %s): %s in %.1f s",
             within,

@@ -5,6 +5,10 @@ returns the top of the heap only: after the analytics frame of a million intervi
 (SQLite's page cache filled and closed, pandas' intermediate columns dropped) the server held
 about 580 MB it no longer used; ``malloc_trim`` gave 230 MB of it back
 (``docs/analytics-engine.md``). Elsewhere (macOS, musl) this does nothing.
+
+Only after the rare large reads: ``malloc_trim`` holds the allocator while it walks the heap,
+and run after each cube build (five per stored batch at 1M) it stalled the requests answering
+meanwhile (a CLI batch counted 1.33 s after its commit, median, against 0.98 s without it).
 """
 
 from __future__ import annotations
