@@ -429,8 +429,6 @@ class Cube:
         rows = self.surveys.where(_kept(self.surveys, filters, self.round_values))
         count, key = int(rows["n_rows"].sum()), int(rows["k_rows"].sum())
         if self.months and _cut(filters):
-            if self.days is None:
-                raise ValueError("a date window that cuts a month, on a month cube without days")
             edge = self._edge_surveys(filters)
             count += len(edge)
             key += int(self.frame["record_key"].to_numpy(np.int64)[edge].sum())
@@ -454,10 +452,6 @@ class Cube:
         else:
             found = self.rows.where(_kept(self.rows, filters, self.round_values))
             if self.months and _cut(filters):
-                if self.days is None:
-                    raise ValueError(
-                        "a date window that cuts a month, on a month cube without days"
-                    )
                 found = _joined(found, Cube(self.frame, self._edge_records(filters)).rows)
         with self._kept_lock:
             self._kept[key] = found
@@ -465,17 +459,10 @@ class Cube:
                 self._kept.popitem(last=False)
         return found
 
-    def _bounds(self, filters: Any) -> tuple[int, int, int, int]:
-        """The window's first and last day (``A``, ``B``), and the first day of its first
-        month and the last day of its last month."""
-        start = NONE_BEFORE + 1 if filters.date_from is None else _day(filters.date_from)
-        end = NONE_AFTER - 1 if filters.date_to is None else _day(filters.date_to)
-        month_start = start if filters.date_from is None else _day(filters.date_from.replace(day=1))
-        month_end = end
-        if filters.date_to is not None:
-            last = calendar.monthrange(filters.date_to.year, filters.date_to.month)[1]
-            month_end = _day(filters.date_to.replace(day=last))
-        return start, end, month_start, month_end
+    def _days(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self.days is None:
+            raise ValueError("a date window that cuts a month, on a month cube without days")
+        return self.days
 
     def _edge_records(self, filters: Any) -> np.ndarray:
         """The frame's records (positions) counted in ``filters``' window of days that the
@@ -483,34 +470,21 @@ class Cube:
         month the window cuts, or whose next (scored) survey falls in the cut last month
         or previous scored one in the cut first month. Each is decided by the day rule of
         :func:`day_dimensions`, then by ``filters``' returnee (and round) filters."""
-        assert self.days is not None
-        day, after, before = self.days
-        start, end, month_start, month_end = self._bounds(filters)
+        day, after, before = self._days()
+        start, end = _window(filters)
         counted = (day >= start) & (day <= end) & (after > end) & (before < start)
-        edge = np.zeros(len(day), dtype=bool)
-        if filters.date_from is not None and filters.date_from.day != 1:
-            first_month_end = _day(_month_last_day(filters.date_from))
-            edge |= day <= first_month_end
-            edge |= (before >= month_start) & (before <= first_month_end)
-        if filters.date_to is not None and not _month_end(filters.date_to):
-            last_month_start = _day(filters.date_to.replace(day=1))
-            edge |= day >= last_month_start
-            edge |= (after >= last_month_start) & (after <= month_end)
+        edge = _in_cut_months(day, filters)
+        edge |= _in_cut_months(before, filters, last=False)
+        edge |= _in_cut_months(after, filters, first=False)
         rows = np.flatnonzero(counted & edge)
         return rows[_returnee_kept(self.frame, rows, filters)]
 
     def _edge_surveys(self, filters: Any) -> np.ndarray:
         """The frame's rows (surveys) in ``filters``' window interviewed in a month it cuts,
         with its returnee (and round) filters."""
-        assert self.days is not None
-        day = self.days[0]
-        start, end, _, _ = self._bounds(filters)
-        edge = np.zeros(len(day), dtype=bool)
-        if filters.date_from is not None and filters.date_from.day != 1:
-            edge |= day <= _day(_month_last_day(filters.date_from))
-        if filters.date_to is not None and not _month_end(filters.date_to):
-            edge |= day >= _day(filters.date_to.replace(day=1))
-        rows = np.flatnonzero(edge & (day >= start) & (day <= end))
+        day = self._days()[0]
+        start, end = _window(filters)
+        rows = np.flatnonzero(_in_cut_months(day, filters) & (day >= start) & (day <= end))
         return rows[_returnee_kept(self.frame, rows, filters)]
 
 
@@ -582,28 +556,49 @@ def _day(day: Any) -> int:
     return (day - EPOCH).days
 
 
-def _cut(filters: Any) -> bool:
-    """Whether ``filters``' date window cuts a month (starts after its first day or ends
-    before its last)."""
+def _cut_ends(filters: Any) -> tuple[bool, bool]:
+    """Whether ``filters``' date window cuts its first month (starts after its first day)
+    and its last (ends before its last day)."""
     start, end = filters.date_from, filters.date_to
-    return (start is not None and start.day != 1) or (end is not None and not _month_end(end))
+    return start is not None and start.day != 1, end is not None and not _month_end(end)
+
+
+def _cut(filters: Any) -> bool:
+    """Whether ``filters``' date window cuts a month."""
+    return any(_cut_ends(filters))
+
+
+def _window(filters: Any) -> tuple[int, int]:
+    """The window's first and last day (day numbers; open ends beyond any date)."""
+    start = NONE_BEFORE + 1 if filters.date_from is None else _day(filters.date_from)
+    end = NONE_AFTER - 1 if filters.date_to is None else _day(filters.date_to)
+    return start, end
+
+
+def _in_cut_months(
+    days: np.ndarray, filters: Any, *, first: bool = True, last: bool = True
+) -> np.ndarray:
+    """Which ``days`` fall in the first month the window cuts (with ``first``) or in the
+    last (with ``last``)."""
+    start_cut, end_cut = _cut_ends(filters)
+    found = np.zeros(len(days), dtype=bool)
+    if first and start_cut:
+        month = filters.date_from
+        found |= (days >= _day(month.replace(day=1))) & (days <= _day(_month_last_day(month)))
+    if last and end_cut:
+        month = filters.date_to
+        found |= (days >= _day(month.replace(day=1))) & (days <= _day(_month_last_day(month)))
+    return found
 
 
 def _returnee_kept(frame: pd.DataFrame, rows: np.ndarray, filters: Any) -> np.ndarray:
     """Which of the frame's ``rows`` ``filters``' returnee filters (countries, sex, age
     group, return type) and round filter keep."""
     keep = np.ones(len(rows), dtype=bool)
-    for field, column in RETURNEE_FILTERS:
+    for field, column in (*RETURNEE_FILTERS, ("rounds", "round")):
         wanted = getattr(filters, field)
         if wanted is not None:
-            values = frame[column]
-            if isinstance(values.dtype, pd.CategoricalDtype):
-                chosen = np.append(values.cat.categories.isin(list(wanted)), False)
-                keep &= chosen[values.cat.codes.to_numpy()[rows]]
-            else:
-                keep &= np.isin(values.to_numpy()[rows], list(wanted))
-    if filters.rounds is not None:
-        keep &= np.isin(frame["round"].to_numpy()[rows], list(filters.rounds))
+            keep &= _isin(frame[column].array.take(rows), wanted)
     return keep
 
 
@@ -676,8 +671,7 @@ def _kept(rows: _Table, filters: Any, round_values: np.ndarray | None = None) ->
         # A month the window cuts is left to the edge records (Cube._edge_records), and so is
         # a row whose next or previous survey falls in one (its "after > last" and "before
         # < first" below leave it out).
-        start_cut = filters.date_from is not None and filters.date_from.day != 1
-        end_cut = filters.date_to is not None and not _month_end(filters.date_to)
+        start_cut, end_cut = _cut_ends(filters)
         keep &= (month >= first + start_cut) & (month <= last - end_cut)
         if "after" in rows:
             keep &= rows["after"] > last
