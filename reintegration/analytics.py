@@ -215,7 +215,7 @@ class Analytics:
         return sorted(labels)
 
     def _cached(self, key: tuple[Hashable, ...], compute: Callable[[], Any]) -> Any:
-        with self._frames_cache.pinned() as version:  # one frame for the whole answer
+        with self.pinned() as version:  # one frame for the whole answer
             full = (version, *key)
             with self._lock:
                 if full in self._answers:

@@ -305,16 +305,15 @@ def publish_columns(
     group columns): for summaries made as arrays (``reintegration.cube``), without a
     DataFrame of them."""
     groups = list(groups)
-    columns = cells
     if protection is None:
-        return pd.DataFrame(_exact(columns, groups, figures, min_cell))
+        return pd.DataFrame(_exact(cells, groups, figures, min_cell))
     missing = [c for c in ("returnees_key", "unscored_key") if c not in cells]
     if missing:
         raise ConfigurationError(
             "Protected figures need each record's key (column record_key), and these "
             "summaries have none."
         )
-    return pd.DataFrame(_protected(columns, groups, figures, min_cell, protection))
+    return pd.DataFrame(_protected(cells, groups, figures, min_cell, protection))
 
 
 def _exact(cells: Columns, groups: list[str], figures: Sequence[str], min_cell: int) -> Columns:

@@ -272,7 +272,8 @@ class FrameCache:
 
     def _connect(self, *, whole: bool = False) -> Any:
         """A connection for reading; ``whole``: for reading whole tables (the frame, a
-        version's scores), closed afterwards instead of going back to the pool."""
+        version's scores, the assistance), closed afterwards instead of going back to the
+        pool."""
         conn = self._reader.connect()
         if conn.dialect.name == "postgresql":  # every statement sees the same snapshot
             conn = conn.execution_options(isolation_level="REPEATABLE READ")
