@@ -35,7 +35,7 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 import api_bench  # noqa: E402  (the question draw of the API bench)
 
 from reintegration import cube as cubes  # noqa: E402
-from reintegration.analytics import Analytics, Filters, widened  # noqa: E402
+from reintegration.analytics import Analytics, Filters, _within, widened  # noqa: E402
 from reintegration.store.engine import open_store  # noqa: E402
 
 Question = tuple[str, list[str], Filters, bool]
@@ -65,19 +65,24 @@ def parse(request: bytes) -> Question:
     return path.rsplit("/", 1)[1], by, filters, protected
 
 
-def path_of(by: list[str], filters: Filters, protected: bool) -> str:
-    """Which cube answers the question (as ``Analytics._cube_for`` chooses), or ``records``."""
+def path_of(
+    analytics: Analytics, label: str, by: list[str], filters: Filters, protected: bool
+) -> str:
+    """Which cube answers the question (the one ``Analytics._cube_for`` picks), or
+    ``records``."""
     filters = widened(filters) if protected else filters
-    within = ["round"] if "round" in by else []
-    if not within and filters.rounds is not None and len(filters.rounds) == 1:
+    within = _within(by)
+    found = analytics._cube_for(filters, label, within, by)
+    if found is None:
+        return "records"
+    (_, built_within, kind), _ = next(
+        (key, value) for key, value in analytics._cubes.items() if value[1] is found
+    )
+    if list(built_within) != within:
         return "one round (by-round cubes)"
-    if cubes.answers(filters, within):
-        return "latest cube"
-    if cubes.answers(filters, within, months=True):
+    if kind == "months":
         return "month cube, edges" if cubes._cut(filters) else "month cube"
-    if cubes.answers(filters, within, rounds=True):
-        return "round cube"
-    return "records"
+    return {"latest": "latest cube", "rounds": "round cube"}[kind]
 
 
 def ask(analytics: Analytics, label: str, question: Question) -> None:
@@ -125,7 +130,8 @@ def main() -> None:
     for question in questions:
         clock = time.process_time()
         ask(analytics, label, question)
-        cost.setdefault(path_of(*question[1:]), []).append((time.process_time() - clock) * 1000)
+        path = path_of(analytics, label, *question[1:])
+        cost.setdefault(path, []).append((time.process_time() - clock) * 1000)
     everything = np.concatenate([np.array(v) for v in cost.values()])
     print(f"\nCPU per new question (ms), {len(everything)} questions, seed {args.seed}:")
     print(f"{'path':<28} {'share':>6} {'mean':>7} {'p50':>7} {'p95':>7} {'of CPU':>7}")
