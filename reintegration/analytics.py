@@ -27,6 +27,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
@@ -186,6 +187,7 @@ class Analytics:
         self._building: dict[tuple[str, tuple[str, ...], str], pd.DataFrame] = {}
         self._build_lock = threading.Lock()  # one cube built at a time: memory, and the CPU
         self._places = threading.BoundedSemaphore(COMPUTING_AT_ONCE)
+        self._usability: tuple[weakref.ref[pd.DataFrame], bool] | None = None
         self._computing = threading.local()
         questionnaire = load_questionnaire()
         self._child_below = questionnaire.child_age_below
@@ -506,6 +508,11 @@ class Analytics:
                     for name, column in (("rounds", "round"), ("bands", "months_band"))
                 }
             selection = self.selection(filters, index_version, within)
+            if self._usable(selection.frame):
+                return {
+                    name: self._stage_cells(selection, column, protection)
+                    for name, column in (("rounds", "round"), ("bands", "months_band"))
+                }
             records = selection.records(STAGE_COLUMNS)
             return stages(records, min_cell=self.min_cell, protection=protection)
 
@@ -605,11 +612,53 @@ class Analytics:
             )
             return _plain(table, by)
         selection = self.selection(filters, index_version, within)
+        if self._usable(selection.frame):  # each record summed as a cube row, compiled
+            cells = cubes.record_columns(
+                selection.frame, selection.latest, by, keyed=protection is not None
+            )
+            table = publish_columns(
+                cells, groups=by, figures=FIGURES, min_cell=self.min_cell, protection=protection
+            )
+            return _plain(table, by)
         records = selection.records([*by, *SUMMARY_COLUMNS])
         table = breakdown(
             records, by, figures=FIGURES, min_cell=self.min_cell, protection=protection
         )
         return _plain(table, by)
+
+    def _usable(self, frame: pd.DataFrame) -> bool:
+        """:func:`reintegration.cube.usable`, once per frame."""
+        with self._lock:
+            known = self._usability
+        if known is not None and known[0]() is frame:
+            return known[1]
+        found = cubes.usable(frame)
+        with self._lock:
+            self._usability = (weakref.ref(frame), found)
+        return found
+
+    def _stage_cells(
+        self, selection: Selection, column: str, protection: Protection | None
+    ) -> list[dict[str, Any]]:
+        """:func:`reintegration.panels.stages`' list for ``column`` of a selection's records,
+        each summed as a cube row (:func:`reintegration.cube.record_columns`)."""
+        keyed = protection is not None
+        cells = cubes.record_columns(
+            selection.frame,
+            selection.latest,
+            [column],
+            keyed=keyed,
+            figures=["composite"],
+            scored_only=True,
+        )
+        table = publish_columns(
+            cells,
+            groups=[column],
+            figures=["composite"],
+            min_cell=self.min_cell,
+            protection=protection,
+        )
+        return stage_rows(table, column, self.min_cell)
 
     def trajectories(
         self,

@@ -20,6 +20,7 @@ additions (sums of partial sums), and the exact figures' sd, here in one pass,
 from __future__ import annotations
 
 import calendar
+import functools
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -29,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from reintegration import kernels
 from reintegration.summaries import KEY_MODULUS, LEVELS, TOTAL, group_codes
 
 FIGURES = ("economic", "social", "psychosocial", "composite")
@@ -38,6 +40,23 @@ GROUPINGS = (*RETURNEE, "round")
 FLAGS = ("returnees", "unscored", "sustainable", *(f"level_{x}" for x in LEVELS))
 HISTOGRAM_BINS = 10
 EDGES = np.linspace(0.0, 1.0, HISTOGRAM_BINS + 1)
+# The cube's summed columns, as two float64 matrices (one row per cube row, its columns
+# side by side: an answer reads a row's few cache lines at once). ``values``: counts ``n_``,
+# sums ``s_``, sums of squares ``q_``, maxima ``t_`` and record-key sums ``k_`` (each modulo
+# 2**31: a float64 holds it exactly, and the kernel sums them as integers); ``histogram``:
+# the overview's counts ``h_`` and key sums ``hk_`` per bin.
+VALUES = (
+    *(f"n_{x}" for x in (*FLAGS, *FIGURES)),
+    *(f"{kind}_{f}" for f in FIGURES for kind in ("s", "q", "t")),
+    *(f"k_{x}" for x in (*FLAGS, *FIGURES)),
+)
+SUMS = VALUES.index(f"k_{FLAGS[0]}")  # the sums before the key sums
+BINS = (*(f"h_{i}" for i in range(HISTOGRAM_BINS)), *(f"hk_{i}" for i in range(HISTOGRAM_BINS)))
+VALUE = {name: i for i, name in enumerate(VALUES)}
+COLUMN = {
+    **{name: ("values", i) for i, name in enumerate(VALUES)},
+    **{name: ("histogram", i) for i, name in enumerate(BINS)},
+}
 
 
 RETURNEE_FILTERS = (
@@ -313,28 +332,36 @@ class Cube:
             "sustainable": scored & (frame["sustainable"].to_numpy(np.float64)[latest] == 1.0),
             **{f"level_{x}": scored & (level == i) for i, x in enumerate(LEVELS)},
         }
-        # Each column summed as soon as it is computed: the build holds a few arrays of the
-        # records at a time, not a table of every column.
-        columns = grouping.columns()
+        # Each column summed as soon as it is computed, into the cube's two matrices: the
+        # build holds a few arrays of the records at a time, not a table of every column.
+        values = np.zeros((grouping.size, len(VALUES)))
+        bins = np.zeros((grouping.size, len(BINS)))
         for name, flag in flags.items():
-            columns[f"n_{name}"] = grouping.count(flag)
-            columns[f"k_{name}"] = grouping.count(flag, key)
+            values[:, VALUE[f"n_{name}"]] = grouping.count(flag)
+            values[:, VALUE[f"k_{name}"]] = grouping.count(flag, key) % KEY_MODULUS
         composite = frame["composite"].to_numpy(np.float64)[latest]
         self.in_range = bool(((composite[scored] >= 0) & (composite[scored] <= 1)).all())
         for f in FIGURES:
             value = frame[f].to_numpy(np.float64)[latest]
             counted = scored & ~np.isnan(value)
             y = np.where(counted, value, 0.0)
-            columns[f"n_{f}"] = grouping.count(counted)
-            columns[f"k_{f}"] = grouping.count(counted, key)
-            columns[f"s_{f}"] = grouping.total(y)
-            columns[f"q_{f}"] = grouping.total(y * y)
-            columns[f"t_{f}"] = grouping.largest(np.abs(y))
+            values[:, VALUE[f"n_{f}"]] = grouping.count(counted)
+            values[:, VALUE[f"k_{f}"]] = grouping.count(counted, key) % KEY_MODULUS
+            values[:, VALUE[f"s_{f}"]] = grouping.total(y)
+            values[:, VALUE[f"q_{f}"]] = grouping.total(y * y)
+            values[:, VALUE[f"t_{f}"]] = grouping.largest(np.abs(y))
         where = np.clip(np.searchsorted(EDGES, composite, side="right") - 1, 0, HISTOGRAM_BINS - 1)
         for i in range(HISTOGRAM_BINS):
             hit = scored & (where == i)
-            columns[f"h_{i}"] = grouping.count(hit)
-            columns[f"hk_{i}"] = grouping.count(hit, key)
+            bins[:, i] = grouping.count(hit)
+            bins[:, HISTOGRAM_BINS + i] = grouping.count(hit, key) % KEY_MODULUS
+        # Each enumerator's rows together (those without one first): the order
+        # kernels.cell_sums needs, kept by every selection of rows in ascending positions.
+        columns = grouping.columns()
+        order = np.argsort(np.asarray(columns["enumerator_id"].codes), kind="stable")
+        columns = {name: column[order] for name, column in columns.items()}
+        columns["values"], columns["histogram"] = values[order], bins[order]
+        del values, bins
         self.rows = _Table(columns)
         self.surveys: _Table | None = None
         if surveys:
@@ -374,53 +401,28 @@ class Cube:
         ``scored_only``: of the scored records alone (groups without one left out)."""
         by = list(by)
         rows = self._counted(filters, scored_only)
-        if by:
-            codes, groups = group_codes(pd.DataFrame({b: rows[b] for b in by}), by)
-        else:
-            codes, groups = np.zeros(len(rows), dtype=np.int64), {}
-        count = len(groups[by[0]]) if by else 1
-        sums = _Sums(rows, codes, count)
-        table: dict[str, Any] = {k: np.append(v, TOTAL).astype(object) for k, v in groups.items()}
-        for name in FLAGS:
-            if scored_only and name == "unscored":
-                table[name] = np.zeros(count + 1, dtype=np.int64)
-                if keyed:
-                    table[f"{name}_key"] = np.zeros(count + 1, dtype=np.int64)
-                continue
-            table[name] = sums.count(f"n_{name}")
-            if keyed:
-                table[f"{name}_key"] = sums.key(f"k_{name}")
-        n = sums.pairs("n_returnees")
-        table["returnees_clusters"] = sums.clusters(n, "n_returnees")
-        table["returnees_qww"] = sums.cross(n, n, "n_returnees")
-        for name in FLAGS[2:]:
-            s = sums.pairs(f"n_{name}")
-            table[f"{name}_qyy"] = sums.cross(s, s, f"n_{name}")
-            table[f"{name}_qyw"] = sums.cross(s, n, f"n_{name}")
-        for f in figures:
-            fn, fs = sums.pairs(f"n_{f}"), sums.pairs(f"s_{f}")
-            table[f"{f}_n"] = sums.count(f"n_{f}")
-            if keyed:
-                table[f"{f}_key"] = sums.key(f"k_{f}")
-            table[f"{f}_sum"] = sums.total(f"s_{f}")
-            table[f"{f}_sumsq"] = sums.total(f"q_{f}")
-            table[f"{f}_clusters"] = sums.clusters(fn, f"n_{f}")
-            table[f"{f}_qyy"] = sums.cross(fs, fs, f"q_{f}")
-            table[f"{f}_qyw"] = sums.cross(fs, fn, f"s_{f}")
-            table[f"{f}_qww"] = sums.cross(fn, fn, f"n_{f}")
-            if keyed:
-                table[f"{f}_top"] = sums.largest(f"t_{f}", table[f"{f}_n"])
-            else:
-                table[f"{f}_sd"] = _sd(table[f"{f}_n"], table[f"{f}_sum"], table[f"{f}_sumsq"])
-        return table if by else {name: values[-1:] for name, values in table.items()}
+        codes, groups, count = _cells(by, rows)
+        clusters = np.asarray(rows["enumerator_id"].codes, dtype=np.int64)
+        positions = rows.positions()
+        positions = (
+            np.arange(len(rows)) if isinstance(positions, slice) else positions.astype(np.int64)
+        )
+        if not rows.grouped:  # each enumerator's rows together, as the kernel needs them
+            order = np.argsort(clusters, kind="stable")
+            positions, codes, clusters = positions[order], codes[order], clusters[order]
+        spec = _spec(tuple(figures))
+        found = kernels.cell_sums(
+            rows.matrix("values"), positions, codes, clusters, count, *spec.arrays
+        )
+        sums = _Sums(spec, found)
+        return _table(sums, by, groups, count, figures, keyed=keyed, scored_only=scored_only)
 
     def histogram(self, filters: Any) -> tuple[np.ndarray, np.ndarray]:
         """The scored latest composites per histogram bin (``np.histogram``'s ten bins over
         ``[0, 1]``) of the records ``filters`` keeps, and each bin's key sum modulo ``2**31``."""
         rows = self._counted(filters, False)
-        counts = np.array([int(rows[f"h_{i}"].sum()) for i in range(HISTOGRAM_BINS)])
-        keys = np.array([int(rows[f"hk_{i}"].sum()) % KEY_MODULUS for i in range(HISTOGRAM_BINS)])
-        return counts, keys
+        sums = rows.block("histogram").astype(np.int64).sum(axis=0)
+        return sums[:HISTOGRAM_BINS], sums[HISTOGRAM_BINS:] % KEY_MODULUS
 
     def survey_count(self, filters: Any) -> tuple[int, int]:
         """Every row (survey) ``filters`` keeps, and their key sum modulo ``2**31``."""
@@ -615,7 +617,7 @@ def _joined(first: _Table, second: _Table) -> _Table:
             columns[name] = pd.Categorical.from_codes(codes, dtype=a.dtype)
         else:
             columns[name] = np.concatenate([np.asarray(a), np.asarray(b)])
-    return _Table(columns)
+    return _Table(columns, grouped=False)
 
 
 def _month(day: Any) -> int:
@@ -623,13 +625,19 @@ def _month(day: Any) -> int:
 
 
 class _Table:
-    """Columns of equal length (arrays, or categoricals for the dimensions), and the rows
-    kept (positions, ascending), each column taken once when first read."""
+    """Columns of equal length (arrays, categoricals for the dimensions, and the ``values``
+    and ``histogram`` matrices whose columns are read by their names in :data:`COLUMN`), and
+    the rows kept (positions, ascending), each column taken once when first read.
+    ``grouped``: each enumerator's rows together (a cube's rows, and any rows of them kept in
+    order); two tables joined are not."""
 
-    def __init__(self, columns: dict[str, Any], kept: np.ndarray | None = None) -> None:
+    def __init__(
+        self, columns: dict[str, Any], kept: np.ndarray | None = None, *, grouped: bool = True
+    ) -> None:
         self._columns = columns
         self._kept = kept
         self._taken: dict[str, Any] = {}
+        self.grouped = grouped
 
     def __len__(self) -> int:
         if self._kept is not None:
@@ -637,20 +645,43 @@ class _Table:
         return len(next(iter(self._columns.values())))
 
     def __contains__(self, name: object) -> bool:
-        return name in self._columns
+        return name in self._columns or name in COLUMN
 
     def __getitem__(self, name: str) -> Any:
-        if self._kept is None:
-            return self._columns[name]
         found = self._taken.get(name)
         if found is None:
-            found = self._taken[name] = self._columns[name][self._kept]
+            if name in COLUMN:
+                matrix, at = COLUMN[name]
+                found = self._columns[matrix][self.positions(), at]
+            elif self._kept is None:
+                return self._columns[name]
+            else:
+                found = self._columns[name][self._kept]
+            self._taken[name] = found
+        return found
+
+    def positions(self) -> Any:
+        """The rows kept, as positions in the columns (a slice of all of them)."""
+        return slice(None) if self._kept is None else self._kept
+
+    def block(self, matrix: str) -> np.ndarray:
+        """The kept rows of the ``values`` or ``histogram`` matrix."""
+        found: np.ndarray = self._columns[matrix][self.positions()]
+        return found
+
+    def matrix(self, name: str) -> np.ndarray:
+        """The ``values`` or ``histogram`` matrix, whole (its rows at :meth:`positions`)."""
+        found: np.ndarray = self._columns[name]
         return found
 
     def where(self, keep: np.ndarray) -> _Table:
         """The rows ``keep`` keeps (a mask of this table's rows)."""
         positions = np.flatnonzero(keep)
-        return _Table(self._columns, positions if self._kept is None else self._kept[positions])
+        return _Table(
+            self._columns,
+            positions if self._kept is None else self._kept[positions],
+            grouped=self.grouped,
+        )
 
 
 def _kept(rows: _Table, filters: Any, round_values: np.ndarray | None = None) -> np.ndarray:
@@ -690,83 +721,165 @@ def _isin(values: Any, wanted: Any) -> np.ndarray:
     return np.isin(np.asarray(values), list(wanted))
 
 
+def _cells(by: list[str], rows: Any) -> tuple[np.ndarray, dict[str, np.ndarray], int]:
+    """Each row's cell among the observed groups of ``by`` (columns of ``rows``), the
+    groups' values, and their number."""
+    if not by:
+        return np.zeros(len(rows), dtype=np.int64), {}, 1
+    codes, groups = group_codes(pd.DataFrame({b: rows[b] for b in by}), by)
+    return np.asarray(codes, dtype=np.int64), groups, len(groups[by[0]])
+
+
+def record_columns(
+    frame: pd.DataFrame,
+    rows: np.ndarray,
+    by: Sequence[str],
+    *,
+    keyed: bool,
+    figures: Sequence[str] = FIGURES,
+    scored_only: bool = False,
+) -> dict[str, np.ndarray]:
+    """:func:`reintegration.summaries.summarise` of the frame's records at ``rows`` (of a
+    frame the cube can stand for, :func:`usable`), per group of ``by``, as :meth:`Cube.columns`
+    gives it: each record summed as a cube row of its own (:func:`kernels.record_sums`), in
+    one pass without the GIL. ``scored_only``: of the scored records alone."""
+    by = list(by)
+    rows = np.asarray(rows, dtype=np.int64)
+    if scored_only:
+        rows = rows[~np.isnan(frame["composite"].to_numpy(np.float64)[rows])]
+    taken = {b: frame[b].array.take(rows) for b in by}
+    codes, groups, count = _cells(by, taken if by else rows)
+    clusters = np.asarray(frame["enumerator_id"].cat.codes.to_numpy()[rows], dtype=np.int64)
+    columns = (
+        *(frame[f].to_numpy(np.float64) for f in FIGURES),
+        frame["sustainable"].to_numpy(np.float64),
+        np.asarray(frame["level"].cat.codes.to_numpy(), dtype=np.int8),
+        frame["record_key"].to_numpy(np.int64),
+    )
+    spec = _spec(tuple(figures))
+    sums = _Sums(spec, kernels.record_sums(columns, rows, codes, clusters, count, *spec.arrays))
+    return _table(sums, by, groups, count, figures, keyed=keyed, scored_only=scored_only)
+
+
+def _table(
+    sums: _Sums,
+    by: list[str],
+    groups: dict[str, np.ndarray],
+    count: int,
+    figures: Sequence[str],
+    *,
+    keyed: bool,
+    scored_only: bool,
+) -> dict[str, np.ndarray]:
+    """The columns :func:`reintegration.summaries.summarise` gives, from ``sums``: the
+    groups then the total, or the total alone without ``by``."""
+    table: dict[str, Any] = {k: np.append(v, TOTAL).astype(object) for k, v in groups.items()}
+    for name in FLAGS:
+        if scored_only and name == "unscored":
+            table[name] = np.zeros(count + 1, dtype=np.int64)
+            if keyed:
+                table[f"{name}_key"] = np.zeros(count + 1, dtype=np.int64)
+            continue
+        table[name] = sums.count(f"n_{name}")
+        if keyed:
+            table[f"{name}_key"] = sums.key(f"k_{name}")
+    table["returnees_clusters"] = sums.clusters("n_returnees")
+    table["returnees_qww"] = sums.cross("n_returnees", "n_returnees", "n_returnees")
+    for name in FLAGS[2:]:
+        table[f"{name}_qyy"] = sums.cross(f"n_{name}", f"n_{name}", f"n_{name}")
+        table[f"{name}_qyw"] = sums.cross(f"n_{name}", "n_returnees", f"n_{name}")
+    for f in figures:
+        table[f"{f}_n"] = sums.count(f"n_{f}")
+        if keyed:
+            table[f"{f}_key"] = sums.key(f"k_{f}")
+        table[f"{f}_sum"] = sums.total(f"s_{f}")
+        table[f"{f}_sumsq"] = sums.total(f"q_{f}")
+        table[f"{f}_clusters"] = sums.clusters(f"n_{f}")
+        table[f"{f}_qyy"] = sums.cross(f"s_{f}", f"s_{f}", f"q_{f}")
+        table[f"{f}_qyw"] = sums.cross(f"s_{f}", f"n_{f}", f"s_{f}")
+        table[f"{f}_qww"] = sums.cross(f"n_{f}", f"n_{f}", f"n_{f}")
+        if keyed:
+            table[f"{f}_top"] = sums.largest(f"t_{f}", table[f"{f}_n"])
+        else:
+            table[f"{f}_sd"] = _sd(table[f"{f}_n"], table[f"{f}_sum"], table[f"{f}_sumsq"])
+    return table if by else {name: values[-1:] for name, values in table.items()}
+
+
+class _Spec:
+    """What :func:`_table` needs of the kernels (:mod:`reintegration.kernels`) besides the
+    sums of every column: the columns summed per (cell, enumerator), the cross terms (pairs
+    of them) and the columns whose clusters are counted; ``arrays``: as the kernels take
+    them."""
+
+    def __init__(self, figures: tuple[str, ...]) -> None:
+        self.paired = ["n_returnees", *(f"n_{name}" for name in FLAGS[2:])]
+        self.terms = [("n_returnees", "n_returnees")]
+        for name in FLAGS[2:]:
+            self.terms += [(f"n_{name}", f"n_{name}"), (f"n_{name}", "n_returnees")]
+        self.counted = ["n_returnees"]
+        for f in figures:
+            self.paired += [f"n_{f}", f"s_{f}"]
+            self.terms += [(f"s_{f}", f"s_{f}"), (f"s_{f}", f"n_{f}"), (f"n_{f}", f"n_{f}")]
+            self.counted.append(f"n_{f}")
+        self.arrays = (
+            np.array([VALUE[name] for name in self.paired], dtype=np.int64),
+            np.array(
+                [[self.paired.index(a), self.paired.index(b)] for a, b in self.terms],
+                dtype=np.int64,
+            ),
+            np.array([self.paired.index(name) for name in self.counted], dtype=np.int64),
+        )
+
+
+@functools.lru_cache(maxsize=32)
+def _spec(figures: tuple[str, ...]) -> _Spec:
+    return _Spec(figures)
+
+
 class _Sums:
-    """Per cell (then in total) sums of cube rows, and the per-(cell, enumerator) sums the
-    cluster terms need (a row without an enumerator holds records that are each a cluster of
-    their own: their terms are sums too)."""
+    """Per cell (then in total) sums of cube rows or records, and the terms of the clusters
+    (enumerators) they fall in, from one pass of a kernel over them (its result, ``found``).
+    A row without an enumerator holds records that are each a cluster of their own: their
+    terms are sums of their own (``alone``)."""
 
-    def __init__(self, rows: _Table, codes: np.ndarray, cells: int) -> None:
-        self.rows, self.codes, self.cells = rows, codes, cells
-        self._alones: dict[str, tuple[np.ndarray, float]] = {}
-        clusters = np.asarray(rows["enumerator_id"].codes, dtype=np.int64)
-        self.alone = clusters < 0
-        size = int(clusters.max()) + 1 if len(clusters) and clusters.max() >= 0 else 1
-        joint = np.where(self.alone, cells * size, codes * size + clusters)
-        observed, self.pair = np.unique(joint, return_inverse=True)
-        self.pair = self.pair.reshape(-1)
-        self.pair_count = len(observed)
-        real = observed < cells * size
-        self.pair_cell = np.where(real, observed // size, -1)
-        self.pair_cluster = np.where(real, observed % size, -1)
-        self.size = size
-
-    def column(self, name: str) -> np.ndarray:
-        return np.asarray(self.rows[name])
+    def __init__(self, spec: _Spec, found: tuple[np.ndarray, ...]) -> None:
+        sums, key_sums, alone, cross, clusters_per_cell, maxima, total_cross, total_clusters = found
+        self.sums, self.alone, self.key_sums = sums, alone, key_sums
+        self.maxima = maxima
+        self.cross_of = {term: cross[:, t] for t, term in enumerate(spec.terms)}
+        self.total_cross = {term: total_cross[t] for t, term in enumerate(spec.terms)}
+        self.clusters_of = {name: clusters_per_cell[:, k] for k, name in enumerate(spec.counted)}
+        self.total_clusters = {name: total_clusters[k] for k, name in enumerate(spec.counted)}
 
     def count(self, name: str) -> np.ndarray:
-        values = self.column(name).astype(np.int64)
-        per_cell = np.zeros(self.cells, dtype=np.int64)
-        np.add.at(per_cell, self.codes, values)
+        per_cell = self.sums[:, VALUE[name]].astype(np.int64)
         return np.append(per_cell, per_cell.sum())
 
     def key(self, name: str) -> np.ndarray:
-        sums = self.count(name)[:-1]
+        sums = self.key_sums[:, VALUE[name] - SUMS]
         return np.append(sums % KEY_MODULUS, int(sums.sum() % KEY_MODULUS)).astype(np.int64)
 
     def total(self, name: str) -> np.ndarray:
-        values = self.column(name).astype(np.float64)
-        return np.append(np.bincount(self.codes, values, self.cells), values.sum())
+        per_cell = self.sums[:, VALUE[name]]
+        return np.append(per_cell, per_cell.sum())
 
-    def pairs(self, name: str) -> np.ndarray:
-        """Per (cell, enumerator) pair, the sum of ``name`` (the last pair, of the rows without
-        an enumerator, is not one and is never read as one)."""
-        values = self.column(name).astype(np.float64)
-        return np.bincount(self.pair, np.where(self.alone, 0.0, values), self.pair_count)
-
-    def _alone(self, name: str) -> tuple[np.ndarray, float]:
-        found = self._alones.get(name)
-        if found is None:
-            values = np.where(self.alone, self.column(name).astype(np.float64), 0.0)
-            found = np.bincount(self.codes, values, self.cells), float(values.sum())
-            self._alones[name] = found
-        return found
-
-    def _per_cell(self, per_pair: np.ndarray) -> np.ndarray:
-        real = self.pair_cell >= 0
-        return np.bincount(self.pair_cell[real], per_pair[real], self.cells)
-
-    def _per_cluster(self, per_pair: np.ndarray) -> np.ndarray:
-        real = self.pair_cluster >= 0
-        return np.bincount(self.pair_cluster[real], per_pair[real], self.size)
-
-    def clusters(self, n: np.ndarray, alone: str) -> np.ndarray:
-        """The clusters with a counted record: pairs with ``n`` > 0, and each record alone."""
-        cells, total = self._alone(alone)
-        cells = cells + self._per_cell((n > 0).astype(np.float64))
-        total += float((self._per_cluster(n) > 0).sum())
+    def clusters(self, name: str) -> np.ndarray:
+        """The clusters with a counted record (``name`` > 0), and each record alone."""
+        alone = self.alone[:, VALUE[name]]
+        cells = alone + self.clusters_of[name]
+        total = float(alone.sum()) + float(self.total_clusters[name])
         return np.append(cells, total).astype(np.int64)
 
-    def cross(self, s: np.ndarray, w: np.ndarray, alone: str) -> np.ndarray:
+    def cross(self, s: str, w: str, alone: str) -> np.ndarray:
         """``Σ_c S_c W_c`` per cell and in total, the records alone adding ``alone``'s sum
         (their own ``y·w``: ``y²``, ``y`` or ``1`` as the caller names it)."""
-        cells, total = self._alone(alone)
-        cells = cells + self._per_cell(s * w)
-        total += float((self._per_cluster(s) * self._per_cluster(w)).sum())
+        own = self.alone[:, VALUE[alone]]
+        cells = own + self.cross_of[(s, w)]
+        total = float(own.sum()) + float(self.total_cross[(s, w)])
         return np.append(cells, total)
 
     def largest(self, name: str, n: np.ndarray) -> np.ndarray:
-        per_cell = np.zeros(self.cells)
-        np.maximum.at(per_cell, self.codes, self.column(name).astype(np.float64))
+        per_cell = self.maxima[:, FIGURES.index(name[2:])]
         out = np.append(per_cell, per_cell.max(initial=0.0))
         return np.where(n > 0, out, np.nan)
 

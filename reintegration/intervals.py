@@ -33,23 +33,36 @@ CONFIDENCE = 0.95
 Z_95 = 1.959963984540054
 
 
-@functools.lru_cache(maxsize=4096)
-def _t_quantile(df: int) -> float:
-    return float(stats.t.ppf(0.5 + CONFIDENCE / 2, df))
+# Degrees of freedom below this are looked up in a table of the quantiles made once (every
+# count of clusters an answer at a million interviews has); larger ones are asked of SciPy.
+_TABLED = 2**16
+
+
+@functools.lru_cache(maxsize=1)
+def _table() -> np.ndarray:
+    table = np.full(_TABLED, np.nan)
+    table[1:] = stats.t.ppf(0.5 + CONFIDENCE / 2, np.arange(1, _TABLED))
+    return table
 
 
 def t_quantile(df: np.ndarray) -> np.ndarray:
-    """Student's t quantile of 0.975 for each number of degrees of freedom (missing below 1).
+    """Student's t quantile of 0.975 for each number of degrees of freedom (missing below 1;
+    a fractional one taken down to its integer part).
 
     Examples
     --------
-    >>> t_quantile(np.array([1, 7, 1000, 0])).round(3).tolist()
-    [12.706, 2.365, 1.962, nan]
+    >>> t_quantile(np.array([1, 7, 1000, 0, 100000])).round(3).tolist()
+    [12.706, 2.365, 1.962, nan, 1.96]
     """
     df = np.asarray(df, dtype=np.float64)
     out = np.full(df.shape, np.nan)
-    for value in np.unique(df[np.isfinite(df) & (df >= 1)]):
-        out[df == value] = _t_quantile(int(value))
+    known = np.isfinite(df) & (df >= 1)
+    whole = np.floor(np.where(known, df, 0.0)).astype(np.int64)
+    small = known & (whole < _TABLED)
+    out[small] = _table()[whole[small]]
+    large = known & ~small
+    if large.any():
+        out[large] = stats.t.ppf(0.5 + CONFIDENCE / 2, whole[large])
     return out
 
 

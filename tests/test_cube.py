@@ -21,6 +21,7 @@ from reintegration.cube import (
     answers,
     day_dimensions,
     month_dimensions,
+    record_columns,
     round_dimensions,
     usable,
 )
@@ -34,6 +35,7 @@ from reintegration.synth import generate_panel, write_panel
 
 LABEL = "rss-v1-provisional"
 GROUPINGS = ("sex", "age_group", "return_type", "country", "round")
+EPOCH_DAY = pd.Timestamp("1970-01-01")
 EXACT = ("_key", "_n", "_clusters", "returnees", "unscored", "sustainable", "level_")
 
 
@@ -118,6 +120,48 @@ def test_cube_stage_cells_are_those_of_the_scored_records(analytics):
         )
 
 
+@pytest.mark.parametrize("keyed", [False, True])
+def test_records_summed_by_the_kernel_equal_the_summaries_of_the_records(analytics, keyed):
+    """What the records path publishes when no cube answers (dates with rounds, stages,
+    bands): record_columns on a selection's records against summarise on the same records."""
+    frame = analytics.frame(LABEL)
+    days = frame["interview_day"].to_numpy()
+    rng = np.random.default_rng(17)
+    for i in range(30):
+        low, high = np.sort(rng.choice(days, 2))
+        filters = replace(
+            _draw(rng, frame),
+            date_from=(EPOCH_DAY + pd.Timedelta(days=int(low))).date() if i % 3 else None,
+            date_to=(EPOCH_DAY + pd.Timedelta(days=int(high))).date() if i % 2 else None,
+            rounds=frozenset({1, 3}) if i % 4 else None,
+        )
+        within = ([], ["round"], ["months_band"])[i % 3]
+        by = list(rng.choice(GROUPINGS, int(rng.integers(0, 3)), False))
+        selection = analytics.selection(filters, LABEL, within)
+        records = selection.records()
+        _assert_same(
+            summarise(records, by, FIGURES, keyed=keyed),
+            pd.DataFrame(record_columns(frame, selection.latest, by, keyed=keyed)),
+            by,
+        )
+        scored = records[records["composite"].notna()]
+        for column in ("round", "months_band"):
+            _assert_same(
+                summarise(scored, [column], ["composite"], keyed=keyed),
+                pd.DataFrame(
+                    record_columns(
+                        frame,
+                        selection.latest,
+                        [column],
+                        keyed=keyed,
+                        figures=["composite"],
+                        scored_only=True,
+                    )
+                ),
+                [column],
+            )
+
+
 def test_only_returnee_filters_are_answered_from_the_cube():
     assert answers(Filters(countries=frozenset({"AFG"})), [])
     assert answers(Filters(), ["round"])
@@ -135,10 +179,15 @@ def test_weighted_frames_have_no_cube(analytics):
     assert not usable(frame.assign(weight=1.5))
 
 
-def _published(engine: sa.Engine, *, cube: bool, questions) -> list:
+def _published(engine: sa.Engine, *, path: str, questions) -> list:
+    """The answers to ``questions`` through one path: ``cube`` (whichever cube answers, else
+    the records), ``kernel`` (no cube: the records, each summed as a cube row by the compiled
+    kernel) or ``pandas`` (no cube, no kernel: summarise on the records, the reference)."""
     fresh = Analytics(engine)
-    if not cube:
+    if path != "cube":
         fresh._cube_for = lambda *args, **kwargs: None
+    if path == "pandas":
+        fresh._usable = lambda frame: False
     out = []
     for kind, by, filters, protected in questions:
         if kind == "overview":
@@ -169,8 +218,8 @@ def _equal(a, b) -> None:
 
 def _assert_published_alike(analytics, seed: int, count: int, draw) -> None:
     """``count`` questions (``draw(rng, frame)`` filters, by 0 to 2 groupings, aggregates,
-    overview and stages in turn, exact and protected in turn) published alike with and without
-    the cubes."""
+    overview and stages in turn, exact and protected in turn) published alike through the
+    cubes, through the records summed by the kernel, and through summarise on the records."""
     frame = analytics.frame(LABEL)
     rng = np.random.default_rng(seed)
     questions = []
@@ -179,10 +228,11 @@ def _assert_published_alike(analytics, seed: int, count: int, draw) -> None:
         by = list(rng.choice(GROUPINGS, int(rng.integers(0, 3)), False))
         kind = ("aggregates", "overview", "stages")[i % 3]
         questions.append((kind, by, filters, bool(i % 2)))
-    with_cube = _published(analytics.engine, cube=True, questions=questions)
-    without = _published(analytics.engine, cube=False, questions=questions)
-    for a, b in zip(without, with_cube, strict=True):
-        _equal(a, b)
+    reference = _published(analytics.engine, path="pandas", questions=questions)
+    for path in ("cube", "kernel"):
+        found = _published(analytics.engine, path=path, questions=questions)
+        for a, b in zip(reference, found, strict=True):
+            _equal(a, b)
 
 
 def test_published_answers_from_the_cube_equal_those_from_the_records(analytics):
