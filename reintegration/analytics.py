@@ -56,6 +56,7 @@ from reintegration.disclosure import (
     perturb_counts,
     publish,
     publish_columns,
+    publish_table,
     suppress,
 )
 from reintegration.errors import ConfigurationError, QueryError
@@ -489,7 +490,7 @@ class Analytics:
             if cube is not None:
                 return {
                     name: stage_rows(
-                        publish_columns(
+                        publish_table(
                             cube.columns(
                                 [column],
                                 filters,
@@ -651,7 +652,7 @@ class Analytics:
             figures=["composite"],
             scored_only=True,
         )
-        table = publish_columns(
+        table = publish_table(
             cells,
             groups=[column],
             figures=["composite"],
@@ -879,22 +880,28 @@ class Analytics:
         cube = self._cube_for(filters, index_version, ())
         if cube is not None and cube.in_range:
             cells = cube.columns([], filters, keyed=protection is not None)
-            total = publish_columns(
-                cells, groups=[], figures=FIGURES, min_cell=self.min_cell, protection=protection
-            ).iloc[-1]
             count, key = cube.survey_count(filters)
             counts, keys = cube.histogram(filters)  # every composite within [0, 1]
             clipped, scored = counts, int(counts.sum())
         else:
             selection = self.selection(filters, index_version, ())
             frame, mask = selection.frame, selection.mask
-            records = selection.records(SUMMARY_COLUMNS)
-            total = breakdown(
-                records, [], figures=FIGURES, min_cell=self.min_cell, protection=protection
-            ).iloc[-1]
+            if self._usable(frame):  # each record summed as a cube row, compiled
+                cells = cubes.record_columns(
+                    frame, selection.latest, [], keyed=protection is not None
+                )
+                records = selection.records(["composite", "record_key"])
+            else:
+                records = selection.records(SUMMARY_COLUMNS)
+                cells = summarise(records, [], FIGURES, keyed=protection is not None)
+                cells = {name: cells[name].to_numpy() for name in cells.columns}
             count = int(mask.sum())
             key = int(frame["record_key"].to_numpy()[mask].sum() % 2**31) if protection else 0
             counts, clipped, keys, scored = _histogram(records)
+        table = publish_table(
+            cells, groups=[], figures=FIGURES, min_cell=self.min_cell, protection=protection
+        )
+        total = {name: values[-1] for name, values in table.items()}
         if protection is None:
             surveys = count
             histogram = self._exact_histogram(counts, scored)

@@ -726,7 +726,7 @@ def _cells(by: list[str], rows: Any) -> tuple[np.ndarray, dict[str, np.ndarray],
     groups' values, and their number."""
     if not by:
         return np.zeros(len(rows), dtype=np.int64), {}, 1
-    codes, groups = group_codes(pd.DataFrame({b: rows[b] for b in by}), by)
+    codes, groups = group_codes({b: rows[b] for b in by}, by)
     return np.asarray(codes, dtype=np.int64), groups, len(groups[by[0]])
 
 

@@ -304,16 +304,33 @@ def publish_columns(
     """:func:`publish` of summaries given as columns (arrays by name, ``groups`` naming the
     group columns): for summaries made as arrays (``reintegration.cube``), without a
     DataFrame of them."""
+    return pd.DataFrame(
+        publish_table(
+            cells, groups=groups, figures=figures, min_cell=min_cell, protection=protection
+        )
+    )
+
+
+def publish_table(
+    cells: Columns,
+    *,
+    groups: Sequence[str],
+    figures: Sequence[str],
+    min_cell: int,
+    protection: Protection | None,
+) -> Columns:
+    """:func:`publish_columns` as columns (arrays by name): for a caller that reads a few of
+    them (the stages, the overview's total), without a DataFrame."""
     groups = list(groups)
     if protection is None:
-        return pd.DataFrame(_exact(cells, groups, figures, min_cell))
+        return _exact(cells, groups, figures, min_cell)
     missing = [c for c in ("returnees_key", "unscored_key") if c not in cells]
     if missing:
         raise ConfigurationError(
             "Protected figures need each record's key (column record_key), and these "
             "summaries have none."
         )
-    return pd.DataFrame(_protected(cells, groups, figures, min_cell, protection))
+    return _protected(cells, groups, figures, min_cell, protection)
 
 
 def _exact(cells: Columns, groups: list[str], figures: Sequence[str], min_cell: int) -> Columns:

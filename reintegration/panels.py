@@ -174,15 +174,16 @@ def _counts(
     return stage_rows(table, column, min_cell)
 
 
-def stage_rows(table: pd.DataFrame, column: str, min_cell: int) -> list[dict[str, Any]]:
+def stage_rows(table: Any, column: str, min_cell: int) -> list[dict[str, Any]]:
     """The published breakdown of an answer's scored records by ``column`` (``round`` or
-    ``months_band``) as :func:`stages` lists it."""
+    ``months_band``) as :func:`stages` lists it; ``table`` is published figures, as a
+    DataFrame or as columns (:func:`reintegration.disclosure.publish_table`)."""
     out = []
-    rows = len(table) - 1  # the last is the total
-    others = table["other"].to_numpy()[:rows] if "other" in table else [False] * rows
-    values = table[column].to_numpy()[:rows]
-    counts = table["returnees"].to_numpy()[:rows]
-    suppressed = table["suppressed"].to_numpy()[:rows]
+    rows = len(table["returnees"]) - 1  # the last is the total
+    others = np.asarray(table["other"])[:rows] if "other" in table else [False] * rows
+    values = np.asarray(table[column])[:rows]
+    counts = np.asarray(table["returnees"])[:rows]
+    suppressed = np.asarray(table["suppressed"])[:rows]
     for other, value, n, hidden in zip(others, values, counts, suppressed, strict=True):
         other = bool(other)
         if not other and not pd.isna(value) and value != TOTAL and n == 0:

@@ -14,6 +14,7 @@ cost only the passes they need beyond exact ones (the key sums and largest value
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -225,10 +226,9 @@ class _Base:
         return out
 
 
-def group_codes(
-    records: pd.DataFrame, by: Sequence[str]
-) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def group_codes(records: Any, by: Sequence[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Each record's group number among the observed groups of ``by``, and the groups' values.
+    ``records``: a DataFrame, or columns by name (arrays, categoricals).
 
     Groups are ordered as a sorted pandas group-by orders them (categories in their order,
     other values ascending, missing values last); only groups with a record are kept.
@@ -240,9 +240,9 @@ def group_codes(
     groups : dict of str to ndarray
         Per ``by`` column, the value of each group (objects; missing as NaN).
     """
-    codes = np.zeros(len(records), dtype=np.int64)
     if not by:
-        return codes, {}
+        return np.zeros(len(records), dtype=np.int64), {}
+    codes = np.zeros(len(records[by[0]]), dtype=np.int64)
     levels: list[np.ndarray] = []
     for name in by:
         level_codes, values = _factorised(records[name])
@@ -265,15 +265,19 @@ def group_codes(
     return codes, groups
 
 
-def _factorised(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+def _factorised(column: Any) -> tuple[np.ndarray, np.ndarray]:
     """Codes in the sorted order of values (missing last), and the values as objects."""
-    if isinstance(column.dtype, pd.CategoricalDtype):
-        codes = column.cat.codes.to_numpy().astype(np.int64)
-        values = np.asarray(column.cat.categories, dtype=object)
+    if isinstance(column, pd.Series) and isinstance(column.dtype, pd.CategoricalDtype):
+        column = column.array
+    if isinstance(column, pd.Categorical):
+        codes = np.asarray(column.codes, dtype=np.int64)
+        values = np.asarray(column.categories, dtype=object)
         if (codes < 0).any():
             codes = np.where(codes < 0, len(values), codes)
             values = np.append(values, np.nan).astype(object)
         return codes, values
+    if not isinstance(column, pd.Series):
+        column = pd.Series(column)
     codes, uniques = pd.factorize(column, sort=True, use_na_sentinel=False)
     values = np.asarray(uniques, dtype=object)
     values[pd.isna(values)] = np.nan
