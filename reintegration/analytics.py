@@ -487,32 +487,35 @@ class Analytics:
         def compute() -> dict[str, list[dict[str, Any]]]:
             protection = self._protection(protected, index_version)
             cube = self._cube_for(filters, index_version, within)
+            keyed = protection is not None
+            columns = (("rounds", "round"), ("bands", "months_band"))
             if cube is not None:
                 return {
-                    name: stage_rows(
-                        publish_table(
-                            cube.columns(
-                                [column],
-                                filters,
-                                keyed=protection is not None,
-                                figures=["composite"],
-                                scored_only=True,
-                            ),
-                            groups=[column],
-                            figures=["composite"],
-                            min_cell=self.min_cell,
-                            protection=protection,
+                    name: self._stage_list(
+                        cube.columns(
+                            [column], filters, keyed=keyed, figures=["composite"], scored_only=True
                         ),
                         column,
-                        self.min_cell,
+                        protection,
                     )
-                    for name, column in (("rounds", "round"), ("bands", "months_band"))
+                    for name, column in columns
                 }
             selection = self.selection(filters, index_version, within)
-            if self._usable(selection.frame):
+            if self._usable(selection.frame):  # each record summed as a cube row, compiled
                 return {
-                    name: self._stage_cells(selection, column, protection)
-                    for name, column in (("rounds", "round"), ("bands", "months_band"))
+                    name: self._stage_list(
+                        cubes.record_columns(
+                            selection.frame,
+                            selection.latest,
+                            [column],
+                            keyed=keyed,
+                            figures=["composite"],
+                            scored_only=True,
+                        ),
+                        column,
+                        protection,
+                    )
+                    for name, column in columns
                 }
             records = selection.records(STAGE_COLUMNS)
             return stages(records, min_cell=self.min_cell, protection=protection)
@@ -638,20 +641,11 @@ class Analytics:
             self._usability = (weakref.ref(frame), found)
         return found
 
-    def _stage_cells(
-        self, selection: Selection, column: str, protection: Protection | None
+    def _stage_list(
+        self, cells: dict[str, np.ndarray], column: str, protection: Protection | None
     ) -> list[dict[str, Any]]:
-        """:func:`reintegration.panels.stages`' list for ``column`` of a selection's records,
-        each summed as a cube row (:func:`reintegration.cube.record_columns`)."""
-        keyed = protection is not None
-        cells = cubes.record_columns(
-            selection.frame,
-            selection.latest,
-            [column],
-            keyed=keyed,
-            figures=["composite"],
-            scored_only=True,
-        )
+        """:func:`reintegration.panels.stages`' list for ``column`` from the summaries of an
+        answer's scored records per ``column`` (a cube's or the records' own)."""
         table = publish_table(
             cells,
             groups=[column],

@@ -408,7 +408,7 @@ class Cube:
             np.arange(len(rows)) if isinstance(positions, slice) else positions.astype(np.int64)
         )
         if not rows.grouped:  # each enumerator's rows together, as the kernel needs them
-            order = np.argsort(clusters, kind="stable")
+            order = kernels.cluster_order(clusters)
             positions, codes, clusters = positions[order], codes[order], clusters[order]
         spec = _spec(tuple(figures))
         found = kernels.cell_sums(

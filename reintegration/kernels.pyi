@@ -1,7 +1,9 @@
 import numpy as np
 
 COLUMNS: int
+SLOTS: int
 
+def cluster_order(clusters_of: np.ndarray) -> np.ndarray: ...
 def cell_sums(
     values: np.ndarray,
     rows: np.ndarray,

@@ -111,6 +111,27 @@ cdef inline void _record(
         v[SUMS + i] = key if v[i] != 0.0 else 0.0
 
 
+cdef inline void _add(
+    const double* v, double* sums, long long* key_sums, double* maxima, double* alone,
+    bint lone,
+) noexcept nogil:
+    """One row's columns into its cell's sums, key sums and maxima (and the sums of the rows
+    without an enumerator, when it has none)."""
+    cdef Py_ssize_t j
+    cdef double found
+    for j in range(SUMS):
+        sums[j] += v[j]
+    for j in range(KEYS):
+        key_sums[j] += <long long>v[SUMS + j]
+    for j in range(FIGURES):
+        found = v[FLAGS + FIGURES + 3 * j + 2]
+        if found > maxima[j]:
+            maxima[j] = found
+    if lone:
+        for j in range(SUMS):
+            alone[j] += v[j]
+
+
 cdef void _sum_rows(
     const double[:, ::1] values,
     bint records,
@@ -144,7 +165,6 @@ cdef void _sum_rows(
     ``values`` (a cube's), or with ``records`` made from the record's own columns."""
     cdef Py_ssize_t i, j, used = 0, row, cell
     cdef long long cluster, current = -1
-    cdef double found
     cdef double own[WIDTH]
     cdef const double* v
     for i in range(rows.shape[0]):
@@ -157,17 +177,9 @@ cdef void _sum_rows(
             v = own
         else:
             v = &values[row, 0]
-        for j in range(SUMS):
-            sums[cell, j] += v[j]
-        for j in range(KEYS):
-            key_sums[cell, j] += <long long>v[SUMS + j]
-        for j in range(FIGURES):
-            found = v[FLAGS + FIGURES + 3 * j + 2]
-            if found > maxima[cell, j]:
-                maxima[cell, j] = found
+        _add(v, &sums[cell, 0], &key_sums[cell, 0], &maxima[cell, 0], &alone[cell, 0],
+             cluster < 0)
         if cluster < 0:
-            for j in range(SUMS):
-                alone[cell, j] += v[j]
             continue
         if cluster != current:
             _flush(touched, used, scratch, marked, terms, counted, cross, clusters,
@@ -182,27 +194,6 @@ cdef void _sum_rows(
             scratch[cell, j] += v[paired[j]]
     _flush(touched, used, scratch, marked, terms, counted, cross, clusters,
            total_cross, total_clusters, overall)
-
-
-cdef inline void _add(
-    const double* v, double* sums, long long* key_sums, double* maxima, double* alone,
-    bint lone,
-) noexcept nogil:
-    """One row's columns into its cell's sums, key sums and maxima (and the sums of the rows
-    without an enumerator, when it has none)."""
-    cdef Py_ssize_t j
-    cdef double found
-    for j in range(SUMS):
-        sums[j] += v[j]
-    for j in range(KEYS):
-        key_sums[j] += <long long>v[SUMS + j]
-    for j in range(FIGURES):
-        found = v[FLAGS + FIGURES + 3 * j + 2]
-        if found > maxima[j]:
-            maxima[j] = found
-    if lone:
-        for j in range(SUMS):
-            alone[j] += v[j]
 
 
 cdef void _sum_records(
@@ -276,6 +267,23 @@ cdef void _sum_records(
                 total_clusters[k] += 1
 
 
+cdef Py_ssize_t _outside(
+    const long long[::1] rows, const long long[::1] cells, Py_ssize_t top, Py_ssize_t count
+) noexcept nogil:
+    """The first entry whose row is not in ``0..top-1`` or cell not in ``0..count-1``, or -1."""
+    cdef Py_ssize_t i
+    for i in range(rows.shape[0]):
+        if rows[i] < 0 or rows[i] >= top or cells[i] < 0 or cells[i] >= count:
+            return i
+    return -1
+
+
+def _refuse_outside(rows, cells, Py_ssize_t at, Py_ssize_t top, Py_ssize_t count):
+    if rows[at] < 0 or rows[at] >= top:
+        raise ValueError(f"row {rows[at]} is outside the {top} rows")
+    raise ValueError(f"cell {cells[at]} is outside the {count} cells")
+
+
 def _records_unlocked(
     const double[::1] economic,
     const double[::1] social,
@@ -302,22 +310,15 @@ def _records_unlocked(
 ):
     """:func:`_sum_records` with the GIL released, after checking every index."""
     cdef Py_ssize_t i, n = rows.shape[0], top = composite.shape[0], pairs_used = 0
-    if (economic.shape[0] != top or social.shape[0] != top
-            or psychosocial.shape[0] != top or sustainable.shape[0] != top
-            or level.shape[0] != top or record_key.shape[0] != top):
-        raise ValueError("the record columns differ in length")
-    if cells.shape[0] != n or clusters_of.shape[0] != n:
-        raise ValueError("rows, cells and clusters_of differ in length")
-    slot_ = np.full(sums.shape[0] * enumerators, -1, dtype=np.int32)
+    cdef Py_ssize_t count = sums.shape[0], at
+    with nogil:
+        at = _outside(rows, cells, top, count)
+    if at >= 0:
+        _refuse_outside(rows, cells, at, top, count)
+    slot_ = np.full(count * enumerators, -1, dtype=np.int32)
     cdef int[::1] slot = slot_
     with nogil:
         for i in range(n):
-            if rows[i] < 0 or rows[i] >= top:
-                with gil:
-                    raise ValueError(f"row {rows[i]} is outside the {top} rows")
-            if cells[i] < 0 or cells[i] >= sums.shape[0]:
-                with gil:
-                    raise ValueError(f"cell {cells[i]} is outside the {sums.shape[0]} cells")
             if clusters_of[i] >= 0:
                 if slot[cells[i] * enumerators + clusters_of[i]] < 0:
                     slot[cells[i] * enumerators + clusters_of[i]] = 0
@@ -362,24 +363,14 @@ def _sum_unlocked(
     long long[::1] touched,
     double[::1] overall,
 ):
-    """:func:`_sum_rows` with the GIL released (its arguments typed here, once)."""
-    cdef Py_ssize_t i, n = rows.shape[0], top = values.shape[0] if not records else 0
-    if records:
-        top = composite.shape[0]
-        if (economic.shape[0] != top or social.shape[0] != top
-                or psychosocial.shape[0] != top or sustainable.shape[0] != top
-                or level.shape[0] != top or record_key.shape[0] != top):
-            raise ValueError("the record columns differ in length")
-    if cells.shape[0] != n or clusters_of.shape[0] != n:
-        raise ValueError("rows, cells and clusters_of differ in length")
+    """:func:`_sum_rows` with the GIL released, after checking every index."""
+    cdef Py_ssize_t top = composite.shape[0] if records else values.shape[0]
+    cdef Py_ssize_t count = sums.shape[0], at
     with nogil:
-        for i in range(n):
-            if rows[i] < 0 or rows[i] >= top:
-                with gil:
-                    raise ValueError(f"row {rows[i]} is outside the {top} rows")
-            if cells[i] < 0 or cells[i] >= sums.shape[0]:
-                with gil:
-                    raise ValueError(f"cell {cells[i]} is outside the {sums.shape[0]} cells")
+        at = _outside(rows, cells, top, count)
+    if at >= 0:
+        _refuse_outside(rows, cells, at, top, count)
+    with nogil:
         _sum_rows(
             values, records, economic, social, psychosocial, composite, sustainable, level,
             record_key, rows, cells, clusters_of, paired, terms, counted, sums, key_sums,
@@ -419,6 +410,16 @@ def _zeros(Py_ssize_t count, terms, counted):
     )
 
 
+def _indices(rows, cells, clusters_of):
+    """The rows, cells and clusters as int64 arrays of one length."""
+    rows = np.asarray(rows, dtype=np.int64)
+    cells = np.asarray(cells, dtype=np.int64)
+    clusters_of = np.asarray(clusters_of, dtype=np.int64)
+    if not (len(rows) == len(cells) == len(clusters_of)):
+        raise ValueError("rows, cells and clusters_of differ in length")
+    return rows, cells, clusters_of
+
+
 def _run(values, records, columns, rows, cells, clusters_of, Py_ssize_t count, paired, terms,
          counted):
     paired, terms, counted = _checked(paired, terms, counted)
@@ -426,15 +427,14 @@ def _run(values, records, columns, rows, cells, clusters_of, Py_ssize_t count, p
     economic, social, psychosocial, composite, sustainable, level, record_key = columns
     _sum_unlocked(
         values, records, economic, social, psychosocial, composite, sustainable, level,
-        record_key, np.asarray(rows, dtype=np.int64), np.asarray(cells, dtype=np.int64),
-        np.asarray(clusters_of, dtype=np.int64), paired, terms, counted, *out,
+        record_key, rows, cells, clusters_of, paired, terms, counted, *out,
         np.zeros((count, len(paired))), np.zeros(count, dtype=np.uint8),
         np.zeros(count, dtype=np.int64), np.zeros(len(paired)),
     )
     return out
 
 
-def _by_cluster(const long long[::1] clusters_of):
+def cluster_order(const long long[::1] clusters_of):
     """The order that puts each cluster's entries together (a stable counting sort; the
     entries without one, -1, first)."""
     cdef Py_ssize_t n = clusters_of.shape[0], i
@@ -529,6 +529,7 @@ def cell_sums(values, rows, cells, clusters_of, Py_ssize_t count, paired, terms,
     values = np.ascontiguousarray(values, dtype=np.float64)
     if values.ndim != 2 or values.shape[1] != WIDTH:
         raise ValueError(f"cube rows have {WIDTH} columns")
+    rows, cells, clusters_of = _indices(rows, cells, clusters_of)
     return _run(values, False, _NO_RECORDS, rows, cells, clusters_of, count, paired, terms,
                 counted)
 
@@ -557,11 +558,9 @@ def record_sums(columns, rows, cells, clusters_of, Py_ssize_t count, paired, ter
     >>> sums[0, :6].tolist(), keys[0, :3].tolist()
     ([2.0, 1.0, 1.0, 1.0, 0.0, 1.0], [18, 13, 7])
     """
-    rows = np.asarray(rows, dtype=np.int64)
-    cells = np.asarray(cells, dtype=np.int64)
-    clusters_of = np.asarray(clusters_of, dtype=np.int64)
-    if not (len(rows) == len(cells) == len(clusters_of)):
-        raise ValueError("rows, cells and clusters_of differ in length")
+    rows, cells, clusters_of = _indices(rows, cells, clusters_of)
+    if len({len(column) for column in columns}) != 1:
+        raise ValueError("the record columns differ in length")
     if len(clusters_of) and clusters_of.min() < -1:
         raise ValueError("a cluster below -1")
     enumerators = int(clusters_of.max()) + 1 if len(clusters_of) else 0
@@ -573,7 +572,7 @@ def record_sums(columns, rows, cells, clusters_of, Py_ssize_t count, paired, ter
                           terms, counted, *out)
         return out
     # Too many (cell, enumerator) pairs to index: each enumerator's records together.
-    order = _by_cluster(clusters_of)
+    order = cluster_order(clusters_of)
     return _run(
         np.zeros((1, WIDTH)), True, columns, rows[order], cells[order], clusters_of[order],
         count, paired, terms, counted,

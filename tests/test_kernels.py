@@ -152,3 +152,16 @@ def test_the_compiled_examples_hold():
     """pytest's --doctest-modules reads .py files only: the compiled module's examples here."""
     failed, attempted = doctest.testmod(kernels)
     assert attempted > 0 and failed == 0
+
+
+def test_records_of_unequal_columns_or_out_of_range_rows_are_refused():
+    one = np.zeros(1, dtype=np.int64)
+    columns = (*(np.zeros(3) for _ in range(5)), np.zeros(3, dtype=np.int8), np.zeros(3, "i8"))
+    pairs = (one, np.zeros((1, 2), dtype=np.int64), one)
+    short = (*columns[:6], np.zeros(2, dtype=np.int64))
+    with pytest.raises(ValueError, match="the record columns differ in length"):
+        kernels.record_sums(short, one, one, one, 1, *pairs)
+    with pytest.raises(ValueError, match="row 3 is outside the 3 rows"):
+        kernels.record_sums(columns, np.array([3]), one, one, 1, *pairs)
+    with pytest.raises(ValueError, match="cell 1 is outside the 1 cells"):
+        kernels.record_sums(columns, one, np.array([1]), one, 1, *pairs)
