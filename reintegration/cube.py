@@ -358,7 +358,7 @@ class Cube:
         # Each enumerator's rows together (those without one first): the order
         # kernels.cell_sums needs, kept by every selection of rows in ascending positions.
         columns = grouping.columns()
-        order = np.argsort(np.asarray(columns["enumerator_id"].codes), kind="stable")
+        order = kernels.cluster_order(np.asarray(columns["enumerator_id"].codes, np.int64))
         columns = {name: column[order] for name, column in columns.items()}
         columns["values"], columns["histogram"] = values[order], bins[order]
         del values, bins
